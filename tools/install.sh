@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what `make` needs and is missing, pinned: the Python venv (requirements.txt), the npm
+# toolchain (package-lock.json: solcjs, anvil, OpenZeppelin) and the solc launcher.
+# Idempotent: each step runs only when its lock file is newer than its stamp.
+# Everything comes from PyPI and npm; nothing is downloaded from elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+say() { printf '\033[1minstall:\033[0m %s\n' "$*"; }
+die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
+
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null || die "Python 3.11 is required (looked for '$python'). On Debian: apt-get install python3 python3-venv"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+  die "Python >= 3.10 is required, found $("$python" --version 2>&1). Set PYTHON=/path/to/python3.11"
+command -v node >/dev/null || die "Node.js >= 18 is required for solcjs and anvil. On Debian: apt-get install nodejs npm"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)' ||
+  die "Node.js >= 18 is required, found $(node --version)"
+command -v npm >/dev/null || die "npm is required. On Debian: apt-get install npm"
+
+# Python
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $("$python" --version 2>&1)"
+  "$python" -m venv .venv || die "could not create a venv; on Debian: apt-get install python3-venv"
+fi
+if [ ! -f .venv/.installed ] || [ requirements.txt -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  say "installing Python packages (requirements.txt)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  touch .venv/.installed
+fi
+
+# Node: solcjs, anvil, OpenZeppelin
+if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then
+  say "installing npm packages (package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.installed
+fi
+anvil_bin=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) ;;
+  Linux-aarch64) anvil_bin=node_modules/@foundry-rs/anvil-linux-arm64/bin/anvil ;;
+  Darwin-arm64) anvil_bin=node_modules/@foundry-rs/anvil-darwin-arm64/bin/anvil ;;
+  Darwin-x86_64) anvil_bin=node_modules/@foundry-rs/anvil-darwin-amd64/bin/anvil ;;
+esac
+[ -x "$anvil_bin" ] || die "anvil is missing at $anvil_bin: npm did not install @foundry-rs/anvil's binary for $(uname -sm)"
+
+# The launchers: .tools/bin goes first on PATH (make does that), .tools/solcx is where py-solc-x
+# and ape-solidity look for solc-v<version>.
+version=$(sed -n 's/^SOLC_VERSION="\([0-9.]*\)+.*/\1/p' tools/solc)
+mkdir -p .tools/bin .tools/solcx
+ln -sf "$root/tools/solc" .tools/bin/solc
+ln -sf "$root/tools/solc" ".tools/solcx/solc-v$version"
+ln -sf "$root/$anvil_bin" .tools/bin/anvil
