@@ -1,0 +1,204 @@
+"""The FastAPI application of the reserve service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.orm import sessionmaker
+
+from service.audit.api import router as audit_router
+from service.banks.api import operator_router
+from service.banks.api import router as bank_router
+from service.config import Settings
+from service.db import Database, utcnow
+from service.deposits.api import router as deposits_router
+from service.deps import AppState
+from service.errors import PayloadTooLarge, install_error_handlers
+from service.quota.api import router as quota_router
+from service.quota.policy import Policy
+
+logger = logging.getLogger("service.access")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_policy_path(path: Path) -> Path:
+    """`path` as given, or relative to the repository when it is relative and not found from
+    the working directory."""
+    if path.is_absolute() or path.exists():
+        return path
+    candidate = REPO_ROOT / path
+    return candidate if candidate.exists() else path
+
+
+def load_policy(settings: Settings) -> Policy:
+    return Policy.load(resolve_policy_path(settings.policy_file))
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies larger than `max_bytes` with 413 before they reach the app."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _send_error(send, PayloadTooLarge())
+                    return
+        received = 0
+
+        async def limited_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _send_error(send, PayloadTooLarge())
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _send_error(send: Callable, error: PayloadTooLarge) -> None:
+    import json
+
+    body = json.dumps(error.body()).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class AccessLogMiddleware:
+    """One log line per request: method, path (never the query string, which may carry an
+    identity number), status, milliseconds."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def capture(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            logger.info(
+                "%s %s %s %.1fms",
+                scope.get("method"),
+                scope.get("path"),
+                status["code"],
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def _as_database(session_factory: Database | sessionmaker) -> Database:
+    if isinstance(session_factory, Database):
+        return session_factory
+    bind = session_factory.kw.get("bind")
+    if bind is None:
+        raise ValueError("session_factory must be a Database or a sessionmaker bound to an engine")
+    return Database(bind)
+
+
+def create_app(
+    settings: Settings | None = None,
+    session_factory: Database | sessionmaker | None = None,
+    *,
+    policy: Policy | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> FastAPI:
+    """Build the app. Without `session_factory` it opens `settings.database_url` itself (and
+    disposes the engine on shutdown); tests pass their own `Database`. `clock` returns the
+    current UTC time (injectable for tests of period rollover)."""
+    settings = settings or Settings()
+    owns_db = session_factory is None
+    db = Database.from_settings(settings) if owns_db else _as_database(session_factory)
+    state = AppState(
+        settings=settings,
+        db=db,
+        policy=policy or load_policy(settings),
+        clock=clock or utcnow,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = None
+        if settings.webhooks_in_process:
+            from service.webhooks.service import run_delivery_loop
+
+            worker = threading.Thread(
+                target=run_delivery_loop, args=(db, settings, stop), name="webhooks", daemon=True
+            )
+            worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.join(timeout=10)
+            if owns_db:
+                db.dispose()
+
+    app = FastAPI(
+        title="USHK reserve service",
+        version="0.1.0",
+        summary="Deposit confirmations, per-resident quota and the mint outbox of USHK.",
+        lifespan=lifespan,
+    )
+    app.state.ushk = state
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    app.include_router(deposits_router)
+    app.include_router(quota_router)
+    app.include_router(bank_router)
+    app.include_router(operator_router)
+    app.include_router(audit_router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

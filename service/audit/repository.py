@@ -1,0 +1,139 @@
+"""Audit log queries: pending entries are appended, chained and locked at commit time.
+
+`record()` only queues an entry on the session. A `before_commit` hook on every SQLAlchemy
+Session writes the queued entries as the last statements of the transaction: it locks the
+single `audit_head` row (FOR UPDATE; SQLite's write lock does the same there), chains the
+entries after the head, and moves the head. Taking the audit lock last keeps the time it is
+held short and gives every writer the same lock order (domain rows first, audit head last).
+A rollback drops the queued entries with everything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session
+
+from service.audit.models import GENESIS_HASH, AuditEntry, AuditHead
+from service.canonical import canonical_json
+from service.db import utcnow
+
+PENDING_KEY = "ushk_audit_pending"
+HEAD_ID = 1
+
+
+def format_timestamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(
+    prev_hash: str, seq: int, created_at: str, kind: str, actor: str, payload: Any
+) -> str:
+    """SHA-256(bytes(prev_hash) || canonical({actor, created_at, kind, payload, seq})), hex."""
+    body = canonical_json(
+        {"seq": seq, "created_at": created_at, "kind": kind, "actor": actor, "payload": payload}
+    )
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def record(
+    session: Session,
+    kind: str,
+    actor: str,
+    payload: Mapping[str, Any],
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """Queue an audit entry; it is written when `session` commits. `payload` must be
+    canonicalizable (no floats) and must not hold raw identity numbers or secrets."""
+    payload = dict(payload)
+    canonical_json(payload)  # fail now, not at commit
+    session.info.setdefault(PENDING_KEY, []).append((kind, actor, payload, now or utcnow()))
+
+
+def lock_head(session: Session) -> tuple[int, str]:
+    row = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID).with_for_update()
+    ).one()
+    return row.seq, row.hash
+
+
+def head(session: Session) -> tuple[int, str]:
+    """(seq, hash) of the last entry; (0, 64 zeros) for an empty log."""
+    row = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+    ).one_or_none()
+    return (row.seq, row.hash) if row else (0, GENESIS_HASH)
+
+
+def write_pending(session: Session) -> int:
+    """Append the queued entries now (normally called by the before_commit hook)."""
+    pending = session.info.pop(PENDING_KEY, None)
+    if not pending:
+        return 0
+    seq, prev = lock_head(session)
+    rows = []
+    for kind, actor, payload, at in pending:
+        seq += 1
+        created_at = format_timestamp(at)
+        digest = entry_hash(prev, seq, created_at, kind, actor, payload)
+        rows.append(
+            {
+                "seq": seq,
+                "created_at": created_at,
+                "kind": kind,
+                "actor": actor,
+                "payload": canonical_json(payload).decode("utf-8"),
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    session.execute(insert(AuditEntry), rows)
+    session.execute(
+        update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, hash=prev)
+    )
+    return len(rows)
+
+
+def iter_entries(session: Session, chunk: int = 1000) -> Iterator[AuditEntry]:
+    """All entries in seq order, read in keyset-paginated chunks."""
+    last = None
+    while True:
+        query = select(AuditEntry).order_by(AuditEntry.seq).limit(chunk)
+        if last is not None:
+            query = query.where(AuditEntry.seq > last)
+        rows = session.scalars(query).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def entries(session: Session, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
+    query = (
+        select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def parse_payload(entry: AuditEntry) -> Any:
+    return json.loads(entry.payload)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_before_commit(session: Session) -> None:
+    if session.info.get(PENDING_KEY):
+        write_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_pending_after_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(PENDING_KEY, None)

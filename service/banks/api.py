@@ -1,0 +1,200 @@
+"""Bank self-service endpoints (/v1/bank) and the operator admin API (/v1/operator)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.banks import repository
+from service.banks import service as banks
+from service.banks.schemas import (
+    ApiKeyCreated,
+    ApiKeyOut,
+    BankCreate,
+    BankCreated,
+    BankOut,
+    SigningKeyIn,
+    SigningKeyOut,
+    WebhookIn,
+    WebhookOut,
+)
+from service.deps import (
+    CurrentBank,
+    CurrentBankRead,
+    CurrentOperator,
+    CurrentOperatorRead,
+    ReadSessionDep,
+    SessionDep,
+    StateDep,
+)
+from service.errors import NotAuthenticated, error_responses
+from service.money import InvalidAmount, parse_amount
+
+router = APIRouter(prefix="/v1/bank", tags=["bank"])
+operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
+
+_BANK_AUTH = (NotAuthenticated, banks.BankDisabled)
+_OPERATOR_AUTH = (banks.OperatorRequired,)
+
+
+@router.get("", response_model=BankOut, responses=error_responses(*_BANK_AUTH))
+def get_own_bank(bank: CurrentBankRead, session: ReadSessionDep) -> BankOut:
+    """The calling bank: limits, webhook URL, confirmation keys."""
+    return BankOut.of(bank, repository.signing_keys(session, bank.id))
+
+
+@router.put(
+    "/webhook",
+    response_model=WebhookOut,
+    responses=error_responses(*_BANK_AUTH, banks.InvalidBankInput),
+)
+def set_own_webhook(
+    body: WebhookIn, bank: CurrentBank, session: SessionDep, state: StateDep
+) -> WebhookOut:
+    """Register (or replace) the webhook URL. Returns a new signing secret, shown only here."""
+    secret = banks.set_webhook(session, state.settings, bank, body.url, actor=f"bank:{bank.name}")
+    session.commit()
+    return WebhookOut(url=body.url, secret=secret)
+
+
+@router.delete("/webhook", response_model=WebhookOut, responses=error_responses(*_BANK_AUTH))
+def delete_own_webhook(bank: CurrentBank, session: SessionDep, state: StateDep) -> WebhookOut:
+    banks.set_webhook(session, state.settings, bank, None, actor=f"bank:{bank.name}")
+    session.commit()
+    return WebhookOut(url=None, secret=None)
+
+
+def _cents(value: str | None) -> int | None:
+    return None if value is None else parse_amount(value)
+
+
+@operator_router.post(
+    "/banks",
+    status_code=201,
+    response_model=BankCreated,
+    responses=error_responses(
+        *_OPERATOR_AUTH, banks.InvalidBankInput, banks.BankExists, InvalidAmount
+    ),
+)
+def create_bank(
+    body: BankCreate, operator: CurrentOperator, session: SessionDep, state: StateDep
+) -> BankCreated:
+    """Create a bank. The API key (and webhook secret) are in this response only."""
+    created = banks.create_bank(
+        session,
+        state.settings,
+        body.name,
+        actor=f"operator:{operator.name}",
+        public_key=body.public_key,
+        key_id=body.key_id,
+        single_max_cents=_cents(body.single_max),
+        daily_limit_cents=_cents(body.daily_limit),
+        webhook_url=body.webhook_url,
+    )
+    session.commit()
+    keys = [created.signing_key] if created.signing_key else []
+    return BankCreated(
+        bank=BankOut.of(created.bank, keys),
+        api_key=created.api_key,
+        webhook_secret=created.webhook_secret,
+    )
+
+
+@operator_router.get(
+    "/banks", response_model=list[BankOut], responses=error_responses(*_OPERATOR_AUTH)
+)
+def list_banks(operator: CurrentOperatorRead, session: ReadSessionDep) -> list[BankOut]:
+    return [
+        BankOut.of(bank, repository.signing_keys(session, bank.id))
+        for bank in repository.list_banks(session)
+    ]
+
+
+@operator_router.post(
+    "/banks/{name}/signing-keys",
+    status_code=201,
+    response_model=SigningKeyOut,
+    responses=error_responses(
+        *_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound, banks.InvalidBankInput
+    ),
+)
+def rotate_signing_key(
+    name: str, body: SigningKeyIn, operator: CurrentOperator, session: SessionDep
+) -> SigningKeyOut:
+    """Add a confirmation key; with `retire`, retire that key id in the same step."""
+    bank = banks.require_bank(session, name)
+    key = banks.rotate_signing_key(
+        session,
+        bank,
+        body.public_key,
+        key_id=body.key_id,
+        retire=body.retire,
+        actor=f"operator:{operator.name}",
+    )
+    session.commit()
+    return SigningKeyOut.of(key)
+
+
+@operator_router.post(
+    "/banks/{name}/signing-keys/{key_id}/retire",
+    response_model=SigningKeyOut,
+    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound),
+)
+def retire_signing_key(
+    name: str, key_id: str, operator: CurrentOperator, session: SessionDep
+) -> SigningKeyOut:
+    bank = banks.require_bank(session, name)
+    key = banks.retire_signing_key(session, bank, key_id, actor=f"operator:{operator.name}")
+    session.commit()
+    return SigningKeyOut.of(key)
+
+
+@operator_router.post(
+    "/banks/{name}/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound),
+)
+def add_api_key(name: str, operator: CurrentOperator, session: SessionDep) -> ApiKeyCreated:
+    """A new API key; the bank's other keys stay valid until revoked."""
+    bank = banks.require_bank(session, name)
+    key = banks.add_api_key(session, bank, actor=f"operator:{operator.name}")
+    session.commit()
+    return ApiKeyCreated(api_key=key, prefix=key[:14])
+
+
+@operator_router.post(
+    "/banks/{name}/api-keys/{prefix}/revoke",
+    response_model=ApiKeyOut,
+    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound),
+)
+def revoke_api_key(
+    name: str, prefix: str, operator: CurrentOperator, session: SessionDep
+) -> ApiKeyOut:
+    bank = banks.require_bank(session, name)
+    key = banks.revoke_api_key(session, bank, prefix, actor=f"operator:{operator.name}")
+    session.commit()
+    return ApiKeyOut.of(key)
+
+
+@operator_router.post(
+    "/banks/{name}/disable",
+    response_model=BankOut,
+    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound),
+)
+def disable_bank(name: str, operator: CurrentOperator, session: SessionDep) -> BankOut:
+    bank = banks.require_bank(session, name)
+    banks.set_disabled(session, bank, True, actor=f"operator:{operator.name}")
+    session.commit()
+    return BankOut.of(bank, repository.signing_keys(session, bank.id))
+
+
+@operator_router.post(
+    "/banks/{name}/enable",
+    response_model=BankOut,
+    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound),
+)
+def enable_bank(name: str, operator: CurrentOperator, session: SessionDep) -> BankOut:
+    bank = banks.require_bank(session, name)
+    banks.set_disabled(session, bank, False, actor=f"operator:{operator.name}")
+    session.commit()
+    return BankOut.of(bank, repository.signing_keys(session, bank.id))

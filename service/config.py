@@ -1,0 +1,95 @@
+"""Settings of the reserve service: one pydantic-settings object, read from `USHK_*` variables.
+
+Every field can be set in the environment with the prefix ``USHK_`` (``USHK_DATABASE_URL``,
+``USHK_ID_HMAC_SECRET``, ...) or in a ``.env`` file in the working directory. In production the
+service refuses to start with a placeholder or short secret; in development it only warns.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.money import InvalidAmount, parse_amount
+
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "changeme", "secret", "dev"})
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Configuration of one service instance."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="USHK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    # SQLAlchemy URL. SQLite (WAL) is the embedded default; PostgreSQL
+    # (postgresql+psycopg://...) for several instances sharing one database.
+    database_url: str = "sqlite:///var/ushk.db"
+    # Key of HMAC-SHA256 over identity numbers; the only form in which they are kept.
+    id_hmac_secret: SecretStr = SecretStr("changethis")
+    # Master key from which each bank's webhook signing secret is derived (never stored).
+    webhook_signing_key: SecretStr = SecretStr("changethis")
+    # Quota and eligibility policy (YAML). config/policy.yaml keeps mainland off.
+    policy_file: Path = Path("config/policy.yaml")
+    # Largest single deposit any bank may confirm, US dollars ("1000000.00").
+    max_single_deposit: str = "1000000.00"
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_timeout_seconds: float = 30.0
+    sqlite_busy_timeout_ms: int = 30_000
+
+    max_request_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 2.0
+    webhook_backoff_max_seconds: float = 3600.0
+    # Run the webhook delivery loop inside `ushk serve` (a background thread).
+    webhooks_in_process: bool = False
+    webhook_poll_seconds: float = 1.0
+
+    @field_validator("max_single_deposit")
+    @classmethod
+    def _check_max_single_deposit(cls, value: str) -> str:
+        try:
+            parse_amount(value)
+        except InvalidAmount as exc:
+            raise ValueError(f"max_single_deposit: {exc.message}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        for name in ("id_hmac_secret", "webhook_signing_key"):
+            value = getattr(self, name).get_secret_value()
+            weak = value.lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH
+            if not weak:
+                continue
+            message = (
+                f"USHK_{name.upper()} is a placeholder or shorter than {MIN_SECRET_LENGTH} "
+                "characters; set a random secret (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`)"
+            )
+            if self.environment == "production":
+                raise ValueError(message)
+            warnings.warn(message, stacklevel=2)
+        return self
+
+    @cached_property
+    def max_single_deposit_cents(self) -> int:
+        return parse_amount(self.max_single_deposit)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

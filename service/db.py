@@ -1,0 +1,214 @@
+"""The one place that makes engines and sessions, and runs migrations.
+
+SQLite (the embedded default) and PostgreSQL run the same code:
+
+* SQLite: WAL journal, ``busy_timeout``, foreign keys on. SQLAlchemy, not the sqlite3 module,
+  emits BEGIN: write sessions start with ``BEGIN IMMEDIATE`` so a writer takes the database's
+  write lock at its first statement and concurrent writers queue on the busy timeout instead of
+  deadlocking on a read-to-write lock upgrade. Read sessions (`Database.read_session`) start
+  with a plain deferred ``BEGIN`` and see one consistent snapshot.
+* PostgreSQL: READ COMMITTED; correctness under concurrency comes from conditional UPDATEs,
+  unique constraints and explicit row locks (``FOR UPDATE [SKIP LOCKED]``) in the repositories.
+
+Transactions are committed in one place, the request or job boundary; everything below it only
+flushes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, Table, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from service.config import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+READ_ONLY_OPTION = "ushk_read_only"
+# pg_advisory_xact_lock key serialising concurrent `upgrade()` calls on one PostgreSQL.
+MIGRATION_LOCK_KEY = 0x5553_484B_4D49_4752  # "USHKMIGR"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# 64-bit integer primary keys; SQLite needs INTEGER to alias ROWID (and so auto-assign).
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _prepare_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy emits BEGIN itself (below); the driver must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str, settings: Settings | None = None, **overrides: Any) -> Engine:
+    """An engine for `url` configured as described in the module docstring."""
+    settings = settings or Settings()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {
+            "connect_args": {
+                "check_same_thread": False,
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+            },
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.db_pool_timeout_seconds,
+        }
+        kwargs.update(overrides)
+        engine = create_engine(url, **kwargs)
+        _prepare_sqlite_engine(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    kwargs = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+        "pool_pre_ping": True,
+    }
+    kwargs.update(overrides)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """An engine and its two session factories (write and read)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.session = sessionmaker(engine, expire_on_commit=False)
+        self.read_session = sessionmaker(
+            engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(create_db_engine(settings.database_url, settings))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write session whose transaction commits when the block ends (rolls back on error).
+        For jobs and the CLI; HTTP endpoints commit explicitly."""
+        with self.session() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self.read_session() as session:
+            yield session
+
+    def upgrade(self, revision: str = "head") -> None:
+        upgrade(self.engine, revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def insert_ignore(
+    session: Session, table: Table, values: Mapping[str, Any], index_elements: Sequence[str]
+) -> int:
+    """INSERT ... ON CONFLICT (index_elements) DO NOTHING; returns the number of rows inserted."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(name)
+    statement = insert(table).values(**values).on_conflict_do_nothing(
+        index_elements=list(index_elements)
+    )
+    return session.execute(statement).rowcount
+
+
+def migrations_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config() -> Any:
+    from alembic.config import Config
+
+    root = migrations_path().parent
+    ini = root / "alembic.ini"
+    config = Config(str(ini)) if ini.exists() else Config()
+    config.set_main_option("script_location", str(migrations_path()))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run Alembic migrations up to `revision` on `engine`, in one transaction.
+
+    Concurrent callers are serialised (PostgreSQL advisory lock; SQLite's write lock)."""
+    from alembic import command
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

@@ -1,0 +1,107 @@
+"""Request and response bodies of the deposits API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from service.deposits.ids import deposit_id_hex
+from service.deposits.models import Deposit
+from service.money import format_cents
+
+Text = Annotated[str, StringConstraints(strict=True, max_length=256)]
+
+
+class ResidentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id_type: Text
+    id_number: Text
+    category: Text
+
+
+class ConfirmationIn(BaseModel):
+    """The signed confirmation. Every value is a JSON string; unknown fields are refused."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "reference": "HSBC-2025-000123",
+                "amount": "1250.00",
+                "currency": "USD",
+                "value_date": "2025-03-14",
+                "beneficiary": "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
+                "resident": {"id_type": "hkid", "id_number": "A1234567", "category": "hk"},
+                "purpose_code": "INVS",
+            }
+        },
+    )
+    reference: Text
+    amount: Text
+    currency: Text
+    value_date: Text
+    beneficiary: Text
+    resident: ResidentIn
+    purpose_code: Text
+
+
+class DepositRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirmation: ConfirmationIn
+    key_id: Text
+    signature: Annotated[str, StringConstraints(strict=True, max_length=128)]
+
+
+class DepositOut(BaseModel):
+    reference: str
+    status: str
+    amount: str
+    currency: str
+    value_date: dt.date
+    beneficiary: str
+    purpose_code: str
+    resident_category: str
+    deposit_id: str | None
+    onchain_amount: str
+    tx_hash: str | None
+    block_number: int | None
+    rejection_code: str | None
+    reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    accepted_at: dt.datetime | None
+    minting_at: dt.datetime | None
+    minted_at: dt.datetime | None
+    rejected_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, deposit: Deposit) -> DepositOut:
+        return cls(
+            reference=deposit.reference,
+            status=deposit.status,
+            amount=format_cents(deposit.amount_cents),
+            currency=deposit.currency,
+            value_date=deposit.value_date,
+            beneficiary=deposit.beneficiary,
+            purpose_code=deposit.purpose_code,
+            resident_category=deposit.resident_category,
+            deposit_id=deposit_id_hex(deposit.id) if deposit.accepted_at is not None else None,
+            onchain_amount=str(deposit.onchain_amount),
+            tx_hash=deposit.tx_hash,
+            block_number=deposit.block_number,
+            rejection_code=deposit.rejection_code,
+            reason=deposit.reason,
+            created_at=deposit.created_at,
+            updated_at=deposit.updated_at,
+            accepted_at=deposit.accepted_at,
+            minting_at=deposit.minting_at,
+            minted_at=deposit.minted_at,
+            rejected_at=deposit.rejected_at,
+        )
+
+
+class DepositList(BaseModel):
+    items: list[DepositOut]
+    next_after: int | None

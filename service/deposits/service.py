@@ -1,0 +1,357 @@
+"""Deposit confirmation rules (DESIGN.md section 2).
+
+`submit()` runs the checks in this order, each refusal with its own code:
+
+1. (HTTP layer) the bank is authenticated and active; the body has exactly the known fields,
+   every value a string.
+2. the key id names an active Ed25519 key of this bank, and the signature verifies over the
+   canonical encoding of the confirmation;
+3. idempotency on (bank, reference): the same confirmation again returns the stored result,
+   different content under a used reference is a conflict (409);
+4. field formats: reference, amount (positive, at most 2 decimals, <= the service maximum and
+   the bank's single-deposit maximum), currency USD, value date, beneficiary address, purpose
+   code, resident (id type, category exists, id type allowed, id number).
+
+Up to here a refusal changes nothing. From here on the confirmation is authentic and
+well-formed, so it is stored (status received) and each refusal is a recorded decision (status
+rejected with code and reason, audited, the reference used up):
+
+5. the category may buy (the mainland switch);
+6. the resident is not suspended on the watch list, and this deposit does not complete a
+   splitting pattern (which puts the funders on the watch list);
+7. the resident's quota holds the amount (the hold is taken here);
+8. the bank's daily limit (Hong Kong calendar day of acceptance) holds the amount.
+
+Then the deposit is accepted and waits in the outbox for the minter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from service import audit
+from service.banks import service as banks
+from service.banks.models import Bank
+from service.banks.repository import signing_key
+from service.config import Settings
+from service.deposits import repository
+from service.deposits.ids import deposit_id_hex
+from service.deposits.models import Deposit, DepositStatus
+from service.deposits.schemas import DepositRequest
+from service.deposits.signing import canonical_confirmation, verify_signature
+from service.errors import NotFound, ServiceError
+from service.evm import parse_address
+from service.money import format_cents, parse_amount
+from service.quota import service as quota
+from service.quota.identity import (
+    normalize_id_number,
+    normalize_id_type,
+    pseudonym,
+    resident_hash,
+)
+from service.quota.policy import Policy
+from service.webhooks import service as webhooks
+
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_PURPOSE = re.compile(r"[A-Z0-9]{1,35}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class UnknownKey(ServiceError):
+    status_code = 403
+    code = "unknown_key"
+    message = "key_id is not a confirmation key of this bank."
+
+
+class KeyRetired(ServiceError):
+    status_code = 403
+    code = "key_retired"
+    message = "key_id names a retired confirmation key."
+
+
+class InvalidSignature(ServiceError):
+    status_code = 403
+    code = "invalid_signature"
+    message = "The signature does not verify over the canonical encoding of the confirmation."
+
+
+class ReferenceConflict(ServiceError):
+    status_code = 409
+    code = "reference_conflict"
+    message = "This reference was already used for a different confirmation."
+
+
+class InvalidReference(ServiceError):
+    status_code = 422
+    code = "invalid_reference"
+    message = "reference must be 1-64 characters: letters, digits, '.', '_', ':' or '-'."
+
+
+class AmountAboveMaximum(ServiceError):
+    status_code = 422
+    code = "amount_above_maximum"
+
+
+class BankSingleLimitExceeded(ServiceError):
+    status_code = 422
+    code = "bank_single_limit_exceeded"
+
+
+class UnsupportedCurrency(ServiceError):
+    status_code = 422
+    code = "unsupported_currency"
+    message = "currency must be USD."
+
+
+class InvalidValueDate(ServiceError):
+    status_code = 422
+    code = "invalid_value_date"
+    message = "value_date must be an ISO date, YYYY-MM-DD."
+
+
+class InvalidAddress(ServiceError):
+    status_code = 422
+    code = "invalid_address"
+
+
+class InvalidPurposeCode(ServiceError):
+    status_code = 422
+    code = "invalid_purpose_code"
+    message = "purpose_code must be 1-35 uppercase letters or digits (e.g. ISO 20022 INVS)."
+
+
+class DepositNotFound(NotFound):
+    code = "deposit_not_found"
+    message = "No deposit with this reference for this bank."
+
+
+# Errors a submission can end with, for OpenAPI.
+SUBMIT_ERRORS: tuple[type[ServiceError], ...] = (
+    UnknownKey,
+    KeyRetired,
+    InvalidSignature,
+    ReferenceConflict,
+    InvalidReference,
+    AmountAboveMaximum,
+    BankSingleLimitExceeded,
+    UnsupportedCurrency,
+    InvalidValueDate,
+    InvalidAddress,
+    InvalidPurposeCode,
+    quota.UnknownCategory,
+    quota.InvalidIdType,
+    quota.CategoryNotEligible,
+    quota.ResidentOnWatchList,
+    quota.QuotaExceeded,
+    banks.BankDailyLimitExceeded,
+)
+# Refusals that are recorded as a rejected deposit (the policy decisions, steps 5-8).
+RECORDED_REFUSALS: tuple[type[ServiceError], ...] = (
+    quota.CategoryNotEligible,
+    quota.ResidentOnWatchList,
+    quota.QuotaExceeded,
+    banks.BankDailyLimitExceeded,
+)
+_RECORDED_BY_CODE = {cls.code: cls for cls in RECORDED_REFUSALS}
+
+
+@dataclass
+class SubmitOutcome:
+    deposit: Deposit
+    created: bool  # False: an identical replay
+    error: ServiceError | None = None  # a recorded refusal (to be committed, then raised)
+
+
+def actor_for(bank: Bank) -> str:
+    return f"bank:{bank.name}"
+
+
+def content_hmac(settings: Settings, message: bytes) -> str:
+    key = settings.id_hmac_secret.get_secret_value().encode("utf-8")
+    return hmac.new(key, b"deposit-content:" + message, hashlib.sha256).hexdigest()
+
+
+def deposit_payload(deposit: Deposit, bank_name: str | None = None) -> dict:
+    """Audit payload of a deposit: no raw identity, only the resident's pseudonym."""
+    payload = {
+        "deposit_seq": deposit.id,
+        "bank_id": deposit.bank_id,
+        "reference": deposit.reference,
+        "status": deposit.status,
+        "amount_cents": deposit.amount_cents,
+        "beneficiary": deposit.beneficiary,
+        "resident": pseudonym(deposit.resident_hash),
+        "category": deposit.resident_category,
+    }
+    if deposit.accepted_at is not None:
+        payload["deposit_id"] = deposit_id_hex(deposit.id)
+    if deposit.rejection_code is not None:
+        payload["rejection_code"] = deposit.rejection_code
+        payload["reason"] = deposit.reason
+    return payload
+
+
+def replay_error(deposit: Deposit) -> ServiceError | None:
+    """The error a stored refusal answers with, again, on a replay."""
+    if deposit.status != DepositStatus.REJECTED or deposit.accepted_at is not None:
+        return None
+    cls = _RECORDED_BY_CODE.get(deposit.rejection_code or "")
+    return cls(deposit.reason) if cls is not None else None
+
+
+def submit(
+    session: Session,
+    *,
+    bank: Bank,
+    request: DepositRequest,
+    settings: Settings,
+    policy: Policy,
+    now: dt.datetime,
+) -> SubmitOutcome:
+    """Check and record one deposit confirmation (see the module docstring for the order).
+
+    Raises a ServiceError for refusals that change nothing. Returns the outcome otherwise; the
+    caller commits, then raises `outcome.error` if there is one."""
+    confirmation = request.confirmation
+    actor = actor_for(bank)
+
+    # 2. key and signature
+    key = signing_key(session, bank.id, request.key_id)
+    if key is None:
+        raise UnknownKey()
+    if key.retired_at is not None:
+        raise KeyRetired()
+    message = canonical_confirmation(confirmation.model_dump())
+    if not verify_signature(key.public_key, message, request.signature):
+        raise InvalidSignature()
+
+    # 3. idempotency
+    if not _REFERENCE.fullmatch(confirmation.reference):
+        raise InvalidReference()
+    digest = content_hmac(settings, message)
+    existing = repository.get_by_reference(session, bank.id, confirmation.reference)
+    if existing is not None:
+        if not hmac.compare_digest(existing.content_hmac, digest):
+            raise ReferenceConflict()
+        return SubmitOutcome(existing, created=False, error=replay_error(existing))
+
+    # 4. formats
+    amount = parse_amount(confirmation.amount)
+    if amount > settings.max_single_deposit_cents:
+        raise AmountAboveMaximum(
+            f"amount exceeds the maximum single deposit of "
+            f"{format_cents(settings.max_single_deposit_cents)}"
+        )
+    if bank.single_max_cents is not None and amount > bank.single_max_cents:
+        raise BankSingleLimitExceeded(
+            f"amount exceeds this bank's single-deposit limit of "
+            f"{format_cents(bank.single_max_cents)}"
+        )
+    if confirmation.currency != "USD":
+        raise UnsupportedCurrency()
+    value_date = _parse_date(confirmation.value_date)
+    try:
+        beneficiary = parse_address(confirmation.beneficiary)
+    except ValueError as exc:
+        raise InvalidAddress(f"beneficiary: {exc}") from None
+    if not _PURPOSE.fullmatch(confirmation.purpose_code):
+        raise InvalidPurposeCode()
+    resident = confirmation.resident
+    id_type = normalize_id_type(resident.id_type)
+    category = quota.category_policy(policy, resident.category, id_type)
+    normalize_id_number(resident.id_number)
+    secret = settings.id_hmac_secret.get_secret_value().encode("utf-8")
+    holder = resident_hash(secret, id_type, resident.id_number)
+
+    # received
+    deposit = Deposit(
+        bank_id=bank.id,
+        reference=confirmation.reference,
+        content_hmac=digest,
+        status=DepositStatus.RECEIVED,
+        amount_cents=amount,
+        currency="USD",
+        value_date=value_date,
+        beneficiary=beneficiary,
+        resident_hash=holder,
+        resident_category=category.name,
+        id_type=id_type,
+        purpose_code=confirmation.purpose_code,
+        key_id=key.key_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(deposit)
+    session.flush()  # unique (bank, reference): a concurrent duplicate fails here
+    audit.record(session, "deposit.received", actor, deposit_payload(deposit), now=now)
+
+    # 5-8. policy decisions, recorded
+    held = False
+    try:
+        quota.check_eligible(category)
+        quota.check_watch_list(session, holder)
+        quota.check_splitting(
+            session, policy, beneficiary=beneficiary, resident_hash=holder, now=now, actor=actor
+        )
+        deposit.quota_period = quota.hold(
+            session,
+            category,
+            resident_hash=holder,
+            amount_cents=amount,
+            now=now,
+            actor=actor,
+            deposit_seq=deposit.id,
+        )
+        held = True
+        day = policy.bank_day(now)
+        banks.charge_daily(session, bank, day, amount)
+        deposit.limit_day = day
+    except RECORDED_REFUSALS as refusal:
+        if held:
+            quota.release(session, [deposit], actor=actor, now=now)
+            deposit.quota_period = None
+        _reject(session, deposit, refusal.code, refusal.message, actor=actor, now=now)
+        return SubmitOutcome(deposit, created=True, error=refusal)
+
+    deposit.status = DepositStatus.ACCEPTED
+    deposit.accepted_at = now
+    deposit.updated_at = now
+    session.flush()
+    audit.record(session, "deposit.accepted", actor, deposit_payload(deposit), now=now)
+    webhooks.enqueue_deposit_event(session, deposit, now=now)
+    return SubmitOutcome(deposit, created=True)
+
+
+def _parse_date(value: str) -> dt.date:
+    if not _DATE.fullmatch(value):
+        raise InvalidValueDate()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidValueDate() from None
+
+
+def _reject(
+    session: Session, deposit: Deposit, code: str, reason: str, *, actor: str, now: dt.datetime
+) -> None:
+    deposit.status = DepositStatus.REJECTED
+    deposit.rejection_code = code
+    deposit.reason = reason[:500]
+    deposit.rejected_at = now
+    deposit.updated_at = now
+    session.flush()
+    audit.record(session, "deposit.rejected", actor, deposit_payload(deposit), now=now)
+    webhooks.enqueue_deposit_event(session, deposit, now=now)
+
+
+def get_for_bank(session: Session, bank: Bank, reference: str) -> Deposit:
+    deposit = repository.get_by_reference(session, bank.id, reference)
+    if deposit is None:
+        raise DepositNotFound()
+    return deposit

@@ -1,0 +1,25 @@
+"""Imports every domain's models so `Base.metadata` is complete (Alembic, tests)."""
+
+from service.audit.models import AuditEntry, AuditHead
+from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
+from service.db import Base
+from service.deposits.models import Deposit, MintBatch
+from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
+from service.webhooks.models import WebhookDelivery
+
+__all__ = [
+    "AuditEntry",
+    "AuditHead",
+    "Bank",
+    "BankApiKey",
+    "BankDailyUsage",
+    "BankSigningKey",
+    "Base",
+    "BeneficiaryLock",
+    "Deposit",
+    "MintBatch",
+    "Operator",
+    "QuotaUsage",
+    "WatchListEntry",
+    "WebhookDelivery",
+]

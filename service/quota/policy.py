@@ -1,0 +1,162 @@
+"""The quota and eligibility policy, loaded from a YAML file (configuration, not code).
+
+    categories:
+      mainland:
+        eligible: false          # may residents of this category buy at all?
+        limit: "50000.00"        # per resident per period, US dollars; null = no quota
+        period: calendar_year    # calendar_year | calendar_month
+        timezone: Asia/Shanghai  # where the period rolls over (midnight Jan 1 local time)
+        id_types: [prc_id, passport]   # optional: accepted identity document types
+    splitting:
+      min_residents: 5           # this many distinct residents funding one address ...
+      window_hours: 24           # ... within this window is flagged
+      suspend: true              # flagged residents' quota is suspended (watch list)
+    banks:
+      daily_limit_timezone: Asia/Hong_Kong
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from service.money import InvalidAmount, parse_amount
+
+
+class PolicyError(ValueError):
+    pass
+
+
+class _CategoryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    eligible: bool
+    limit: str | None
+    period: Literal["calendar_year", "calendar_month"] = "calendar_year"
+    timezone: str
+    id_types: list[str] | None = None
+
+
+class _SplittingFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_residents: int = Field(5, ge=2)
+    window_hours: float = Field(24, gt=0)
+    suspend: bool = True
+
+
+class _BanksFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    daily_limit_timezone: str = "Asia/Hong_Kong"
+
+
+class _PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    categories: dict[str, _CategoryFile]
+    splitting: _SplittingFile = _SplittingFile()
+    banks: _BanksFile = _BanksFile()
+
+    @field_validator("categories")
+    @classmethod
+    def _names(cls, value: dict[str, _CategoryFile]) -> dict[str, _CategoryFile]:
+        if not value:
+            raise ValueError("at least one category is required")
+        for name in value:
+            if not name.isidentifier() or not name.islower() or len(name) > 32:
+                raise ValueError(f"category name {name!r} must be a lowercase identifier")
+        return value
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"unknown timezone {name!r}") from None
+
+
+@dataclass(frozen=True)
+class CategoryPolicy:
+    name: str
+    eligible: bool
+    limit_cents: int | None
+    period: str
+    timezone: ZoneInfo
+    id_types: frozenset[str] | None
+
+    def period_key(self, at: dt.datetime) -> str:
+        """The period containing instant `at`, in this category's timezone ("2025" or
+        "2025-01")."""
+        local = at.astimezone(self.timezone)
+        if self.period == "calendar_month":
+            return f"{local.year:04d}-{local.month:02d}"
+        return f"{local.year:04d}"
+
+
+@dataclass(frozen=True)
+class SplittingPolicy:
+    min_residents: int
+    window: dt.timedelta
+    suspend: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    categories: dict[str, CategoryPolicy]
+    splitting: SplittingPolicy
+    bank_day_timezone: ZoneInfo
+    source: str = "<dict>"
+
+    def category(self, name: str) -> CategoryPolicy | None:
+        return self.categories.get(name)
+
+    def bank_day(self, at: dt.datetime) -> dt.date:
+        """The calendar day (Hong Kong by default) that a bank's daily limit counts in."""
+        return at.astimezone(self.bank_day_timezone).date()
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "<dict>") -> Policy:
+        try:
+            parsed = _PolicyFile.model_validate(data)
+        except ValidationError as exc:
+            raise PolicyError(f"{source}: {exc}") from None
+        categories = {}
+        for name, item in parsed.categories.items():
+            try:
+                limit = None if item.limit is None else parse_amount(item.limit)
+            except InvalidAmount as exc:
+                raise PolicyError(f"{source}: categories.{name}.limit: {exc.message}") from None
+            categories[name] = CategoryPolicy(
+                name=name,
+                eligible=item.eligible,
+                limit_cents=limit,
+                period=item.period,
+                timezone=_zone(item.timezone),
+                id_types=None if item.id_types is None else frozenset(
+                    t.lower() for t in item.id_types
+                ),
+            )
+        return cls(
+            categories=categories,
+            splitting=SplittingPolicy(
+                min_residents=parsed.splitting.min_residents,
+                window=dt.timedelta(hours=parsed.splitting.window_hours),
+                suspend=parsed.splitting.suspend,
+            ),
+            bank_day_timezone=_zone(parsed.banks.daily_limit_timezone),
+            source=source,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {path}: {exc}") from None
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{path}: invalid YAML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
