@@ -7,7 +7,7 @@ service refuses to start with a placeholder or short secret; in development it o
 
 from __future__ import annotations
 
-import warnings
+import logging
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
             )
             if self.environment == "production":
                 raise ValueError(message)
-            warnings.warn(message, stacklevel=2)
+            logging.getLogger(__name__).warning("%s (allowed in development only)", message)
         return self
 
     @cached_property

@@ -2,7 +2,9 @@
 
 Write endpoints use `SessionDep` and commit explicitly before returning (the request boundary);
 the session is rolled back and closed when the request ends. Read endpoints use
-`ReadSessionDep` (on SQLite a deferred BEGIN, so reads never wait for the write lock).
+`ReadSessionDep` (on SQLite a deferred BEGIN, so reads never wait for the write lock). The
+write lock is only ever taken inside the endpoint function itself, which runs in one thread
+from its first statement to its commit.
 """
 
 from __future__ import annotations
@@ -65,23 +67,22 @@ def _header(credentials: HTTPAuthorizationCredentials | None) -> str | None:
     return f"Bearer {credentials.credentials}" if credentials else None
 
 
-def current_bank(session: SessionDep, credentials: BankCredentials) -> Bank:
-    return banks.authenticate_bank(session, _header(credentials))
+def current_bank(state: StateDep, credentials: BankCredentials) -> Bank:
+    """The authenticated, active bank, read in its own short read transaction and returned
+    detached. A dependency must not take SQLite's write lock: FastAPI runs it in a different
+    worker thread from the endpoint, and a lock held across that hand-over can starve the
+    thread pool. Code that changes the bank re-reads it in the write session."""
+    with state.db.read_session() as session:
+        return banks.authenticate_bank(session, _header(credentials))
 
 
-def current_bank_read(session: ReadSessionDep, credentials: BankCredentials) -> Bank:
-    return banks.authenticate_bank(session, _header(credentials))
-
-
-def current_operator(session: SessionDep, credentials: OperatorCredentials) -> Operator:
-    return banks.authenticate_operator(session, _header(credentials))
-
-
-def current_operator_read(session: ReadSessionDep, credentials: OperatorCredentials) -> Operator:
-    return banks.authenticate_operator(session, _header(credentials))
+def current_operator(state: StateDep, credentials: OperatorCredentials) -> Operator:
+    with state.db.read_session() as session:
+        return banks.authenticate_operator(session, _header(credentials))
 
 
 CurrentBank = Annotated[Bank, Depends(current_bank)]
-CurrentBankRead = Annotated[Bank, Depends(current_bank_read)]
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
-CurrentOperatorRead = Annotated[Operator, Depends(current_operator_read)]
+# Aliases kept for the read endpoints' signatures.
+CurrentBankRead = CurrentBank
+CurrentOperatorRead = CurrentOperator

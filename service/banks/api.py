@@ -51,6 +51,7 @@ def set_own_webhook(
     body: WebhookIn, bank: CurrentBank, session: SessionDep, state: StateDep
 ) -> WebhookOut:
     """Register (or replace) the webhook URL. Returns a new signing secret, shown only here."""
+    bank = banks.require_bank(session, bank.name)
     secret = banks.set_webhook(session, state.settings, bank, body.url, actor=f"bank:{bank.name}")
     session.commit()
     return WebhookOut(url=body.url, secret=secret)
@@ -58,6 +59,7 @@ def set_own_webhook(
 
 @router.delete("/webhook", response_model=WebhookOut, responses=error_responses(*_BANK_AUTH))
 def delete_own_webhook(bank: CurrentBank, session: SessionDep, state: StateDep) -> WebhookOut:
+    bank = banks.require_bank(session, bank.name)
     banks.set_webhook(session, state.settings, bank, None, actor=f"bank:{bank.name}")
     session.commit()
     return WebhookOut(url=None, secret=None)

@@ -17,7 +17,8 @@ transaction (the caller commits; these functions only flush):
    looks up each batch's tx_hash (or the chain's events by deposit id) and calls 3.
 
 `deposit_ids` arguments accept, per item, the deposit's sequence number (int, `Deposit.id`), its
-32-byte on-chain id (bytes), or that id as a 0x-prefixed hex string. Each function returns the
+32-byte on-chain id (bytes, e.g. from a chain event), that id as a 0x-prefixed hex string, or
+the `Deposit` itself. Each function returns the
 affected deposits. The on-chain amount of a deposit is `Deposit.onchain_amount` (cents x
 10,000) and its id `Deposit.deposit_id` (bytes32).
 """
@@ -40,7 +41,7 @@ from service.deposits.service import deposit_payload
 from service.quota import service as quota
 from service.webhooks import service as webhooks
 
-DepositRef = int | bytes | str
+DepositRef = int | bytes | str | Deposit
 _TX_HASH_LENGTH = 66
 
 
@@ -52,8 +53,13 @@ def _seqs(deposit_ids: Iterable[DepositRef]) -> list[int]:
     seqs = []
     for item in deposit_ids:
         if isinstance(item, bool):
-            raise TypeError("deposit id must be int, bytes or hex str")
-        seqs.append(item if isinstance(item, int) else seq_for_deposit_id(item))
+            raise TypeError("deposit id must be int, bytes, hex str or Deposit")
+        if isinstance(item, Deposit):
+            seqs.append(item.id)
+        elif isinstance(item, int):
+            seqs.append(item)
+        else:
+            seqs.append(seq_for_deposit_id(item))
     return sorted(set(seqs))
 
 

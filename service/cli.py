@@ -1,0 +1,632 @@
+"""`ushk`: the operator command line of the reserve service.
+
+Every command reads the same settings as the server (USHK_* environment, .env). Commands that
+change state run in one transaction each and are recorded in the audit log with the actor
+"cli:<os user>". Secrets (API keys, operator tokens, webhook secrets, generated private keys)
+are printed once and never stored.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import Any
+
+import click
+
+from service.config import Settings
+from service.db import Database
+from service.money import InvalidAmount, format_cents, parse_amount
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers
+        return "cli:unknown"
+
+
+class Context:
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._db: Database | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings()
+            except ValueError as exc:
+                raise click.ClickException(f"invalid settings: {exc}") from None
+        return self._settings
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database.from_settings(self.settings)
+        return self._db
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def _amount(value: str | None) -> int | None:
+    if value is None or value.lower() == "none":
+        return None
+    try:
+        return parse_amount(value)
+    except InvalidAmount as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+def _fail_on_service_error(fn: Any) -> Any:
+    import functools
+
+    from service.errors import ServiceError
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ServiceError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from None
+
+    return wrapper
+
+
+def _emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(name="ushk")
+def cli() -> None:
+    """USHK reserve service."""
+
+
+# --------------------------------------------------------------------------------------- serve
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--migrate/--no-migrate", default=True, show_default=True,
+              help="Run database migrations to head before serving.")
+@click.option("--log-level", default=None, help="Defaults to USHK_LOG_LEVEL.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, migrate: bool, log_level: str | None) -> None:
+    """Run the HTTP API with uvicorn (one process; run several on PostgreSQL to scale)."""
+    import logging
+
+    import uvicorn
+
+    from service.app import create_app
+
+    level = (log_level or ctx.settings.log_level).upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if migrate:
+        ctx.db.upgrade()
+    app = create_app(ctx.settings)
+    # uvicorn's own access log would print query strings (GET /v1/quota carries an identity
+    # number); the app logs requests itself without them.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level=level.lower())
+
+
+# ------------------------------------------------------------------------------------------ db
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_ctx
+def db_upgrade(ctx: Context, revision: str) -> None:
+    """Run Alembic migrations up to REVISION."""
+    ctx.db.upgrade(revision)
+    click.echo(f"database at {revision}")
+
+
+# ------------------------------------------------------------------------------------ operator
+@cli.group()
+def operator() -> None:
+    """Operator credentials for the admin HTTP API."""
+
+
+@operator.command("add")
+@click.argument("name")
+@pass_ctx
+@_fail_on_service_error
+def operator_add(ctx: Context, name: str) -> None:
+    """Create an operator; prints its token once."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        _, token = banks.create_operator(session, name, actor=_actor())
+    click.echo(f"operator {name} created")
+    click.echo(f"token (shown once): {token}")
+
+
+@operator.command("list")
+@pass_ctx
+def operator_list(ctx: Context) -> None:
+    from service.banks import repository
+
+    with ctx.db.reading() as session:
+        for op in repository.list_operators(session):
+            state = "revoked" if op.revoked_at else "active"
+            click.echo(f"{op.name}\t{state}\t{op.created_at:%Y-%m-%d}")
+
+
+@operator.command("revoke")
+@click.argument("name")
+@pass_ctx
+@_fail_on_service_error
+def operator_revoke(ctx: Context, name: str) -> None:
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.revoke_operator(session, name, actor=_actor())
+    click.echo(f"operator {name} revoked")
+
+
+# ---------------------------------------------------------------------------------------- bank
+@cli.group()
+def bank() -> None:
+    """Banks: creation, keys, limits, webhook, disable."""
+
+
+@bank.command("add")
+@click.argument("name")
+@click.option("--public-key", help="The bank's Ed25519 public key (32 bytes, base64 or hex).")
+@click.option("--generate-key", is_flag=True,
+              help="Generate a key pair here and print the private seed once (demos only).")
+@click.option("--key-id", default=None, help="Id of the confirmation key (default k1).")
+@click.option("--single-max", default=None, help="Per-deposit maximum, dollars.")
+@click.option("--daily-limit", default=None, help="Daily total, dollars (Hong Kong day).")
+@click.option("--webhook-url", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+@_fail_on_service_error
+def bank_add(
+    ctx: Context,
+    name: str,
+    public_key: str | None,
+    generate_key: bool,
+    key_id: str | None,
+    single_max: str | None,
+    daily_limit: str | None,
+    webhook_url: str | None,
+    as_json: bool,
+) -> None:
+    """Create a bank; prints its API key once."""
+    from service.banks import service as banks
+
+    seed = None
+    if generate_key:
+        if public_key:
+            raise click.BadOptionUsage("generate_key", "give --public-key or --generate-key")
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from service.deposits.signing import public_key_b64, seed_hex
+
+        private = Ed25519PrivateKey.generate()
+        seed, public_key = seed_hex(private), public_key_b64(private)
+    with ctx.db.transaction() as session:
+        created = banks.create_bank(
+            session,
+            ctx.settings,
+            name,
+            actor=_actor(),
+            public_key=public_key,
+            key_id=key_id,
+            single_max_cents=_amount(single_max),
+            daily_limit_cents=_amount(daily_limit),
+            webhook_url=webhook_url,
+        )
+    result = {
+        "bank": name,
+        "api_key": created.api_key,
+        "key_id": created.signing_key.key_id if created.signing_key else None,
+        "public_key": public_key,
+        "private_key_seed": seed,
+        "webhook_secret": created.webhook_secret,
+    }
+    if as_json:
+        _emit(result, True)
+        return
+    click.echo(f"bank {name} created")
+    click.echo(f"api key (shown once): {created.api_key}")
+    if created.signing_key:
+        click.echo(f"confirmation key id: {created.signing_key.key_id}")
+    if seed:
+        click.echo(f"private key seed, hex (shown once; demo use only): {seed}")
+    if created.webhook_secret:
+        click.echo(f"webhook secret (shown once): {created.webhook_secret}")
+
+
+@bank.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bank_list(ctx: Context, as_json: bool) -> None:
+    """Banks with their limits and confirmation keys."""
+    from service.banks import repository
+
+    rows = []
+    with ctx.db.reading() as session:
+        for b in repository.list_banks(session):
+            keys = repository.signing_keys(session, b.id)
+            api_keys = repository.api_keys(session, b.id)
+            rows.append(
+                {
+                    "name": b.name,
+                    "active": b.active,
+                    "single_max": None if b.single_max_cents is None
+                    else format_cents(b.single_max_cents),
+                    "daily_limit": None if b.daily_limit_cents is None
+                    else format_cents(b.daily_limit_cents),
+                    "webhook_url": b.webhook_url,
+                    "signing_keys": [
+                        {"key_id": k.key_id, "active": k.active, "public_key": k.public_key}
+                        for k in keys
+                    ],
+                    "api_keys": [
+                        {"prefix": k.prefix, "active": k.revoked_at is None} for k in api_keys
+                    ],
+                }
+            )
+    if as_json:
+        _emit(rows, True)
+        return
+    for row in rows:
+        keys = ", ".join(
+            f"{k['key_id']}{'' if k['active'] else ' (retired)'}" for k in row["signing_keys"]
+        )
+        click.echo(
+            f"{row['name']}\t{'active' if row['active'] else 'DISABLED'}\t"
+            f"single_max={row['single_max']}\tdaily_limit={row['daily_limit']}\tkeys: {keys}"
+        )
+
+
+@bank.command("rotate-key")
+@click.argument("name")
+@click.option("--public-key", required=True, help="New Ed25519 public key (base64 or hex).")
+@click.option("--key-id", default=None, help="Id of the new key (default k<N>).")
+@click.option("--retire", "retire", default=None,
+              help="Retire this key id in the same step (otherwise both stay active).")
+@pass_ctx
+@_fail_on_service_error
+def bank_rotate_key(
+    ctx: Context, name: str, public_key: str, key_id: str | None, retire: str | None
+) -> None:
+    """Add a confirmation key (rotation without downtime); retiring the old one is explicit."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        b = banks.require_bank(session, name)
+        key = banks.rotate_signing_key(
+            session, b, public_key, key_id=key_id, retire=retire, actor=_actor()
+        )
+        new_id = key.key_id
+    click.echo(f"bank {name}: key {new_id} added" + (f", key {retire} retired" if retire else ""))
+
+
+@bank.command("retire-key")
+@click.argument("name")
+@click.argument("key_id")
+@pass_ctx
+@_fail_on_service_error
+def bank_retire_key(ctx: Context, name: str, key_id: str) -> None:
+    """Retire a confirmation key: confirmations signed with it are refused from now on."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.retire_signing_key(session, banks.require_bank(session, name), key_id,
+                                 actor=_actor())
+    click.echo(f"bank {name}: key {key_id} retired")
+
+
+@bank.command("new-api-key")
+@click.argument("name")
+@pass_ctx
+@_fail_on_service_error
+def bank_new_api_key(ctx: Context, name: str) -> None:
+    """Issue another API key (the old ones stay valid until revoked)."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        key = banks.add_api_key(session, banks.require_bank(session, name), actor=_actor())
+    click.echo(f"api key (shown once): {key}")
+
+
+@bank.command("revoke-api-key")
+@click.argument("name")
+@click.argument("prefix")
+@pass_ctx
+@_fail_on_service_error
+def bank_revoke_api_key(ctx: Context, name: str, prefix: str) -> None:
+    """Revoke the API key starting with PREFIX (as shown by `bank list --json`)."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.revoke_api_key(session, banks.require_bank(session, name), prefix, actor=_actor())
+    click.echo(f"bank {name}: api key {prefix}... revoked")
+
+
+@bank.command("set-limits")
+@click.argument("name")
+@click.option("--single-max", default=None, help="Dollars, or 'none'.")
+@click.option("--daily-limit", default=None, help="Dollars, or 'none'.")
+@pass_ctx
+@_fail_on_service_error
+def bank_set_limits(ctx: Context, name: str, single_max: str | None, daily_limit: str | None) -> None:
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.set_limits(session, banks.require_bank(session, name),
+                         single_max_cents=_amount(single_max),
+                         daily_limit_cents=_amount(daily_limit), actor=_actor())
+    click.echo(f"bank {name}: limits set")
+
+
+@bank.command("set-webhook")
+@click.argument("name")
+@click.argument("url", required=False)
+@pass_ctx
+@_fail_on_service_error
+def bank_set_webhook(ctx: Context, name: str, url: str | None) -> None:
+    """Set the webhook URL (prints a new secret), or remove it when URL is omitted."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        secret = banks.set_webhook(session, ctx.settings, banks.require_bank(session, name), url,
+                                   actor=_actor())
+    click.echo(f"bank {name}: webhook {'set' if url else 'removed'}")
+    if secret:
+        click.echo(f"webhook secret (shown once): {secret}")
+
+
+@bank.command("disable")
+@click.argument("name")
+@pass_ctx
+@_fail_on_service_error
+def bank_disable(ctx: Context, name: str) -> None:
+    """Refuse every request of the bank from now on."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.set_disabled(session, banks.require_bank(session, name), True, actor=_actor())
+    click.echo(f"bank {name} disabled")
+
+
+@bank.command("enable")
+@click.argument("name")
+@pass_ctx
+@_fail_on_service_error
+def bank_enable(ctx: Context, name: str) -> None:
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.set_disabled(session, banks.require_bank(session, name), False, actor=_actor())
+    click.echo(f"bank {name} enabled")
+
+
+# --------------------------------------------------------------------------------------- quota
+@cli.group()
+def quota() -> None:
+    """Per-resident quota and the watch list."""
+
+
+@quota.command("show")
+@click.option("--id-type", required=True)
+@click.option("--id-number", prompt=True, hide_input=True,
+              help="Prompted (hidden) when omitted, to keep it out of shell history.")
+@click.option("--category", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@_fail_on_service_error
+def quota_show(ctx: Context, id_type: str, id_number: str, category: str, as_json: bool) -> None:
+    """A resident's limit, used, held and remaining in the current period."""
+    from service.app import load_policy
+    from service.db import utcnow
+    from service.quota import service as quota_service
+    from service.quota.identity import normalize_id_type, pseudonym, resident_hash
+
+    policy = load_policy(ctx.settings)
+    normalized = normalize_id_type(id_type)
+    cat = quota_service.category_policy(policy, category, normalized)
+    holder = resident_hash(ctx.settings.id_hmac_secret.get_secret_value().encode(), normalized,
+                           id_number)
+    with ctx.db.reading() as session:
+        view = quota_service.view(session, cat, holder, utcnow())
+    data = {
+        "resident": pseudonym(holder),
+        "category": view.category,
+        "period": view.period,
+        "timezone": view.timezone,
+        "eligible": view.eligible,
+        "suspended": view.suspended,
+        "limit": None if view.limit_cents is None else format_cents(view.limit_cents),
+        "used": format_cents(view.used_cents),
+        "held": format_cents(view.held_cents),
+        "remaining": None if view.remaining_cents is None else format_cents(view.remaining_cents),
+    }
+    if as_json:
+        _emit(data, True)
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+@quota.command("watchlist")
+@click.option("--all", "include_cleared", is_flag=True, help="Include cleared entries.")
+@pass_ctx
+def quota_watchlist(ctx: Context, include_cleared: bool) -> None:
+    """Flagged residents (pseudonyms)."""
+    from service.quota import repository
+    from service.quota.identity import pseudonym
+
+    with ctx.db.reading() as session:
+        for e in repository.list_watch(session, include_cleared=include_cleared):
+            state = "cleared" if e.cleared_at else ("suspended" if e.suspended else "flagged")
+            click.echo(f"{e.id}\t{pseudonym(e.resident_hash)}\t{state}\t{e.source}\t{e.reason}")
+
+
+@quota.command("clear")
+@click.argument("entry_id", type=int)
+@pass_ctx
+@_fail_on_service_error
+def quota_clear(ctx: Context, entry_id: int) -> None:
+    """Clear a watch-list entry (lifts its suspension)."""
+    from service.db import utcnow
+    from service.quota import service as quota_service
+
+    with ctx.db.transaction() as session:
+        quota_service.clear_watch(session, entry_id, actor=_actor(), now=utcnow())
+    click.echo(f"watch-list entry {entry_id} cleared")
+
+
+# ------------------------------------------------------------------------------------ deposits
+def _deposit_row(d: Any, bank_name: str) -> dict:
+    from service.deposits.schemas import DepositOut
+
+    data = DepositOut.of(d).model_dump(mode="json")
+    return {"seq": d.id, "bank": bank_name, **data}
+
+
+@cli.group()
+def deposits() -> None:
+    """Deposit confirmations."""
+
+
+@deposits.command("list")
+@click.option("--bank", "bank_name", default=None)
+@click.option("--status", default=None,
+              type=click.Choice(["received", "accepted", "minting", "minted", "rejected"]))
+@click.option("--after", default=0, type=int, help="Only deposits with seq greater than this.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@_fail_on_service_error
+def deposits_list(ctx: Context, bank_name: str | None, status: str | None, after: int,
+                  limit: int, as_json: bool) -> None:
+    from service.banks import repository as bank_repo
+    from service.banks import service as banks
+    from service.deposits import repository
+
+    with ctx.db.reading() as session:
+        bank_id = banks.require_bank(session, bank_name).id if bank_name else None
+        names = {b.id: b.name for b in bank_repo.list_banks(session)}
+        rows = [
+            _deposit_row(d, names.get(d.bank_id, "?"))
+            for d in repository.list_deposits(
+                session, bank_id=bank_id, status=status, after=after, limit=limit
+            )
+        ]
+    if as_json:
+        _emit(rows, True)
+        return
+    for r in rows:
+        click.echo(
+            f"{r['seq']}\t{r['bank']}\t{r['reference']}\t{r['status']}\t{r['amount']}\t"
+            f"{r['beneficiary']}\t{r['rejection_code'] or ''}"
+        )
+
+
+@deposits.command("show")
+@click.argument("reference")
+@click.option("--bank", "bank_name", required=True)
+@pass_ctx
+@_fail_on_service_error
+def deposits_show(ctx: Context, reference: str, bank_name: str) -> None:
+    from service.banks import service as banks
+    from service.deposits import service as deposit_service
+
+    with ctx.db.reading() as session:
+        b = banks.require_bank(session, bank_name)
+        d = deposit_service.get_for_bank(session, b, reference)
+        row = _deposit_row(d, b.name)
+    _emit(row, True)
+
+
+# --------------------------------------------------------------------------------------- audit
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@pass_ctx
+def audit_verify(ctx: Context) -> None:
+    """Check the whole chain; exit 1 and name the first broken entry if it does not hold."""
+    from service import audit as audit_log
+
+    with ctx.db.reading() as session:
+        result = audit_log.verify(session)
+    if result.ok:
+        click.echo(f"audit chain OK: {result.checked} entries, head {result.head_seq} "
+                   f"{result.head_hash}")
+        return
+    click.echo(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.problem} "
+               f"({result.checked} entries verified before it)", err=True)
+    sys.exit(1)
+
+
+@audit.command("head")
+@pass_ctx
+def audit_head(ctx: Context) -> None:
+    """Print the seq and hash of the last entry."""
+    from service import audit as audit_log
+
+    with ctx.db.reading() as session:
+        seq, digest = audit_log.head(session)
+    click.echo(f"{seq} {digest}")
+
+
+@audit.command("show")
+@click.option("--after", default=0, type=int)
+@click.option("--limit", default=20, type=click.IntRange(1, 10_000))
+@pass_ctx
+def audit_show(ctx: Context, after: int, limit: int) -> None:
+    """Print entries as JSON lines."""
+    from service.audit import repository
+
+    with ctx.db.reading() as session:
+        for e in repository.entries(session, after=after, limit=limit):
+            click.echo(json.dumps({"seq": e.seq, "created_at": e.created_at, "kind": e.kind,
+                                   "actor": e.actor, "payload": json.loads(e.payload),
+                                   "hash": e.hash}))
+
+
+# ------------------------------------------------------------------------------------ webhooks
+@cli.group()
+def webhooks() -> None:
+    """Webhook deliveries."""
+
+
+@webhooks.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering until interrupted.")
+@pass_ctx
+def webhooks_deliver(ctx: Context, loop: bool) -> None:
+    """Post due webhook deliveries (once, or continuously with --loop)."""
+    import threading
+
+    from service.webhooks.service import deliver_due, run_delivery_loop
+
+    if loop:
+        stop = threading.Event()
+        try:
+            run_delivery_loop(ctx.db, ctx.settings, stop)
+        except KeyboardInterrupt:
+            stop.set()
+        return
+    report = deliver_due(ctx.db, ctx.settings)
+    click.echo(f"delivered {len(report.delivered)}, retrying {len(report.retrying)}, "
+               f"failed {len(report.failed)}")
+
+
+def main() -> None:
+    cli(prog_name="ushk")
+
+
+if __name__ == "__main__":
+    main()

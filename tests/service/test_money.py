@@ -1,0 +1,46 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.money import (
+    InvalidAmount,
+    cents_to_units,
+    format_cents,
+    parse_amount,
+    units_to_cents,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [("1250.00", 125_000), ("1250.5", 125_050), ("1250", 125_000), ("0.01", 1),
+     ("0.1", 10), ("9999999999999.99", 999_999_999_999_999)],
+)
+def test_parse_amount_accepts_dollar_strings(text, cents):
+    assert parse_amount(text) == cents
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["0", "0.00", "-1", "-1.00", "+1.00", "1.001", "1e3", "1E3", "1.", ".5", "01.00", " 1.00",
+     "1.00 ", "1,000.00", "NaN", "Infinity", "", "0x10", "١٢٣", "99999999999999999999.00",
+     1000, 1000.0, None, True],
+)
+def test_parse_amount_refuses(bad):
+    with pytest.raises(InvalidAmount) as info:
+        parse_amount(bad)
+    assert info.value.code == "invalid_amount"
+    assert info.value.status_code == 422
+
+
+@given(st.integers(min_value=1, max_value=10**15 - 1))
+def test_format_and_parse_round_trip(cents):
+    assert parse_amount(format_cents(cents)) == cents
+
+
+def test_units():
+    assert cents_to_units(1) == 10_000
+    assert cents_to_units(125_000) == 1_250_000_000  # $1,250.00 at 6 decimals
+    assert units_to_cents(1_250_000_000) == 125_000
+    with pytest.raises(ValueError):
+        units_to_cents(1)
