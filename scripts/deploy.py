@@ -1,0 +1,164 @@
+"""Deploys the USHK token: `ape run deploy token [--network ...] [--account ...]`.
+
+Implementation + ERC-1967 proxy, role holders, the minter, the maximum attestation age and a first
+reserve attestation; writes deployments/<network>.json. On a local network every role defaults to
+anvil's account 0, which also signs when no --account is given.
+"""
+
+import click
+from ape.cli import ConnectedProviderCommand, account_option
+
+from scripts._ushk import (
+    ADDRESS,
+    BYTES32,
+    DEFAULT_MAX_ATTESTATION_AGE,
+    USD,
+    USD_OR_ZERO,
+    ZERO32,
+    deploy_ushk,
+    format_usd,
+    is_local_network,
+    network_choice,
+    resolve_sender,
+    save_deployment,
+    _relative,
+)
+
+
+@click.group()
+def cli():
+    """Deploy the USHK token (implementation behind an ERC-1967 UUPS proxy)."""
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@account_option(prompt=False)
+@click.option("--admin", type=ADDRESS, help="DEFAULT_ADMIN_ROLE holder. Default: the deployer.")
+@click.option("--pauser", type=ADDRESS, help="PAUSER_ROLE holder. Default: the admin.")
+@click.option("--compliance", type=ADDRESS, help="COMPLIANCE_ROLE holder. Default: the admin.")
+@click.option("--attestor", type=ADDRESS, help="ATTESTOR_ROLE holder. Default: the admin.")
+@click.option("--upgrader", type=ADDRESS, help="UPGRADER_ROLE holder. Default: the admin.")
+@click.option(
+    "--minter",
+    type=ADDRESS,
+    help="Minter to configure. Default on a local network: the admin; elsewhere: none.",
+)
+@click.option(
+    "--minter-allowance",
+    type=USD,
+    default="10000000.00",
+    show_default=True,
+    help="Total the minter may mint, in USD (2 decimals at most).",
+)
+@click.option(
+    "--max-per-mint",
+    type=USD,
+    default="1000000.00",
+    show_default=True,
+    help="Most a single mint may mint, in USD.",
+)
+@click.option(
+    "--max-attestation-age",
+    type=click.IntRange(min=1, max=2**64 - 1),
+    default=DEFAULT_MAX_ATTESTATION_AGE,
+    show_default=True,
+    help="Seconds a reserve attestation stays fresh for mints.",
+)
+@click.option(
+    "--attest",
+    "attest_amount",
+    type=USD_OR_ZERO,
+    default="0.00",
+    show_default=True,
+    help="First reserve attestation, in USD (mints need one covering the supply).",
+)
+@click.option("--no-attest", is_flag=True, help="Make no first attestation.")
+@click.option(
+    "--report-hash", type=BYTES32, default="0x" + "00" * 32, help="Reserve report hash of the first attestation."
+)
+@click.option(
+    "--audit-head", type=BYTES32, default="0x" + "00" * 32, help="Audit log head of the first attestation."
+)
+def token(
+    account,
+    admin,
+    pauser,
+    compliance,
+    attestor,
+    upgrader,
+    minter,
+    minter_allowance,
+    max_per_mint,
+    max_attestation_age,
+    attest_amount,
+    no_attest,
+    report_hash,
+    audit_head,
+):
+    """Deploy USHK, set up roles, minter and first attestation; write deployments/<network>.json.
+
+    \b
+    Examples:
+      ape run deploy token --network ethereum:local:node
+      ape run deploy token --network ethereum:local:node --minter TEST::1 --attest 1000000.00
+      ape run deploy token --network ethereum:sepolia:node --account deployer \\
+          --admin 0x... --pauser 0x... --compliance 0x... --attestor 0x... --upgrader 0x... \\
+          --minter 0x...
+    """
+    deployer = resolve_sender(account, what="the deployment")
+    if minter is None and is_local_network():
+        minter = admin or deployer.address
+    if minter is not None and max_per_mint > minter_allowance:
+        raise click.BadParameter(
+            f"the per-mint maximum ({format_usd(max_per_mint)}) exceeds the allowance "
+            f"({format_usd(minter_allowance)})",
+            param_hint="--max-per-mint",
+        )
+    if max_per_mint > 2**120 - 1:
+        raise click.BadParameter("too large for the contract (2^120 units)", param_hint="--max-per-mint")
+    roles = {
+        name: holder
+        for name, holder in (
+            ("pauser", pauser),
+            ("compliance", compliance),
+            ("attestor", attestor),
+            ("upgrader", upgrader),
+        )
+        if holder is not None
+    }
+    if is_local_network() and "attestor" in roles:
+        # a local test account attests itself (elsewhere the deployer does, holding the role briefly)
+        from ape import accounts
+
+        by_address = {acct.address: acct for acct in accounts.test_accounts}
+        roles["attestor"] = by_address.get(roles["attestor"], roles["attestor"])
+    click.echo(f"Deploying USHK from {deployer.address}")
+    token_, info = deploy_ushk(
+        deployer,
+        admin=admin,
+        max_attestation_age=max_attestation_age,
+        roles=roles,
+        minter=minter,
+        minter_allowance=minter_allowance,
+        max_per_mint=max_per_mint,
+        attest_amount=None if no_attest else attest_amount,
+        report_hash=report_hash or ZERO32,
+        audit_head=audit_head or ZERO32,
+        log=lambda msg: click.echo(f"  {msg}"),
+    )
+    path = save_deployment(info)
+    net = network_choice()
+    click.echo("")
+    click.echo(f"USHK token (proxy): {token_.address}")
+    click.echo(f"implementation:     {info['implementation']}")
+    click.echo(f"chain {info['chain_id']}, block {info['deployment_block']}; wrote {_relative(path)}")
+    click.echo("")
+    click.echo("Next steps:")
+    click.echo(f"  ape run ops status --network {net}")
+    click.echo(f"  ape run ops attest 1000000.00 --network {net}    # reserves, so mints can go ahead")
+    if info["minters"]:
+        click.echo(
+            f"  ape run mint mint <recipient> 100.00 --deposit 1 --network {net}    # as the minter"
+        )
+    else:
+        click.echo(f"  ape run mint configure-minter <minter> --allowance 1000000.00 --network {net}")
+    click.echo(f"  ape run roles list --network {net}")
