@@ -53,6 +53,7 @@ def record(
     canonicalizable (no floats) and must not hold raw identity numbers or secrets."""
     payload = dict(payload)
     canonical_json(payload)  # fail now, not at commit
+    session.connection()  # belong to a transaction, so that its rollback drops the entry
     session.info.setdefault(PENDING_KEY, []).append((kind, actor, payload, now or utcnow()))
 
 
