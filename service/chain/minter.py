@@ -1,0 +1,372 @@
+"""The minter: accepted deposits from the outbox → `mintBatch` on chain, exactly once.
+
+Each step writes its state before acting on it (service/deposits/outbox.py):
+
+1. claim a batch of accepted deposits (they become `minting`), committed;
+2. make sure a fresh reserve attestation covers supply + batch (attesting first if needed);
+3. simulate and sign `mintBatch`; record the signed transaction's hash and nonce, committed;
+4. broadcast; wait for the receipt;
+5. mark the deposits minted with the transaction hash and block, committed.
+
+A crash between any two steps leaves a batch that `recover()` settles on restart: no recorded
+transaction → requeue; a receipt → minted (or, if it reverted, whatever the chain's `Minted`
+events say); no receipt and the transaction gone → the chain's `Minted` events by deposit id
+decide, the rest is requeued. The contract refuses a second mint of any deposit id, so even a
+wrong guess can never mint twice.
+
+A simulation that reverts is diagnosed from the decoded custom error: an error about one item
+(frozen or non-allowlisted beneficiary, amount above the minter's per-mint maximum) rejects the
+deposits it names and releases their quota; an error about the whole token (paused, allowance
+used up, no fresh attestation) leaves every deposit queued and backs off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+
+from service import audit
+from service.chain.attestor import Attestor
+from service.chain.leader import Lease
+from service.chain.token import ChainError, ChainRevert, Receipt, Token
+from service.db import Database
+from service.deposits import outbox
+from service.deposits import repository as deposits_repository
+from service.deposits.models import DepositStatus
+
+log = logging.getLogger("ushk.minter")
+
+ZERO_ADDRESS = "0x" + "00" * 20
+# Points at which `crash_at` makes the process SIGKILL itself: the crash-recovery tests use them.
+FAILPOINTS = ("claimed", "recorded", "sent", "mined")
+# Custom errors that concern the whole token, not one deposit: keep the batch queued.
+BLOCKING_ERRORS = {
+    "TokenPaused": "minting_blocked_paused",
+    "MintingIsPaused": "minting_blocked_paused",
+    "NotMinter": "minting_blocked_not_minter",
+    "MinterAllowanceExceeded": "minting_blocked_allowance",
+    "ReserveCeilingExceeded": "minting_blocked_reserves",
+    "AttestationStale": "minting_blocked_attestation",
+}
+
+
+@dataclass
+class Item:
+    seq: int
+    beneficiary: str
+    units: int
+    deposit_id: bytes
+
+
+@dataclass
+class MinterStats:
+    batches: int = 0
+    minted: int = 0
+    rejected: int = 0
+    requeued: int = 0
+    blocked_by: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Minter:
+    """Mints the outbox's deposits with `signer` (MINTER_ROLE) on `token`.
+
+    `attestor` (ATTESTOR_ROLE), when given, attests the recorded reserves before a batch whose
+    mint the current attestation would not cover. `db` is passed in (never a global), so tests
+    and several instances each drive their own.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        token: Token,
+        signer: LocalAccount,
+        *,
+        attestor: Attestor | None = None,
+        batch_size: int = 500,
+        poll_seconds: float = 0.2,
+        receipt_timeout: float = 120.0,
+        from_block: int = 0,
+        crash_at: str | None = None,
+    ):
+        if crash_at is not None and crash_at not in FAILPOINTS:
+            raise ValueError(f"crash_at must be one of {FAILPOINTS}")
+        self.db = db
+        self.token = token
+        self.signer = signer
+        self.attestor = attestor
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.receipt_timeout = receipt_timeout
+        self.from_block = from_block
+        self.crash_at = crash_at
+        self.stats = MinterStats()
+        self.lease = Lease(db.engine, "minter")
+        self._nonce: int | None = None
+        self._backoff = 0.0
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Mints until `stop` is set. Waits for the lease, recovers, then loops."""
+        while not stop.is_set() and not self.lease.acquire():
+            stop.wait(1.0)
+        try:
+            if not stop.is_set():
+                self.recover()
+            while not stop.is_set():
+                try:
+                    done = self.step()
+                except (ChainError, OSError) as exc:  # node down, broadcast refused, ...
+                    self._note_error(exc)
+                    self._nonce = None
+                    stop.wait(self._next_backoff())
+                    self._recover_quietly()
+                    continue
+                if done == 0:
+                    stop.wait(max(self.poll_seconds, self._backoff))
+        finally:
+            self.lease.release()
+
+    def step(self) -> int:
+        """Mints one batch; returns how many deposits it settled (0 when idle or blocked)."""
+        if self.token.minting_paused():
+            self._blocked("minting_blocked_paused")
+            return 0
+        with self.db.transaction() as session:
+            deposits = outbox.claim_batch(session, self.batch_size)
+            items = [Item(d.id, d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
+            batch_id = deposits[0].mint_batch_id if deposits else None
+        if not items:
+            return 0
+        self._failpoint("claimed")
+        return self._mint(batch_id, items)
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Mints until no deposit is accepted or minting (tests and the benchmark use it)."""
+        deadline = time.monotonic() + timeout
+        self.recover()
+        while time.monotonic() < deadline:
+            self.step()
+            with self.db.reading() as session:
+                counts = deposits_repository.count_by_status(session)
+            if not counts.get(DepositStatus.ACCEPTED) and not counts.get(DepositStatus.MINTING):
+                return
+            if self.stats.blocked_by:
+                time.sleep(self.poll_seconds)
+        raise TimeoutError(f"outbox not drained in {timeout}s: {counts}")
+
+    # ---- one batch ---------------------------------------------------------------------------
+
+    def _mint(self, batch_id: int, items: list[Item], *, retried: bool = False) -> int:
+        units = sum(i.units for i in items)
+        if self.attestor is not None:
+            self.attestor.ensure_covers(units)
+        payload = [(i.beneficiary, i.units, i.deposit_id) for i in items]
+        try:
+            signed = self.token.build_mint_batch(self.signer, payload, self._next_nonce())
+        except ChainRevert as err:
+            if err.name in ("ReserveCeilingExceeded", "AttestationStale") and self.attestor and not retried:
+                self.attestor.attest(reason=err.name)
+                return self._mint(batch_id, items, retried=True)
+            return self._diagnose(items, err)
+        with self.db.transaction() as session:
+            outbox.record_batch_sent(session, batch_id, signed.tx_hash, signed.nonce)
+        self._failpoint("recorded")
+        try:
+            self.token.send_raw(signed)
+        except ChainError:
+            self._nonce = None
+            raise
+        self._nonce = signed.nonce + 1
+        self._failpoint("sent")
+        receipt = self.token.wait_receipt(signed.tx_hash, timeout=self.receipt_timeout)
+        self._failpoint("mined")
+        return self._settle(items, receipt)
+
+    def _settle(self, items: list[Item], receipt: Receipt) -> int:
+        """Records a mined batch: all minted, or (reverted) whatever the chain says per deposit."""
+        if receipt.status == 1:
+            with self.db.transaction() as session:
+                outbox.mark_minted(session, [i.seq for i in items], receipt.tx_hash, receipt.block_number)
+            self.stats.batches += 1
+            self.stats.minted += len(items)
+            self._unblocked()
+            return len(items)
+        log.warning("mint batch %s reverted on chain; reconciling by deposit id", receipt.tx_hash)
+        return self._reconcile(items, reason=f"transaction {receipt.tx_hash} reverted")
+
+    def _reconcile(self, items: list[Item], *, reason: str) -> int:
+        """Marks minted what the chain's `Minted` events show, requeues the rest.
+
+        An event for one of these deposit ids that pays someone else or another amount means
+        the id was used outside the outbox: the deposit is rejected (its id is spent on chain)
+        and an alert goes into the audit log.
+        """
+        events = self.token.minted_events(self.from_block, "latest", [i.deposit_id for i in items])
+        item_by_id = {i.deposit_id: i for i in items}
+        by_tx: dict[tuple[str, int], list[int]] = defaultdict(list)
+        mismatched: list[tuple[Item, object]] = []
+        seen = set()
+        for event in events:
+            item = item_by_id.get(event.deposit_id)
+            if item is None or event.deposit_id in seen:
+                continue
+            seen.add(event.deposit_id)
+            if event.to.lower() == item.beneficiary.lower() and event.amount == item.units:
+                by_tx[(event.tx_hash, event.block_number)].append(item.seq)
+            else:
+                mismatched.append((item, event))
+        rest = [i.seq for i in items if i.deposit_id not in seen]
+        with self.db.transaction() as session:
+            for (tx_hash, block), seqs in by_tx.items():
+                outbox.mark_minted(session, seqs, tx_hash, block)
+            for item, event in mismatched:
+                outbox.mark_rejected(
+                    session, [item.seq], "deposit_id_minted_elsewhere",
+                    f"deposit id minted on chain to {event.to} for {event.amount} units in {event.tx_hash}",
+                )
+                audit.record(
+                    session, "alert.mint_mismatch", "minter",
+                    {"deposit_seq": item.seq, "tx_hash": event.tx_hash, "to": event.to,
+                     "amount_units": str(event.amount), "expected_units": str(item.units)},
+                )
+            if rest:
+                outbox.requeue(session, rest, reason=reason)
+        minted = sum(len(seqs) for seqs in by_tx.values())
+        self.stats.minted += minted
+        self.stats.rejected += len(mismatched)
+        self.stats.requeued += len(rest)
+        return minted + len(mismatched)
+
+    def _diagnose(self, items: list[Item], err: ChainRevert) -> int:
+        """A simulated batch reverted: reject the deposits the error names, or keep all queued."""
+        name, args = err.name, err.args_
+        bad: list[Item] = []
+        code = reason = ""
+        if name in ("AccountFrozen", "NotAllowlisted"):
+            address = str(args[0]).lower()
+            bad = [i for i in items if i.beneficiary.lower() == address]
+            code = "beneficiary_frozen" if name == "AccountFrozen" else "beneficiary_not_allowlisted"
+            reason = f"the beneficiary {args[0]} is {'frozen' if name == 'AccountFrozen' else 'not on the allowlist'}"
+        elif name == "ZeroAddress":
+            bad = [i for i in items if i.beneficiary.lower() == ZERO_ADDRESS]
+            code, reason = "beneficiary_invalid", "the beneficiary is the zero address"
+        elif name == "MintAboveMaximum":
+            bad = [i for i in items if i.units > args[1]]
+            code = "above_minter_maximum"
+            reason = f"amount above the minter's per-mint maximum of {args[1] / 1_000_000:.2f} USD"
+        elif name == "DepositAlreadyMinted":
+            # minted behind the outbox's back (or by a lost transaction): the chain decides
+            return self._reconcile(items, reason="a deposit of the batch was already minted")
+        if bad:
+            bad_seqs = {i.seq for i in bad}
+            with self.db.transaction() as session:
+                outbox.mark_rejected(session, sorted(bad_seqs), code, reason)
+                rest = [i.seq for i in items if i.seq not in bad_seqs]
+                if rest:
+                    outbox.requeue(session, rest, reason=f"batch held back by {code}")
+            self.stats.rejected += len(bad_seqs)
+            log.warning("rejected %d deposit(s): %s", len(bad_seqs), reason)
+            return len(bad_seqs)
+        blocked = BLOCKING_ERRORS.get(name, "minting_blocked_unknown")
+        with self.db.transaction() as session:
+            outbox.requeue(session, [i.seq for i in items], reason=f"mint refused on chain: {err}")
+        self.stats.requeued += len(items)
+        self._blocked(blocked, str(err))
+        return 0
+
+    # ---- recovery ----------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Settles every batch a previous run left open (see the module docstring)."""
+        with self.db.reading() as session:
+            open_batches = [
+                (
+                    b.id,
+                    b.tx_hash,
+                    b.nonce,
+                    [
+                        Item(d.id, d.beneficiary, d.onchain_amount, d.deposit_id)
+                        for d in outbox.batch_deposits(session, b.id)
+                        if d.status == DepositStatus.MINTING
+                    ],
+                )
+                for b in outbox.in_flight_batches(session)
+            ]
+        for batch_id, tx_hash, nonce, items in open_batches:
+            if not items:
+                continue
+            if tx_hash is None:
+                with self.db.transaction() as session:
+                    outbox.requeue(session, [i.seq for i in items], reason="claimed, never sent")
+                self.stats.requeued += len(items)
+                continue
+            receipt = self.token.receipt(tx_hash)
+            if receipt is None and self._still_pending(tx_hash):
+                receipt = self.token.wait_receipt(tx_hash, timeout=self.receipt_timeout)
+            if receipt is not None:
+                self._settle(items, receipt)
+            else:
+                self._reconcile(items, reason=f"transaction {tx_hash} (nonce {nonce}) never landed")
+            log.info("recovered mint batch %s", batch_id)
+        self._nonce = None
+
+    def _still_pending(self, tx_hash: str) -> bool:
+        try:
+            self.token.w3.eth.get_transaction(tx_hash)
+        except Exception:  # noqa: BLE001 - not found, in any of web3's spellings
+            return False
+        return True
+
+    def _recover_quietly(self) -> None:
+        try:
+            self.recover()
+        except (ChainError, OSError) as exc:
+            self._note_error(exc)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = self.token.pending_nonce(self.signer.address)
+        return self._nonce
+
+    def _failpoint(self, name: str) -> None:
+        if self.crash_at == name:
+            log.error("failpoint %s: killing the process", name)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _blocked(self, code: str, detail: str = "") -> None:
+        if self.stats.blocked_by != code:
+            log.warning("minting blocked: %s %s", code, detail)
+            with self.db.transaction() as session:
+                audit.record(session, "mint.blocked", "minter", {"code": code, "detail": detail[:300]})
+        self.stats.blocked_by = code
+        self._backoff = min(max(self._backoff * 2, 0.5), 30.0)
+
+    def _unblocked(self) -> None:
+        if self.stats.blocked_by is not None:
+            log.info("minting resumed")
+            with self.db.transaction() as session:
+                audit.record(session, "mint.resumed", "minter", {"after": self.stats.blocked_by})
+        self.stats.blocked_by = None
+        self._backoff = 0.0
+
+    def _next_backoff(self) -> float:
+        self._backoff = min(max(self._backoff * 2, 0.5), 30.0)
+        return self._backoff
+
+    def _note_error(self, exc: BaseException) -> None:
+        log.warning("minter error: %s", exc)
+        self.stats.errors.append(str(exc)[:300])
+        del self.stats.errors[:-20]
+
+

@@ -1,0 +1,265 @@
+"""The USHK token as the reserve service sees it: reads, signed transactions, decoded reverts.
+
+web3.py only (no ape at run time); the ABI is service/chain/USHK.abi.json, exported from the
+compiled contract by tools/export_abi.py and checked against it by the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Sequence
+
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
+
+ABI_FILE = Path(__file__).with_name("USHK.abi.json")
+
+
+@cache
+def token_abi() -> list[dict[str, Any]]:
+    """The USHK ABI (functions, events and custom errors)."""
+    return json.loads(ABI_FILE.read_text())
+
+
+@cache
+def _errors_by_selector() -> dict[bytes, tuple[str, list[str]]]:
+    errors = {}
+    for item in token_abi():
+        if item["type"] == "error":
+            types = [i["type"] for i in item["inputs"]]
+            selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+            errors[selector] = (item["name"], types)
+    return errors
+
+
+class ChainError(RuntimeError):
+    """Base of the chain-side failures the minter and attestor handle."""
+
+
+class ChainRevert(ChainError):
+    """A call or transaction reverted; `name` and `args` are the decoded custom error, if any."""
+
+    def __init__(self, name: str, args: tuple = (), raw: str = ""):
+        self.name = name
+        self.args_ = args
+        self.raw = raw
+        super().__init__(f"reverted: {name}{args if args else ''}")
+
+
+def decode_revert(data: bytes | str | None) -> ChainRevert:
+    """Decodes revert data into the token's custom error (or a generic one)."""
+    if isinstance(data, str):
+        data = bytes.fromhex(data.removeprefix("0x")) if data else b""
+    data = data or b""
+    known = _errors_by_selector().get(data[:4])
+    if known:
+        name, types = known
+        return ChainRevert(name, tuple(abi_decode(types, data[4:])), data.hex())
+    return ChainRevert("UnknownRevert", (), data.hex())
+
+
+@dataclass(frozen=True)
+class Attestation:
+    amount: int
+    timestamp: int
+    report_hash: bytes
+    audit_head: bytes
+
+
+@dataclass(frozen=True)
+class MintedEvent:
+    deposit_id: bytes
+    to: str
+    amount: int
+    minter: str
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    tx_hash: str
+    raw: bytes
+    nonce: int
+    sender: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: str
+    status: int
+    block_number: int
+    gas_used: int
+    logs: list
+
+
+class Token:
+    """The deployed token at `address` on the node at `rpc_url`."""
+
+    def __init__(self, rpc_url: str, address: str, *, timeout: float = 30.0):
+        self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.address = to_checksum_address(address)
+        self.contract = self.w3.eth.contract(address=self.address, abi=token_abi())
+        self._minted_event = self.contract.events.Minted()
+        self._chain_id_value: int | None = None
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def block_number(self) -> int:
+        return self.w3.eth.block_number
+
+    def total_supply(self) -> int:
+        return self.contract.functions.totalSupply().call()
+
+    def balance_of(self, account: str) -> int:
+        return self.contract.functions.balanceOf(to_checksum_address(account)).call()
+
+    def reserve_attestation(self) -> Attestation:
+        amount, timestamp, report_hash, audit_head = self.contract.functions.reserveAttestation().call()
+        return Attestation(amount, timestamp, bytes(report_hash), bytes(audit_head))
+
+    def max_attestation_age(self) -> int:
+        return self.contract.functions.maxAttestationAge().call()
+
+    def minting_paused(self) -> bool:
+        return self.contract.functions.mintingPaused().call() or self.contract.functions.paused().call()
+
+    def is_deposit_minted(self, deposit_id: bytes) -> bool:
+        return self.contract.functions.isDepositMinted(deposit_id).call()
+
+    def latest_timestamp(self) -> int:
+        return self.w3.eth.get_block("latest")["timestamp"]
+
+    def minted_events(
+        self, from_block: int, to_block: int | str = "latest", deposit_ids: Sequence[bytes] | None = None
+    ) -> list[MintedEvent]:
+        """`Minted` events in a block range, optionally only those of the given deposit ids."""
+        topics: list[Any] = [self._minted_event.topic, None, None]
+        if deposit_ids is not None:
+            topics.append(["0x" + d.hex() for d in deposit_ids])
+        logs = self.w3.eth.get_logs(
+            {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
+        )
+        return [self._parse_minted(log) for log in logs]
+
+    def _parse_minted(self, log) -> MintedEvent:
+        event = self._minted_event.process_log(log)
+        return MintedEvent(
+            deposit_id=bytes(event["args"]["depositId"]),
+            to=event["args"]["to"],
+            amount=event["args"]["amount"],
+            minter=event["args"]["minter"],
+            tx_hash=event["transactionHash"].to_0x_hex(),
+            block_number=event["blockNumber"],
+        )
+
+    def minted_in_receipt(self, receipt: Receipt) -> list[MintedEvent]:
+        topic = self._minted_event.topic
+        return [
+            self._parse_minted(log)
+            for log in receipt.logs
+            if log["address"] == self.address and log["topics"] and log["topics"][0] == topic
+        ]
+
+    # ---- transactions --------------------------------------------------------------------------
+
+    def _call_or_revert(self, fn, sender: str) -> int:
+        """Estimates gas for `fn` from `sender`; a revert raises ChainRevert with the decoded error."""
+        try:
+            return fn.estimate_gas({"from": sender})
+        except ContractCustomError as exc:
+            raise decode_revert(exc.data) from None
+        except ContractLogicError as exc:
+            raise decode_revert(getattr(exc, "data", None)) from None
+
+    def _sign(self, signer: LocalAccount, fn, gas: int, nonce: int) -> SignedTx:
+        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas", 0)
+        tip = 1_000_000_000 if base_fee else 0
+        tx = fn.build_transaction(
+            {
+                "from": signer.address,
+                "nonce": nonce,
+                "gas": gas,
+                "maxFeePerGas": 2 * base_fee + tip,
+                "maxPriorityFeePerGas": tip,
+                "chainId": self._chain_id(),
+            }
+        )
+        signed = signer.sign_transaction(tx)
+        return SignedTx(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce, signer.address)
+
+    def _chain_id(self) -> int:
+        if self._chain_id_value is None:
+            self._chain_id_value = self.w3.eth.chain_id
+        return self._chain_id_value
+
+    def pending_nonce(self, address: str) -> int:
+        return self.w3.eth.get_transaction_count(to_checksum_address(address), "pending")
+
+    def mined_nonce(self, address: str) -> int:
+        return self.w3.eth.get_transaction_count(to_checksum_address(address), "latest")
+
+    def build_mint_batch(
+        self, signer: LocalAccount, items: Sequence[tuple[str, int, bytes]], nonce: int
+    ) -> SignedTx:
+        """Simulates and signs `mintBatch` for (recipient, units, deposit id) items.
+
+        A revert in the simulation raises ChainRevert: nothing is signed for a batch that would fail.
+        """
+        fn = self.contract.functions.mintBatch(
+            [to_checksum_address(i[0]) for i in items], [i[1] for i in items], [i[2] for i in items]
+        )
+        gas = self._call_or_revert(fn, signer.address)
+        return self._sign(signer, fn, gas + gas // 5, nonce)
+
+    def simulate_mint(self, sender: str, to: str, units: int, deposit_id: bytes) -> None:
+        """Raises ChainRevert if `mint(to, units, deposit_id)` from `sender` would revert now."""
+        self._call_or_revert(
+            self.contract.functions.mint(to_checksum_address(to), units, deposit_id), sender
+        )
+
+    def send_raw(self, signed: SignedTx) -> None:
+        """Broadcasts a signed transaction; a node that already has it is not an error."""
+        try:
+            self.w3.eth.send_raw_transaction(signed.raw)
+        except ValueError as exc:
+            text = str(exc).lower()
+            if "already known" in text or "already imported" in text:
+                return
+            raise ChainError(f"broadcast of {signed.tx_hash} failed: {exc}") from exc
+
+    def receipt(self, tx_hash: str) -> Receipt | None:
+        try:
+            r = self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+        return Receipt(r["transactionHash"].to_0x_hex(), r["status"], r["blockNumber"], r["gasUsed"], r["logs"])
+
+    def wait_receipt(self, tx_hash: str, timeout: float = 60.0, poll: float = 0.05) -> Receipt:
+        self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=poll)
+        receipt = self.receipt(tx_hash)
+        assert receipt is not None
+        return receipt
+
+    def transact(self, signer: LocalAccount, fn_name: str, *args, timeout: float = 60.0) -> Receipt:
+        """Simulates, signs, sends `fn_name(*args)` from `signer` and waits for its receipt."""
+        fn = getattr(self.contract.functions, fn_name)(*args)
+        gas = self._call_or_revert(fn, signer.address)
+        signed = self._sign(signer, fn, gas + gas // 5, self.pending_nonce(signer.address))
+        self.send_raw(signed)
+        receipt = self.wait_receipt(signed.tx_hash, timeout)
+        if receipt.status != 1:
+            raise ChainError(f"{fn_name} reverted in {signed.tx_hash}")
+        return receipt
+
+
+def load_account(private_key: str | None) -> LocalAccount | None:
+    """The local signer for a hex private key, or None when no key is configured."""
+    return Account.from_key(private_key) if private_key else None
