@@ -166,18 +166,14 @@ def hold(
     return period
 
 
-def _quota_event(kind: str, deposit, actor: str, now: dt.datetime) -> tuple:
-    return (
-        kind,
-        actor,
-        {
-            "deposit_seq": deposit.id,
-            "resident": pseudonym(deposit.resident_hash),
-            "category": deposit.resident_category,
-            "period": deposit.quota_period,
-            "amount_cents": deposit.amount_cents,
-        },
-    )
+def _hold_payload(deposit) -> dict:
+    return {
+        "deposit_seq": deposit.id,
+        "resident": pseudonym(deposit.resident_hash),
+        "category": deposit.resident_category,
+        "period": deposit.quota_period,
+        "amount_cents": deposit.amount_cents,
+    }
 
 
 def commit(session: Session, deposits: list, *, actor: str, now: dt.datetime) -> None:
@@ -190,8 +186,7 @@ def commit(session: Session, deposits: list, *, actor: str, now: dt.datetime) ->
             deposit.quota_period,
             deposit.amount_cents,
         )
-        kind, who, payload = _quota_event("quota.committed", deposit, actor, now)
-        audit.record(session, kind, who, payload, now=now)
+        audit.record(session, "quota.committed", actor, _hold_payload(deposit), now=now)
 
 
 def release(session: Session, deposits: list, *, actor: str, now: dt.datetime) -> None:
@@ -204,8 +199,7 @@ def release(session: Session, deposits: list, *, actor: str, now: dt.datetime) -
             deposit.quota_period,
             deposit.amount_cents,
         )
-        kind, who, payload = _quota_event("quota.released", deposit, actor, now)
-        audit.record(session, kind, who, payload, now=now)
+        audit.record(session, "quota.released", actor, _hold_payload(deposit), now=now)
 
 
 def _usage_key(deposit) -> tuple:

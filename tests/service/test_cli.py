@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from conftest import confirmation, server_env
+from svc_support import confirmation, server_env
 
 from service.cli import cli
 from service.client import BankClient

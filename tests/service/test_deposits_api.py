@@ -6,7 +6,7 @@ import copy
 
 import httpx
 import pytest
-from conftest import BENEFICIARY, confirmation
+from svc_support import BENEFICIARY, confirmation
 
 from service.banks import service as banks
 from service.client import BankClient, signed_request

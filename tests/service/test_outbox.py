@@ -5,38 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import confirmation
+from svc_support import accept
 from sqlalchemy import select, text
 
 from service.deposits import outbox
 from service.deposits.ids import deposit_id_for, deposit_id_hex
 from service.deposits.models import MintBatch
-from service.deposits.schemas import DepositRequest
-from service.deposits.service import submit
-from service.client import signed_request
 from service.models import AuditEntry, BankDailyUsage, QuotaUsage
 
 TX = "0x" + "ab" * 32
 TX2 = "0x" + "cd" * 32
-
-
-def accept(env, bank, count, prefix="O", amount="100.00"):
-    """Submit `count` deposits through the service layer (as the API does)."""
-    refs = []
-    for i in range(count):
-        body = signed_request(
-            confirmation(f"{prefix}-{i}", amount=amount, id_number=f"{prefix}{i % 3}"),
-            bank.key_id, bank.seed,
-        )
-        with env.db.transaction() as session:
-            from service.banks.service import require_bank
-
-            outcome = submit(session, bank=require_bank(session, bank.name),
-                             request=DepositRequest.model_validate(body),
-                             settings=env.settings, policy=env.policy, now=env.clock())
-            assert outcome.error is None
-            refs.append(outcome.deposit.id)
-    return refs
 
 
 def statuses(env):

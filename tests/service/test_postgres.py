@@ -7,7 +7,14 @@ import threading
 import time
 
 import pytest
-from conftest import LiveServer, confirmation, make_settings
+from svc_support import (
+    LiveServer,
+    accept,
+    assert_exactly_fifty,
+    burst,
+    confirmation,
+    make_settings,
+)
 from sqlalchemy import func, select
 
 from service import audit
@@ -15,8 +22,8 @@ from service.app import create_app
 from service.client import AsyncBankClient, BankClient
 from service.deposits import outbox
 from service.deposits.models import Deposit
-from test_outbox import accept
-from test_quota import _burst, assert_exactly_fifty
+
+
 
 pytestmark = pytest.mark.postgres
 
@@ -47,7 +54,7 @@ def test_200_concurrent_deposits_two_instances(postgres_url, pg_env, spawn_serve
 
     async def both():
         halves = await asyncio.gather(
-            _burst(urls[0], bank, 100, "A"), _burst(urls[1], bank, 100, "B"))
+            burst(urls[0], bank, 100, "A"), burst(urls[1], bank, 100, "B"))
         return [r for half in halves for r in half]
 
     responses = asyncio.run(both())

@@ -7,13 +7,21 @@ import asyncio
 import datetime as dt
 
 import pytest
-from conftest import PRODUCTION_POLICY, confirmation, make_settings
+from svc_support import (
+    PRODUCTION_POLICY,
+    LiveServer,
+    assert_exactly_fifty,
+    burst,
+    confirmation,
+    make_env,
+    make_settings,
+)
 from sqlalchemy import select
 
 from service.app import create_app
-from service.client import AsyncBankClient, BankClient, build_confirmation
+from service.client import BankClient
 from service.deposits import outbox
-from service.models import Deposit, QuotaUsage
+from service.models import QuotaUsage
 from service.quota.policy import Policy
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -24,8 +32,6 @@ def client_for(url, handle) -> BankClient:
 
 
 def test_mainland_switch_off_refuses_and_records(env):
-    from conftest import LiveServer
-
     env.policy = Policy.load(PRODUCTION_POLICY)
     assert env.policy.categories["mainland"].eligible is False
     bank = env.add_bank()
@@ -157,42 +163,11 @@ def test_splitting_flags_and_watch_list_suspends(live):
                                           beneficiary=target)).status_code == 201
 
 
-async def _burst(url, handle, count, prefix, beneficiary_of=None):
-    async with AsyncBankClient(url, api_key=handle.api_key, key_id=handle.key_id,
-                               private_key=handle.seed, max_connections=count) as client:
-        bodies = [
-            client.sign(build_confirmation(
-                reference=f"{prefix}-{i}", amount="1000.00", value_date="2025-03-14",
-                beneficiary=beneficiary_of(i) if beneficiary_of else
-                "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
-                id_type="prc_id", id_number="110105194912310021", category="mainland",
-                purpose_code="INVS"))
-            for i in range(count)
-        ]
-        return await asyncio.gather(*(client.post_deposit(body) for body in bodies))
-
-
-def assert_exactly_fifty(responses, db):
-    statuses = [r.status_code for r in responses]
-    codes = [r.json().get("error", {}).get("code") for r in responses]
-    assert statuses.count(201) == 50, (statuses, codes)
-    assert statuses.count(422) == 150
-    assert set(c for c in codes if c) == {"quota_exceeded"}
-    with db.reading() as session:
-        rows = session.scalars(select(QuotaUsage)).all()
-        assert len(rows) == 1
-        assert rows[0].held_cents + rows[0].committed_cents == 5_000_000
-        accepted = session.scalars(select(Deposit).where(Deposit.status == "accepted")).all()
-        assert len(accepted) == 50
-
-
 def test_200_concurrent_deposits_one_resident_sqlite_process(sqlite_url, spawn_server):
-    from conftest import _env
-
-    env = _env(sqlite_url)
+    env = make_env(sqlite_url)
     bank = env.add_bank()
     url = spawn_server(make_settings(sqlite_url))
-    responses = asyncio.run(_burst(url, bank, 200, "C"))
+    responses = asyncio.run(burst(url, bank, 200, "C"))
     assert_exactly_fifty(responses, env.db)
     # Minting all 50 commits exactly the limit.
     with env.db.transaction() as session:

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from conftest import REPO
+from svc_support import REPO
 
 from service.canonical import NotCanonicalizable, canonical_json
 from service.deposits.signing import (

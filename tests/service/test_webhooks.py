@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import confirmation
+from svc_support import confirmation
 from sqlalchemy import select
 
 from service.banks import service as banks
