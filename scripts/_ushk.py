@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import click
-from eth_utils import is_address, keccak, to_checksum_address
+from ape.cli import ConnectedProviderCommand
+from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENTS_ENV = "USHK_DEPLOYMENTS_DIR"
@@ -150,10 +151,11 @@ def parse_address(text: str, *, allow_zero: bool = False) -> str:
         if not idx.isdigit() or int(idx) >= len(accounts.test_accounts):
             raise ValueError(f"'{text}': no such test account")
         return accounts.test_accounts[int(idx)].address
-    if not is_address(raw):
-        if re.fullmatch(r"0x[0-9a-fA-F]{40}", raw):
-            raise ValueError(f"'{text}' has a wrong checksum (mixed-case address)")
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", raw) or not is_address(raw):
         raise ValueError(f"'{text}' is not an address (0x followed by 40 hex digits)")
+    digits = raw[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(raw):
+        raise ValueError(f"'{text}' has a wrong checksum (mixed-case address): check it for typos")
     address = to_checksum_address(raw)
     if address == ZERO_ADDRESS and not allow_zero:
         raise ValueError("the zero address is not allowed here")
@@ -268,6 +270,31 @@ ROLE = RoleType()
 
 
 # ---------------------------------------------------------------------------------------------
+# The command class
+# ---------------------------------------------------------------------------------------------
+
+
+class ConnectedCommand(ConnectedProviderCommand):
+    """ape's ConnectedProviderCommand (--network, connected for the command's duration), with a
+    one-line error instead of a traceback when the node cannot be reached."""
+
+    def invoke(self, ctx: click.Context):
+        from ape.exceptions import NetworkError, ProviderError
+        from requests.exceptions import RequestException
+
+        try:
+            return super().invoke(ctx)
+        except (ConnectionError, RequestException, ProviderError, NetworkError) as err:
+            if isinstance(err, click.ClickException):
+                raise
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise click.ClickException(
+                f"cannot use the network: {first} (is the node running? `make run` starts anvil at "
+                f"127.0.0.1:8545 for --network ethereum:local:node)"
+            ) from err
+
+
+# ---------------------------------------------------------------------------------------------
 # Networks, accounts and deployment files
 # ---------------------------------------------------------------------------------------------
 
@@ -293,9 +320,22 @@ def network_choice() -> str:
 
     provider = chain.provider
     uri = getattr(provider, "http_uri", None) or getattr(provider, "uri", None)
-    if provider.name == "node" and uri and uri != "http://127.0.0.1:8545":
-        return f"{provider.network.ecosystem.name}:{provider.network.name}:{uri}"
+    if provider.name == "node" and uri:
+        try:
+            configured = provider.config.ethereum.local.get("uri") if provider.network.name == "local" else None
+        except Exception:  # noqa: BLE001 - another ecosystem's config
+            configured = None
+        if not configured or str(configured).rstrip("/") != str(uri).rstrip("/"):
+            return f"{provider.network.ecosystem.name}:{provider.network.name}:{uri}"
     return provider.network_choice
+
+
+def is_throwaway_node() -> bool:
+    """True when ape started the node for this command alone (it stops when the command ends)."""
+    from ape import chain
+
+    provider = chain.provider
+    return provider.name == "foundry" and getattr(provider, "process", None) is not None
 
 
 def align_local_chain_id() -> None:

@@ -6,9 +6,10 @@ anvil's account 0, which also signs when no --account is given.
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 
 from scripts._ushk import (
+    ConnectedCommand,
     ADDRESS,
     BYTES32,
     DEFAULT_MAX_ATTESTATION_AGE,
@@ -18,6 +19,7 @@ from scripts._ushk import (
     deploy_ushk,
     format_usd,
     is_local_network,
+    is_throwaway_node,
     network_choice,
     resolve_sender,
     save_deployment,
@@ -30,7 +32,7 @@ def cli():
     """Deploy the USHK token (implementation behind an ERC-1967 UUPS proxy)."""
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.option("--admin", type=ADDRESS, help="DEFAULT_ADMIN_ROLE holder. Default: the deployer.")
 @click.option("--pauser", type=ADDRESS, help="PAUSER_ROLE holder. Default: the admin.")
@@ -162,3 +164,9 @@ def token(
     else:
         click.echo(f"  ape run mint configure-minter <minter> --allowance 1000000.00 --network {net}")
     click.echo(f"  ape run roles list --network {net}")
+    if is_throwaway_node():
+        click.echo(
+            "\nwarning: ape started this anvil for this command only, and it stops now: the deployment "
+            "is gone with it. Start anvil yourself (or `make run`) and deploy with "
+            "--network ethereum:local:node."
+        )

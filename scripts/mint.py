@@ -9,9 +9,10 @@ import csv
 from pathlib import Path
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 
 from scripts._ushk import (
+    ConnectedCommand,
     ADDRESS,
     DEPOSIT_ID,
     USD,
@@ -51,7 +52,7 @@ def _require_minter(token, sender):
         )
 
 
-@cli.command("configure-minter", cls=ConnectedProviderCommand)
+@cli.command("configure-minter", cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("minter", type=ADDRESS)
 @click.option("--allowance", type=USD_OR_ZERO, required=True, help="Total it may mint from now on, in USD.")
@@ -81,7 +82,7 @@ def configure_minter(account, minter, allowance, max_per_mint):
     save_deployment(info)
 
 
-@cli.command("remove-minter", cls=ConnectedProviderCommand)
+@cli.command("remove-minter", cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("minter", type=ADDRESS)
 def remove_minter(account, minter):
@@ -99,7 +100,7 @@ def remove_minter(account, minter):
     save_deployment(info)
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("to", type=ADDRESS)
 @click.argument("amount", type=USD)
@@ -166,7 +167,7 @@ def read_batch_csv(path: Path) -> list[tuple[str, int, bytes]]:
     return rows
 
 
-@cli.command("mint-batch", cls=ConnectedProviderCommand)
+@cli.command("mint-batch", cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

@@ -8,9 +8,10 @@ import json
 import time
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 
 from scripts._ushk import (
+    ConnectedCommand,
     json_option,
     ADDRESS,
     BYTES32,
@@ -41,7 +42,7 @@ def cli():
 def _simple(name: str, method: str, role: str, doing: str, done: str, help_text: str):
     """A command that sends `method()` as the holder of `role`."""
 
-    @cli.command(name, cls=ConnectedProviderCommand, help=help_text)
+    @cli.command(name, cls=ConnectedCommand, help=help_text)
     @account_option(prompt=False)
     def command(account):
         token, _info = token_from_deployment()
@@ -67,7 +68,7 @@ _simple("unpause-redemptions", "unpauseRedemptions", "PAUSER_ROLE", "unpausing r
         "redemptions unpaused", "End a pause of redemptions (as a pauser).")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("address", type=ADDRESS)
 def freeze(account, address):
@@ -79,7 +80,7 @@ def freeze(account, address):
     click.echo(f"frozen: {address} (balance {format_usd(token.balanceOf(address))} USD)")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("address", type=ADDRESS)
 def unfreeze(account, address):
@@ -91,7 +92,7 @@ def unfreeze(account, address):
     click.echo(f"unfrozen: {address}")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("address", type=ADDRESS)
 def wipe(account, address):
@@ -114,7 +115,7 @@ def allowlist():
 def _allowlist_mode(enabled: bool):
     word = "enable" if enabled else "disable"
 
-    @allowlist.command(word, cls=ConnectedProviderCommand,
+    @allowlist.command(word, cls=ConnectedCommand,
                        help=f"{word.capitalize()} allowlist mode (as compliance).")
     @account_option(prompt=False)
     def command(account):
@@ -130,7 +131,7 @@ def _allowlist_mode(enabled: bool):
 def _allowlist_entry(allowed: bool):
     word = "allow" if allowed else "disallow"
 
-    @allowlist.command(word, cls=ConnectedProviderCommand,
+    @allowlist.command(word, cls=ConnectedCommand,
                        help=f"{'Put ADDRESS on' if allowed else 'Take ADDRESS off'} the allowlist (as compliance).")
     @account_option(prompt=False)
     @click.argument("address", type=ADDRESS)
@@ -150,7 +151,7 @@ _allowlist_entry(True)
 _allowlist_entry(False)
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("amount", type=USD_OR_ZERO)
 @click.option("--report-hash", type=BYTES32, default="0x" + "00" * 32, help="Hash of the reserve report.")
@@ -172,7 +173,7 @@ def attest(account, amount, report_hash, audit_head):
         click.echo("warning: reserves below the supply: mints are blocked until the next attestation")
 
 
-@cli.command("set-max-age", cls=ConnectedProviderCommand)
+@cli.command("set-max-age", cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("seconds", type=click.IntRange(min=1, max=2**64 - 1))
 def set_max_age(account, seconds):
@@ -186,7 +187,7 @@ def set_max_age(account, seconds):
     click.echo(f"maximum attestation age: {seconds} s")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("contract_name")
 @click.option("--call-data", default="0x", help="Call to make on the new implementation (hex), default none.")
@@ -270,7 +271,7 @@ def collect_status(token, info) -> dict:
     }
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @json_option()
 def status(as_json):
     """Show supply, reserve attestation, pauses, roles and minters."""

@@ -5,9 +5,10 @@ it as 0x + 64 hex digits, or give the bank's reference text and its keccak256 is
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 
 from scripts._ushk import (
+    ConnectedCommand,
     ADDRESS,
     USD,
     Bytes32Type,
@@ -27,7 +28,7 @@ def cli():
     """Redeem USHK for US dollars at par (the token is burned, the bank pays out)."""
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("amount", type=USD)
 @click.option(
@@ -62,7 +63,7 @@ def request(account, amount, payout_ref):
     click.echo(f"balance: {format_usd(token.balanceOf(sender.address))} USD")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("address", type=ADDRESS, required=False)
 def balance(account, address):

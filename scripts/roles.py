@@ -8,9 +8,10 @@ holders, the accounts of RoleGranted events since the deployment, and any --addr
 import json
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 
 from scripts._ushk import (
+    ConnectedCommand,
     json_option,
     ADDRESS,
     ROLE,
@@ -34,7 +35,7 @@ def cli():
     """Grant, revoke and list the token's roles (admin, minter, pauser, compliance, attestor, upgrader)."""
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("role", type=ROLE)
 @click.argument("address", type=ADDRESS)
@@ -58,7 +59,7 @@ def grant(account, role, address):
     save_deployment(info)
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedCommand)
 @account_option(prompt=False)
 @click.argument("role", type=ROLE)
 @click.argument("address", type=ADDRESS)
@@ -88,7 +89,7 @@ def revoke(account, role, address):
     save_deployment(info)
 
 
-@cli.command("list", cls=ConnectedProviderCommand)
+@cli.command("list", cls=ConnectedCommand)
 @click.option(
     "--address",
     "addresses",

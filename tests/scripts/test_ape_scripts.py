@@ -286,3 +286,40 @@ def test_every_command_has_help(ape_run):
             assert "--network" in result.output and len(command.get_short_help_str()) > 10, path
             seen += 1
     assert seen >= 25
+
+
+def test_deploy_hands_over_to_another_admin(ape_run, dev_accounts, w3, compiled_abi, tmp_path):
+    """--admin someone else: the deployer ends with no role; an attestor that is not a local
+    account is covered by the deployer holding ATTESTOR_ROLE for the first attestation only."""
+    a = dev_accounts
+    outside_attestor = "0x000000000000000000000000000000000000dEaD"
+    ape_run.ok(
+        "deploy", "token", "--admin", a[7], "--attestor", outside_attestor, "--attest", "10.00",
+        "--max-attestation-age", "60", deployments=tmp_path,
+    )
+    import json as _json
+
+    info = _json.loads((tmp_path / "local.json").read_text())
+    token = w3.eth.contract(address=info["token"], abi=compiled_abi["USHK"])
+    for role, role_id in ROLE_IDS.items():
+        assert not token.functions.hasRole(role_id, a[0]).call(), role
+    assert token.functions.hasRole(ROLE_IDS["DEFAULT_ADMIN_ROLE"], a[7]).call()
+    assert token.functions.hasRole(ROLE_IDS["ATTESTOR_ROLE"], outside_attestor).call()
+    for role in ("PAUSER_ROLE", "COMPLIANCE_ROLE", "UPGRADER_ROLE"):
+        assert token.functions.hasRole(ROLE_IDS[role], a[7]).call(), role
+    assert token.functions.isMinter(a[7]).call()  # on a local network the minter defaults to the admin
+    assert token.functions.reserveAttestation().call()[0] == 10 * UNIT
+    assert info["attestation"]["attestor"] == a[0]
+    assert info["roles"]["DEFAULT_ADMIN_ROLE"] == [a[7]]
+
+
+def test_unreachable_node_is_a_message(ape_run, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = ape_run.fails(
+        "ops", "status", "--network", f"ethereum:local:http://127.0.0.1:{port}", network=False, code=1
+    )
+    assert "cannot use the network" in proc.output
