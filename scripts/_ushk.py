@@ -261,6 +261,24 @@ def json_option(help_text: str = "Print JSON only (amounts in 6-decimal units)."
     return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=quiet, help=help_text)
 
 
+def signer_option(who: str = "the signer"):
+    """ape's account_option (an account alias, or TEST::<n> for a local test account), without a
+    prompt: on a local network the default is anvil's account 0 (see resolve_sender)."""
+    from ape.cli import account_option
+
+    base = account_option(prompt=False)
+
+    def decorator(f):
+        f = base(f)
+        f.__click_params__[-1].help = (
+            f"Account of {who}: an ape account alias, or TEST::<n>. "
+            "Default on a local network: anvil's account 0."
+        )
+        return f
+
+    return decorator
+
+
 USD = USDType()
 USD_OR_ZERO = USDType(allow_zero=True)
 ADDRESS = AddressType()

@@ -6,9 +6,9 @@ anvil's account 0, which also signs when no --account is given.
 """
 
 import click
-from ape.cli import account_option
 
 from scripts._ushk import (
+    signer_option,
     ConnectedCommand,
     ADDRESS,
     BYTES32,
@@ -33,7 +33,7 @@ def cli():
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the deployer")
 @click.option("--admin", type=ADDRESS, help="DEFAULT_ADMIN_ROLE holder. Default: the deployer.")
 @click.option("--pauser", type=ADDRESS, help="PAUSER_ROLE holder. Default: the admin.")
 @click.option("--compliance", type=ADDRESS, help="COMPLIANCE_ROLE holder. Default: the admin.")

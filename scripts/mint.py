@@ -9,9 +9,9 @@ import csv
 from pathlib import Path
 
 import click
-from ape.cli import account_option
 
 from scripts._ushk import (
+    signer_option,
     ConnectedCommand,
     ADDRESS,
     DEPOSIT_ID,
@@ -53,7 +53,7 @@ def _require_minter(token, sender):
 
 
 @cli.command("configure-minter", cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the admin")
 @click.argument("minter", type=ADDRESS)
 @click.option("--allowance", type=USD_OR_ZERO, required=True, help="Total it may mint from now on, in USD.")
 @click.option("--max-per-mint", type=USD, required=True, help="Most a single mint may mint, in USD.")
@@ -83,7 +83,7 @@ def configure_minter(account, minter, allowance, max_per_mint):
 
 
 @cli.command("remove-minter", cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the admin")
 @click.argument("minter", type=ADDRESS)
 def remove_minter(account, minter):
     """Remove MINTER: revoke MINTER_ROLE and clear its allowance (as the admin)."""
@@ -101,7 +101,7 @@ def remove_minter(account, minter):
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the minter")
 @click.argument("to", type=ADDRESS)
 @click.argument("amount", type=USD)
 @click.option(
@@ -168,7 +168,7 @@ def read_batch_csv(path: Path) -> list[tuple[str, int, bytes]]:
 
 
 @cli.command("mint-batch", cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the minter")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--batch-size",

@@ -8,9 +8,9 @@ import json
 import time
 
 import click
-from ape.cli import account_option
 
 from scripts._ushk import (
+    signer_option,
     ConnectedCommand,
     json_option,
     ADDRESS,
@@ -43,7 +43,7 @@ def _simple(name: str, method: str, role: str, doing: str, done: str, help_text:
     """A command that sends `method()` as the holder of `role`."""
 
     @cli.command(name, cls=ConnectedCommand, help=help_text)
-    @account_option(prompt=False)
+    @signer_option("the pauser")
     def command(account):
         token, _info = token_from_deployment()
         sender = resolve_sender(account, what=doing)
@@ -69,7 +69,7 @@ _simple("unpause-redemptions", "unpauseRedemptions", "PAUSER_ROLE", "unpausing r
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("compliance")
 @click.argument("address", type=ADDRESS)
 def freeze(account, address):
     """Freeze ADDRESS: it can no longer send, receive, approve, be minted to or redeem (as compliance)."""
@@ -81,7 +81,7 @@ def freeze(account, address):
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("compliance")
 @click.argument("address", type=ADDRESS)
 def unfreeze(account, address):
     """Unfreeze ADDRESS (as compliance)."""
@@ -93,7 +93,7 @@ def unfreeze(account, address):
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("compliance")
 @click.argument("address", type=ADDRESS)
 def wipe(account, address):
     """Burn the whole balance of the frozen ADDRESS (as compliance). Freeze it first."""
@@ -117,7 +117,7 @@ def _allowlist_mode(enabled: bool):
 
     @allowlist.command(word, cls=ConnectedCommand,
                        help=f"{word.capitalize()} allowlist mode (as compliance).")
-    @account_option(prompt=False)
+    @signer_option("compliance")
     def command(account):
         token, _info = token_from_deployment()
         sender = resolve_sender(account, what=f"the allowlist {word}")
@@ -133,7 +133,7 @@ def _allowlist_entry(allowed: bool):
 
     @allowlist.command(word, cls=ConnectedCommand,
                        help=f"{'Put ADDRESS on' if allowed else 'Take ADDRESS off'} the allowlist (as compliance).")
-    @account_option(prompt=False)
+    @signer_option("compliance")
     @click.argument("address", type=ADDRESS)
     def command(account, address):
         token, _info = token_from_deployment()
@@ -152,7 +152,7 @@ _allowlist_entry(False)
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the attestor")
 @click.argument("amount", type=USD_OR_ZERO)
 @click.option("--report-hash", type=BYTES32, default="0x" + "00" * 32, help="Hash of the reserve report.")
 @click.option("--audit-head", type=BYTES32, default="0x" + "00" * 32, help="Head hash of the audit log.")
@@ -174,7 +174,7 @@ def attest(account, amount, report_hash, audit_head):
 
 
 @cli.command("set-max-age", cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the admin")
 @click.argument("seconds", type=click.IntRange(min=1, max=2**64 - 1))
 def set_max_age(account, seconds):
     """Set how old (SECONDS) the last attestation may be for mints to go ahead (as the admin)."""
@@ -188,7 +188,7 @@ def set_max_age(account, seconds):
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the upgrader")
 @click.argument("contract_name")
 @click.option("--call-data", default="0x", help="Call to make on the new implementation (hex), default none.")
 def upgrade(account, contract_name, call_data):

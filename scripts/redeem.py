@@ -5,9 +5,9 @@ it as 0x + 64 hex digits, or give the bank's reference text and its keccak256 is
 """
 
 import click
-from ape.cli import account_option
 
 from scripts._ushk import (
+    signer_option,
     ConnectedCommand,
     ADDRESS,
     USD,
@@ -29,7 +29,7 @@ def cli():
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the holder")
 @click.argument("amount", type=USD)
 @click.option(
     "--payout-ref",
@@ -64,7 +64,7 @@ def request(account, amount, payout_ref):
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("the holder")
 @click.argument("address", type=ADDRESS, required=False)
 def balance(account, address):
     """Show the USHK balance of ADDRESS (default: the account)."""

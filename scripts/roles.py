@@ -8,9 +8,9 @@ holders, the accounts of RoleGranted events since the deployment, and any --addr
 import json
 
 import click
-from ape.cli import account_option
 
 from scripts._ushk import (
+    signer_option,
     ConnectedCommand,
     json_option,
     ADDRESS,
@@ -36,7 +36,7 @@ def cli():
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("an admin")
 @click.argument("role", type=ROLE)
 @click.argument("address", type=ADDRESS)
 def grant(account, role, address):
@@ -60,7 +60,7 @@ def grant(account, role, address):
 
 
 @cli.command(cls=ConnectedCommand)
-@account_option(prompt=False)
+@signer_option("an admin")
 @click.argument("role", type=ROLE)
 @click.argument("address", type=ADDRESS)
 def revoke(account, role, address):
