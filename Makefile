@@ -7,26 +7,40 @@ export PATH := $(CURDIR)/.tools/bin:$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 PYTEST_ARGS ?=
 
-.PHONY: help install compile run test test-contracts test-service bench demo clean
+.PHONY: help install compile abi run demo test test-fast bench clean
 
 help:
 	@echo "make run     install, start anvil, deploy USHK, start the reserve service (Ctrl-C stops)"
-	@echo "make test    install and run every test (contracts and service, on anvil and databases)"
-	@echo "make bench   gas and throughput benchmarks (bench/results)"
+	@echo "make test    install and run every test (contracts, scripts, service; anvil, SQLite, PostgreSQL)"
 	@echo "make demo    signed deposits as the demo bank, against a running 'make run'"
-	@echo "make compile, make install, make clean"
+	@echo "make bench   gas and throughput benchmarks (bench/*.json)"
+	@echo "make test-fast  the service tests that need no chain; make compile; make abi; make clean"
 
 install:
 	@tools/install.sh
 
+# ape-solidity copies the OpenZeppelin packages into contracts/.cache, with their compiled JSON
+# under build/ (about 360 files). ape lists at most 500 files under contracts/, so those would
+# crowd out our own; the sources are all that the compiler needs.
 compile: install
 	@ape compile
+	@rm -rf contracts/.cache/*/*/build
+
+# The ABI the service uses, after an interface change (the tests check it is current).
+abi: compile
+	@python tools/export_abi.py
 
 run: compile
-	@python -m scripts_run
+	@python tools/run_stack.py
+
+demo: install
+	@python tools/demo.py
 
 test: compile
 	python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	python -m pytest -p no:ape_test tests/service --ignore=tests/service/chain $(PYTEST_ARGS)
 
 bench: compile
 	python bench/gas.py

@@ -172,12 +172,21 @@ def create_app(
                 target=run_delivery_loop, args=(db, settings, stop), name="webhooks", daemon=True
             )
             worker.start()
+        minter_thread = None
+        if settings.minter_enabled:
+            from service.chain.runtime import build_minter
+
+            minter = build_minter(settings, db)
+            minter_thread = threading.Thread(target=minter.run, args=(stop,), name="minter", daemon=True)
+            minter_thread.start()
         try:
             yield
         finally:
             stop.set()
             if worker is not None:
                 worker.join(timeout=10)
+            if minter_thread is not None:
+                minter_thread.join(timeout=30)
             if owns_db:
                 db.dispose()
 

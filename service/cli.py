@@ -624,6 +624,53 @@ def webhooks_deliver(ctx: Context, loop: bool) -> None:
                f"failed {len(report.failed)}")
 
 
+# -------------------------------------------------------------------------------------- chain
+@cli.group()
+def minter() -> None:
+    """The on-chain minter (also runs inside `serve` with USHK_MINTER_ENABLED=true)."""
+
+
+@minter.command("run")
+@pass_ctx
+def minter_run(ctx: Context) -> None:
+    """Mint accepted deposits until interrupted (one instance at a time holds the lease)."""
+    import logging
+    import threading
+
+    from service.chain.runtime import ChainNotConfigured, build_minter
+
+    logging.basicConfig(level=ctx.settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        worker = build_minter(ctx.settings, ctx.db)
+    except ChainNotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    stop = threading.Event()
+    try:
+        worker.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@cli.group()
+def reserves() -> None:
+    """Reserve attestations on chain."""
+
+
+@reserves.command("attest")
+@pass_ctx
+def reserves_attest(ctx: Context) -> None:
+    """Attest the recorded reserves on chain now."""
+    from service.chain.runtime import ChainNotConfigured, build_attestor
+    from service.chain.token import ChainError
+
+    try:
+        receipt = build_attestor(ctx.settings, ctx.db).attest(reason="operator")
+    except (ChainNotConfigured, ChainError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"attested in {receipt.tx_hash} (block {receipt.block_number})")
+
+
 def main() -> None:
     cli(prog_name="ushk")
 

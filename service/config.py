@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.money import InvalidAmount, parse_amount
@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     webhooks_in_process: bool = False
     webhook_poll_seconds: float = 1.0
 
+    # The chain: any EVM JSON-RPC endpoint (anvil locally). The token's address, or a
+    # deployments/<network>.json written by `ape run deploy token` to read it from.
+    rpc_url: str = "http://127.0.0.1:8545"
+    token_address: str | None = None
+    deployment_file: Path = Path("deployments/local.json")
+    # Keys of the accounts holding MINTER_ROLE and ATTESTOR_ROLE (hex private keys).
+    minter_private_key: SecretStr | None = None
+    attestor_private_key: SecretStr | None = None
+    # Run the minter inside `ushk serve` (a background thread; one instance at a time mints,
+    # by a lease); otherwise run `ushk minter run` as its own process.
+    minter_enabled: bool = False
+    minter_batch_size: int = Field(default=500, ge=1, le=2000)
+    minter_poll_seconds: float = 0.1
+    # Fault injection for the crash-recovery tests: SIGKILL the process at this minter step
+    # (claimed, recorded, sent, mined). Never set in production.
+    minter_crash_at: Literal["claimed", "recorded", "sent", "mined"] | None = None
+
     @field_validator("max_single_deposit")
     @classmethod
     def _check_max_single_deposit(cls, value: str) -> str:
@@ -85,6 +102,14 @@ class Settings(BaseSettings):
                 raise ValueError(message)
             logging.getLogger(__name__).warning("%s (allowed in development only)", message)
         return self
+
+    def resolved_token_address(self) -> str | None:
+        """`token_address`, or the token of `deployment_file` when that file exists."""
+        if self.token_address:
+            return self.token_address
+        if self.deployment_file.exists():
+            return json.loads(self.deployment_file.read_text())["token"]
+        return None
 
     @cached_property
     def max_single_deposit_cents(self) -> int:

@@ -12,8 +12,8 @@ die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
 
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || die "Python 3.11 is required (looked for '$python'). On Debian: apt-get install python3 python3-venv"
-"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
-  die "Python >= 3.10 is required, found $("$python" --version 2>&1). Set PYTHON=/path/to/python3.11"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+  die "Python >= 3.11 is required, found $("$python" --version 2>&1). Set PYTHON=/path/to/python3.11"
 command -v node >/dev/null || die "Node.js >= 18 is required for solcjs and anvil. On Debian: apt-get install nodejs npm"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)' ||
   die "Node.js >= 18 is required, found $(node --version)"

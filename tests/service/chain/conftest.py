@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service.chain.attestor import Attestor
+from service.client import BankClient
 from service.chain.minter import Minter
 from service.chain.token import Token, load_account
 
@@ -85,3 +86,12 @@ def workers(env, deployed: Chain):
     )
     yield minter, attestor
     minter.lease.release()
+
+
+@pytest.fixture
+def bank(live):
+    """(env, BankClient) of a bank registered with the test's service, served over HTTP."""
+    env, url = live
+    handle = env.add_bank("minter-test-bank")
+    with BankClient(url, api_key=handle.api_key, key_id=handle.key_id, private_key=handle.seed) as client:
+        yield env, client

@@ -3,79 +3,26 @@ the crash points of the outbox recovered, and on-chain refusals diagnosed."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
+from chain_support import UNITS_PER_USD, assert_chain_matches, audit_kinds, deposit, deposits_of
 from sqlalchemy import select
 
 from service.chain.token import ChainRevert
-from service.client import BankClient
 from service.deposits import outbox
-from service.models import AuditEntry, Deposit, QuotaUsage
-
-UNITS_PER_USD = 10**6
-
-
-def _deposit(client: BankClient, beneficiary: str, amount: str = "1000.00", *, resident: str = "R1234567"):
-    return client.deposit(
-        reference=f"ref-{uuid.uuid4().hex[:16]}",
-        amount=amount,
-        value_date="2026-03-02",
-        beneficiary=beneficiary,
-        id_type="hkid",
-        id_number=resident,
-        category="hk",
-        purpose_code="INVS",
-    )
-
-
-@pytest.fixture
-def bank(live):
-    env, url = live
-    handle = env.add_bank("minter-test-bank")
-    with BankClient(url, api_key=handle.api_key, key_id=handle.key_id, private_key=handle.seed) as client:
-        yield env, client
-
-
-def _deposits(env) -> list[Deposit]:
-    with env.db.reading() as session:
-        return list(session.scalars(select(Deposit).order_by(Deposit.id)))
-
-
-def _audit_kinds(env) -> list[str]:
-    with env.db.reading() as session:
-        return list(session.scalars(select(AuditEntry.kind).order_by(AuditEntry.seq)))
-
-
-def _assert_chain_matches(env, deployed, token):
-    """Every minted deposit has exactly one Minted event, to its beneficiary, for its amount."""
-    events = token.minted_events(deployed.from_block)
-    ids = [e.deposit_id for e in events]
-    assert len(ids) == len(set(ids)), "a deposit id was minted twice"
-    by_id = {e.deposit_id: e for e in events}
-    minted = [d for d in _deposits(env) if d.status == "minted"]
-    assert set(by_id) == {d.deposit_id for d in minted}
-    for d in minted:
-        event = by_id[d.deposit_id]
-        assert event.to.lower() == d.beneficiary.lower()
-        assert event.amount == d.amount_cents * 10_000
-        assert event.tx_hash == d.tx_hash and event.block_number == d.block_number
-    attestation = token.reserve_attestation()
-    assert token.total_supply() == sum(e.amount for e in events) <= attestation.amount
-
+from service.models import QuotaUsage
 
 def test_minter_mintsAcceptedDepositsOnceAndCommitsQuota(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
     holders = deployed.holders
     for i in range(7):
-        _deposit(client, holders[i % len(holders)].address, f"{100 + i}.25", resident="R1234567")
+        deposit(client, holders[i % len(holders)].address, f"{100 + i}.25", resident="R1234567")
     minter.drain()
     token = deployed.token()
-    deposits = _deposits(env)
+    deposits = deposits_of(env)
     assert [d.status for d in deposits] == ["minted"] * 7
     assert all(d.tx_hash and d.block_number for d in deposits)
-    _assert_chain_matches(env, deployed, token)
+    assert_chain_matches(env, deployed, token)
     for holder in holders:
         expected = sum(d.amount_cents * 10_000 for d in deposits if d.beneficiary == holder.address)
         assert token.balance_of(holder.address) == expected
@@ -84,8 +31,8 @@ def test_minter_mintsAcceptedDepositsOnceAndCommitsQuota(bank, deployed, workers
     assert sum(u.committed_cents for u in usage) == sum(d.amount_cents for d in deposits)
     assert sum(u.held_cents for u in usage) == 0
     # the status reaches the bank
-    assert client.get_deposit(deposits[0].reference)["status"] == "minted"
-    kinds = _audit_kinds(env)
+    assert client.getdeposit(deposits[0].reference)["status"] == "minted"
+    kinds = audit_kinds(env)
     assert "reserves.attested" in kinds and kinds.count("deposit.minted") == 7
 
 
@@ -94,9 +41,9 @@ def test_minter_batchesByBatchSize(bank, deployed, workers):
     minter, _ = workers
     minter.batch_size = 4
     for _ in range(10):
-        _deposit(client, deployed.holders[0].address)
+        deposit(client, deployed.holders[0].address)
     minter.drain()
-    txs = {d.tx_hash for d in _deposits(env)}
+    txs = {d.tx_hash for d in deposits_of(env)}
     assert len(txs) == 3  # 4 + 4 + 2
 
 
@@ -105,10 +52,10 @@ def test_minter_rejectsFrozenBeneficiaryAndMintsTheRest(bank, deployed, workers)
     minter, _ = workers
     frozen, fine = deployed.holders[0], deployed.holders[1]
     deployed.contract.freeze(frozen, sender=deployed.compliance)
-    bad = _deposit(client, frozen.address, "500.00")
-    good = _deposit(client, fine.address, "700.00")
+    bad = deposit(client, frozen.address, "500.00")
+    good = deposit(client, fine.address, "700.00")
     minter.drain()
-    by_ref = {d.reference: d for d in _deposits(env)}
+    by_ref = {d.reference: d for d in deposits_of(env)}
     assert by_ref[bad["reference"]].status == "rejected"
     assert by_ref[bad["reference"]].rejection_code == "beneficiary_frozen"
     assert by_ref[good["reference"]].status == "minted"
@@ -116,22 +63,22 @@ def test_minter_rejectsFrozenBeneficiaryAndMintsTheRest(bank, deployed, workers)
         usage = session.scalars(select(QuotaUsage)).all()
     assert sum(u.held_cents for u in usage) == 0  # the rejected hold was released
     assert sum(u.committed_cents for u in usage) == 70_000
-    _assert_chain_matches(env, deployed, deployed.token())
+    assert_chain_matches(env, deployed, deployed.token())
 
 
 def test_minter_keepsDepositsQueuedWhileMintingPaused(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
     deployed.contract.pauseMinting(sender=deployed.pauser)
-    _deposit(client, deployed.holders[0].address)
+    deposit(client, deployed.holders[0].address)
     assert minter.step() == 0
-    assert [d.status for d in _deposits(env)] == ["accepted"]
+    assert [d.status for d in deposits_of(env)] == ["accepted"]
     assert minter.stats.blocked_by == "minting_blocked_paused"
-    assert "mint.blocked" in _audit_kinds(env)
+    assert "mint.blocked" in audit_kinds(env)
     deployed.contract.unpauseMinting(sender=deployed.pauser)
     minter.drain()
-    assert [d.status for d in _deposits(env)] == ["minted"]
-    assert "mint.resumed" in _audit_kinds(env)
+    assert [d.status for d in deposits_of(env)] == ["minted"]
+    assert "mint.resumed" in audit_kinds(env)
 
 
 def test_minter_attestsBeforeMintingAndNeverAboveRecordedReserves(bank, deployed, workers):
@@ -139,12 +86,12 @@ def test_minter_attestsBeforeMintingAndNeverAboveRecordedReserves(bank, deployed
     minter, _ = workers
     token = deployed.token()
     assert token.reserve_attestation().timestamp == 0  # deployed without an attestation
-    _deposit(client, deployed.holders[2].address, "2500.00")
+    deposit(client, deployed.holders[2].address, "2500.00")
     minter.drain()
     attestation = token.reserve_attestation()
     assert attestation.amount == 2500 * UNITS_PER_USD == token.total_supply()
     # nothing more is attested than the service has recorded
-    _deposit(client, deployed.holders[2].address, "1.00")
+    deposit(client, deployed.holders[2].address, "1.00")
     minter.drain()
     assert token.reserve_attestation().amount == 2501 * UNITS_PER_USD
 
@@ -152,15 +99,15 @@ def test_minter_attestsBeforeMintingAndNeverAboveRecordedReserves(bank, deployed
 def test_recover_requeuesAClaimedBatchThatWasNeverSent(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
-    _deposit(client, deployed.holders[0].address)
+    deposit(client, deployed.holders[0].address)
     with env.db.transaction() as session:
         outbox.claim_batch(session, 10)
-    assert [d.status for d in _deposits(env)] == ["minting"]
+    assert [d.status for d in deposits_of(env)] == ["minting"]
     minter.recover()
-    assert [d.status for d in _deposits(env)] == ["accepted"]
+    assert [d.status for d in deposits_of(env)] == ["accepted"]
     minter.drain()
-    assert [d.status for d in _deposits(env)] == ["minted"]
-    _assert_chain_matches(env, deployed, deployed.token())
+    assert [d.status for d in deposits_of(env)] == ["minted"]
+    assert_chain_matches(env, deployed, deployed.token())
 
 
 def _claim_and_sign(env, minter, deployed):
@@ -179,46 +126,46 @@ def test_recover_marksMintedWhenTheTransactionLandedBeforeTheCrash(bank, deploye
     env, client = bank
     minter, _ = workers
     for _ in range(3):
-        _deposit(client, deployed.holders[1].address)
+        deposit(client, deployed.holders[1].address)
     signed = _claim_and_sign(env, minter, deployed)
     minter.token.send_raw(signed)
     minter.token.wait_receipt(signed.tx_hash)
     # the process "died" here: the receipt was never recorded
-    assert {d.status for d in _deposits(env)} == {"minting"}
+    assert {d.status for d in deposits_of(env)} == {"minting"}
     minter.recover()
-    deposits = _deposits(env)
+    deposits = deposits_of(env)
     assert {d.status for d in deposits} == {"minted"} and {d.tx_hash for d in deposits} == {signed.tx_hash}
     minter.drain()  # nothing left, nothing minted again
-    _assert_chain_matches(env, deployed, deployed.token())
+    assert_chain_matches(env, deployed, deployed.token())
 
 
 def test_recover_requeuesWhenTheRecordedTransactionNeverReachedTheChain(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
-    _deposit(client, deployed.holders[1].address)
+    deposit(client, deployed.holders[1].address)
     signed = _claim_and_sign(env, minter, deployed)  # recorded, never broadcast
     assert minter.token.receipt(signed.tx_hash) is None
     minter.recover()
-    assert [d.status for d in _deposits(env)] == ["accepted"]
+    assert [d.status for d in deposits_of(env)] == ["accepted"]
     minter.drain()
-    deposits = _deposits(env)
+    deposits = deposits_of(env)
     # signed again at the same nonce: the same deposits may well give the same transaction
     assert deposits[0].status == "minted" and minter.token.receipt(deposits[0].tx_hash).status == 1
-    _assert_chain_matches(env, deployed, deployed.token())
+    assert_chain_matches(env, deployed, deployed.token())
 
 
 def test_minter_reconcilesADepositMintedBehindItsBack(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
-    _deposit(client, deployed.holders[3].address, "10.00")
-    deposit = _deposits(env)[0]
+    deposit(client, deployed.holders[3].address, "10.00")
+    deposit = deposits_of(env)[0]
     minter.attestor.ensure_covers(deposit.onchain_amount)
     # the same deposit minted on chain by the minter key outside the outbox (e.g. an operator)
     deployed.contract.mint(deposit.beneficiary, deposit.onchain_amount, deposit.deposit_id, sender=deployed.minter)
     minter.drain()
-    deposit = _deposits(env)[0]
+    deposit = deposits_of(env)[0]
     assert deposit.status == "minted"
-    _assert_chain_matches(env, deployed, deployed.token())
+    assert_chain_matches(env, deployed, deployed.token())
 
 
 def test_buildMintBatch_decodesCustomErrors(deployed):

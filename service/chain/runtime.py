@@ -1,0 +1,64 @@
+"""Builds the chain workers from the settings (for `ushk serve` and `ushk minter run`)."""
+
+from __future__ import annotations
+
+import json
+
+from service.chain.attestor import Attestor
+from service.chain.minter import Minter
+from service.chain.token import Token, load_account
+from service.config import Settings
+from service.db import Database
+
+
+class ChainNotConfigured(RuntimeError):
+    """The settings lack what the minter needs; the message says what to set."""
+
+
+def build_token(settings: Settings) -> Token:
+    address = settings.resolved_token_address()
+    if address is None:
+        raise ChainNotConfigured(
+            f"no token address: set USHK_TOKEN_ADDRESS, or deploy first "
+            f"(`ape run deploy token` writes {settings.deployment_file})"
+        )
+    return Token(settings.rpc_url, address)
+
+
+def build_minter(settings: Settings, db: Database) -> Minter:
+    """The minter (and, when an attestor key is set, its attestor) for these settings."""
+    if settings.minter_private_key is None:
+        raise ChainNotConfigured("USHK_MINTER_PRIVATE_KEY is not set (the MINTER_ROLE account's key)")
+    token = build_token(settings)
+    signer = load_account(settings.minter_private_key.get_secret_value())
+    attestor = None
+    if settings.attestor_private_key is not None:
+        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()))
+    return Minter(
+        db,
+        token,
+        signer,
+        attestor=attestor,
+        batch_size=settings.minter_batch_size,
+        poll_seconds=settings.minter_poll_seconds,
+        from_block=_deployment_block(settings, token.address),
+        crash_at=settings.minter_crash_at,
+    )
+
+
+def build_attestor(settings: Settings, db: Database) -> Attestor:
+    if settings.attestor_private_key is None:
+        raise ChainNotConfigured("USHK_ATTESTOR_PRIVATE_KEY is not set (the ATTESTOR_ROLE account's key)")
+    return Attestor(db, build_token(settings), load_account(settings.attestor_private_key.get_secret_value()))
+
+
+def _deployment_block(settings: Settings, address: str) -> int:
+    """The token's deployment block from the deployment file, so event scans start there."""
+    if settings.deployment_file.is_file():
+        try:
+            info = json.loads(settings.deployment_file.read_text())
+        except ValueError as exc:
+            raise ChainNotConfigured(f"{settings.deployment_file} is not valid JSON: {exc}") from None
+        if str(info.get("token", "")).lower() == address.lower():
+            return int(info.get("deployment_block", 0))
+    return 0

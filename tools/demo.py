@@ -1,0 +1,93 @@
+"""`make demo`: the demo bank sends signed deposit confirmations to a running `make run`.
+
+It sends three ordinary deposits, a replay of one of them, a mainland resident's purchases up to
+and past the US$50,000 annual quota, and prints each answer, then waits for the mints and prints
+the beneficiaries' balances read from the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.chain.token import Token  # noqa: E402
+from service.client import BankClient, build_confirmation  # noqa: E402
+from service.money import format_cents, units_to_cents  # noqa: E402
+
+# anvil dev accounts 5-7 as beneficiaries
+HOLDERS = [
+    "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+    "0x976EA74026E726554dB657fA54763abd0C3a0aa9",
+    "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955",
+]
+
+
+def main() -> None:
+    demo_file = ROOT / "var" / "demo-bank.json"
+    if not demo_file.exists():
+        sys.exit("var/demo-bank.json is missing: start the stack with `make run` first")
+    demo = json.loads(demo_file.read_text())
+    run = uuid.uuid4().hex[:6]
+    client = BankClient(
+        demo["service_url"], api_key=demo["api_key"], key_id=demo["key_id"], private_key=demo["private_key_seed"]
+    )
+    try:
+        client.http.get("/healthz").raise_for_status()
+    except Exception as exc:  # noqa: BLE001 - any failure: the stack is not up
+        sys.exit(f"the service at {demo['service_url']} does not answer ({exc}): is `make run` running?")
+
+    def send(label: str, **fields) -> dict:
+        confirmation = build_confirmation(value_date=time.strftime("%Y-%m-%d"), purpose_code="INVS", **fields)
+        response = client.submit(confirmation)
+        body = response.json()
+        shown = body.get("status") or body.get("error", {}).get("code")
+        detail = body.get("error", {}).get("message", "")
+        print(f"  {label:<44} HTTP {response.status_code}  {shown}  {detail}")
+        return confirmation
+
+    hk = {"id_type": "hkid", "category": "hk"}
+    mainland = {"id_type": "prc_id", "id_number": f"11010519491231{run[:4]}", "category": "mainland"}
+    print("Deposits sent by the demo bank:")
+    first = send("HK resident, US$1,250.00", reference=f"demo-{run}-1", amount="1250.00",
+                 beneficiary=HOLDERS[0], id_number=f"A{run}1", **hk)
+    send("HK resident, US$300.50", reference=f"demo-{run}-2", amount="300.50",
+         beneficiary=HOLDERS[1], id_number=f"A{run}2", **hk)
+    send("institution, US$25,000.00", reference=f"demo-{run}-3", amount="25000.00",
+         beneficiary=HOLDERS[2], id_type="br", id_number=f"BR{run}", category="institution")
+    response = client.submit(first)
+    print(f"  {'replay of the first (same answer)':<44} HTTP {response.status_code}  {response.json().get('status')}")
+    send("mainland resident, US$45,000.00", reference=f"demo-{run}-4", amount="45000.00",
+         beneficiary=HOLDERS[0], **mainland)
+    send("same mainland resident, US$10,000.00", reference=f"demo-{run}-5", amount="10000.00",
+         beneficiary=HOLDERS[0], **mainland)
+    quota = client.quota(id_type="prc_id", id_number=mainland["id_number"], category="mainland")
+    print(f"  mainland resident's quota: {json.dumps(quota)}")
+
+    print("Waiting for the mints...")
+    accepted = [f"demo-{run}-{i}" for i in (1, 2, 3, 4)]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = {ref: client.get_deposit(ref) for ref in accepted}
+        if all(s["status"] in ("minted", "rejected") for s in states.values()):
+            break
+        time.sleep(0.5)
+    for ref, state in states.items():
+        print(f"  {ref}: {state['status']} tx {state.get('tx_hash')} block {state.get('block_number')}")
+    token = Token(demo["rpc_url"], demo["token"])
+    print("Balances on chain:")
+    for holder in HOLDERS:
+        print(f"  {holder}  {format_cents(units_to_cents(token.balance_of(holder)))} USHK")
+    attestation = token.reserve_attestation()
+    supply = format_cents(units_to_cents(token.total_supply()))
+    print(f"Supply {supply} USHK, attested reserves {format_cents(units_to_cents(attestation.amount))} USD")
+    client.close()
+
+
+if __name__ == "__main__":
+    main()

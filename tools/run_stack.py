@@ -1,0 +1,232 @@
+"""`make run`: anvil on 127.0.0.1:8545, USHK deployed, the reserve service on 127.0.0.1:8000.
+
+Each run starts from a fresh chain, so the service's SQLite database (var/ushk.db) starts fresh
+too. The service holds anvil's dev accounts 1 (minter) and 2 (attestor); account 0 is admin,
+pauser, compliance and upgrader. A demo bank is registered and its credentials and signing key
+are written to var/demo-bank.json for `make demo`. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+ANVIL_PORT = int(os.environ.get("USHK_ANVIL_PORT", "8545"))
+SERVICE_PORT = int(os.environ.get("USHK_SERVICE_PORT", "8000"))
+RPC_URL = f"http://127.0.0.1:{ANVIL_PORT}"
+SERVICE_URL = f"http://127.0.0.1:{SERVICE_PORT}"
+# anvil's default dev accounts (mnemonic "test test ... junk"): public, for local use only
+MINTER_ALLOWANCE_USD = "1000000000000.00"
+DEV_ACCOUNTS = [
+    ("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"),
+    ("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"),
+    ("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"),
+]
+
+
+def say(message: str) -> None:
+    print(f"\033[1mrun:\033[0m {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    print(f"run: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(check, what: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            fail(f"{what} exited with code {process.returncode}")
+        try:
+            if check():
+                return
+        except (OSError, httpx.HTTPError):
+            pass
+        time.sleep(0.2)
+    fail(f"{what} did not come up within {timeout:.0f}s")
+
+
+def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
+    """The service's USHK_* settings: SQLite in `var`, the dev minter and attestor keys."""
+    secrets_file = var / "secrets.json"
+    if not secrets_file.exists():
+        secrets_file.write_text(
+            json.dumps({"id_hmac_secret": secrets.token_urlsafe(48), "webhook_signing_key": secrets.token_urlsafe(48)})
+        )
+        secrets_file.chmod(0o600)
+    kept = json.loads(secrets_file.read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("USHK_")}
+    env.update(
+        USHK_DATABASE_URL=f"sqlite:///{var / 'ushk.db'}",
+        USHK_ID_HMAC_SECRET=kept["id_hmac_secret"],
+        USHK_WEBHOOK_SIGNING_KEY=kept["webhook_signing_key"],
+        USHK_POLICY_FILE=str(ROOT / "config" / "policy.demo.yaml"),
+        USHK_RPC_URL=rpc_url,
+        USHK_TOKEN_ADDRESS=token,
+        USHK_DEPLOYMENT_FILE=str(var / "deployments" / "local.json"),
+        USHK_MINTER_PRIVATE_KEY=DEV_ACCOUNTS[1][1],
+        USHK_ATTESTOR_PRIVATE_KEY=DEV_ACCOUNTS[2][1],
+        USHK_MINTER_ENABLED="true",
+        USHK_WEBHOOKS_IN_PROCESS="true",
+    )
+    return env
+
+
+class Stack:
+    """anvil + USHK + the service, each a child process; `make run` and the benchmarks use it."""
+
+    def __init__(self, var: Path, anvil_port: int, service_port: int, *, anvil_args: tuple[str, ...] = ()):
+        self.var = var
+        self.rpc_url = f"http://127.0.0.1:{anvil_port}"
+        self.service_url = f"http://127.0.0.1:{service_port}"
+        self.anvil_port = anvil_port
+        self.service_port = service_port
+        self.anvil_args = anvil_args
+        self.processes: list[subprocess.Popen] = []
+        self.deployment: dict = {}
+        self.env: dict[str, str] = {}
+
+    def start(self) -> None:
+        for port in (self.anvil_port, self.service_port):
+            if port_in_use(port):
+                fail(f"127.0.0.1:{port} is in use (another `make run`?); stop it first, or set "
+                     "USHK_ANVIL_PORT / USHK_SERVICE_PORT")
+        anvil = shutil.which("anvil")
+        if anvil is None:
+            fail("anvil is not on PATH: run `make install` (it comes from npm @foundry-rs/anvil)")
+        self.var.mkdir(parents=True, exist_ok=True)
+        for stale in self.var.glob("ushk.db*"):
+            stale.unlink()
+        say(f"starting anvil on {self.rpc_url} (log: {self.var / 'anvil.log'})")
+        log = open(self.var / "anvil.log", "w")  # noqa: SIM115 - open for the process's lifetime
+        self.processes.append(
+            subprocess.Popen(
+                [anvil, "--host", "127.0.0.1", "--port", str(self.anvil_port), *self.anvil_args],
+                stdout=log, stderr=log,
+            )
+        )
+        rpc = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}
+        wait_for(lambda: httpx.post(self.rpc_url, json=rpc, timeout=1).status_code == 200, "anvil", self.processes[0])
+        self._deploy()
+        self.env = service_env(self.var, self.rpc_url, self.deployment["token"])
+        self._register_demo_bank()
+        say(f"starting the reserve service on {self.service_url} (log: {self.var / 'service.log'})")
+        log = open(self.var / "service.log", "w")  # noqa: SIM115 - open for the process's lifetime
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "service", "serve", "--no-migrate", "--port", str(self.service_port)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=log,
+            )
+        )
+        health = f"{self.service_url}/healthz"
+        wait_for(lambda: httpx.get(health, timeout=1).status_code == 200, "the service", self.processes[1])
+
+    def _deploy(self) -> None:
+        say("deploying USHK (ape run deploy token)")
+        deployments = self.var / "deployments"
+        deploy = subprocess.run(
+            [
+                "ape", "run", "deploy", "token",
+                "--network", f"ethereum:local:{self.rpc_url}",
+                "--minter", DEV_ACCOUNTS[1][0],
+                "--minter-allowance", MINTER_ALLOWANCE_USD,
+                "--attestor", DEV_ACCOUNTS[2][0],
+                "--no-attest",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "USHK_DEPLOYMENTS_DIR": str(deployments)},
+        )
+        files = sorted(deployments.glob("*.json"))
+        if deploy.returncode != 0 or not files:
+            self.stop()
+            fail(f"the deployment failed (exit {deploy.returncode}); see the output above")
+        self.deployment = json.loads(files[0].read_text())
+
+    def _register_demo_bank(self) -> None:
+        ushk = [sys.executable, "-m", "service"]
+        subprocess.run([*ushk, "db", "upgrade"], cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
+        bank = subprocess.run(
+            [*ushk, "bank", "add", "demo-bank", "--generate-key", "--json"],
+            cwd=ROOT, env=self.env, check=True, capture_output=True, text=True,
+        )
+        demo = json.loads(bank.stdout)
+        demo.update(service_url=self.service_url, rpc_url=self.rpc_url, token=self.deployment["token"])
+        path = self.var / "demo-bank.json"
+        path.write_text(json.dumps(demo, indent=2) + "\n")
+        path.chmod(0o600)
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.processes)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def main() -> None:
+    stack = Stack(VAR, ANVIL_PORT, SERVICE_PORT)
+
+    def stop(*_args) -> None:
+        stack.stop()
+        say("stopped")
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    stack.start()
+    (ROOT / "deployments").mkdir(exist_ok=True)
+    (ROOT / "deployments" / "local.json").write_text(json.dumps(stack.deployment, indent=2) + "\n")
+    (VAR / "run.env").write_text("".join(f"export {k}={v}\n" for k, v in stack.env.items() if k.startswith("USHK_")))
+    (VAR / "run.env").chmod(0o600)
+    token = stack.deployment["token"]
+    print(
+        f"""
+USHK is running.
+  chain        {RPC_URL} (anvil, chain id {stack.deployment.get('chain_id')})
+  token        {token} (deployments/local.json)
+  service      {SERVICE_URL}
+  API docs     {SERVICE_URL}/docs   (OpenAPI: {SERVICE_URL}/openapi.json)
+  public       {SERVICE_URL}/v1/audit/head (the audit log's head)
+  demo bank    var/demo-bank.json (API key and Ed25519 signing key)
+  logs         var/anvil.log, var/service.log
+
+Next: `make demo` in another terminal sends signed deposits as the demo bank;
+      `. var/run.env && .venv/bin/ushk --help` is the operator CLI (same database and keys);
+      `.venv/bin/ape run ops status --network ethereum:local:{RPC_URL}` shows the token's state.
+Ctrl-C stops anvil and the service.
+""",
+        flush=True,
+    )
+    while stack.alive():
+        time.sleep(1)
+    say("a process exited; stopping (see var/*.log)")
+    stack.stop()
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
