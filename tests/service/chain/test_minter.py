@@ -31,7 +31,7 @@ def test_minter_mintsAcceptedDepositsOnceAndCommitsQuota(bank, deployed, workers
     assert sum(u.committed_cents for u in usage) == sum(d.amount_cents for d in deposits)
     assert sum(u.held_cents for u in usage) == 0
     # the status reaches the bank
-    assert client.getdeposit(deposits[0].reference)["status"] == "minted"
+    assert client.get_deposit(deposits[0].reference)["status"] == "minted"
     kinds = audit_kinds(env)
     assert "reserves.attested" in kinds and kinds.count("deposit.minted") == 7
 
@@ -158,13 +158,13 @@ def test_minter_reconcilesADepositMintedBehindItsBack(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
     deposit(client, deployed.holders[3].address, "10.00")
-    deposit = deposits_of(env)[0]
-    minter.attestor.ensure_covers(deposit.onchain_amount)
+    row = deposits_of(env)[0]
+    minter.attestor.ensure_covers(row.onchain_amount)
     # the same deposit minted on chain by the minter key outside the outbox (e.g. an operator)
-    deployed.contract.mint(deposit.beneficiary, deposit.onchain_amount, deposit.deposit_id, sender=deployed.minter)
+    deployed.contract.mint(row.beneficiary, row.onchain_amount, row.deposit_id, sender=deployed.minter)
     minter.drain()
-    deposit = deposits_of(env)[0]
-    assert deposit.status == "minted"
+    row = deposits_of(env)[0]
+    assert row.status == "minted"
     assert_chain_matches(env, deployed, deployed.token())
 
 
