@@ -118,18 +118,23 @@ class Minter:
         """Mints until `stop` is set. Waits for the lease, recovers, then loops."""
         while not stop.is_set() and not self.lease.acquire():
             stop.wait(1.0)
+        recovered = False
         try:
-            if not stop.is_set():
-                self.recover()
             while not stop.is_set():
                 try:
+                    if not recovered:
+                        self.recover()  # settle what a previous run left open before minting more
+                        recovered = True
                     done = self.step()
-                except (ChainError, OSError) as exc:  # node down, broadcast refused, ...
+                except Exception as exc:  # noqa: BLE001 - node down, RPC error, database busy: retry
+                    log.exception("minter step failed")
                     self._note_error(exc)
                     self._nonce = None
+                    recovered = False
                     stop.wait(self._next_backoff())
-                    self._recover_quietly()
                     continue
+                if self.stats.blocked_by is None:
+                    self._backoff = 0.0  # errors are behind us
                 if done == 0:
                     stop.wait(max(self.poll_seconds, self._backoff))
         finally:
@@ -325,12 +330,6 @@ class Minter:
         except Exception:  # noqa: BLE001 - not found, in any of web3's spellings
             return False
         return True
-
-    def _recover_quietly(self) -> None:
-        try:
-            self.recover()
-        except (ChainError, OSError) as exc:
-            self._note_error(exc)
 
     # ---- helpers -----------------------------------------------------------------------------
 

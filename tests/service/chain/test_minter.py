@@ -3,6 +3,8 @@ the crash points of the outbox recovered, and on-chain refusals diagnosed."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from chain_support import UNITS_PER_USD, assert_chain_matches, audit_kinds, deposit, deposits_of
 from sqlalchemy import select
@@ -174,3 +176,57 @@ def test_buildMintBatch_decodesCustomErrors(deployed):
         token.simulate_mint(deployed.holders[0].address, deployed.holders[0].address, 1, b"\x01" * 32)
     assert info.value.name == "NotMinter"
     assert info.value.args_[0].lower() == deployed.holders[0].address.lower()
+
+
+def test_minterRun_survivesAnUnreachableNodeAndMintsOnceItIsBack(bank, deployed, workers):
+    import threading
+
+    from service.chain.token import Token
+
+    env, client = bank
+    minter, _ = workers
+    deposit(client, deployed.holders[0].address)
+    real_token = minter.token
+    minter.token = Token("http://127.0.0.1:9", deployed.token_address, timeout=0.5)  # nothing listens
+    stop = threading.Event()
+    thread = threading.Thread(target=minter.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not minter.stats.errors and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert minter.stats.errors and thread.is_alive()
+    assert [d.status for d in deposits_of(env)] == ["accepted"]
+    minter.token = real_token
+    minter.attestor.token = real_token
+    deadline = time.monotonic() + 40
+    while deposits_of(env)[0].status != "minted" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    thread.join(timeout=30)
+    assert deposits_of(env)[0].status == "minted"
+    assert_chain_matches(env, deployed, deployed.token())
+
+
+def test_lease_letsOneMinterAtATimeMint(env, deployed, workers):
+    from service.chain.leader import Lease
+
+    minter, _ = workers
+    assert minter.lease.acquire()
+    other = Lease(env.db.engine, "minter")
+    assert not other.acquire()
+    minter.lease.release()
+    assert other.acquire()
+    other.release()
+
+
+@pytest.mark.postgres
+def test_lease_onPostgresIsAnAdvisoryLockReleasedWithItsConnection(pg_env):
+    from service.chain.leader import Lease
+
+    first, second = Lease(pg_env.db.engine), Lease(pg_env.db.engine)
+    assert first.acquire() and first.acquire()  # re-entrant for its holder
+    assert not second.acquire()
+    first._conn.invalidate()  # the holder's connection dies, as with a killed process
+    first._conn = None
+    assert second.acquire()
+    second.release()
