@@ -728,15 +728,16 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         emit Minted(msg.sender, to, amount, depositId);
     }
 
-    /// @dev Spends the minter's allowance and raises the supply by `total`, within a fresh ceiling.
+    /// @dev Spends the minter's allowance and raises the supply by `total`, within a fresh ceiling
+    /// (freshness first: a token never attested reports AttestationStale).
     function _finishMint(USHKStorage storage $, Minter memory minter, Flags memory flags, uint256 total) private {
         if (total > minter.allowance) revert MinterAllowanceExceeded(msg.sender, minter.allowance, total);
         Ceiling memory ceiling = $.ceiling;
-        uint256 supplyAfter = uint256(flags.totalSupply) + total;
-        if (supplyAfter > ceiling.amount) revert ReserveCeilingExceeded(supplyAfter, ceiling.amount);
         if (ceiling.timestamp == 0 || block.timestamp - ceiling.timestamp > ceiling.maxAge) {
             revert AttestationStale(ceiling.timestamp, ceiling.maxAge);
         }
+        uint256 supplyAfter = uint256(flags.totalSupply) + total;
+        if (supplyAfter > ceiling.amount) revert ReserveCeilingExceeded(supplyAfter, ceiling.amount);
         unchecked {
             // total <= allowance, and supplyAfter <= ceiling.amount < 2^128
             $.minters[msg.sender].allowance = uint128(minter.allowance - total);

@@ -229,23 +229,10 @@ def test_mint_revertsWhenAttestationStaleAfterLongTimeTravel(token, minter, alic
 def test_mint_revertsWhenNeverAttested(deploy_token, admin, minter, alice, reverts):
     fresh = deploy_token(admin, minters={minter: (MINTER_ALLOWANCE, MAX_PER_MINT)})
     assert fresh.reserveAttestation().timestamp == 0
-    # Today the zero ceiling is checked before the attestation's age (see the xfail below).
-    with reverts(fresh.ReserveCeilingExceeded, supplyAfter=1, attested=0):
+    with reverts(fresh.AttestationStale, attestedAt=0, maxAge=DAY):
         fresh.mint(alice, 1, dep_id(1), sender=minter)
     assert fresh.totalSupply() == 0
     assert not fresh.isDepositMinted(dep_id(1))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract: AttestationStale(0, maxAge) is unreachable; a never-attested token has a "
-    "zero ceiling and _finishMint checks the ceiling before the age, so it reverts "
-    "ReserveCeilingExceeded(amount, 0) instead of the documented AttestationStale(0, maxAge)",
-)
-def test_mint_neverAttestedRevertsAttestationStale(deploy_token, admin, minter, alice, reverts):
-    fresh = deploy_token(admin, minters={minter: (MINTER_ALLOWANCE, MAX_PER_MINT)})
-    with reverts(fresh.AttestationStale, attestedAt=0, maxAge=DAY):
-        fresh.mint(alice, 1, dep_id(1), sender=minter)
 
 
 # --------------------------------------------------------------------------------------------

@@ -226,10 +226,10 @@ def test_token_matchesModelUnderRandomOperations(
             if total > self.allowance:
                 return ("MinterAllowanceExceeded",
                         {"minter": roles["minter"], "allowance": self.allowance, "amount": total})
-            if self.supply + total > self.attested:
-                return ("ReserveCeilingExceeded", {"supplyAfter": self.supply + total, "attested": self.attested})
             if self.stale:
                 return ("AttestationStale", {"attestedAt": self.attested_at, "maxAge": DAY})
+            if self.supply + total > self.attested:
+                return ("ReserveCeilingExceeded", {"supplyAfter": self.supply + total, "attested": self.attested})
             return None
 
         def apply_mint(self, caller, items, batch):
