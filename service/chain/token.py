@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
@@ -179,19 +180,49 @@ class Token:
         except ContractLogicError as exc:
             raise decode_revert(getattr(exc, "data", None)) from None
 
-    def _sign(self, signer: LocalAccount, fn, gas: int, nonce: int) -> SignedTx:
+    def _estimate_or_revert(self, call: dict[str, Any]) -> int:
+        """`_call_or_revert` for an already encoded call ({"from", "to", "data"})."""
+        try:
+            return self.w3.eth.estimate_gas(call)
+        except ContractCustomError as exc:
+            raise decode_revert(exc.data) from None
+        except ContractLogicError as exc:
+            raise decode_revert(getattr(exc, "data", None)) from None
+
+    def _fees(self) -> tuple[int, int]:
         base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas", 0)
         tip = 1_000_000_000 if base_fee else 0
+        return 2 * base_fee + tip, tip
+
+    def _sign(self, signer: LocalAccount, fn, gas: int, nonce: int) -> SignedTx:
+        max_fee, tip = self._fees()
         tx = fn.build_transaction(
             {
                 "from": signer.address,
                 "nonce": nonce,
                 "gas": gas,
-                "maxFeePerGas": 2 * base_fee + tip,
+                "maxFeePerGas": max_fee,
                 "maxPriorityFeePerGas": tip,
                 "chainId": self._chain_id(),
             }
         )
+        signed = signer.sign_transaction(tx)
+        return SignedTx(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce, signer.address)
+
+    def _sign_call(self, signer: LocalAccount, data: bytes, gas: int, nonce: int) -> SignedTx:
+        """`_sign` for calldata already encoded: the same EIP-1559 transaction to the token."""
+        max_fee, tip = self._fees()
+        tx = {
+            "type": 2,
+            "to": self.address,
+            "value": 0,
+            "data": data,
+            "nonce": nonce,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "chainId": self._chain_id(),
+        }
         signed = signer.sign_transaction(tx)
         return SignedTx(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce, signer.address)
 
@@ -213,11 +244,13 @@ class Token:
 
         A revert in the simulation raises ChainRevert: nothing is signed for a batch that would fail.
         """
-        fn = self.contract.functions.mintBatch(
-            [to_checksum_address(i[0]) for i in items], [i[1] for i in items], [i[2] for i in items]
+        data = encode_call(
+            "mintBatch",
+            [to_checksum_address(i[0]) for i in items], [i[1] for i in items], [i[2] for i in items],
         )
-        gas = self._call_or_revert(fn, signer.address)
-        return self._sign(signer, fn, gas + gas // 5, nonce)
+        call = {"from": signer.address, "to": self.address, "data": data}
+        gas = self._estimate_or_revert(call)
+        return self._sign_call(signer, data, gas + gas // 5, nonce)
 
     def simulate_mint(self, sender: str, to: str, units: int, deposit_id: bytes) -> None:
         """Raises ChainRevert if `mint(to, units, deposit_id)` from `sender` would revert now."""
@@ -240,13 +273,11 @@ class Token:
             r = self.w3.eth.get_transaction_receipt(tx_hash)
         except TransactionNotFound:
             return None
-        return Receipt(r["transactionHash"].to_0x_hex(), r["status"], r["blockNumber"], r["gasUsed"], r["logs"])
+        return _receipt(r)
 
     def wait_receipt(self, tx_hash: str, timeout: float = 60.0, poll: float = 0.05) -> Receipt:
-        self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=poll)
-        receipt = self.receipt(tx_hash)
-        assert receipt is not None
-        return receipt
+        # the receipt it waited for, as is: fetching it again would decode every log twice
+        return _receipt(self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=poll))
 
     def transact(self, signer: LocalAccount, fn_name: str, *args, timeout: float = 60.0) -> Receipt:
         """Simulates, signs, sends `fn_name(*args)` from `signer` and waits for its receipt."""
@@ -258,6 +289,28 @@ class Token:
         if receipt.status != 1:
             raise ChainError(f"{fn_name} reverted in {signed.tx_hash}")
         return receipt
+
+
+def _receipt(r) -> Receipt:
+    return Receipt(r["transactionHash"].to_0x_hex(), r["status"], r["blockNumber"], r["gasUsed"], r["logs"])
+
+
+@cache
+def _function_abi(name: str) -> tuple[bytes, list[str]]:
+    """Selector and argument types of the token's function `name` (one overload only)."""
+    found = [i for i in token_abi() if i["type"] == "function" and i["name"] == name]
+    if len(found) != 1:
+        raise ValueError(f"the token ABI has {len(found)} functions named {name}")
+    types = [i["type"] for i in found[0]["inputs"]]
+    return keccak(text=f"{name}({','.join(types)})")[:4], types
+
+
+def encode_call(name: str, *args: Any) -> bytes:
+    """Calldata of the token's function `name`, encoded by eth_abi straight from the ABI's types.
+    The same bytes as web3's contract encoding, without its per-argument normalization, which
+    costs about 0.2 ms per item of a batch (over 100 ms for a 500-item mintBatch)."""
+    selector, types = _function_abi(name)
+    return selector + abi_encode(types, list(args))
 
 
 def load_account(private_key: str | None) -> LocalAccount | None:
