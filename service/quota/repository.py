@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import insert_ignore, utcnow
@@ -84,6 +84,41 @@ def commit_hold(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
+        raise RuntimeError("quota hold to commit not found")
+
+
+def commit_holds(session: Session, holds: list[tuple[str, str, str, int]]) -> None:
+    """`commit_hold` for many (resident_hash, category, period, amount_cents) holds, in the given
+    order, as one executemany of the same conditional UPDATE. Each statement can change at most
+    one row (the key is unique), so a total row count below len(holds) means a hold was missing
+    or short: the caller's transaction is then rolled back, as with `commit_hold`."""
+    if not holds:
+        return
+    table = QuotaUsage.__table__
+    amount = bindparam("h_amount")
+    statement = (
+        update(table)
+        .where(
+            table.c.resident_hash == bindparam("h_resident"),
+            table.c.category == bindparam("h_category"),
+            table.c.period == bindparam("h_period"),
+            table.c.held_cents >= amount,
+        )
+        .values(
+            held_cents=table.c.held_cents - amount,
+            committed_cents=table.c.committed_cents + amount,
+            updated_at=bindparam("h_now"),
+        )
+    )
+    now = utcnow()
+    result = session.execute(
+        statement,
+        [
+            {"h_resident": r, "h_category": c, "h_period": p, "h_amount": a, "h_now": now}
+            for r, c, p, a in holds
+        ],
+    )
+    if result.rowcount != len(holds):
         raise RuntimeError("quota hold to commit not found")
 
 

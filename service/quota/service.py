@@ -177,15 +177,17 @@ def _hold_payload(deposit) -> dict:
 
 
 def commit(session: Session, deposits: list, *, actor: str, now: dt.datetime) -> None:
-    """Turn the holds of `deposits` (just minted) into committed usage, rows in key order."""
-    for deposit in sorted(deposits, key=_usage_key):
-        repository.commit_hold(
-            session,
-            deposit.resident_hash,
-            deposit.resident_category,
-            deposit.quota_period,
-            deposit.amount_cents,
-        )
+    """Turn the holds of `deposits` (just minted) into committed usage, rows in key order (one
+    executemany for the whole batch)."""
+    ordered = sorted(deposits, key=_usage_key)
+    repository.commit_holds(
+        session,
+        [
+            (d.resident_hash, d.resident_category, d.quota_period, d.amount_cents)
+            for d in ordered
+        ],
+    )
+    for deposit in ordered:
         audit.record(session, "quota.committed", actor, _hold_payload(deposit), now=now)
 
 

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 import httpx
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from service.banks.models import Bank
@@ -46,11 +47,30 @@ def verify_body(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign_body(secret, body), header or "")
 
 
+_BANKS_KEY = "ushk_webhook_banks"
+
+
+def _bank(session: Session, bank_id: int) -> Bank | None:
+    """The bank, loaded once per transaction. The session's identity map holds unchanged objects
+    only weakly, so without this a batch of N deposits (the minter's claim and mark-minted)
+    would SELECT the same bank row N times."""
+    banks = session.info.setdefault(_BANKS_KEY, {})
+    if bank_id not in banks:
+        banks[bank_id] = session.get(Bank, bank_id)
+    return banks[bank_id]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_banks(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BANKS_KEY, None)
+
+
 def enqueue_deposit_event(session: Session, deposit, *, now: dt.datetime | None = None) -> None:
     """Queue a delivery of the deposit's current state if its bank has a webhook URL."""
     from service.deposits.schemas import DepositOut
 
-    bank = session.get(Bank, deposit.bank_id)
+    bank = _bank(session, deposit.bank_id)
     if bank is None or not bank.webhook_url:
         return
     now = now or utcnow()
