@@ -24,6 +24,9 @@ from service.deps import AppState
 from service.errors import PayloadTooLarge, install_error_handlers
 from service.quota.api import router as quota_router
 from service.quota.policy import Policy
+from service.redemptions.api import accounts_router as payout_accounts_router
+from service.redemptions.api import operator_router as payouts_operator_router
+from service.redemptions.api import payouts_router
 
 logger = logging.getLogger("service.access")
 
@@ -179,10 +182,21 @@ def create_app(
             minter = build_minter(settings, db)
             minter_thread = threading.Thread(target=minter.run, args=(stop,), name="minter", daemon=True)
             minter_thread.start()
+        watcher_thread = None
+        if settings.redemption_watcher_enabled:
+            from service.redemptions.watcher import build_watcher
+
+            watcher = build_watcher(settings, db)
+            watcher_thread = threading.Thread(
+                target=watcher.run, args=(stop,), name="redemption-watcher", daemon=True
+            )
+            watcher_thread.start()
         try:
             yield
         finally:
             stop.set()
+            if watcher_thread is not None:
+                watcher_thread.join(timeout=30)
             if worker is not None:
                 worker.join(timeout=10)
             if minter_thread is not None:
@@ -205,6 +219,9 @@ def create_app(
     app.include_router(bank_router)
     app.include_router(operator_router)
     app.include_router(audit_router)
+    app.include_router(payout_accounts_router)
+    app.include_router(payouts_router)
+    app.include_router(payouts_operator_router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     def healthz() -> dict[str, str]:

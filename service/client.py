@@ -135,6 +135,58 @@ class BankClient(_Base):
     def set_webhook(self, url: str) -> dict[str, Any]:
         return _raise_for_error(self.http.put("/v1/bank/webhook", json={"url": url}))
 
+    # ---- payouts (redemptions) ----
+
+    def register_payout_account(self, *, holder: str, account_reference: str,
+                                currency: str = "USD") -> dict[str, Any]:
+        """Register a customer's payout account for `holder`; the answer holds `payout_ref`."""
+        body = {"holder": holder, "account_reference": account_reference, "currency": currency}
+        return _raise_for_error(self.http.post("/v1/payout-accounts", json=body))
+
+    def payouts(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        return _raise_for_error(self.http.get("/v1/payouts", params=params))["items"]
+
+    def get_payout(self, payout_id: int) -> dict[str, Any]:
+        return _raise_for_error(self.http.get(f"/v1/payouts/{payout_id}"))
+
+    def post_settlement(self, payout_id: int, body: Mapping[str, Any]) -> httpx.Response:
+        return self.http.post(f"/v1/payouts/{payout_id}/settle", json=body)
+
+    def settle_payout(self, payout: Mapping[str, Any], *, bank_reference: str,
+                      value_date: str) -> dict[str, Any]:
+        """Sign and send the settlement of `payout` (as `payouts()` returns it)."""
+        settlement = build_settlement(payout_id=payout["id"], amount=payout["amount"],
+                                      value_date=value_date, bank_reference=bank_reference)
+        return _raise_for_error(self.post_settlement(payout["id"], self.sign_settlement(settlement)))
+
+    def sign_settlement(self, settlement: Mapping[str, Any]) -> dict[str, Any]:
+        if self.private_key is None or self.key_id is None:
+            raise ValueError("this client has no signing key")
+        return signed_settlement(settlement, self.key_id, self.private_key)
+
+
+def build_settlement(*, payout_id: int | str, amount: str, value_date: str, bank_reference: str,
+                     currency: str = "USD") -> dict[str, str]:
+    return {
+        "payout_id": str(payout_id),
+        "amount": amount,
+        "currency": currency,
+        "value_date": value_date,
+        "bank_reference": bank_reference,
+    }
+
+
+def signed_settlement(
+    settlement: Mapping[str, Any], key_id: str, private_key: Ed25519PrivateKey | bytes | str
+) -> dict[str, Any]:
+    """The POST /v1/payouts/{id}/settle body: signed like a deposit confirmation."""
+    return {
+        "settlement": dict(settlement),
+        "key_id": key_id,
+        "signature": sign_confirmation(private_key, settlement),
+    }
+
 
 class AsyncBankClient(_Base):
     def __init__(self, base_url: str, *, timeout: float = 30.0, max_connections: int = 100,

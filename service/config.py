@@ -7,6 +7,8 @@ service refuses to start with a placeholder or short secret; in development it o
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +78,21 @@ class Settings(BaseSettings):
     # Fault injection for the crash-recovery tests: SIGKILL the process at this minter step
     # (claimed, recorded, sent, mined). Never set in production.
     minter_crash_at: Literal["claimed", "recorded", "sent", "mined"] | None = None
+
+    # ---- redemptions (service/redemptions/) ----
+    # Run the redemption watcher inside `ushk serve` (a background thread); otherwise run
+    # `ushk redemptions watch` as its own process.
+    redemption_watcher_enabled: bool = False
+    # A RedemptionRequested event becomes a payout once its block has this many blocks on top
+    # of it (0: as soon as it is mined).
+    redemption_confirmations: int = Field(default=2, ge=0, le=1000)
+    redemption_poll_seconds: float = 1.0
+    # Blocks asked for in one eth_getLogs call (and processed in one transaction).
+    redemption_batch_blocks: int = Field(default=2000, ge=1, le=100_000)
+    # Hong Kong public holidays (ISO dates, JSON list in the environment:
+    # USHK_PAYOUT_HOLIDAYS='["2026-12-25","2026-12-26"]'). With weekends they are not business
+    # days: a payout is due by the end of the first business day after the day it was created.
+    payout_holidays: list[dt.date] = Field(default_factory=list)
 
     @field_validator("max_single_deposit")
     @classmethod

@@ -5,6 +5,7 @@ from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKe
 from service.db import Base
 from service.deposits.models import Deposit, MintBatch
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
+from service.redemptions.models import ChainCursor, Payout, PayoutAccount
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [
@@ -16,9 +17,12 @@ __all__ = [
     "BankSigningKey",
     "Base",
     "BeneficiaryLock",
+    "ChainCursor",
     "Deposit",
     "MintBatch",
     "Operator",
+    "Payout",
+    "PayoutAccount",
     "QuotaUsage",
     "WatchListEntry",
     "WebhookDelivery",
