@@ -40,6 +40,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -60,6 +61,8 @@ from service.redemptions.schemas import PayoutAccountIn, SettlementRequest
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 WATCHER_ACTOR = "redemption-watcher"
 MAX_CENTS = 2**63 - 1
+# The reserve domain's ledger, beside this package (settlement debits it when it is there).
+_RESERVE_LEDGER = Path(__file__).resolve().parent.parent / "reserves" / "ledger.py"
 
 _BANK_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -397,9 +400,25 @@ def settle(
             return SettleOutcome(payout, created=False)
         raise SettlementConflict()
     session.refresh(payout)
-    audit.record(session, "payout.settled", f"bank:{bank.name}",
+    actor = f"bank:{bank.name}"
+    audit.record(session, "payout.settled", actor,
                  {**payout_payload(payout), "key_id": key.key_id}, now=now)
+    _debit_reserve_ledger(session, payout, actor=actor, now=now)
     return SettleOutcome(payout, created=True)
+
+
+def _debit_reserve_ledger(session: Session, payout: Payout, *, actor: str, now: dt.datetime) -> None:
+    """Settling debits the reserve ledger (DESIGN.md section 4), in the same transaction: the
+    reserve domain's `record_payout_settled` (Dr pending_payouts / Cr custody at the bank),
+    idempotent per payout id. Skipped only where the reserve domain is not installed."""
+    if not _RESERVE_LEDGER.is_file():
+        return
+    from service.reserves import ledger
+
+    ledger.record_payout_settled(
+        session, bank_id=payout.bank_id, amount_cents=payout.amount_cents, payout_id=payout.id,
+        actor=actor, now=now,
+    )
 
 
 def _parse_date(value: str) -> dt.date:
