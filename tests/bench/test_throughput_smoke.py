@@ -1,0 +1,62 @@
+"""bench/throughput.py's measuring functions work: every phase with a few deposits (fast).
+
+The full benchmark is `make bench`; it never runs in the test suite. This starts the same stack
+(anvil, `ape run deploy token`, `python -m service serve`) in tmp_path on free ports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("ushk_throughput_bench", ROOT / "bench" / "throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_phase_with_a_few_deposits(tmp_path):
+    bench = _load_bench()
+    bench.use_project_tools()
+    cfg = bench.Config.quick()
+    result = bench.measure(cfg, tmp_path, log=lambda _msg: None)
+
+    accept = result["accept"]
+    for phase in ("saturated_minter_in_process", "saturated_no_minter"):
+        assert accept[phase]["accepted"] == accept[phase]["requests"] > 0, accept[phase]
+        assert accept[phase]["latency_p99_ms"] > 0
+    paced = accept["paced"]
+    assert paced["accepted"] == paced["planned"] == round(cfg.paced_rate * cfg.paced_seconds)
+
+    mint = result["mint"]
+    # every accepted deposit of each phase was minted, exactly once, in some batch
+    assert mint["end_to_end_saturated"]["minted"] == accept["saturated_minter_in_process"]["accepted"]
+    assert mint["end_to_end_paced"]["minted"] == paced["accepted"]
+    backlog = mint["minter_process_backlog"]
+    assert backlog["minted"] == accept["saturated_no_minter"]["accepted"]
+    assert backlog["statuses"] == {"minted": backlog["minted"]}
+    assert backlog["minted_per_s_from_first_claim"] > 0
+
+    breakdown = result["where_time_goes"]["minter"]
+    assert breakdown["deposits"] == cfg.breakdown_count and breakdown["batches"] >= 1
+    assert {"claim (transaction)", "estimate gas + sign", "wait for receipt",
+            "mark minted (transaction)"} <= set(breakdown["parts"])
+    profile = result["where_time_goes"]["accept_in_process"]
+    assert profile["statuses"] == {"201": cfg.profile_requests}
+    assert "submit: Ed25519 verify" in profile["parts_ms_per_request"]
+
+    ceiling = result["ceiling"]["erc20_transfers"]
+    assert ceiling["transfers"] == cfg.transfers and ceiling["failed"] == 0
+
+    assert set(result["verdicts"]) == set(bench.TARGETS)
+    assert result["machine"]["cores"] and result["config"]["minter_batch_size"] == 500
+    json.dumps(result)  # what main() writes
+    text = bench.table(result)
+    assert "accepted/s" in text and "where time goes" in text
