@@ -776,6 +776,27 @@ def payouts_overdue(ctx: Context, bank_name: str | None, as_json: bool) -> None:
         click.echo(f"{len(rows)} overdue payout(s)", err=True)
     if rows:
         sys.exit(1)
+
+
+@payouts.command("assign")
+@click.argument("payout_id", type=int)
+@click.option("--bank", "bank_name", required=True,
+              help="The bank that will pay the holder (found with it off-chain).")
+@pass_ctx
+@_fail_on_service_error
+def payouts_assign(ctx: Context, payout_id: int, bank_name: str) -> None:
+    """Give an unassigned payout to a bank: it becomes pending, due one business day from now."""
+    from service.banks import service as banks
+    from service.db import utcnow
+    from service.redemptions import service as redemption_service
+
+    with ctx.db.transaction() as session:
+        payout = redemption_service.assign_payout(
+            session, ctx.settings, payout_id, banks.require_bank(session, bank_name),
+            actor=_actor(), now=utcnow(),
+        )
+        due = payout.due_at
+    click.echo(f"payout {payout_id} assigned to {bank_name}, due {due:%Y-%m-%dT%H:%M:%SZ}")
 # ============================================================ end of redemptions and payouts
 
 

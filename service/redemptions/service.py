@@ -323,6 +323,43 @@ def report_overdue(session: Session, *, now: dt.datetime) -> list[Payout]:
     return rows
 
 
+class PayoutNotAssignable(ServiceError):
+    status_code = 409
+    code = "payout_not_unassigned"
+    message = "Only an unassigned payout can be assigned to a bank."
+
+
+def assign_payout(
+    session: Session,
+    settings: Settings,
+    payout_id: int,
+    bank: Bank,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> Payout:
+    """An operator gives an unassigned payout to `bank` (after finding, with the bank, the
+    account the holder meant): it becomes pending for that bank, due one Hong Kong business
+    day from now. Audited with the reason it had been unassigned."""
+    payout = repository.get_payout(session, payout_id, lock=True)
+    if payout is None:
+        raise NotFound(f"no payout {payout_id}")
+    if payout.status != PayoutStatus.UNASSIGNED:
+        raise PayoutNotAssignable()
+    if payout.amount_cents == 0:
+        raise PayoutNotAssignable("a payout of less than one cent cannot be paid out")
+    reason = payout.unassigned_reason
+    payout.status = PayoutStatus.PENDING
+    payout.bank_id = bank.id
+    payout.due_at = due_at(now, settings.payout_holidays)
+    payout.updated_at = now
+    session.flush()
+    audit.record(session, "payout.assigned", actor,
+                 {**payout_payload(payout), "was_unassigned_for": reason, "bank": bank.name},
+                 now=now)
+    return payout
+
+
 def get_for_bank(session: Session, bank: Bank, payout_id: int) -> Payout:
     payout = repository.get_payout(session, payout_id)
     if payout is None or payout.bank_id != bank.id:

@@ -354,3 +354,34 @@ def test_openapi_listsThePayoutErrors(live):
     listing = spec["paths"]["/v1/payouts"]["get"]["parameters"]
     assert "PayoutFilter" in json.dumps(next(p for p in listing if p["name"] == "status"))
     assert "overdue" in spec["components"]["schemas"]["PayoutFilter"]["enum"]
+
+
+def test_operatorAssignsAnUnassignedPayout_thenTheBankSettlesIt(two_banks):
+    from click.testing import CliRunner
+    from svc_support import server_env
+
+    from service.cli import cli
+
+    env, url, (_, hsbc), _ = two_banks
+    record(env, event(1, "0x" + "ef" * 32))  # a ref nobody registered
+    ref = hsbc.register_payout_account(holder=HOLDER, account_reference=ACCOUNT)["payout_ref"]
+    record(env, event(2, ref))
+    [unassigned, pending] = payouts_of(env)
+    variables = server_env(env.settings)
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["payouts", "list", "--status", "unassigned"], env=variables)
+    assert listed.exit_code == 0 and "unknown_payout_ref" in listed.output
+    refused = runner.invoke(cli, ["payouts", "assign", str(pending.id), "--bank", "hsbc"],
+                            env=variables)
+    assert refused.exit_code == 1 and "payout_not_unassigned" in refused.output
+    assert runner.invoke(cli, ["payouts", "assign", str(unassigned.id), "--bank", "nobody"],
+                         env=variables).exit_code == 1
+    done = runner.invoke(cli, ["payouts", "assign", str(unassigned.id), "--bank", "hsbc"],
+                         env=variables)
+    assert done.exit_code == 0, done.output
+    mine = {p["redemption_id"]: p for p in hsbc.payouts("pending")}
+    assert sorted(mine) == [1, 2]
+    settled = hsbc.settle_payout(mine[1], bank_reference="FOUND-1", value_date="2026-11-25")
+    assert settled["status"] == "settled" and settled["unassigned_reason"] == "unknown_payout_ref"
+    kinds = audit_kinds(env)
+    assert kinds.count("payout.assigned") == 1 and kinds.count("payout.settled") == 1

@@ -180,3 +180,38 @@ def test_cli_watchOnceThenPayoutsOverdue(bank, deployed, workers):
     assert overdue.exit_code == 1 and "overdue" in overdue.output and "40.00" in overdue.output
     listed = runner.invoke(cli, ["payouts", "list", "--status", "pending", "--json"], env=variables)
     assert '"amount": "40.00"' in listed.output
+
+
+def test_failureMidRange_rollsBackPayoutsAndCursorTogether(bank, deployed, workers, monkeypatch):
+    from service.redemptions import service as redemptions_service
+
+    env, client = bank
+    minter, _ = workers
+    holder = deployed.holders[4]
+    _fund(client, minter, [holder])
+    ref = _ref(client, holder)
+    for dollars in (1, 2, 3):
+        _redeem(deployed, holder, dollars, ref)
+    real = redemptions_service.record_redemption
+    calls = {"n": 0}
+
+    def dies_on_the_third(session, settings, event, *, now):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("the process died here")
+        return real(session, settings, event, now=now)
+
+    monkeypatch.setattr(redemptions_service, "record_redemption", dies_on_the_third)
+    watcher = _watcher(env, deployed)
+    before = watcher.cursor()
+    try:
+        watcher.catch_up()
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the failure was not raised")
+    # nothing of the range was kept: neither the first two payouts nor the cursor
+    assert payouts_of(env) == [] and watcher.cursor() == before
+    monkeypatch.setattr(redemptions_service, "record_redemption", real)
+    _watcher(env, deployed).catch_up()
+    assert [p.amount_cents for p in payouts_of(env)] == [100, 200, 300]
