@@ -86,6 +86,10 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
         USHK_ATTESTOR_PRIVATE_KEY=DEV_ACCOUNTS[2][1],
         USHK_MINTER_ENABLED="true",
         USHK_WEBHOOKS_IN_PROCESS="true",
+        # redemptions on chain become payouts; anvil mines each transaction at once and never
+        # reorganises, so no confirmation depth is needed here
+        USHK_REDEMPTION_WATCHER_ENABLED="true",
+        USHK_REDEMPTION_CONFIRMATIONS="0",
     )
     return env
 
