@@ -2,7 +2,9 @@
 
 It sends three ordinary deposits, a replay of one of them, a mainland resident's purchases up to
 and past the US$50,000 annual quota, and prints each answer, then waits for the mints and prints
-the beneficiaries' balances read from the chain.
+the beneficiaries' balances read from the chain. Then the first holder redeems US$100.00 to a
+payout account the demo bank registered: the service's watcher turns the redemption into a
+payout, and the bank settles it with a signed confirmation.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.chain.token import Token  # noqa: E402
+from service.chain.token import Token, load_account  # noqa: E402
 from service.client import BankClient, build_confirmation  # noqa: E402
 from service.money import format_cents, units_to_cents  # noqa: E402
 
@@ -26,6 +28,8 @@ HOLDERS = [
     "0x976EA74026E726554dB657fA54763abd0C3a0aa9",
     "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955",
 ]
+# anvil's public dev key of account 5 (HOLDERS[0]), for its redemption
+HOLDER_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
 
 
 def main() -> None:
@@ -86,7 +90,32 @@ def main() -> None:
     attestation = token.reserve_attestation()
     supply = format_cents(units_to_cents(token.total_supply()))
     print(f"Supply {supply} USHK, attested reserves {format_cents(units_to_cents(attestation.amount))} USD")
+    redeem(client, token, run)
     client.close()
+
+
+def redeem(client: BankClient, token: Token, run: str) -> None:
+    """HOLDERS[0] redeems US$100.00; the watcher makes the payout; the demo bank settles it."""
+    account = client.register_payout_account(holder=HOLDERS[0], account_reference=f"DEMO-ACC-{run}")
+    ref = account["payout_ref"]
+    print(f"Payout account registered for {HOLDERS[0]}: payout_ref {ref}")
+    seen = {p["id"] for p in client.payouts()}
+    receipt = token.transact(load_account(HOLDER_KEY), "redeem", 100 * 10**6, bytes.fromhex(ref[2:]))
+    print(f"  redeemed 100.00 USHK on chain: tx {receipt.tx_hash} block {receipt.block_number}")
+    deadline = time.monotonic() + 30
+    new: list[dict] = []
+    while not new and time.monotonic() < deadline:
+        new = [p for p in client.payouts("pending") if p["id"] not in seen]
+        time.sleep(0.5)
+    if not new:
+        print("  no payout yet: is the redemption watcher running (USHK_REDEMPTION_WATCHER_ENABLED)?")
+        return
+    payout = new[0]
+    print(f"  payout {payout['id']} for redemption {payout['redemption_id']}: {payout['amount']} USD, "
+          f"{payout['status']}, due {payout['due_at']}")
+    settled = client.settle_payout(payout, bank_reference=f"DEMO-PAY-{run}",
+                                   value_date=time.strftime("%Y-%m-%d"))
+    print(f"  settled by the bank: {settled['status']} ({settled['bank_reference']})")
 
 
 if __name__ == "__main__":
