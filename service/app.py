@@ -27,10 +27,33 @@ from service.quota.policy import Policy
 from service.redemptions.api import accounts_router as payout_accounts_router
 from service.redemptions.api import operator_router as payouts_operator_router
 from service.redemptions.api import payouts_router
+from service.reserves.api import operator_router as reserves_operator_router
+from service.reserves.api import router as reserves_router
 
 logger = logging.getLogger("service.access")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _start_reserve_workers(settings: Settings, db: Database, stop: threading.Event) -> list[threading.Thread]:
+    """The reconciler (USHK_RECONCILER_ENABLED) and the periodic attestor
+    (USHK_ATTEST_INTERVAL_SECONDS > 0), as background threads of `serve`."""
+    threads = []
+    if settings.reconciler_enabled:
+        from service.chain.runtime import build_reconciler
+
+        reconciler = build_reconciler(settings, db)
+        threads.append(threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True))
+    if settings.attest_interval_seconds > 0:
+        from service.chain.runtime import build_attestor
+
+        attestor = build_attestor(settings, db)
+        threads.append(threading.Thread(
+            target=attestor.run, args=(stop, settings.attest_interval_seconds), name="attestor", daemon=True
+        ))
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def resolve_policy_path(path: Path) -> Path:
@@ -191,10 +214,13 @@ def create_app(
                 target=watcher.run, args=(stop,), name="redemption-watcher", daemon=True
             )
             watcher_thread.start()
+        reserve_threads = _start_reserve_workers(settings, db, stop)
         try:
             yield
         finally:
             stop.set()
+            for thread in reserve_threads:
+                thread.join(timeout=30)
             if watcher_thread is not None:
                 watcher_thread.join(timeout=30)
             if worker is not None:
@@ -222,6 +248,8 @@ def create_app(
     app.include_router(payout_accounts_router)
     app.include_router(payouts_router)
     app.include_router(payouts_operator_router)
+    app.include_router(reserves_router)
+    app.include_router(reserves_operator_router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     def healthz() -> dict[str, str]:

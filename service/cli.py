@@ -654,7 +654,7 @@ def minter_run(ctx: Context) -> None:
 
 @cli.group()
 def reserves() -> None:
-    """Reserve attestations on chain."""
+    """The reserve ledger, its reconciliation with the chain, and attestations."""
 
 
 @reserves.command("attest")
@@ -669,6 +669,120 @@ def reserves_attest(ctx: Context) -> None:
     except (ChainNotConfigured, ChainError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"attested in {receipt.tx_hash} (block {receipt.block_number})")
+
+
+@reserves.command("summary")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def reserves_summary(ctx: Context, as_json: bool) -> None:
+    """Reserves per bank, the ledger's other balances, the supply on chain and the ratio."""
+    from service.reserves import service as reserve_service
+    from service.reserves.api import _chain_view
+
+    with ctx.db.reading() as session:
+        data = reserve_service.summary(session, _chain_view(ctx.settings))
+        halt = reserve_service.halt_out(reserve_service.active_halt(session))
+    data["halt"] = halt
+    if as_json:
+        _emit(data, True)
+        return
+    click.echo(f"reserves        {data['total_reserves']} USD")
+    for row in data["custody"]:
+        click.echo(f"  {row['bank']:<14}{row['amount']}")
+    for name in ("tokens_outstanding", "pending_mint", "pending_payouts", "refunds_due", "wiped"):
+        click.echo(f"{name:<16}{data[name]}")
+    click.echo(f"supply on chain {data['supply'] if data['supply'] is not None else 'unavailable'}")
+    click.echo(f"ratio           {data['ratio'] or '-'}")
+    attestation = data["last_attestation"]
+    if attestation:
+        click.echo(f"attested        {attestation['amount']} at {attestation['time']} "
+                   f"report {attestation['report_hash']}")
+    if halt:
+        click.echo(f"MINTING HALTED since {halt['created_at']}: {', '.join(halt['codes'])}")
+
+
+@reserves.command("reconcile")
+@click.option("--loop", is_flag=True, help="Keep reconciling (every USHK_RECONCILE_INTERVAL_SECONDS).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def reserves_reconcile(ctx: Context, loop: bool, as_json: bool) -> None:
+    """Compare chain supply, ledger, reserves and attestation; halt minting on a discrepancy.
+    Exits 1 when something was found."""
+    import threading
+
+    from service.chain.runtime import ChainNotConfigured, build_reconciler
+    from service.chain.token import ChainError
+
+    try:
+        reconciler = build_reconciler(ctx.settings, ctx.db)
+        if loop:
+            stop = threading.Event()
+            try:
+                reconciler.run(stop)
+            except KeyboardInterrupt:
+                stop.set()
+            return
+        result = reconciler.reconcile_once()
+    except (ChainNotConfigured, ChainError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _emit(result.as_dict(), True)
+    else:
+        click.echo(f"block {result.block}: supply {result.supply_units} units, ledger "
+                   f"{result.ledger_supply_units} (+{result.in_flight_units} in flight, "
+                   f"+{result.acknowledged_units} acknowledged), reserves {format_cents(result.reserves_cents)} "
+                   f"USD, attested {result.attested_units} units"
+                   + (" (stale)" if result.stale_attestation else ""))
+        for finding in result.findings:
+            click.echo(f"DISCREPANCY {finding['code']}: {finding['message']}", err=True)
+        if result.halted:
+            click.echo("minting is halted (`ushk minting resume --cause ...` after the cause is fixed)",
+                       err=True)
+    if result.findings:
+        sys.exit(1)
+
+
+@cli.group()
+def minting() -> None:
+    """Minting halts decided by the reserve reconciler."""
+
+
+@minting.command("status")
+@pass_ctx
+def minting_status(ctx: Context) -> None:
+    """Print the active halt, if any."""
+    from service.reserves import service as reserve_service
+
+    with ctx.db.reading() as session:
+        halt = reserve_service.halt_out(reserve_service.active_halt(session))
+    if halt is None:
+        click.echo("minting is not halted")
+        return
+    click.echo(json.dumps(halt, indent=2))
+
+
+@minting.command("resume")
+@click.option("--cause", required=True, help="What was found and what was done about it (recorded).")
+@pass_ctx
+@_fail_on_service_error
+def minting_resume(ctx: Context, cause: str) -> None:
+    """Lift the reconciler's halt; unpauses minting on chain if the service paused it."""
+    from service.chain.runtime import build_pauser, build_token
+    from service.chain.token import ChainError
+    from service.reserves.reconciler import resume_minting
+
+    token = pauser = None
+    if ctx.settings.pauser_private_key is not None:
+        try:
+            token, pauser = build_token(ctx.settings), build_pauser(ctx.settings)
+        except Exception as exc:  # noqa: BLE001 - not configured: the message says what
+            raise click.ClickException(str(exc)) from None
+    try:
+        row = resume_minting(ctx.db, cause=cause, actor=_actor(), token=token, pauser=pauser)
+    except ChainError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"minting resumed (halt {row.id}: {row.codes})"
+               + (f"; unpaused on chain in {row.unpause_tx_hash}" if row.unpause_tx_hash else ""))
 
 # ================================================================ redemptions and payouts
 # (service/redemptions/: the watcher of RedemptionRequested events and the payouts it creates)

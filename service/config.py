@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     # (claimed, recorded, sent, mined). Never set in production.
     minter_crash_at: Literal["claimed", "recorded", "sent", "mined"] | None = None
 
+    # ---- reserves (service/reserves/) ----
+    # Attest the ledger's reserves on chain every this many seconds inside `ushk serve` (needs
+    # USHK_ATTESTOR_PRIVATE_KEY; 0: only before a batch the current attestation does not cover).
+    attest_interval_seconds: float = Field(default=0.0, ge=0.0)
+    # Run the reserve reconciler inside `ushk serve` (a background thread), every this many seconds.
+    reconciler_enabled: bool = False
+    reconcile_interval_seconds: float = Field(default=10.0, gt=0.0)
+    # Key of the PAUSER_ROLE account: with it a reconciler halt also calls pauseMinting on chain
+    # (and `ushk minting resume` unpauses). Without it minting halts in the database only.
+    pauser_private_key: SecretStr | None = None
+
     # ---- redemptions (service/redemptions/) ----
     # Run the redemption watcher inside `ushk serve` (a background thread); otherwise run
     # `ushk redemptions watch` as its own process.

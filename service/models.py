@@ -6,6 +6,13 @@ from service.db import Base
 from service.deposits.models import Deposit, MintBatch
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 from service.redemptions.models import ChainCursor, Payout, PayoutAccount
+from service.reserves.models import (
+    LedgerAccount,
+    LedgerLine,
+    LedgerPosting,
+    MintingHalt,
+    ReserveReport,
+)
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [
@@ -19,11 +26,16 @@ __all__ = [
     "BeneficiaryLock",
     "ChainCursor",
     "Deposit",
+    "LedgerAccount",
+    "LedgerLine",
+    "LedgerPosting",
     "MintBatch",
+    "MintingHalt",
     "Operator",
     "Payout",
     "PayoutAccount",
     "QuotaUsage",
+    "ReserveReport",
     "WatchListEntry",
     "WebhookDelivery",
 ]

@@ -1,53 +1,43 @@
 """The attestor: posts `attestReserves(amount, reportHash, auditHead)` so that mints stay covered.
 
-The amount is the reserve the service has recorded: the US dollars of every deposit it has
-accepted (accepted, minting or minted). Deposits are therefore attested before they are minted,
-and the attestation never claims more than the service holds on record. The report is canonical
-JSON (per-bank custody totals, the audit head); its SHA-256 goes on chain, the report itself into
-the audit log, so anyone can hold one against the other.
+The amount is the reserve ledger's attestable balance (service/reserves/ledger.py): custody at
+the banks minus what no longer backs tokens (pending payouts, refunds due, wiped), i.e. the
+dollars behind tokens outstanding and accepted deposits awaiting their mint. Deposits are
+credited when accepted, so they are attested before they are minted, and the attestation never
+claims more than the ledger holds. The report is canonical JSON (per-bank custody, the other
+balances, the audit head); it is stored under its SHA-256 before the transaction is sent
+(downloadable at `GET /v1/reserves/reports/{hash}`), its hash goes on chain, and the audit log
+records the attestation, so anyone can hold one against the other.
+
+Attestations are made before a batch the current one would not cover (`ensure_covers`, from
+the minter) and periodically (`run`, every USHK_ATTEST_INTERVAL_SECONDS inside `ushk serve`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import threading
+from collections import defaultdict
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service import audit
-from service.banks.models import Bank
-from service.canonical import canonical_json
 from service.chain.token import Receipt, Token
-from service.db import Database, utcnow
-from service.deposits.models import Deposit, DepositStatus
-from service.money import cents_to_units, format_cents
+from service.db import Database
+from service.money import cents_to_units
+from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.attestor")
 
-CREDITED = (DepositStatus.ACCEPTED, DepositStatus.MINTING, DepositStatus.MINTED)
+# One attestation at a time per signer in this process (the minter's attestor and the periodic
+# one share the key, and so its nonces).
+_SIGNER_LOCKS: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
 def reserve_report(session: Session) -> dict:
-    """The reserve report: per-bank custody totals of credited deposits, and the audit head."""
-    rows = session.execute(
-        select(Bank.name, func.coalesce(func.sum(Deposit.amount_cents), 0))
-        .join(Deposit, Deposit.bank_id == Bank.id)
-        .where(Deposit.status.in_(CREDITED))
-        .group_by(Bank.name)
-        .order_by(Bank.name)
-    ).all()
-    total = sum(int(cents) for _, cents in rows)
-    seq, head = audit.head(session)
-    return {
-        "currency": "USD",
-        "as_of": utcnow().isoformat(timespec="seconds"),
-        "total": format_cents(total),
-        "total_cents": str(total),
-        "custody": [{"bank": name, "amount": format_cents(int(cents))} for name, cents in rows],
-        "audit_head": {"seq": str(seq), "hash": head},
-    }
+    """The reserve report the attestor would attest now (see service.reserves.service)."""
+    return reserves.build_report(session)
 
 
 class Attestor:
@@ -73,27 +63,38 @@ class Attestor:
         self.attest(reason="stale" if not fresh else "below supply + batch")
 
     def attest(self, *, reason: str = "scheduled") -> Receipt:
-        """Attests the recorded reserves now; audits the report."""
-        with self.db.reading() as session:
-            report = reserve_report(session)
-        body = canonical_json(report)
-        report_hash = hashlib.sha256(body).digest()
-        head = bytes.fromhex(report["audit_head"]["hash"])
-        units = cents_to_units(int(report["total_cents"]))
-        receipt = self.token.transact(self.signer, "attestReserves", units, report_hash, head)
-        with self.db.transaction() as session:
-            audit.record(
-                session,
-                "reserves.attested",
-                "attestor",
-                {
-                    "report": report,
-                    "report_hash": report_hash.hex(),
-                    "amount_units": str(units),
-                    "reason": reason,
-                    "tx_hash": receipt.tx_hash,
-                    "block_number": receipt.block_number,
-                },
-            )
-        log.info("attested %s USD (%s) in %s", report["total"], reason, receipt.tx_hash)
+        """Attests the ledger's attestable reserve now; stores the report, then audits it."""
+        with _SIGNER_LOCKS[self.signer.address]:
+            with self.db.transaction() as session:
+                report = reserves.build_report(session)
+                digest = reserves.store_report(session, report, reason=reason)
+            head = bytes.fromhex(report["audit_head"]["hash"])
+            units = cents_to_units(int(report["attested_cents"]))
+            receipt = self.token.transact(self.signer, "attestReserves", units, bytes.fromhex(digest), head)
+            with self.db.transaction() as session:
+                reserves.mark_report_attested(
+                    session, digest, tx_hash=receipt.tx_hash, block_number=receipt.block_number
+                )
+                audit.record(
+                    session,
+                    "reserves.attested",
+                    "attestor",
+                    {
+                        "report": report,
+                        "report_hash": digest,
+                        "amount_units": str(units),
+                        "reason": reason,
+                        "tx_hash": receipt.tx_hash,
+                        "block_number": receipt.block_number,
+                    },
+                )
+        log.info("attested %s USD (%s) in %s", report["attested"], reason, receipt.tx_hash)
         return receipt
+
+    def run(self, stop: threading.Event, interval: float) -> None:
+        """Attests every `interval` seconds until `stop` is set (errors are logged and retried)."""
+        while not stop.wait(interval):
+            try:
+                self.attest(reason="scheduled")
+            except Exception:  # noqa: BLE001 - node down, database busy: next tick
+                log.exception("scheduled attestation failed")

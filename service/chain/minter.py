@@ -14,6 +14,9 @@ events say); no receipt and the transaction gone → the chain's `Minted` events
 decide, the rest is requeued. The contract refuses a second mint of any deposit id, so even a
 wrong guess can never mint twice.
 
+While the reserve reconciler has halted minting (service/reserves/reconciler.py), `step` claims
+nothing; batches already claimed are still settled.
+
 A simulation that reverts is diagnosed from the decoded custom error: an error about one item
 (frozen or non-allowlisted beneficiary, amount above the minter's per-mint maximum) rejects the
 deposits it names and releases their quota; an error about the whole token (paused, allowance
@@ -40,6 +43,7 @@ from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
 from service.deposits.models import DepositStatus
+from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.minter")
 
@@ -146,9 +150,14 @@ class Minter:
             self._blocked("minting_blocked_paused")
             return 0
         with self.db.transaction() as session:
-            deposits = outbox.claim_batch(session, self.batch_size)
+            # the reconciler's halt (service/reserves): nothing is claimed until an operator resumes
+            halted = reserves.minting_halted(session)
+            deposits = [] if halted else outbox.claim_batch(session, self.batch_size)
             items = [Item(d.id, d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
             batch_id = deposits[0].mint_batch_id if deposits else None
+        if halted:
+            self._blocked("minting_blocked_halted", "minting halted by the reserve reconciler")
+            return 0
         if not items:
             return 0
         self._failpoint("claimed")

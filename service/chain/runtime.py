@@ -1,4 +1,5 @@
-"""Builds the chain workers from the settings (for `ushk serve` and `ushk minter run`)."""
+"""Builds the chain workers from the settings (for `ushk serve`, `ushk minter run` and the
+`ushk reserves` commands)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,26 @@ def build_attestor(settings: Settings, db: Database) -> Attestor:
     if settings.attestor_private_key is None:
         raise ChainNotConfigured("USHK_ATTESTOR_PRIVATE_KEY is not set (the ATTESTOR_ROLE account's key)")
     return Attestor(db, build_token(settings), load_account(settings.attestor_private_key.get_secret_value()))
+
+
+def build_pauser(settings: Settings):
+    """The PAUSER_ROLE signer, or None when USHK_PAUSER_PRIVATE_KEY is not set."""
+    key = settings.pauser_private_key
+    return load_account(key.get_secret_value()) if key is not None else None
+
+
+def build_reconciler(settings: Settings, db: Database):
+    """The reserve reconciler for these settings (`ushk serve`, `ushk reserves reconcile`)."""
+    from service.reserves.reconciler import Reconciler
+
+    token = build_token(settings)
+    return Reconciler(
+        db,
+        token,
+        pauser=build_pauser(settings),
+        from_block=_deployment_block(settings, token.address),
+        interval=settings.reconcile_interval_seconds,
+    )
 
 
 def _deployment_block(settings: Settings, address: str) -> int:

@@ -9,8 +9,8 @@ transaction (the caller commits; these functions only flush):
 2. ``record_batch_sent(session, batch_id, tx_hash, nonce)`` stores the signed transaction's hash
    and nonce BEFORE it is broadcast; then the minter broadcasts.
 3. When the receipt is final: ``mark_minted(session, deposit_ids, tx_hash, block_number)``
-   (quota hold committed, audit, webhook). If the transaction never landed (dropped, replaced
-   by a different tx at that nonce, reverted for a transient reason):
+   (quota hold committed, audit, webhook, reserve ledger posting). If the transaction never
+   landed (dropped, replaced by a different tx at that nonce, reverted for a transient reason):
    ``requeue(session, deposit_ids)``; if a deposit can never be minted:
    ``mark_rejected(session, deposit_ids, code, reason)`` (quota and bank daily usage released).
 4. After a restart, ``in_flight_batches(session)`` lists batches not yet closed; the minter
@@ -39,6 +39,7 @@ from service.deposits.ids import seq_for_deposit_id
 from service.deposits.models import Deposit, DepositStatus, MintBatch, MintBatchStatus
 from service.deposits.service import deposit_payload
 from service.quota import service as quota
+from service.reserves import ledger
 from service.webhooks import service as webhooks
 
 DepositRef = int | bytes | str | Deposit
@@ -211,6 +212,7 @@ def mark_minted(
         payload.update(tx_hash=tx_hash, block_number=block_number)
         audit.record(session, "deposit.minted", actor, payload, now=now)
         webhooks.enqueue_deposit_event(session, deposit, now=now)
+    ledger.record_deposits_minted(session, changing, tx_hash, block_number, actor=actor, now=now)
     _close_finished_batches(session, batch_ids, now)
     return deposits
 
@@ -295,6 +297,7 @@ def mark_rejected(
     for deposit in changing:
         audit.record(session, "deposit.rejected", actor, deposit_payload(deposit), now=now)
         webhooks.enqueue_deposit_event(session, deposit, now=now)
+    ledger.record_deposits_returned(session, changing, actor=actor, now=now)
     _close_finished_batches(session, batch_ids, now)
     return deposits
 

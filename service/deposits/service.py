@@ -22,7 +22,8 @@ rejected with code and reason, audited, the reference used up):
 7. the resident's quota holds the amount (the hold is taken here);
 8. the bank's daily limit (Hong Kong calendar day of acceptance) holds the amount.
 
-Then the deposit is accepted and waits in the outbox for the minter.
+Then the deposit is accepted, credited to its bank's custody account in the reserve ledger
+(service/reserves/ledger.py), and waits in the outbox for the minter.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from service.quota.identity import (
     resident_hash,
 )
 from service.quota.policy import Policy
+from service.reserves import ledger
 from service.webhooks import service as webhooks
 
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -323,6 +325,7 @@ def submit(
     deposit.accepted_at = now
     deposit.updated_at = now
     session.flush()
+    ledger.record_deposit_accepted(session, deposit, actor=actor, now=now)  # credits custody
     audit.record(session, "deposit.accepted", actor, deposit_payload(deposit), now=now)
     webhooks.enqueue_deposit_event(session, deposit, now=now)
     return SubmitOutcome(deposit, created=True)

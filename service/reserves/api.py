@@ -1,0 +1,122 @@
+"""Reserve endpoints: the public summary and reports (no login), and the operator's halt/resume."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.banks.service import OperatorRequired
+from service.deps import CurrentOperator, ReadSessionDep, StateDep
+from service.errors import error_responses
+from service.reserves import service as reserves
+
+router = APIRouter(prefix="/v1/reserves", tags=["reserves"])
+operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
+
+_TOKENS: dict[tuple[str, str], Any] = {}
+_TOKENS_LOCK = threading.Lock()
+
+
+def _chain_view(settings) -> dict | None:
+    """Supply and attestation read from the token, or None if the chain is not configured or
+    does not answer within a few seconds (the summary is then served from the ledger alone)."""
+    try:
+        from service.chain.token import Token
+
+        address = settings.resolved_token_address()
+        if address is None:
+            return None
+        key = (settings.rpc_url, address.lower())
+        with _TOKENS_LOCK:
+            token = _TOKENS.get(key)
+            if token is None:
+                token = _TOKENS[key] = Token(settings.rpc_url, address, timeout=3.0)
+        attestation = token.reserve_attestation()
+        return {
+            "supply_units": token.total_supply(),
+            "attestation": {
+                "amount": attestation.amount,
+                "timestamp": attestation.timestamp,
+                "report_hash": attestation.report_hash.hex(),
+                "audit_head": attestation.audit_head.hex(),
+            } if attestation.timestamp else None,
+        }
+    except Exception:  # noqa: BLE001 - node down or misconfigured: ledger-only summary
+        return None
+
+
+class CustodyOut(BaseModel):
+    bank: str
+    amount: str
+
+
+class AttestationOut(BaseModel):
+    amount: str
+    timestamp: int
+    time: str | None
+    report_hash: str
+    audit_head: str
+    report_url: str
+
+
+class ReservesOut(BaseModel):
+    currency: str
+    total_reserves: str = Field(description="US dollars held at the banks for USHK (the ledger's custody).")
+    custody: list[CustodyOut]
+    tokens_outstanding: str
+    pending_mint: str
+    pending_payouts: str
+    refunds_due: str
+    wiped: str
+    supply: str | None = Field(description="totalSupply on chain in dollars; null if the chain is unreachable.")
+    supply_units: str | None
+    ratio: str | None = Field(description="total_reserves / supply, 4 decimals.")
+    last_attestation: AttestationOut | None
+    minting_halted: bool
+
+
+@router.get("", response_model=ReservesOut, summary="Public reserve summary (no login)")
+def get_reserves(state: StateDep, session: ReadSessionDep) -> ReservesOut:
+    return ReservesOut(**reserves.summary(session, _chain_view(state.settings)))
+
+
+@router.get(
+    "/reports/{report_hash}",
+    summary="A stored reserve report, as attested (canonical JSON; SHA-256 = the hash)",
+    responses={200: {"content": {"application/json": {}}}, **error_responses(reserves.ReportNotFound)},
+)
+def get_report(report_hash: str, session: ReadSessionDep) -> Response:
+    row = reserves.get_report(session, report_hash)
+    return Response(content=row.body.encode("utf-8"), media_type="application/json")
+
+
+class ResumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cause: str = Field(min_length=1, max_length=500)
+
+
+@operator_router.get("/minting/halt", summary="The active minting halt, if any (operators)",
+                     responses=error_responses(OperatorRequired))
+def get_halt(operator: CurrentOperator, session: ReadSessionDep) -> dict:
+    return {"halt": reserves.halt_out(reserves.active_halt(session))}
+
+
+@operator_router.post(
+    "/minting/resume",
+    summary="Lift the reconciler's minting halt, with a cause (operators)",
+    responses=error_responses(OperatorRequired, reserves.NotHalted, reserves.CauseRequired),
+)
+def resume(body: ResumeIn, operator: CurrentOperator, state: StateDep) -> dict:
+    from service.reserves.reconciler import resume_minting
+
+    token = pauser = None
+    if state.settings.pauser_private_key is not None:
+        from service.chain.runtime import build_pauser, build_token
+
+        token, pauser = build_token(state.settings), build_pauser(state.settings)
+    row = resume_minting(state.db, cause=body.cause, actor=f"operator:{operator.name}",
+                         token=token, pauser=pauser)
+    return {"halt": reserves.halt_out(row)}

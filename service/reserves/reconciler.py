@@ -1,0 +1,344 @@
+"""The reserve reconciler: chain supply vs ledger vs reserves vs the last attestation.
+
+Each pass (`reconcile_once`):
+
+1. follows the token's events up to the head, in ranges each processed in one transaction with
+   the cursor (`chain_cursors`, name "reserves"):
+   * `Minted`: must be the mint of a deposit the service accepted (accepted, minting or minted,
+     same beneficiary and amount). Anything else (another minter minting behind the service's
+     back, a foreign deposit id) is an `unbacked_mint`.
+   * `RedemptionRequested`: posted to the ledger (tokens outstanding -> pending payouts).
+   * `FrozenBalanceWiped`: posted (tokens outstanding -> wiped) and audited.
+2. reads the ledger in one snapshot, then the chain at block N (the head, read after the
+   snapshot) and compares, exactly, in token units:
+   * `supply_mismatch`: totalSupply(N) != the ledger's minted - redeemed - wiped for blocks <= N,
+     plus the mints in flight (deposits still `minting` whose `Minted` event is in a block <= N),
+     plus differences operators acknowledged when resuming. The snapshot is taken first: a
+     deposit is marked `minting` before its transaction is sent, so any mint in a block <= N is
+     either posted or in flight in it.
+   * `reserves_below_supply`: the recorded reserves (custody) are less than the supply;
+   * `supply_above_attestation`: the supply exceeds the last attestation;
+   * `attestation_above_reserves`: the last attestation claims more than custody holds;
+   * `ledger_unbalanced`: a posting whose lines do not sum to zero.
+3. any finding: an `alert.reserves_discrepancy` entry in the audit log, a persistent minting
+   halt (the minter claims nothing while it is active) and, when the service holds the pauser
+   key, `pauseMinting` on chain. Only `resume_minting` (an operator, with a cause) lifts it, and
+   it unpauses on chain only if the service paused.
+
+A stale attestation is reported (`stale_attestation` in the result) but is not a discrepancy:
+the attestor renews it before the next mint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+
+from service import audit
+from service.chain.token import Token
+from service.db import Database, utcnow
+from service.deposits.ids import seq_for_deposit_id
+from service.deposits.models import Deposit, DepositStatus
+from service.errors import ServiceError
+from service.redemptions.models import ChainCursor
+from service.reserves import ledger
+from service.reserves import service as reserves
+from service.reserves.models import MintingHalt
+
+log = logging.getLogger("ushk.reconciler")
+
+CURSOR = "reserves"
+ACTOR = "reconciler"
+BACKED_STATUSES = (DepositStatus.ACCEPTED, DepositStatus.MINTING, DepositStatus.MINTED)
+
+
+@dataclass
+class ReconcileResult:
+    block: int
+    supply_units: int
+    ledger_supply_units: int
+    in_flight_units: int
+    acknowledged_units: int
+    reserves_cents: int
+    attestable_cents: int
+    attested_units: int
+    attested_at: int
+    stale_attestation: bool
+    findings: list[dict] = field(default_factory=list)
+    halted: bool = False
+    halt_created: bool = False
+    pause_tx_hash: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "block": self.block,
+            "supply_units": str(self.supply_units),
+            "ledger_supply_units": str(self.ledger_supply_units),
+            "in_flight_units": str(self.in_flight_units),
+            "acknowledged_units": str(self.acknowledged_units),
+            "reserves_cents": str(self.reserves_cents),
+            "attestable_cents": str(self.attestable_cents),
+            "attested_units": str(self.attested_units),
+            "attested_at": self.attested_at,
+            "stale_attestation": self.stale_attestation,
+            "findings": self.findings,
+            "halted": self.halted,
+            "halt_created": self.halt_created,
+            "pause_tx_hash": self.pause_tx_hash,
+        }
+
+
+class Reconciler:
+    """Reconciles `db`'s ledger with `token`. `pauser` (PAUSER_ROLE), when given, pauses minting
+    on chain when a discrepancy halts it."""
+
+    def __init__(
+        self,
+        db: Database,
+        token: Token,
+        *,
+        pauser: LocalAccount | None = None,
+        from_block: int = 0,
+        batch_blocks: int = 2000,
+        interval: float = 10.0,
+    ):
+        self.db = db
+        self.token = token
+        self.pauser = pauser
+        self.from_block = from_block
+        self.batch_blocks = batch_blocks
+        self.interval = interval
+        events = token.contract.events
+        self._minted = events.Minted()
+        self._redeemed = events.RedemptionRequested()
+        self._wiped = events.FrozenBalanceWiped()
+        self._by_topic = {_hex(e.topic): e for e in (self._minted, self._redeemed, self._wiped)}
+        self.last: ReconcileResult | None = None
+        self._follow_halted = False
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Reconciles every `interval` seconds until `stop` is set; failures are retried."""
+        while not stop.is_set():
+            try:
+                self.reconcile_once()
+            except Exception:  # noqa: BLE001 - node down, database busy: next pass
+                log.exception("reconciliation pass failed")
+            stop.wait(self.interval)
+
+    def reconcile_once(self) -> ReconcileResult:
+        head = self.token.block_number()
+        self._follow_halted = False
+        findings = self.follow(head)
+        result = self.check(findings)
+        result.halt_created = result.halt_created or self._follow_halted
+        self.last = result
+        return result
+
+    # ---- 1. follow the chain -----------------------------------------------------------------
+
+    def cursor(self) -> int:
+        with self.db.reading() as session:
+            stored = session.get(ChainCursor, CURSOR)
+        return self.from_block - 1 if stored is None else stored.block_number
+
+    def follow(self, to_block: int) -> list[dict]:
+        """Processes events up to `to_block`; returns the unbacked mints found (already alerted)."""
+        findings: list[dict] = []
+        start = self.cursor() + 1
+        while start <= to_block:
+            end = min(to_block, start + self.batch_blocks - 1)
+            logs = self.token.w3.eth.get_logs({
+                "address": self.token.address, "fromBlock": start, "toBlock": end,
+                "topics": [list(self._by_topic)],
+            })
+            logs = sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
+            now = utcnow()
+            with self.db.transaction() as session:
+                found = []
+                for entry in logs:
+                    event = self._by_topic[_hex(entry["topics"][0])]
+                    decoded = event.process_log(entry)
+                    args = decoded["args"]
+                    tx_hash = decoded["transactionHash"].to_0x_hex()
+                    block = decoded["blockNumber"]
+                    if event is self._minted:
+                        problem = self._check_mint(session, bytes(args["depositId"]), args["to"], int(args["amount"]))
+                        if problem:
+                            found.append({
+                                "code": "unbacked_mint", "message": problem,
+                                "deposit_id": "0x" + bytes(args["depositId"]).hex(),
+                                "to": args["to"], "amount_units": str(args["amount"]),
+                                "minter": args["minter"], "tx_hash": tx_hash, "block_number": block,
+                            })
+                    elif event is self._redeemed:
+                        ledger.record_redemption(
+                            session, redemption_id=int(args["redemptionId"]), units=int(args["amount"]),
+                            holder=args["holder"], tx_hash=tx_hash, block_number=block, actor=ACTOR, now=now,
+                        )
+                    else:
+                        ledger.record_wipe(
+                            session, account=args["account"], units=int(args["amount"]), tx_hash=tx_hash,
+                            log_index=decoded["logIndex"], block_number=block, actor=ACTOR, now=now,
+                        )
+                _advance(session, end, now)
+                if found:
+                    _, created = reserves.halt(session, found, difference_units=0, actor=ACTOR, now=now)
+                    self._follow_halted = self._follow_halted or created
+                    for f in found:
+                        audit.record(session, "alert.unbacked_mint", ACTOR, f, now=now)
+            findings.extend(found)
+            start = end + 1
+        return findings
+
+    def _check_mint(self, session, deposit_id: bytes, to: str, units: int) -> str | None:
+        try:
+            seq = seq_for_deposit_id(deposit_id)
+        except ValueError as exc:
+            return f"Minted event with a deposit id the service never issued ({exc})"
+        deposit = session.get(Deposit, seq)
+        if deposit is None or deposit.status not in BACKED_STATUSES:
+            state = "unknown" if deposit is None else deposit.status
+            return f"Minted event for deposit {seq}, which is {state}: no accepted deposit behind it"
+        if deposit.beneficiary.lower() != to.lower() or deposit.onchain_amount != units:
+            return (f"Minted event for deposit {seq} pays {to} {units} units; the deposit is "
+                    f"{deposit.beneficiary} {deposit.onchain_amount} units")
+        return None
+
+    # ---- 2. compare --------------------------------------------------------------------------
+
+    def check(self, findings: list[dict] | None = None) -> ReconcileResult:
+        findings = list(findings or [])
+        with self.db.reading() as session:
+            balances = ledger.balances(session)
+            minting = list(session.scalars(
+                select(Deposit).where(Deposit.status == DepositStatus.MINTING)
+            ))
+            unbalanced = ledger.unbalanced_postings(session)
+            acknowledged = reserves.acknowledged_difference(session)
+            halted_before = reserves.minting_halted(session)
+            block = self.token.block_number()
+            ledger_units = ledger.supply_units(session, block)
+        supply = self.token.contract.functions.totalSupply().call(block_identifier=block)
+        amount, attested_at, _, _ = self.token.contract.functions.reserveAttestation().call(
+            block_identifier=block
+        )
+        in_flight = 0
+        if minting:
+            by_id = {d.deposit_id: d for d in minting}
+            for event in self.token.minted_events(self.from_block, block, list(by_id)):
+                d = by_id.get(event.deposit_id)
+                if d is not None and event.amount == d.onchain_amount and event.to.lower() == d.beneficiary.lower():
+                    in_flight += event.amount
+                    by_id.pop(event.deposit_id)
+        explained = ledger_units + in_flight + acknowledged
+        reserves_units = balances.reserves * 10_000
+        if supply != explained:
+            findings.append({
+                "code": "supply_mismatch",
+                "message": f"totalSupply {supply} units at block {block}; the ledger explains {explained}",
+                "supply_units": str(supply), "explained_units": str(explained), "block": block,
+            })
+        if reserves_units < supply:
+            findings.append({"code": "reserves_below_supply",
+                             "message": f"reserves {balances.reserves} cents < supply {supply} units",
+                             "supply_units": str(supply), "reserves_cents": str(balances.reserves)})
+        if attested_at and supply > amount:
+            findings.append({"code": "supply_above_attestation",
+                             "message": f"supply {supply} units > attested {amount} units",
+                             "supply_units": str(supply), "attested_units": str(amount)})
+        if amount > reserves_units:
+            findings.append({"code": "attestation_above_reserves",
+                             "message": f"attested {amount} units > reserves {balances.reserves} cents",
+                             "attested_units": str(amount), "reserves_cents": str(balances.reserves)})
+        if unbalanced:
+            findings.append({"code": "ledger_unbalanced", "message": "postings that do not balance",
+                             "posting_ids": unbalanced[:20]})
+        max_age = self.token.max_attestation_age()
+        stale = attested_at == 0 or self.token.latest_timestamp() - attested_at > max_age
+        result = ReconcileResult(
+            block=block, supply_units=supply, ledger_supply_units=ledger_units, in_flight_units=in_flight,
+            acknowledged_units=acknowledged, reserves_cents=balances.reserves,
+            attestable_cents=balances.attestable, attested_units=amount, attested_at=attested_at,
+            stale_attestation=stale, findings=findings, halted=halted_before,
+        )
+        if findings:
+            self._halt(result, supply - explained)
+        elif not halted_before:
+            log.debug("reconciled at block %s: supply %s units", block, supply)
+        return result
+
+    # ---- 3. halt -----------------------------------------------------------------------------
+
+    def _halt(self, result: ReconcileResult, difference: int) -> None:
+        with self.db.transaction() as session:
+            row, created = reserves.halt(session, result.findings, difference_units=difference, actor=ACTOR)
+            halt_id, paused = row.id, row.paused_on_chain
+        result.halted = True
+        result.halt_created = created
+        if created:
+            log.error("minting halted: %s", [f["code"] for f in result.findings])
+        if self.pauser is not None and not paused:
+            if not self.token.contract.functions.mintingPaused().call():
+                receipt = self.token.transact(self.pauser, "pauseMinting")
+                result.pause_tx_hash = receipt.tx_hash
+                with self.db.transaction() as session:
+                    reserves.note_paused_on_chain(session, halt_id, receipt.tx_hash, actor=ACTOR)
+                log.error("minting paused on chain in %s", receipt.tx_hash)
+
+
+def _hex(value) -> str:
+    if isinstance(value, str):
+        return value.lower() if value.startswith("0x") else "0x" + value.lower()
+    return "0x" + bytes(value).hex()
+
+
+def _advance(session, block: int, now) -> None:
+    row = session.get(ChainCursor, CURSOR, with_for_update=True)
+    if row is None:
+        session.add(ChainCursor(name=CURSOR, block_number=block, updated_at=now))
+    else:
+        row.block_number = max(row.block_number, block)
+        row.updated_at = now
+    session.flush()
+
+
+def resume_minting(
+    db: Database, *, cause: str, actor: str, token: Token | None = None, pauser: LocalAccount | None = None,
+) -> MintingHalt:
+    """An operator lifts the active halt with `cause`. If the service paused minting on chain
+    for it, it unpauses first (which needs `token` and `pauser`); the halt is then recorded as
+    resumed, with the cause, in the audit log."""
+    cause = (cause or "").strip()
+    if len(cause) < 3:
+        raise reserves.CauseRequired()
+    with db.reading() as session:
+        row = reserves.active_halt(session)
+        if row is None:
+            raise reserves.NotHalted()
+        paused_by_us = row.paused_on_chain
+    unpause_tx = None
+    if paused_by_us:
+        if token is None or pauser is None:
+            raise PauserRequired()
+        if token.contract.functions.mintingPaused().call():
+            unpause_tx = token.transact(pauser, "unpauseMinting").tx_hash
+    with db.transaction() as session:
+        return reserves.resume(session, cause=cause, actor=actor, unpause_tx_hash=unpause_tx)
+
+
+class PauserRequired(ServiceError):
+    status_code = 409
+    code = "pauser_key_required"
+    message = ("The service paused minting on chain for this halt: resuming unpauses it, which "
+               "needs USHK_PAUSER_PRIVATE_KEY and the chain.")

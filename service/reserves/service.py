@@ -1,0 +1,284 @@
+"""Reserve rules: minting halts (decided by the reconciler, lifted only by an operator with a
+cause), stored reserve reports, and the public summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service import audit
+from service.banks.models import Bank
+from service.canonical import canonical_json
+from service.db import insert_ignore, utcnow
+from service.errors import NotFound, ServiceError
+from service.money import format_cents
+from service.reserves import ledger
+from service.reserves.models import MintingHalt, ReserveReport
+
+
+class NotHalted(ServiceError):
+    status_code = 409
+    code = "minting_not_halted"
+    message = "Minting is not halted."
+
+
+class CauseRequired(ServiceError):
+    status_code = 422
+    code = "cause_required"
+    message = "Resuming minting needs a cause (what was found and what was done about it)."
+
+
+class ReportNotFound(NotFound):
+    code = "report_not_found"
+    message = "No reserve report with this hash."
+
+
+# ---- minting halts -----------------------------------------------------------------------------
+
+
+def active_halt(session: Session, *, lock: bool = False) -> MintingHalt | None:
+    query = select(MintingHalt).where(MintingHalt.active == 1)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def minting_halted(session: Session) -> bool:
+    """True while a halt is active: the minter claims nothing."""
+    return session.scalar(select(MintingHalt.id).where(MintingHalt.active == 1)) is not None
+
+
+def halt(
+    session: Session, findings: list[dict], *, difference_units: int, actor: str,
+    now: dt.datetime | None = None,
+) -> tuple[MintingHalt, bool]:
+    """Halts minting for `findings` (each {"code", ...}); returns (the active halt, created?).
+
+    An already active halt is kept (its details and measured difference are updated, no second
+    alert); a new one is recorded in the audit log as an alert."""
+    now = now or utcnow()
+    codes = ",".join(sorted({f["code"] for f in findings}))[:500]
+    details = canonical_json(findings).decode()
+    created = ledger.insert_returning(
+        session,
+        MintingHalt.__table__,
+        {"active": 1, "codes": codes, "details": details, "difference_units": int(difference_units),
+         "paused_on_chain": False, "created_at": now},
+        ["active"],
+        MintingHalt.__table__.c.id,
+    ) is not None
+    current = active_halt(session, lock=True)
+    if not created:
+        current.details = details
+        current.difference_units = int(difference_units)
+        session.flush()
+        return current, False
+    audit.record(session, "alert.reserves_discrepancy", actor,
+                 {"halt_id": current.id, "findings": findings}, now=now)
+    audit.record(session, "minting.halted", actor, {"halt_id": current.id, "codes": codes}, now=now)
+    return current, True
+
+
+def note_paused_on_chain(session: Session, halt_id: int, tx_hash: str, *, actor: str) -> None:
+    row = session.get(MintingHalt, halt_id)
+    row.paused_on_chain = True
+    row.pause_tx_hash = tx_hash
+    session.flush()
+    audit.record(session, "minting.paused_on_chain", actor, {"halt_id": halt_id, "tx_hash": tx_hash})
+
+
+def resume(
+    session: Session, *, cause: str, actor: str, unpause_tx_hash: str | None = None,
+    now: dt.datetime | None = None,
+) -> MintingHalt:
+    """Lifts the active halt, recording who and why. Raises NotHalted or CauseRequired."""
+    cause = (cause or "").strip()
+    if len(cause) < 3:
+        raise CauseRequired()
+    now = now or utcnow()
+    row = active_halt(session, lock=True)
+    if row is None:
+        raise NotHalted()
+    row.active = None
+    row.resumed_at = now
+    row.resumed_by = actor[:64]
+    row.resume_cause = cause[:500]
+    row.unpause_tx_hash = unpause_tx_hash
+    session.flush()
+    audit.record(
+        session, "minting.resumed", actor,
+        {"halt_id": row.id, "cause": row.resume_cause, "codes": row.codes,
+         "acknowledged_difference_units": str(row.difference_units),
+         "unpause_tx_hash": unpause_tx_hash},
+        now=now,
+    )
+    return row
+
+
+def acknowledged_difference(session: Session) -> int:
+    """Supply differences operators acknowledged when resuming (units)."""
+    return int(session.scalar(
+        select(func.coalesce(func.sum(MintingHalt.difference_units), 0)).where(MintingHalt.active.is_(None))
+    ))
+
+
+def halt_out(row: MintingHalt | None) -> dict | None:
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "active": row.active == 1,
+        "codes": row.codes.split(",") if row.codes else [],
+        "findings": json.loads(row.details),
+        "difference_units": str(row.difference_units),
+        "paused_on_chain": row.paused_on_chain,
+        "pause_tx_hash": row.pause_tx_hash,
+        "created_at": row.created_at.isoformat(timespec="seconds"),
+        "resumed_at": row.resumed_at.isoformat(timespec="seconds") if row.resumed_at else None,
+        "resumed_by": row.resumed_by,
+        "resume_cause": row.resume_cause,
+    }
+
+
+# ---- reserve reports ---------------------------------------------------------------------------
+
+
+def build_report(session: Session, *, now: dt.datetime | None = None) -> dict:
+    """The reserve report from the ledger: per-bank custody, the other balances, the amount to
+    attest (`attested`: never more than the ledger holds), and the audit head."""
+    now = now or utcnow()
+    b = ledger.balances(session)
+    names = dict(session.execute(select(Bank.id, Bank.name)).all())
+    seq, head = audit.head(session)
+    return {
+        "currency": "USD",
+        "as_of": now.isoformat(timespec="seconds"),
+        "total": format_cents(b.reserves),
+        "total_cents": str(b.reserves),
+        "attested": format_cents(b.attestable),
+        "attested_cents": str(b.attestable),
+        "custody": [
+            {"bank": names.get(bank_id, str(bank_id)), "amount": format_cents(cents)}
+            for bank_id, cents in sorted(b.custody.items(), key=lambda kv: names.get(kv[0], ""))
+        ],
+        "liabilities": {
+            "tokens_outstanding": format_cents(b.tokens_outstanding),
+            "pending_mint": format_cents(b.pending_mint),
+            "pending_payouts": format_cents(b.pending_payouts),
+            "refunds_due": format_cents(b.refunds_due),
+            "wiped": format_cents(b.wiped),
+        },
+        "audit_head": {"seq": str(seq), "hash": head},
+    }
+
+
+def store_report(session: Session, report: dict, *, reason: str, now: dt.datetime | None = None) -> str:
+    """Stores the report's canonical JSON under its SHA-256 (hex), which is returned."""
+    import hashlib
+
+    body = canonical_json(report)
+    digest = hashlib.sha256(body).hexdigest()
+    insert_ignore(
+        session,
+        ReserveReport.__table__,
+        {"hash": digest, "body": body.decode(), "amount_cents": int(report["attested_cents"]),
+         "audit_seq": int(report["audit_head"]["seq"]), "audit_head": report["audit_head"]["hash"],
+         "reason": reason[:64], "created_at": now or utcnow()},
+        ["hash"],
+    )
+    return digest
+
+
+def mark_report_attested(
+    session: Session, digest: str, *, tx_hash: str, block_number: int, now: dt.datetime | None = None
+) -> None:
+    row = session.get(ReserveReport, digest)
+    if row is not None:
+        row.tx_hash = tx_hash
+        row.block_number = block_number
+        row.attested_at = now or utcnow()
+        session.flush()
+
+
+def get_report(session: Session, digest: str) -> ReserveReport:
+    digest = digest.lower().removeprefix("0x")
+    row = session.get(ReserveReport, digest) if len(digest) == 64 else None
+    if row is None:
+        raise ReportNotFound()
+    return row
+
+
+def last_attested_report(session: Session) -> ReserveReport | None:
+    return session.scalar(
+        select(ReserveReport).where(ReserveReport.tx_hash.is_not(None))
+        .order_by(ReserveReport.attested_at.desc()).limit(1)
+    )
+
+
+# ---- the public summary ------------------------------------------------------------------------
+
+
+def summary(session: Session, chain: dict | None) -> dict:
+    """The public reserve summary. `chain` holds what was read from the token (supply units,
+    attestation) or None when the chain could not be read."""
+    b = ledger.balances(session)
+    names = dict(session.execute(select(Bank.id, Bank.name)).all())
+    halted = active_halt(session)
+    supply_units = chain["supply_units"] if chain else None
+    supply_cents = None if supply_units is None else supply_units // 10_000
+    ratio = None
+    if supply_units:
+        # reserves / supply with 4 decimals, integer arithmetic only
+        ratio_e4 = b.reserves * 10_000 * 10_000 // supply_units
+        ratio = f"{ratio_e4 // 10_000}.{ratio_e4 % 10_000:04d}"
+    attestation = None
+    report = last_attested_report(session)
+    if chain and chain.get("attestation"):
+        a = chain["attestation"]
+        attestation = {
+            "amount": _units_to_dollars(a["amount"]),
+            "timestamp": a["timestamp"],
+            "time": dt.datetime.fromtimestamp(a["timestamp"], dt.UTC).isoformat(timespec="seconds")
+            if a["timestamp"] else None,
+            "report_hash": a["report_hash"],
+            "audit_head": a["audit_head"],
+            "report_url": f"/v1/reserves/reports/{a['report_hash']}",
+        }
+    elif report is not None:
+        attestation = {
+            "amount": format_cents(report.amount_cents),
+            "timestamp": int(report.attested_at.timestamp()),
+            "time": report.attested_at.isoformat(timespec="seconds"),
+            "report_hash": report.hash,
+            "audit_head": report.audit_head,
+            "report_url": f"/v1/reserves/reports/{report.hash}",
+        }
+    return {
+        "currency": "USD",
+        "total_reserves": format_cents(b.reserves),
+        "custody": [
+            {"bank": names.get(bank_id, str(bank_id)), "amount": format_cents(cents)}
+            for bank_id, cents in sorted(b.custody.items(), key=lambda kv: names.get(kv[0], ""))
+        ],
+        "tokens_outstanding": format_cents(b.tokens_outstanding),
+        "pending_mint": format_cents(b.pending_mint),
+        "pending_payouts": format_cents(b.pending_payouts),
+        "refunds_due": format_cents(b.refunds_due),
+        "wiped": format_cents(b.wiped),
+        "supply": None if supply_cents is None else _units_to_dollars(supply_units),
+        "supply_units": None if supply_units is None else str(supply_units),
+        "ratio": ratio,
+        "last_attestation": attestation,
+        "minting_halted": halted is not None,
+    }
+
+
+def _units_to_dollars(units: int) -> str:
+    """Units (6 decimals) as dollars, all six decimals kept when there is dust."""
+    whole, frac = divmod(int(units), 1_000_000)
+    if frac % 10_000 == 0:
+        return f"{whole}.{frac // 10_000:02d}"
+    return f"{whole}.{frac:06d}"

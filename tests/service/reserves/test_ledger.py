@@ -1,0 +1,153 @@
+"""The reserve ledger without a chain: balanced, immutable postings through acceptance, mint
+and rejection; idempotent references; halts and their resume (service, operator API), and the
+same under concurrency on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from reserve_support import assert_postings_balance, balances, halted
+from sqlalchemy import func, select
+from svc_support import accept, server_env
+
+from service.cli import cli
+from service.deposits import outbox
+from service.models import AuditEntry, LedgerPosting, MintingHalt
+from service.reserves import ledger
+from service.reserves import service as reserves
+from service.reserves.reconciler import resume_minting
+
+TX = "0x" + "cd" * 32
+
+
+def identity_holds(b: ledger.Balances) -> None:
+    assert b.reserves == b.pending_mint + b.tokens_outstanding + b.pending_payouts + b.refunds_due + b.wiped
+
+
+def test_acceptMintReject_postBalancedEntries(env):
+    bank = env.add_bank()
+    seqs = accept(env, bank, 5)  # 5 x 100.00
+    b = balances(env)
+    assert b.reserves == b.pending_mint == 50_000 and b.tokens_outstanding == 0
+    with env.db.transaction() as session:
+        outbox.claim_batch(session, 3)
+    with env.db.transaction() as session:
+        outbox.mark_minted(session, seqs[:3], TX, 12)
+    with env.db.transaction() as session:
+        outbox.mark_rejected(session, seqs[3:4], "beneficiary_frozen", "frozen")
+    b = balances(env)
+    assert (b.reserves, b.pending_mint, b.tokens_outstanding, b.refunds_due) == (50_000, 10_000, 30_000, 10_000)
+    assert b.attestable == 40_000  # a refund due backs no token
+    identity_holds(b)
+    assert_postings_balance(env)
+    with env.db.reading() as session:
+        assert ledger.supply_units(session) == 30_000 * 10_000
+        assert ledger.supply_units(session, 11) == 0  # the mint's block is 12
+        kinds = sorted(p.kind for p in ledger.postings(session))
+    assert kinds == ["deposit_accepted"] * 5 + ["deposit_minted", "deposit_returned"]
+
+
+def test_post_refusesUnbalancedOrNonIntegerLines_andIsIdempotentPerReference(env):
+    with env.db.transaction() as session:
+        with pytest.raises(ledger.LedgerError):
+            ledger.post(session, kind="test", reference="1", lines=[(ledger.PENDING_MINT, 1)], actor="t")
+        with pytest.raises(ledger.LedgerError):
+            ledger.post(session, kind="test", reference="1",
+                        lines=[(ledger.PENDING_MINT, 1.0), (ledger.WIPED, -1.0)], actor="t")
+        with pytest.raises(ledger.LedgerError):
+            ledger.post(session, kind="test", reference="1",
+                        lines=[("nonsense", 1), (ledger.WIPED, -1)], actor="t")
+    bank = env.add_bank()
+    bank_id = accept(env, bank, 1) and 1
+    with env.db.transaction() as session:
+        first = ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=500, payout_id=3, actor="t")
+        again = ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=500, payout_id=3, actor="t")
+    assert first is not None and again is None
+    with env.db.reading() as session:
+        assert session.scalar(select(func.count()).where(LedgerPosting.kind == "payout_settled")) == 1
+    assert_postings_balance(env)
+
+
+def test_redemptionWithDust_paysWholeCentsAndTracksExactUnits(env):
+    with env.db.transaction() as session:
+        ledger.record_redemption(session, redemption_id=1, units=12_345_678, holder="0x" + "11" * 20,
+                                 tx_hash=TX, block_number=5, actor="t")
+        ledger.record_redemption(session, redemption_id=1, units=12_345_678, holder="0x" + "11" * 20,
+                                 tx_hash=TX, block_number=5, actor="t")
+        ledger.record_redemption(session, redemption_id=2, units=5_000, holder="0x" + "11" * 20,
+                                 tx_hash=TX, block_number=6, actor="t")  # dust only: no lines
+        assert ledger.supply_units(session) == -(12_345_678 + 5_000)
+    b = balances(env)
+    assert b.pending_payouts == 1_234 and b.tokens_outstanding == -1_234
+
+
+def test_halt_isSingleAndResumeNeedsACause(env):
+    with env.db.transaction() as session:
+        _, created = reserves.halt(session, [{"code": "supply_mismatch"}], difference_units=7, actor="t")
+        _, again = reserves.halt(session, [{"code": "supply_mismatch"}], difference_units=9, actor="t")
+    assert created and not again and halted(env)
+    with pytest.raises(reserves.CauseRequired):
+        resume_minting(env.db, cause="", actor="t")
+    row = resume_minting(env.db, cause="explained", actor="t")
+    assert row.difference_units == 9 and not halted(env)
+    with pytest.raises(reserves.NotHalted):
+        resume_minting(env.db, cause="explained", actor="t")
+    with env.db.reading() as session:
+        assert reserves.acknowledged_difference(session) == 9
+        alerts = session.scalar(select(func.count()).where(AuditEntry.kind == "alert.reserves_discrepancy"))
+    assert alerts == 1
+
+
+def test_operatorApi_resume(live):
+    env, url = live
+    result = CliRunner().invoke(cli, ["operator", "add", "alice"], env=server_env(env.settings))
+    token = result.output.split("token (shown once): ")[1].strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.post(f"{url}/v1/operator/minting/resume", json={"cause": "x y z"}).status_code == 401
+    response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": "fixed"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "minting_not_halted"
+    with env.db.transaction() as session:
+        reserves.halt(session, [{"code": "reserves_below_supply"}], difference_units=0, actor="t")
+    assert httpx.get(f"{url}/v1/operator/minting/halt", headers=headers).json()["halt"]["active"] is True
+    assert httpx.get(f"{url}/v1/reserves").json()["minting_halted"] is True  # public, no login
+    response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": " "})
+    assert response.status_code == 422
+    response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers,
+                          json={"cause": "bank statement reconciled"})
+    assert response.status_code == 200, response.text
+    assert response.json()["halt"]["resumed_by"] == "operator:alice"
+    assert not halted(env)
+
+
+@pytest.mark.postgres
+def test_postgres_concurrentSettlementsAndHalts_recordOnce(pg_env):
+    bank = pg_env.add_bank()
+    accept(pg_env, bank, 1)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            with pg_env.db.transaction() as session:
+                ledger.record_payout_settled(session, bank_id=1, amount_cents=100, payout_id=42, actor=f"w{i}")
+            with pg_env.db.transaction() as session:
+                reserves.halt(session, [{"code": "supply_mismatch"}], difference_units=i, actor=f"w{i}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with pg_env.db.reading() as session:
+        assert session.scalar(select(func.count()).where(LedgerPosting.kind == "payout_settled")) == 1
+        assert session.scalar(select(func.count()).select_from(MintingHalt)) == 1
+        assert session.scalar(select(func.count()).where(AuditEntry.kind == "alert.reserves_discrepancy")) == 1
+    assert balances(pg_env).reserves == 10_000 - 100
+    assert_postings_balance(pg_env)

@@ -1,0 +1,326 @@
+"""The reserve ledger, attestor and reconciler against a real anvil: postings through deposit ->
+mint -> redemption -> payout, wipes, the invariant after every step, a mint behind the
+service's back (detected, alerted, halted, paused, resumed only with a cause), a low
+attestation (mints refused on chain, nothing lost), and the public summary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import httpx
+import pytest
+from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
+from click.testing import CliRunner
+from reserve_support import assert_invariant, assert_postings_balance, balances, halted
+from svc_support import LiveServer, make_settings, server_env
+
+from service import audit
+from service.app import create_app
+from service.chain.minter import Minter
+from service.chain.token import load_account
+from service.cli import cli
+from service.reserves import ledger
+from service.reserves import service as reserves
+from service.reserves.reconciler import PauserRequired, Reconciler, resume_minting
+
+USD = UNITS_PER_USD
+
+
+def reconciler_for(env, deployed, *, pauser: bool = True) -> Reconciler:
+    return Reconciler(
+        env.db,
+        deployed.token(),
+        pauser=load_account(deployed.pauser.private_key) if pauser else None,
+        from_block=deployed.from_block,
+    )
+
+
+def codes(result) -> set[str]:
+    return {f["code"] for f in result.findings}
+
+
+def test_ledger_creditsOnAcceptanceAndMovesToTokensOnMint_invariantAtEachStep(bank, deployed, workers):
+    env, client = bank
+    minter, attestor = workers
+    token = deployed.token()
+    deposit(client, deployed.holders[0].address, "1000.00")
+    deposit(client, deployed.holders[1].address, "250.50")
+
+    # accepted: custody credited, owed as pending mints; nothing on chain yet
+    b = balances(env)
+    bank_id = deposits_of(env)[0].bank_id
+    assert b.custody == {bank_id: 125_050}
+    assert (b.pending_mint, b.tokens_outstanding, b.attestable) == (125_050, 0, 125_050)
+    assert_postings_balance(env)
+    assert_invariant(env, token)
+
+    # attested before minting: exactly the ledger's attestable reserve
+    attestor.ensure_covers(125_050 * 10_000)
+    assert token.reserve_attestation().amount == 125_050 * 10_000
+    assert_invariant(env, token)
+
+    # minted: pending -> tokens outstanding, one posting for the batch, supply matches
+    assert minter.step() == 2
+    b = balances(env)
+    assert (b.pending_mint, b.tokens_outstanding, b.reserves) == (0, 125_050, 125_050)
+    assert token.total_supply() == 125_050 * 10_000
+    assert_postings_balance(env)
+    assert_invariant(env, token)
+    with env.db.reading() as session:
+        minted = ledger.postings(session, kind=ledger.DEPOSIT_MINTED)
+        assert len(minted) == 1
+        assert sorted(ledger.posting_lines(session, minted[0].id)) == [
+            (ledger.PENDING_MINT, 125_050), (ledger.TOKENS_OUTSTANDING, -125_050)]
+        assert minted[0].supply_delta_units == token.total_supply()
+
+    # a second deposit -> mint cycle, invariant checked after each step
+    deposit(client, deployed.holders[2].address, "99.99")
+    assert_invariant(env, token)
+    minter.drain()
+    assert_invariant(env, token)
+    result = reconciler_for(env, deployed).reconcile_once()
+    assert result.ok, result.findings
+    assert result.supply_units == result.ledger_supply_units == 135_049 * 10_000
+    assert not halted(env)
+
+
+def test_reconciler_acceptsMintsInFlight(bank, deployed, workers):
+    """A batch mined on chain but not yet marked minted is explained by the deposits in minting."""
+    env, client = bank
+    minter, attestor = workers
+    token = deployed.token()
+    deposit(client, deployed.holders[0].address, "10.00")
+    from service.deposits import outbox
+
+    with env.db.transaction() as session:
+        deposits = outbox.claim_batch(session, 10)
+        items = [(d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
+        batch_id = deposits[0].mint_batch_id
+    attestor.ensure_covers(sum(i[1] for i in items))
+    signed = token.build_mint_batch(minter.signer, items, token.pending_nonce(minter.signer.address))
+    with env.db.transaction() as session:
+        outbox.record_batch_sent(session, batch_id, signed.tx_hash, signed.nonce)
+    token.send_raw(signed)
+    token.wait_receipt(signed.tx_hash)
+    result = reconciler_for(env, deployed).reconcile_once()
+    assert result.ok, result.findings
+    assert result.in_flight_units == 10 * USD and result.ledger_supply_units == 0
+    minter.recover()  # settles the batch from its receipt
+    result = reconciler_for(env, deployed).reconcile_once()
+    assert result.ok and result.in_flight_units == 0 and result.ledger_supply_units == 10 * USD
+
+
+def test_redemptionWipeAndPayoutSettlement_areReflected(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    token = deployed.token()
+    holder, other = deployed.holders[0], deployed.holders[1]
+    deposit(client, holder.address, "100.00")
+    deposit(client, other.address, "30.00")
+    minter.drain()
+    bank_id = deposits_of(env)[0].bank_id
+
+    # a redemption of 10.005 USD: 10.00 payable, the half cent of dust stays in reserve
+    deployed.contract.redeem(10_005_000, b"\x01" * 32, sender=other)
+    deployed.contract.freeze(holder, sender=deployed.compliance)
+    deployed.contract.wipeFrozen(holder, sender=deployed.compliance)
+    reconciler = reconciler_for(env, deployed)
+    result = reconciler.reconcile_once()
+    assert result.ok, result.findings
+    assert result.supply_units == 19_995_000 == result.ledger_supply_units
+    b = balances(env)
+    assert (b.tokens_outstanding, b.pending_payouts, b.wiped, b.reserves) == (2_000, 1_000, 10_000, 13_000)
+    assert b.attestable == 2_000
+    assert "reserves.wipe_recorded" in audit_kinds(env)
+    assert_postings_balance(env)
+
+    # the reconciler is idempotent: a second pass posts nothing twice
+    assert reconciler.reconcile_once().ok
+    assert balances(env) == b
+
+    # the bank pays the holder: pending payouts -> out of custody
+    with env.db.transaction() as session:
+        assert ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=1_000, payout_id=7,
+                                            actor="test") is not None
+    with env.db.transaction() as session:
+        assert ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=1_000, payout_id=7,
+                                            actor="test") is None
+    b = balances(env)
+    assert (b.pending_payouts, b.reserves, b.attestable) == (0, 12_000, 2_000)
+    assert "reserves.payout_debited" in audit_kinds(env)
+    assert_postings_balance(env)
+    # a fresh attestation claims only what backs tokens, and the invariant holds
+    minter.attestor.attest()
+    assert token.reserve_attestation().amount == 2_000 * 10_000
+    assert_invariant(env, token)
+    assert reconciler.reconcile_once().ok
+
+
+def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACause(bank, deployed, workers):
+    env, client = bank
+    minter, attestor = workers
+    token = deployed.token()
+    deposit(client, deployed.holders[0].address, "100.00")
+    attestor.attest()  # covers the accepted deposit: room for the rogue mint
+    rogue = deployed.holders[4]
+    deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
+    deployed.contract.mint(deployed.holders[3], 50 * USD, os.urandom(32), sender=rogue)
+
+    reconciler = reconciler_for(env, deployed)
+    result = reconciler.reconcile_once()
+    assert {"unbacked_mint", "supply_mismatch"} <= codes(result)
+    assert result.halted and result.halt_created and result.pause_tx_hash
+    kinds = audit_kinds(env)
+    assert {"alert.reserves_discrepancy", "alert.unbacked_mint", "minting.halted",
+            "minting.paused_on_chain"} <= set(kinds)
+    assert halted(env) and token.minting_paused()
+
+    # the minter claims nothing while halted (even if the chain were unpaused behind its back)
+    deployed.contract.unpauseMinting(sender=deployed.pauser)
+    assert minter.step() == 0
+    assert minter.stats.blocked_by == "minting_blocked_halted"
+    assert [d.status for d in deposits_of(env)] == ["accepted"]
+    deployed.contract.pauseMinting(sender=deployed.pauser)
+    # a second pass keeps the one halt and does not alert again
+    reconciler.reconcile_once()
+    assert audit_kinds(env).count("alert.reserves_discrepancy") == 1
+
+    # resuming needs a cause, and the pauser key when the service paused on chain
+    with pytest.raises(reserves.CauseRequired):
+        resume_minting(env.db, cause=" ", actor="test")
+    with pytest.raises(PauserRequired):
+        resume_minting(env.db, cause="rogue minter removed", actor="test")
+    assert halted(env)
+    deployed.contract.removeMinter(rogue, sender=deployed.admin)
+    row = resume_minting(env.db, cause="rogue minter removed; 50.00 USD unbacked under investigation",
+                         actor="operator:alice", token=token,
+                         pauser=load_account(deployed.pauser.private_key))
+    assert row.unpause_tx_hash and row.difference_units == 50 * USD
+    assert not halted(env) and not token.minting_paused()
+    assert "minting.resumed" in audit_kinds(env)
+    with env.db.reading() as session:
+        entries = [e for e in audit.repository.entries(session, limit=10_000) if e.kind == "minting.resumed"]
+    assert json.loads(entries[0].payload)["cause"].startswith("rogue minter removed")
+
+    # the acknowledged difference no longer halts; the real shortfall still blocks mints on chain
+    assert reconciler.reconcile_once().ok
+    assert minter.step() == 0
+    assert minter.stats.blocked_by == "minting_blocked_reserves"
+    assert [d.status for d in deposits_of(env)] == ["accepted"]  # queued, nothing lost
+
+
+def test_lowAttestation_blocksMintsOnChain_depositsStayQueued_andHalts(bank, deployed, workers):
+    env, client = bank
+    minter, attestor = workers
+    token = deployed.token()
+    deposit(client, deployed.holders[0].address, "100.00")
+    minter.drain()
+    deposit(client, deployed.holders[1].address, "50.00")
+    # the attestor posts a low amount (below the supply)
+    token.transact(attestor.signer, "attestReserves", 10 * USD, b"\x00" * 32, b"\x00" * 32)
+    no_attestor = Minter(env.db, token, minter.signer, attestor=None, from_block=deployed.from_block)
+    try:
+        assert no_attestor.step() == 0
+        assert no_attestor.stats.blocked_by == "minting_blocked_reserves"
+    finally:
+        no_attestor.lease.release()
+    assert [d.status for d in deposits_of(env)] == ["minted", "accepted"]
+    assert token.total_supply() == 100 * USD
+
+    result = reconciler_for(env, deployed, pauser=False).reconcile_once()
+    assert codes(result) == {"supply_above_attestation"}
+    assert halted(env) and not token.minting_paused()  # no pauser key: halted in the database only
+    resume_minting(env.db, cause="attestation corrected", actor="test")  # nothing paused on chain
+    attestor.attest()
+    assert reconciler_for(env, deployed, pauser=False).reconcile_once().ok
+    minter.drain()
+    assert [d.status for d in deposits_of(env)] == ["minted", "minted"]
+    assert_invariant(env, token)
+
+
+def test_publicSummaryAndReports_needNoLogin(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    deposit(client, deployed.holders[0].address, "1250.00")
+    minter.drain()
+    settings = make_settings(env.settings.database_url, rpc_url=deployed.rpc_url,
+                             token_address=deployed.token_address)
+    app = create_app(settings, env.db, policy=env.policy)
+    with LiveServer(app) as server:
+        summary = httpx.get(f"{server.url}/v1/reserves").json()
+        assert summary["total_reserves"] == "1250.00" == summary["supply"]
+        assert summary["custody"] == [{"bank": "minter-test-bank", "amount": "1250.00"}]
+        assert summary["ratio"] == "1.0000" and summary["minting_halted"] is False
+        attestation = summary["last_attestation"]
+        assert attestation["amount"] == "1250.00"
+        report = httpx.get(f"{server.url}{attestation['report_url']}")
+        assert report.status_code == 200
+        assert hashlib.sha256(report.content).hexdigest() == attestation["report_hash"]
+        body = report.json()
+        assert body["attested"] == "1250.00" and body["audit_head"]["hash"] == attestation["audit_head"]
+        missing = httpx.get(f"{server.url}/v1/reserves/reports/{'00' * 32}")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "report_not_found"
+
+
+def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
+    env, client = bank
+    minter, attestor = workers
+    deposit(client, deployed.holders[0].address, "20.00")
+    minter.drain()
+    variables = server_env(env.settings)
+    variables.update(USHK_RPC_URL=deployed.rpc_url, USHK_TOKEN_ADDRESS=deployed.token_address,
+                     USHK_PAUSER_PRIVATE_KEY=str(deployed.pauser.private_key),
+                     USHK_ATTESTOR_PRIVATE_KEY=str(deployed.attestor.private_key),
+                     USHK_DEPLOYMENT_FILE="/nonexistent.json")
+
+    def run(*args):
+        return CliRunner().invoke(cli, list(args), env=variables)
+
+    result = run("reserves", "reconcile")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(run("reserves", "summary", "--json").output)
+    assert summary["total_reserves"] == "20.00" and summary["halt"] is None
+    deposit(client, deployed.holders[1].address, "10.00")  # accepted, attested: room for a rogue mint
+    assert run("reserves", "attest").exit_code == 0
+
+    rogue = deployed.holders[4]
+    deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
+    deployed.contract.mint(deployed.holders[3], 5 * USD, os.urandom(32), sender=rogue)
+    result = run("reserves", "reconcile")
+    assert result.exit_code == 1 and "unbacked_mint" in result.output
+    assert deployed.token().minting_paused()
+    assert run("minting", "resume").exit_code == 2  # --cause is required
+    result = run("minting", "resume", "--cause", "rogue minter revoked")
+    assert result.exit_code == 0, result.output
+    assert "unpaused on chain" in result.output
+    assert not deployed.token().minting_paused() and not halted(env)
+    assert run("minting", "resume", "--cause", "again").exit_code == 1  # not halted
+
+
+def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
+    import time
+
+    env, client = bank
+    deposit(client, deployed.holders[0].address, "40.00")
+    settings = make_settings(
+        env.settings.database_url, rpc_url=deployed.rpc_url, token_address=deployed.token_address,
+        deployment_file="/nonexistent.json", reconciler_enabled=True, reconcile_interval_seconds=0.2,
+        attest_interval_seconds=0.3, attestor_private_key=str(deployed.attestor.private_key),
+        pauser_private_key=str(deployed.pauser.private_key),
+    )
+    token = deployed.token()
+    app = create_app(settings, env.db, policy=env.policy)
+    with LiveServer(app):
+        deadline = time.monotonic() + 20
+        while token.reserve_attestation().amount != 40 * USD:
+            assert time.monotonic() < deadline, "no periodic attestation"
+            time.sleep(0.1)
+        rogue = deployed.holders[4]
+        deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
+        deployed.contract.mint(deployed.holders[3], 1 * USD, os.urandom(32), sender=rogue)
+        while not (halted(env) and token.minting_paused()):
+            assert time.monotonic() < deadline, "the reconciler thread did not halt minting"
+            time.sleep(0.1)
+    assert "alert.unbacked_mint" in audit_kinds(env)
