@@ -168,6 +168,14 @@ def test_settlement_settlesOnce_replayIsTheSameAnswer(two_banks):
     assert replay == settled
     assert snapshot(env) == before
     assert audit_kinds(env).count("payout.settled") == 1
+    # settling debited the reserve ledger once: the burn became payable, then was paid
+    from service.reserves import ledger
+
+    with env.db.reading() as session:
+        assert ledger.is_posted(session, ledger.REDEMPTION, str(payout["redemption_id"]))
+        assert ledger.is_posted(session, ledger.PAYOUT_SETTLED, str(payout["id"]))
+        assert ledger.balances(session).pending_payouts == 0
+    assert audit_kinds(env).count("reserves.payout_debited") == 1
 
 
 def test_settlement_conflictingReplayIs409AndChangesNothing(two_banks):
