@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.banks.service import OperatorRequired
 from service.deps import CurrentOperator, ReadSessionDep, StateDep
-from service.errors import error_responses
+from service.errors import ServiceError, error_responses
 from service.reserves import service as reserves
+from service.reserves.reconciler import PauserRequired, resume_minting
 
 router = APIRouter(prefix="/v1/reserves", tags=["reserves"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
@@ -104,19 +105,33 @@ def get_halt(operator: CurrentOperator, session: ReadSessionDep) -> dict:
     return {"halt": reserves.halt_out(reserves.active_halt(session))}
 
 
+class ChainUnavailable(ServiceError):
+    status_code = 502
+    code = "chain_unavailable"
+    message = "The chain could not be reached or refused the transaction; nothing was changed."
+
+
 @operator_router.post(
     "/minting/resume",
     summary="Lift the reconciler's minting halt, with a cause (operators)",
-    responses=error_responses(OperatorRequired, reserves.NotHalted, reserves.CauseRequired),
+    responses=error_responses(OperatorRequired, reserves.NotHalted, reserves.CauseRequired,
+                              PauserRequired, ChainUnavailable),
 )
 def resume(body: ResumeIn, operator: CurrentOperator, state: StateDep) -> dict:
-    from service.reserves.reconciler import resume_minting
+    """Unpauses minting on chain first when the service paused it for this halt (needs
+    USHK_PAUSER_PRIVATE_KEY), then records the resume with its cause in the audit log."""
+    from service.chain.token import ChainError
 
     token = pauser = None
-    if state.settings.pauser_private_key is not None:
-        from service.chain.runtime import build_pauser, build_token
+    try:
+        if state.settings.pauser_private_key is not None:
+            from service.chain.runtime import build_pauser, build_token
 
-        token, pauser = build_token(state.settings), build_pauser(state.settings)
-    row = resume_minting(state.db, cause=body.cause, actor=f"operator:{operator.name}",
-                         token=token, pauser=pauser)
+            token, pauser = build_token(state.settings), build_pauser(state.settings)
+        row = resume_minting(state.db, cause=body.cause, actor=f"operator:{operator.name}",
+                             token=token, pauser=pauser)
+    except (ChainError, RuntimeError, OSError) as exc:
+        if isinstance(exc, ServiceError):
+            raise
+        raise ChainUnavailable(f"{ChainUnavailable.message} ({type(exc).__name__})") from None
     return {"halt": reserves.halt_out(row)}

@@ -115,6 +115,14 @@ def test_operatorApi_resume(live):
     assert httpx.get(f"{url}/v1/reserves").json()["minting_halted"] is True  # public, no login
     response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": " "})
     assert response.status_code == 422
+    # paused on chain by the service, and no pauser key here: refused, still halted
+    with env.db.transaction() as session:
+        reserves.note_paused_on_chain(session, reserves.active_halt(session).id, "0x" + "ee" * 32, actor="t")
+    response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": "fixed it"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "pauser_key_required"
+    assert halted(env)
+    with env.db.transaction() as session:
+        reserves.active_halt(session).paused_on_chain = False  # say it was unpaused by hand
     response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers,
                           json={"cause": "bank statement reconciled"})
     assert response.status_code == 200, response.text
