@@ -688,10 +688,27 @@ def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, bat
     from eth_account import Account
     from eth_utils import keccak, to_checksum_address
 
-    accounts = [Account.from_key(holder_key(i)) for i in range(holders)]
+    candidates = [Account.from_key(holder_key(i)) for i in range(holders)]
     token = to_checksum_address(token)
     selector = keccak(text="transfer(address,uint256)")[:4]
+    balance_of = keccak(text="balanceOf(address)")[:4]
     with httpx.Client(base_url=rpc_url, timeout=30) as http:
+        # only holders that can pay every transfer they send before receiving any take part
+        balances = _rpc_batch(http, [
+            ("eth_call", [{"to": token, "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex()}, "latest"])
+            for a in candidates
+        ])
+        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances)}
+        accounts = [a for a in candidates if balance[a.address] > 0]
+        while True:  # each sender pays about transfers / senders; drop those that could not
+            need = (transfers // max(len(accounts), 1) + 1) * 10**6
+            kept = [a for a in accounts if balance[a.address] >= need]
+            if len(kept) == len(accounts):
+                break
+            accounts = kept
+        if len(accounts) < 2:
+            raise RuntimeError("fewer than two benchmark holders hold enough USHK for the transfers")
+        holders = len(accounts)
         _rpc_batch(http, [("anvil_setBalance", [a.address, hex(10**20)]) for a in accounts])
         nonces = [int(n, 16) for n in _rpc_batch(
             http, [("eth_getTransactionCount", [a.address, "pending"]) for a in accounts])]
