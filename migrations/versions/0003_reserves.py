@@ -92,6 +92,89 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_ledger_lines_posting_id'), ['posting_id'], unique=False)
 
     # ### end Alembic commands ###
+    _backfill(op.get_bind())
+
+
+def _backfill(bind) -> None:
+    """Posts what a database made before the ledger already holds, by the ledger's own rules
+    (service/reserves/ledger.py): every deposit ever accepted credits custody; minted ones moved
+    to tokens outstanding (one posting per mint transaction); accepted then rejected ones are
+    refunds due; settled payouts were burned by a redemption and paid out of custody. Unsettled
+    redemptions and wipes are posted by the reconciler, which follows the chain from the token's
+    deployment block."""
+    import json
+    from collections import defaultdict
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    if bind.dialect.name == "sqlite":
+        now = now.replace(tzinfo=None)
+    accounts: dict[str, int] = {}
+
+    def account(code: str) -> int:
+        if code not in accounts:
+            found = bind.execute(sa.text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": code}).scalar()
+            if found is None:
+                bank_id = int(code.split(":", 1)[1]) if code.startswith("custody:") else None
+                kind = "asset" if bank_id is not None else ("equity" if code == "wiped" else "liability")
+                bind.execute(
+                    sa.text("INSERT INTO ledger_accounts (code, type, bank_id, created_at) "
+                            "VALUES (:c, :t, :b, :n)"),
+                    {"c": code, "t": kind, "b": bank_id, "n": now},
+                )
+                found = bind.execute(sa.text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": code}).scalar()
+            accounts[code] = found
+        return accounts[code]
+
+    def post(kind, reference, lines, *, memo, delta=0, block=None, tx=None):
+        bind.execute(
+            sa.text("INSERT INTO ledger_postings (kind, reference, supply_delta_units, block_number, tx_hash, "
+                    "memo, actor, created_at) VALUES (:k, :r, :d, :b, :t, :m, 'migration:0003', :n)"),
+            {"k": kind, "r": reference, "d": delta, "b": block, "t": tx,
+             "m": json.dumps(memo, sort_keys=True, separators=(",", ":")), "n": now},
+        )
+        posting = bind.execute(
+            sa.text("SELECT id FROM ledger_postings WHERE kind = :k AND reference = :r"),
+            {"k": kind, "r": reference},
+        ).scalar()
+        for code, cents in lines:
+            if cents:
+                bind.execute(
+                    sa.text("INSERT INTO ledger_lines (posting_id, account_id, amount_cents) VALUES (:p, :a, :c)"),
+                    {"p": posting, "a": account(code), "c": cents},
+                )
+
+    deposits = bind.execute(sa.text(
+        "SELECT id, bank_id, amount_cents, status, tx_hash, block_number, rejection_code FROM deposits "
+        "WHERE status IN ('accepted', 'minting', 'minted') OR (status = 'rejected' AND accepted_at IS NOT NULL) "
+        "ORDER BY id"
+    )).all()
+    minted = defaultdict(list)
+    for seq, bank_id, cents, status, tx_hash, block, code in deposits:
+        post("deposit_accepted", str(seq), [(f"custody:{bank_id}", cents), ("pending_mint", -cents)],
+             memo={"bank_id": bank_id, "deposit_seq": seq})
+        if status == "minted":
+            minted[(tx_hash, block)].append((seq, cents))
+        elif status == "rejected":
+            post("deposit_returned", str(seq), [("pending_mint", cents), ("refunds_due", -cents)],
+                 memo={"bank_id": bank_id, "code": code, "deposit_seq": seq})
+    for (tx_hash, block), items in minted.items():
+        seqs = sorted(seq for seq, _ in items)
+        cents = sum(c for _, c in items)
+        post("deposit_minted", f"{tx_hash}:{seqs[0]}", [("pending_mint", cents), ("tokens_outstanding", -cents)],
+             memo={"deposit_seqs": seqs}, delta=cents * 10_000, block=block, tx=tx_hash)
+    payouts = bind.execute(sa.text(
+        "SELECT id, redemption_id, bank_id, amount_cents, amount_units, holder, tx_hash, block_number "
+        "FROM payouts WHERE status = 'settled' ORDER BY id"
+    )).all()
+    for payout_id, redemption_id, bank_id, cents, units, holder, tx_hash, block in payouts:
+        burned, dust = divmod(int(units), 10_000)
+        post("redemption", str(redemption_id), [("tokens_outstanding", burned), ("pending_payouts", -burned)],
+             memo={"dust_units": str(dust), "holder": holder, "redemption_id": str(redemption_id),
+                   "units": str(units)},
+             delta=-int(units), block=block, tx=tx_hash)
+        post("payout_settled", str(payout_id), [("pending_payouts", cents), (f"custody:{bank_id}", -cents)],
+             memo={"bank_id": bank_id, "payout_id": payout_id})
 
 
 def downgrade() -> None:

@@ -159,3 +159,41 @@ def test_postgres_concurrentSettlementsAndHalts_recordOnce(pg_env):
         assert session.scalar(select(func.count()).where(AuditEntry.kind == "alert.reserves_discrepancy")) == 1
     assert balances(pg_env).reserves == 10_000 - 100
     assert_postings_balance(pg_env)
+
+
+def _snapshot(env) -> tuple:
+    with env.db.reading() as session:
+        posted = sorted(
+            (p.kind, p.reference, p.supply_delta_units, p.block_number, tuple(sorted(ledger.posting_lines(session, p.id))))
+            for p in ledger.postings(session, limit=1000)
+        )
+        return balances(env), ledger.supply_units(session), posted
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migration0003_backfillsTheLedgerOfAnExistingDatabase(backend, request):
+    """A database from before the ledger gets, on upgrade, exactly the postings the service
+    would have made (here: drop the ledger by downgrading to 0002, upgrade again)."""
+    from alembic import command
+
+    from service.db import alembic_config
+
+    env = request.getfixturevalue("env" if backend == "sqlite" else "pg_env")
+    bank = env.add_bank()
+    seqs = accept(env, bank, 5)
+    with env.db.transaction() as session:
+        outbox.claim_batch(session, 3)
+    with env.db.transaction() as session:
+        outbox.mark_minted(session, seqs[:2], TX, 12)
+    with env.db.transaction() as session:
+        outbox.mark_minted(session, seqs[2:3], "0x" + "ef" * 32, 14)
+    with env.db.transaction() as session:
+        outbox.mark_rejected(session, seqs[3:4], "beneficiary_frozen", "frozen")
+    before = _snapshot(env)
+    config = alembic_config()
+    with env.db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    env.db.upgrade()
+    assert _snapshot(env) == before
+    assert_postings_balance(env)
