@@ -90,6 +90,10 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
         # reorganises, so no confirmation depth is needed here
         USHK_REDEMPTION_WATCHER_ENABLED="true",
         USHK_REDEMPTION_CONFIRMATIONS="0",
+        # the reserve reconciler runs in the service; a discrepancy halts minting and, with the
+        # pauser key (the deploy makes the admin, account 0, the pauser), pauses it on chain
+        USHK_RECONCILER_ENABLED="true",
+        USHK_PAUSER_PRIVATE_KEY=DEV_ACCOUNTS[0][1],
     )
     return env
 
