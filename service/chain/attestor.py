@@ -26,6 +26,7 @@ from service import audit
 from service.chain.token import Receipt, Token
 from service.db import Database
 from service.money import cents_to_units
+from service.reserves import ledger as reserves_ledger
 from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.attestor")
@@ -61,6 +62,14 @@ class Attestor:
         if fresh and attestation.amount >= self.token.total_supply() + units:
             return
         self.attest(reason="stale" if not fresh else "below supply + batch")
+
+    def ensure_not_above_attestable(self) -> None:
+        """Attests again when the on-chain attestation claims more than the ledger's attestable
+        reserve (after redemptions or wipes): it must come down before custody does."""
+        with self.db.reading() as session:
+            attestable_units = cents_to_units(reserves_ledger.balances(session).attestable)
+        if self.token.reserve_attestation().amount > attestable_units:
+            self.attest(reason="reserves fell")
 
     def attest(self, *, reason: str = "scheduled") -> Receipt:
         """Attests the ledger's attestable reserve now; stores the report, then audits it."""

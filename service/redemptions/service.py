@@ -40,7 +40,6 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -57,12 +56,11 @@ from service.money import UNITS_PER_CENT, format_cents, parse_amount
 from service.redemptions import repository
 from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 from service.redemptions.schemas import PayoutAccountIn, SettlementRequest
+from service.reserves import ledger
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 WATCHER_ACTOR = "redemption-watcher"
 MAX_CENTS = 2**63 - 1
-# The reserve domain's ledger, beside this package (settlement debits it when it is there).
-_RESERVE_LEDGER = Path(__file__).resolve().parent.parent / "reserves" / "ledger.py"
 
 _BANK_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -445,13 +443,8 @@ def settle(
 
 
 def _debit_reserve_ledger(session: Session, payout: Payout, *, actor: str, now: dt.datetime) -> None:
-    """Settling debits the reserve ledger (DESIGN.md section 4), in the same transaction: the
-    reserve domain's `record_payout_settled` (Dr pending_payouts / Cr custody at the bank),
-    idempotent per payout id. Skipped only where the reserve domain is not installed."""
-    if not _RESERVE_LEDGER.is_file():
-        return
-    from service.reserves import ledger
-
+    """Settling debits the reserve ledger (DESIGN.md section 4), in the same transaction:
+    Dr pending_payouts / Cr custody at the bank, idempotent per payout id."""
     ledger.record_payout_settled(
         session, bank_id=payout.bank_id, amount_cents=payout.amount_cents, payout_id=payout.id,
         actor=actor, now=now,

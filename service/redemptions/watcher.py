@@ -23,11 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service import audit
-from service.chain.token import Token
+from service.chain.attestor import Attestor
+from service.chain.token import Token, load_account
 from service.config import Settings
 from service.db import Database, utcnow
 from service.redemptions import repository
 from service.redemptions import service as redemptions
+from service.reserves import ledger
 
 log = logging.getLogger("ushk.redemptions")
 
@@ -58,8 +60,10 @@ class RedemptionWatcher:
         batch_blocks: int | None = None,
         poll_seconds: float | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        attestor: Attestor | None = None,
     ) -> None:
         self.db = db
+        self.attestor = attestor
         self.token = token
         self.settings = settings
         self.confirmations = (
@@ -117,6 +121,12 @@ class RedemptionWatcher:
         created = unassigned = 0
         with self.db.transaction() as session:
             for event in events:
+                # the burned dollars leave the attestable reserve now, before any payout is settled
+                ledger.record_redemption(
+                    session, redemption_id=event.redemption_id, units=event.amount_units,
+                    holder=event.holder, tx_hash=event.tx_hash, block_number=event.block_number,
+                    actor=redemptions.WATCHER_ACTOR, now=now,
+                )
                 payout = redemptions.record_redemption(session, self.settings, event, now=now)
                 if payout is None:
                     continue
@@ -137,6 +147,9 @@ class RedemptionWatcher:
         if events:
             log.info("blocks %s-%s: %s redemptions, %s new payouts (%s unassigned)",
                      start, end, len(events), created, unassigned)
+            if self.attestor is not None:
+                # lower the on-chain attestation before a bank can settle (and custody fall)
+                self.attestor.ensure_not_above_attestable()
         return end - start + 1
 
     def catch_up(self, max_steps: int = 10_000) -> int:
@@ -188,6 +201,9 @@ def build_watcher(settings: Settings, db: Database) -> RedemptionWatcher:
     from service.chain.runtime import _deployment_block, build_token
 
     token = build_token(settings)
+    attestor = None
+    if settings.attestor_private_key is not None:
+        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()))
     return RedemptionWatcher(
-        db, token, settings, from_block=_deployment_block(settings, token.address)
+        db, token, settings, from_block=_deployment_block(settings, token.address), attestor=attestor
     )
