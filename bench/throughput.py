@@ -16,6 +16,11 @@ the minter in-process; tools/run_stack.py's `Stack`), then measures, in one run:
 4. where time goes: the accept path in-process (FastAPI TestClient, timers around its parts) and
    one instrumented minter process (claim, attestation, estimate and sign, record, send,
    receipt, mark minted).
+5. redemptions: with the service's redemption watcher off (USHK_REDEMPTION_WATCHER_ENABLED=
+   false), the holders redeem on chain in bulk (pre-signed `redeem(1.00, payoutRef)` with payout
+   accounts the demo bank registered, sent like the ceiling's transfers); then the watcher
+   (`build_watcher`, as `ushk redemptions watch --once`, in this process with timers) is timed
+   processing the backlog into payout rows: redemptions/s, and exactly one payout per id.
 
 Writes bench/throughput.json and prints a table. Exits 1 when a target is missed (paced p99
 <= 50 ms; >= 1,000 minted deposits/s sustained by the minter on a backlog).
@@ -75,6 +80,7 @@ class Config:
     breakdown_seconds: float = 15.0
     transfers: int = 3000
     transfer_batch: int = 200
+    redemptions: int = 1500
     profile_requests: int = 300
     mint_timeout: float = 90.0
 
@@ -84,7 +90,7 @@ class Config:
             clients=2, banks=2, holders=4, saturation_count=6, saturation_seconds=10.0,
             paced_rate=20.0, paced_seconds=0.3, backlog_count=6, backlog_seconds=10.0,
             breakdown_count=4, breakdown_seconds=10.0, transfers=8,
-            transfer_batch=4, profile_requests=5, mint_timeout=30.0,
+            transfer_batch=4, redemptions=6, profile_requests=5, mint_timeout=30.0,
         )
 
 
@@ -677,6 +683,42 @@ def _rpc_batch(http, calls: list[tuple[str, list]]) -> list[Any]:
     return [r["result"] for r in replies]
 
 
+def _send_paced(http, raws: list[str], *, batch: int, max_pending: int, timeout: float) -> tuple[float, int]:
+    """Sends pre-signed raw transactions in JSON-RPC batches of `batch`, never more than
+    `max_pending` unmined (anvil's automine stalls on a bigger burst); a pool that stops draining
+    for half a second is cleared with `evm_mine`. Returns (seconds until all were mined, stalls)."""
+    stalls = 0
+    deadline = time.monotonic() + timeout
+
+    def wait_pool(limit: int) -> None:
+        """Until at most `limit` transactions wait in the pool; evm_mine when it stops draining."""
+        nonlocal stalls
+        last, since = None, time.monotonic()
+        while True:
+            status = _rpc(http, "txpool_status", [])
+            waiting = int(status["pending"], 16) + int(status["queued"], 16)
+            if waiting <= limit:
+                return
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(f"anvil still holds {waiting} transactions after {timeout:.0f}s")
+            if waiting != last:
+                last, since = waiting, now
+            elif now - since > 0.5:
+                _rpc(http, "evm_mine", [])
+                stalls += 1
+                last, since = None, time.monotonic()
+            time.sleep(0.005)
+
+    started = time.perf_counter()
+    for offset in range(0, len(raws), batch):
+        chunk = raws[offset:offset + batch]
+        _rpc_batch(http, [("eth_sendRawTransaction", [raw]) for raw in chunk])
+        wait_pool(max_pending - batch)
+    wait_pool(0)
+    return time.perf_counter() - started, stalls
+
+
 def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, batch: int = 200,
                   max_pending: int = 600, timeout: float = 60.0) -> dict:
     """Transfers of 1.00 USHK between the benchmark's holders (each already holds a balance):
@@ -729,36 +771,7 @@ def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, bat
             raws.append("0x" + bytes(accounts[s].sign_transaction(tx).raw_transaction).hex())
         signing = time.perf_counter() - signing_started
         start_block = int(_rpc(http, "eth_blockNumber", []), 16)
-        stalls = 0
-        deadline = time.monotonic() + timeout
-
-        def wait_pool(limit: int) -> None:
-            """Until at most `limit` transactions wait in the pool; evm_mine when it stops draining."""
-            nonlocal stalls
-            last, since = None, time.monotonic()
-            while True:
-                status = _rpc(http, "txpool_status", [])
-                waiting = int(status["pending"], 16) + int(status["queued"], 16)
-                if waiting <= limit:
-                    return
-                now = time.monotonic()
-                if now > deadline:
-                    raise TimeoutError(f"anvil still holds {waiting} transactions after {timeout:.0f}s")
-                if waiting != last:
-                    last, since = waiting, now
-                elif now - since > 0.5:
-                    _rpc(http, "evm_mine", [])
-                    stalls += 1
-                    last, since = None, time.monotonic()
-                time.sleep(0.005)
-
-        started = time.perf_counter()
-        for offset in range(0, len(raws), batch):
-            chunk = raws[offset:offset + batch]
-            _rpc_batch(http, [("eth_sendRawTransaction", [raw]) for raw in chunk])
-            wait_pool(max_pending - batch)
-        wait_pool(0)
-        elapsed = time.perf_counter() - started
+        elapsed, stalls = _send_paced(http, raws, batch=batch, max_pending=max_pending, timeout=timeout)
         final = [int(n, 16) for n in _rpc_batch(
             http, [("eth_getTransactionCount", [a.address, "latest"]) for a in accounts])]
         end_block = int(_rpc(http, "eth_blockNumber", []), 16)
@@ -781,6 +794,168 @@ def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, bat
         "batch": batch,
         "max_pending": max_pending,
         "stalls_cleared_with_evm_mine": stalls,
+    }
+
+
+# ---- redemptions: events on chain to payout rows -----------------------------------------------
+
+
+def _settings_of(env: dict[str, str]):
+    """The service's Settings from a stack's USHK_* environment."""
+    from service.config import Settings
+
+    return Settings(_env_file=None, **{k.removeprefix("USHK_").lower(): v for k, v in env.items()
+                                       if k.startswith("USHK_")})
+
+
+def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: int = 200,
+                       max_pending: int = 600, timeout: float = 60.0) -> dict:
+    """Redemptions/s processed into payouts by the redemption watcher, on a backlog.
+
+    The demo bank registers a payout account for each benchmark holder whose balance covers its
+    share of the redemptions (POST /v1/payout-accounts); with the service's watcher off, those
+    holders send `count` pre-signed `redeem(1.00 USHK, payoutRef)` transactions in paced raw
+    JSON-RPC batches (as the ceiling); then the watcher (`build_watcher`, as `ushk redemptions
+    watch --once` runs it, in this process with timers around its parts) catches up, timed from
+    its start until it returns with every payout row committed. Every redemption id must have
+    exactly one payout, assigned to the demo bank (pending)."""
+    import httpx
+    from eth_account import Account
+    from eth_utils import keccak, to_checksum_address
+
+    from service.client import BankClient
+    from service.db import Database
+    from service.redemptions import service as redemption_service
+    from service.redemptions import watcher as watcher_module
+    from service.reserves import ledger
+
+    units = 10**6  # 1.00 USHK per redemption: 100 cents, no dust
+    token = to_checksum_address(stack.token)
+    candidates = [Account.from_key(holder_key(i)) for i in range(holders)]
+    balance_of = keccak(text="balanceOf(address)")[:4]
+    redemption_count = "0x" + keccak(text="redemptionCount()")[:4].hex()
+    selector = keccak(text="redeem(uint256,bytes32)")[:4]
+    demo = stack.banks[0]
+    run = uuid.uuid4().hex[:8]
+    with httpx.Client(base_url=stack.rpc_url, timeout=30) as http:
+        balances = _rpc_batch(http, [
+            ("eth_call", [{"to": token, "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex()}, "latest"])
+            for a in candidates
+        ])
+        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances)}
+        accounts = [a for a in candidates if balance[a.address] > 0]
+        while accounts:  # each redeemer redeems about count / redeemers; drop those that could not
+            need = -(-count // len(accounts)) * units
+            kept = [a for a in accounts if balance[a.address] >= need]
+            if len(kept) == len(accounts):
+                break
+            accounts = kept
+        if not accounts:
+            raise RuntimeError("no benchmark holder holds enough USHK for the redemptions")
+
+        registering = time.perf_counter()
+        refs = {}
+        with BankClient(stack.service_url, api_key=demo.api_key, key_id=demo.key_id, private_key=demo.seed) as bank:
+            for n, a in enumerate(accounts):
+                refs[a.address] = bank.register_payout_account(
+                    holder=a.address, account_reference=f"bench-{run}-{n}")["payout_ref"]
+        registered = time.perf_counter() - registering
+
+        _rpc_batch(http, [("anvil_setBalance", [a.address, hex(10**20)]) for a in accounts])
+        nonces = [int(n, 16) for n in _rpc_batch(
+            http, [("eth_getTransactionCount", [a.address, "pending"]) for a in accounts])]
+        chain_id = int(_rpc(http, "eth_chainId", []), 16)
+        base_fee = int(_rpc(http, "eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16)
+        raws = []
+        for i in range(count):
+            s = i % len(accounts)
+            ref = bytes.fromhex(refs[accounts[s].address].removeprefix("0x"))
+            tx = {
+                "type": 2, "chainId": chain_id, "nonce": nonces[s], "to": token, "value": 0,
+                "data": selector + units.to_bytes(32, "big") + ref, "gas": 150_000,
+                "maxFeePerGas": 4 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9,
+            }
+            nonces[s] += 1
+            raws.append("0x" + bytes(accounts[s].sign_transaction(tx).raw_transaction).hex())
+        first_id = int(_rpc(http, "eth_call", [{"to": token, "data": redemption_count}, "latest"]), 16) + 1
+        start_block = int(_rpc(http, "eth_blockNumber", []), 16)
+        sent, stalls = _send_paced(http, raws, batch=batch, max_pending=max_pending, timeout=timeout)
+        last_id = int(_rpc(http, "eth_call", [{"to": token, "data": redemption_count}, "latest"]), 16)
+        end_block = int(_rpc(http, "eth_blockNumber", []), 16)
+        hashes = ["0x" + keccak(bytes.fromhex(raw[2:])).hex() for raw in raws]
+        failed = 0
+        for offset in range(0, len(hashes), 500):
+            receipts = _rpc_batch(http, [("eth_getTransactionReceipt", [h]) for h in hashes[offset:offset + 500]])
+            failed += sum(1 for r in receipts if r is None or int(r["status"], 16) != 1)
+    if failed or last_id - first_id + 1 != count:
+        raise RuntimeError(f"{failed} of {count} redemptions failed; ids {first_id}..{last_id}")
+
+    settings = _settings_of(stack.env)
+    db = Database.from_settings(settings)
+    try:
+        watcher = watcher_module.build_watcher(settings, db)
+        watcher.confirmations = 0
+        cursor_before = watcher.cursor()
+        timers = Timers()
+        watcher.fetch = timers.wrap("eth_getLogs + decode", watcher.fetch)
+        patches = [(redemption_service, "record_redemption",
+                    timers.wrap("record_redemption (payout insert, audit)", redemption_service.record_redemption))]
+        if hasattr(ledger, "record_redemption"):  # the reserve ledger's posting, where the watcher makes it
+            patches.append((ledger, "record_redemption",
+                            timers.wrap("ledger posting", ledger.record_redemption)))
+        if getattr(watcher, "attestor", None) is not None:
+            watcher.attestor.ensure_not_above_attestable = timers.wrap(
+                "attestation check", watcher.attestor.ensure_not_above_attestable)
+        with patched(patches):
+            started = time.perf_counter()
+            watcher.catch_up()
+            wall = time.perf_counter() - started
+        stats = watcher.stats
+        scanned = watcher.cursor() - cursor_before
+    finally:
+        db.dispose()
+
+    conn = sqlite3.connect(f"file:{stack.db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        per_id = dict(conn.execute(
+            "SELECT redemption_id, count(*) FROM payouts WHERE redemption_id >= ? GROUP BY redemption_id",
+            (first_id,)).fetchall())
+        statuses = dict(conn.execute(
+            "SELECT status, count(*) FROM payouts WHERE redemption_id >= ? GROUP BY status", (first_id,)).fetchall())
+        banks = {r[0] for r in conn.execute(
+            "SELECT DISTINCT b.name FROM payouts p JOIN banks b ON b.id = p.bank_id WHERE p.redemption_id >= ?",
+            (first_id,)).fetchall()}
+    finally:
+        conn.close()
+    exactly_once = (set(per_id) == set(range(first_id, last_id + 1)) and all(n == 1 for n in per_id.values()))
+    if not exactly_once:
+        raise RuntimeError(f"payouts of redemptions {first_id}..{last_id}: {len(per_id)} ids, "
+                           f"{sum(per_id.values())} rows")
+    parts = {name: {"s": round(sec, 4), "share": round(sec / wall, 3) if wall else None}
+             for name, sec in sorted(timers.seconds.items(), key=lambda kv: -kv[1])}
+    accounted = sum(timers.seconds.values())
+    parts["rest (transactions, commit, cursor, audit)"] = {
+        "s": round(wall - accounted, 4), "share": round((wall - accounted) / wall, 3) if wall else None}
+    return {
+        "redemptions": count,
+        "redeemers": len(accounts),
+        "payout_accounts_registered": len(refs),
+        "payout_account_registration_s": round(registered, 3),
+        "redeem_tx_per_s_on_chain": _rate(count, sent),
+        "stalls_cleared_with_evm_mine": stalls,
+        "blocks": end_block - start_block,
+        "blocks_scanned": scanned,
+        "watcher_ranges": stats.ranges,
+        "watcher_events": stats.events,
+        "payouts_created": stats.created,
+        "payout_statuses": statuses,
+        "payout_banks": sorted(banks),
+        "each_redemption_one_payout": exactly_once,
+        "watcher_s": round(wall, 3),
+        "redemptions_per_s": _rate(count, wall),
+        "watcher_parts": parts,
+        "watcher": "build_watcher (as `ushk redemptions watch --once`), in the benchmark process, "
+                   "confirmations 0, the service running with its watcher off",
     }
 
 
@@ -942,6 +1117,13 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         log(f"ceiling: {cfg.transfers} USHK transfers straight to anvil")
         ceiling = erc20_ceiling(stack.rpc_url, stack.token, cfg.holders, cfg.transfers, batch=cfg.transfer_batch)
         log(f"  {ceiling['transfers_per_s']}/s")
+
+        log("service restarted with USHK_REDEMPTION_WATCHER_ENABLED=false")
+        stack.restart_service(USHK_REDEMPTION_WATCHER_ENABLED="false")
+        log(f"redemptions: {cfg.redemptions} redeem transactions, then the watcher on the backlog")
+        redemptions = redemption_backlog(stack, cfg.holders, cfg.redemptions, batch=cfg.transfer_batch)
+        log(f"  {redemptions['redemptions_per_s']}/s events to payout rows "
+            f"({redemptions['payouts_created']} payouts in {redemptions['watcher_s']} s)")
         out["machine"] = machine_facts(stack)
     finally:
         stack.stop()
@@ -956,6 +1138,7 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         "minter_process_backlog": minter,
     }
     out["ceiling"] = {"erc20_transfers": ceiling}
+    out["redemptions"] = {"watcher_backlog": redemptions}
     out["where_time_goes"] = {"accept_in_process": profile, "minter": breakdown}
     out["targets"] = TARGETS
     out["verdicts"] = {
@@ -1016,6 +1199,10 @@ def table(result: dict) -> str:
              f"target >= {TARGETS['minted_per_s']:,.0f}: {verdict}")
     row("  same, from process spawn", _rate(mb.get("minted", 0), mb.get("process_spawn_to_last_minted_s", 0)))
     row("ceiling: anvil ERC-20 transfers/s (automine)", c["transfers_per_s"], note=f"n={c['transfers']}")
+    r = result["redemptions"]["watcher_backlog"]
+    row("redemptions/s processed into payouts (events -> payout rows)", r["redemptions_per_s"],
+        note=f"n={r['redemptions']}, watcher on a backlog, {r['watcher_ranges']} ranges; "
+             f"one payout per redemption id: {'yes' if r['each_redemption_one_payout'] else 'NO'}")
     lines.append("")
     lines.append("where time goes, accept path in-process (ms per deposit):")
     prof = result["where_time_goes"]["accept_in_process"]
@@ -1029,6 +1216,11 @@ def table(result: dict) -> str:
     for name, part in br["parts"].items():
         per_batch = part["s"] / max(1, br["batches"]) * 1000
         lines.append(f"  {name:<52} {part['s']:>8.3f} s  {part['share']:>6.1%}  {per_batch:>8.1f} ms/batch")
+    lines.append("")
+    lines.append(f"where time goes, redemption watcher ({r['redemptions']} events, {r['watcher_s']:.2f} s):")
+    for name, part in r["watcher_parts"].items():
+        per_event = part["s"] / max(1, r["redemptions"]) * 1000
+        lines.append(f"  {name:<52} {part['s']:>8.3f} s  {part['share'] or 0:>6.1%}  {per_event:>8.3f} ms/event")
     return "\n".join(lines)
 
 

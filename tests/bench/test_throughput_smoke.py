@@ -55,8 +55,19 @@ def test_every_phase_with_a_few_deposits(tmp_path):
     ceiling = result["ceiling"]["erc20_transfers"]
     assert ceiling["transfers"] == cfg.transfers and ceiling["failed"] == 0
 
+    redemptions = result["redemptions"]["watcher_backlog"]
+    # every redemption on chain became exactly one payout, assigned to the demo bank's account
+    assert redemptions["redemptions"] == cfg.redemptions == redemptions["payouts_created"]
+    assert redemptions["watcher_events"] == cfg.redemptions
+    assert redemptions["each_redemption_one_payout"] is True
+    assert redemptions["payout_statuses"] == {"pending": cfg.redemptions}
+    assert redemptions["payout_banks"] == ["demo-bank"]
+    assert redemptions["redemptions_per_s"] > 0 and redemptions["watcher_s"] > 0
+    assert {"eth_getLogs + decode", "record_redemption (payout insert, audit)"} <= set(redemptions["watcher_parts"])
+
     assert set(result["verdicts"]) == set(bench.TARGETS)
     assert result["machine"]["cores"] and result["config"]["minter_batch_size"] == 500
     json.dumps(result)  # what main() writes
     text = bench.table(result)
     assert "accepted/s" in text and "where time goes" in text
+    assert "redemptions/s processed into payouts" in text
