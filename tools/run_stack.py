@@ -94,6 +94,8 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
         # pauser key (the deploy makes the admin, account 0, the pauser), pauses it on chain
         USHK_RECONCILER_ENABLED="true",
         USHK_PAUSER_PRIVATE_KEY=DEV_ACCOUNTS[0][1],
+        # reserves are attested every 10 minutes, besides before mints and after redemptions
+        USHK_ATTEST_INTERVAL_SECONDS="600",
     )
     return env
 
