@@ -207,6 +207,27 @@ def replay_error(deposit: Deposit) -> ServiceError | None:
     return cls(deposit.reason) if cls is not None else None
 
 
+def check_bank_signature(
+    session: Session,
+    bank: Bank,
+    key_id: str,
+    payload: dict,
+    signature: str,
+    invalid: type[ServiceError] = InvalidSignature,
+) -> bytes:
+    """Checks that `signature` is the bank's active key `key_id` over the canonical encoding of
+    `payload` (a deposit confirmation, a payout settlement); returns that encoding."""
+    key = signing_key(session, bank.id, key_id)
+    if key is None:
+        raise UnknownKey()
+    if key.retired_at is not None:
+        raise KeyRetired()
+    message = canonical_confirmation(payload)
+    if not verify_signature(key.public_key, message, signature):
+        raise invalid()
+    return message
+
+
 def submit(
     session: Session,
     *,
@@ -224,14 +245,7 @@ def submit(
     actor = actor_for(bank)
 
     # 2. key and signature
-    key = signing_key(session, bank.id, request.key_id)
-    if key is None:
-        raise UnknownKey()
-    if key.retired_at is not None:
-        raise KeyRetired()
-    message = canonical_confirmation(confirmation.model_dump())
-    if not verify_signature(key.public_key, message, request.signature):
-        raise InvalidSignature()
+    message = check_bank_signature(session, bank, request.key_id, confirmation.model_dump(), request.signature)
 
     # 3. idempotency
     if not _REFERENCE.fullmatch(confirmation.reference):
@@ -285,7 +299,7 @@ def submit(
         resident_category=category.name,
         id_type=id_type,
         purpose_code=confirmation.purpose_code,
-        key_id=key.key_id,
+        key_id=request.key_id,
         created_at=now,
         updated_at=now,
     )

@@ -47,9 +47,9 @@ from sqlalchemy.orm import Session
 from service import audit
 from service.audit.repository import format_timestamp
 from service.banks.models import Bank
-from service.banks.repository import signing_key
 from service.config import Settings
-from service.deposits.signing import canonical_confirmation, verify_signature
+from service.deposits import service as deposits
+from service.deposits.service import KeyRetired, UnknownKey, UnsupportedCurrency, check_bank_signature
 from service.errors import NotFound, ServiceError
 from service.evm import parse_address
 from service.money import UNITS_PER_CENT, format_cents, parse_amount
@@ -74,32 +74,12 @@ class InvalidPayoutAccount(ServiceError):
     code = "invalid_payout_account"
 
 
-class UnsupportedCurrency(ServiceError):
-    status_code = 422
-    code = "unsupported_currency"
-    message = "currency must be USD."
-
-
 class PayoutNotFound(NotFound):
     code = "payout_not_found"
     message = "No payout with this id for this bank."
 
 
-class UnknownKey(ServiceError):
-    status_code = 403
-    code = "unknown_key"
-    message = "key_id is not a confirmation key of this bank."
-
-
-class KeyRetired(ServiceError):
-    status_code = 403
-    code = "key_retired"
-    message = "key_id names a retired confirmation key."
-
-
-class InvalidSignature(ServiceError):
-    status_code = 403
-    code = "invalid_signature"
+class InvalidSignature(deposits.InvalidSignature):
     message = "The signature does not verify over the canonical encoding of the settlement."
 
 
@@ -389,14 +369,9 @@ def settle(
 ) -> SettleOutcome:
     """Check and record a bank's signed settlement of one of its payouts (module docstring)."""
     settlement = request.settlement.model_dump()
-    key = signing_key(session, bank.id, request.key_id)
-    if key is None:
-        raise UnknownKey()
-    if not key.active:
-        raise KeyRetired()
-    message = canonical_confirmation(settlement)
-    if not verify_signature(key.public_key, message, request.signature):
-        raise InvalidSignature()
+    message = check_bank_signature(
+        session, bank, request.key_id, settlement, request.signature, invalid=InvalidSignature
+    )
     if not _PAYOUT_ID.fullmatch(settlement["payout_id"]) or int(settlement["payout_id"]) != payout_id:
         raise PayoutIdMismatch()
     payout = repository.get_payout(session, payout_id, lock=True)
@@ -421,7 +396,7 @@ def settle(
         )
     values = {
         "settlement_hmac": digest,
-        "settlement_key_id": key.key_id,
+        "settlement_key_id": request.key_id,
         "bank_reference": settlement["bank_reference"],
         "value_date": value_date,
         "settled_at": now,
@@ -437,7 +412,7 @@ def settle(
     session.refresh(payout)
     actor = f"bank:{bank.name}"
     audit.record(session, "payout.settled", actor,
-                 {**payout_payload(payout), "key_id": key.key_id}, now=now)
+                 {**payout_payload(payout), "key_id": request.key_id}, now=now)
     _debit_reserve_ledger(session, payout, actor=actor, now=now)
     return SettleOutcome(payout, created=True)
 
