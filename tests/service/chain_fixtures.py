@@ -20,7 +20,7 @@ from service.client import BankClient
 from service.chain.minter import Minter
 from service.chain.token import Token, load_account
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
