@@ -171,17 +171,9 @@ class Token:
 
     # ---- transactions --------------------------------------------------------------------------
 
-    def _call_or_revert(self, fn, sender: str) -> int:
-        """Estimates gas for `fn` from `sender`; a revert raises ChainRevert with the decoded error."""
-        try:
-            return fn.estimate_gas({"from": sender})
-        except ContractCustomError as exc:
-            raise decode_revert(exc.data) from None
-        except ContractLogicError as exc:
-            raise decode_revert(getattr(exc, "data", None)) from None
-
     def _estimate_or_revert(self, call: dict[str, Any]) -> int:
-        """`_call_or_revert` for an already encoded call ({"from", "to", "data"})."""
+        """Estimates gas for an encoded call ({"from", "to", "data"}); a revert raises ChainRevert
+        with the decoded custom error."""
         try:
             return self.w3.eth.estimate_gas(call)
         except ContractCustomError as exc:
@@ -194,23 +186,8 @@ class Token:
         tip = 1_000_000_000 if base_fee else 0
         return 2 * base_fee + tip, tip
 
-    def _sign(self, signer: LocalAccount, fn, gas: int, nonce: int) -> SignedTx:
-        max_fee, tip = self._fees()
-        tx = fn.build_transaction(
-            {
-                "from": signer.address,
-                "nonce": nonce,
-                "gas": gas,
-                "maxFeePerGas": max_fee,
-                "maxPriorityFeePerGas": tip,
-                "chainId": self._chain_id(),
-            }
-        )
-        signed = signer.sign_transaction(tx)
-        return SignedTx(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce, signer.address)
-
     def _sign_call(self, signer: LocalAccount, data: bytes, gas: int, nonce: int) -> SignedTx:
-        """`_sign` for calldata already encoded: the same EIP-1559 transaction to the token."""
+        """Signs an EIP-1559 transaction to the token with calldata `data`."""
         max_fee, tip = self._fees()
         tx = {
             "type": 2,
@@ -254,9 +231,8 @@ class Token:
 
     def simulate_mint(self, sender: str, to: str, units: int, deposit_id: bytes) -> None:
         """Raises ChainRevert if `mint(to, units, deposit_id)` from `sender` would revert now."""
-        self._call_or_revert(
-            self.contract.functions.mint(to_checksum_address(to), units, deposit_id), sender
-        )
+        data = encode_call("mint", to_checksum_address(to), units, deposit_id)
+        self._estimate_or_revert({"from": sender, "to": self.address, "data": data})
 
     def send_raw(self, signed: SignedTx) -> None:
         """Broadcasts a signed transaction; a node that already has it is not an error."""
@@ -281,9 +257,9 @@ class Token:
 
     def transact(self, signer: LocalAccount, fn_name: str, *args, timeout: float = 60.0) -> Receipt:
         """Simulates, signs, sends `fn_name(*args)` from `signer` and waits for its receipt."""
-        fn = getattr(self.contract.functions, fn_name)(*args)
-        gas = self._call_or_revert(fn, signer.address)
-        signed = self._sign(signer, fn, gas + gas // 5, self.pending_nonce(signer.address))
+        data = encode_call(fn_name, *args)
+        gas = self._estimate_or_revert({"from": signer.address, "to": self.address, "data": data})
+        signed = self._sign_call(signer, data, gas + gas // 5, self.pending_nonce(signer.address))
         self.send_raw(signed)
         receipt = self.wait_receipt(signed.tx_hash, timeout)
         if receipt.status != 1:
