@@ -4,9 +4,14 @@ SQLite (the embedded default) and PostgreSQL run the same code:
 
 * SQLite: WAL journal, ``busy_timeout``, foreign keys on. SQLAlchemy, not the sqlite3 module,
   emits BEGIN: write sessions start with ``BEGIN IMMEDIATE`` so a writer takes the database's
-  write lock at its first statement and concurrent writers queue on the busy timeout instead of
-  deadlocking on a read-to-write lock upgrade. Read sessions (`Database.read_session`) start
-  with a plain deferred ``BEGIN`` and see one consistent snapshot.
+  write lock at its first statement instead of deadlocking on a read-to-write lock upgrade.
+  Before that BEGIN a writer takes `SQLiteWriteLock`, a lock per database file shared by every
+  thread (a mutex) and every process (``flock`` on ``<file>.writelock``), released when the
+  transaction ends: writers wait in a queue and the next one starts the moment the previous
+  commits. SQLite's own busy handler would instead have them poll with sleeps of up to 100 ms,
+  which is what made the tail latency of concurrent requests seconds long. Read sessions
+  (`Database.read_session`) start with a plain deferred ``BEGIN``, take no lock, and see one
+  consistent snapshot.
 * PostgreSQL: READ COMMITTED; correctness under concurrency comes from conditional UPDATEs,
   unique constraints and explicit row locks (``FOR UPDATE [SKIP LOCKED]``) in the repositories.
 
@@ -17,6 +22,11 @@ flushes.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,7 +86,72 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _prepare_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
+class SQLiteWriteLock:
+    """One writer at a time on one SQLite file, across threads and processes.
+
+    A thread mutex orders this process's writers; an exclusive ``flock`` on ``<file>.writelock``
+    (held while the mutex is) orders processes. Waiting past `timeout` raises the same error
+    as SQLite's busy timeout. The lock belongs to a transaction, not a thread: it is released
+    by whichever thread ends the transaction (commit, rollback, or the pool's reset)."""
+
+    _registry: dict[str, SQLiteWriteLock] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._owner: int | None = None  # id() of the DBAPI connection whose transaction holds it
+
+    @classmethod
+    def for_file(cls, database: str) -> SQLiteWriteLock:
+        path = str(Path(database).expanduser().resolve())
+        with cls._registry_lock:
+            lock = cls._registry.get(path)
+            if lock is None:
+                lock = cls._registry[path] = cls(path)
+            return lock
+
+    def acquire(self, owner: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        if not self._mutex.acquire(timeout=max(timeout, 0.0)):
+            raise sqlite3.OperationalError("database is locked (waited for this process's writers)")
+        try:
+            if self._fd is None:
+                self._fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+            delay = 0.0005
+            while True:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise sqlite3.OperationalError(
+                            "database is locked (waited for another process's writer)"
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.005)
+        except BaseException:
+            self._mutex.release()
+            raise
+        self._owner = owner
+
+    def release(self, owner: int) -> None:
+        """Releases the lock if the transaction of `owner` holds it (otherwise nothing)."""
+        if self._owner != owner:
+            return
+        self._owner = None
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._mutex.release()
+
+
+def _dbapi_id(connection: Any) -> int:
+    """The identity of the DBAPI connection behind a pool proxy (or of the connection itself)."""
+    return id(getattr(connection, "dbapi_connection", None) or connection)
+
+
+def _prepare_sqlite_engine(engine: Engine, busy_timeout_ms: int, write_lock: SQLiteWriteLock | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy emits BEGIN itself (below); the driver must not.
@@ -92,8 +167,51 @@ def _prepare_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
-        else:
+            return
+        if write_lock is None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        owner = _dbapi_id(connection.connection)
+        write_lock.acquire(owner, busy_timeout_ms / 1000)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            write_lock.release(owner)
+            raise
+
+    if write_lock is None:
+        return
+    # The transaction ends in the dialect's commit or rollback (the pool's reset-on-return is a
+    # rollback too); a connection closed or invalidated inside one gives the lock back as well.
+    dialect = engine.dialect
+    do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+    def commit_then_release(dbapi_connection: Any) -> None:
+        try:
+            do_commit(dbapi_connection)
+        finally:
+            write_lock.release(_dbapi_id(dbapi_connection))
+
+    def rollback_then_release(dbapi_connection: Any) -> None:
+        try:
+            do_rollback(dbapi_connection)
+        finally:
+            write_lock.release(_dbapi_id(dbapi_connection))
+
+    dialect.do_commit = commit_then_release  # type: ignore[method-assign]
+    dialect.do_rollback = rollback_then_release  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        write_lock.release(_dbapi_id(dbapi_connection))
+
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_connection: Any, _record: Any) -> None:
+        write_lock.release(_dbapi_id(dbapi_connection))
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
+        write_lock.release(_dbapi_id(dbapi_connection))
 
 
 def create_db_engine(url: str, settings: Settings | None = None, **overrides: Any) -> Engine:
@@ -102,8 +220,10 @@ def create_db_engine(url: str, settings: Settings | None = None, **overrides: An
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
+        write_lock = None
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            write_lock = SQLiteWriteLock.for_file(database)
         kwargs: dict[str, Any] = {
             "connect_args": {
                 "check_same_thread": False,
@@ -115,7 +235,7 @@ def create_db_engine(url: str, settings: Settings | None = None, **overrides: An
         }
         kwargs.update(overrides)
         engine = create_engine(url, **kwargs)
-        _prepare_sqlite_engine(engine, settings.sqlite_busy_timeout_ms)
+        _prepare_sqlite_engine(engine, settings.sqlite_busy_timeout_ms, write_lock)
         return engine
     kwargs = {
         "pool_size": settings.db_pool_size,
@@ -169,21 +289,46 @@ class Database:
         self.engine.dispose()
 
 
+_CONFLICT_STATEMENTS: dict[tuple, Any] = {}
+
+
+def _insert_on_conflict(dialect: str, table: Table, index_elements: Sequence[str], returning: Any = None) -> Any:
+    """INSERT INTO table ... ON CONFLICT (index_elements) DO NOTHING [RETURNING returning], built
+    once per shape; its columns are the keys of the parameters it is executed with."""
+    key = (dialect, table, tuple(index_elements), returning)
+    statement = _CONFLICT_STATEMENTS.get(key)
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise NotImplementedError(dialect)
+        statement = insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        if returning is not None:
+            statement = statement.returning(returning)
+        _CONFLICT_STATEMENTS[key] = statement
+    return statement
+
+
 def insert_ignore(
     session: Session, table: Table, values: Mapping[str, Any], index_elements: Sequence[str]
 ) -> int:
     """INSERT ... ON CONFLICT (index_elements) DO NOTHING; returns the number of rows inserted."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(name)
-    statement = insert(table).values(**values).on_conflict_do_nothing(
-        index_elements=list(index_elements)
-    )
-    return session.execute(statement).rowcount
+    connection = session.connection()
+    statement = _insert_on_conflict(connection.dialect.name, table, index_elements)
+    return connection.execute(statement, dict(values)).rowcount
+
+
+def insert_returning(
+    session: Session, table: Table, values: Mapping[str, Any], index_elements: Sequence[str], column: Any
+) -> Any:
+    """INSERT ... ON CONFLICT (index_elements) DO NOTHING RETURNING column: the new row's value,
+    or None when the row already existed. (The driver's rowcount cannot tell: psycopg reports -1
+    for these statements.)"""
+    connection = session.connection()
+    statement = _insert_on_conflict(connection.dialect.name, table, index_elements, column)
+    return connection.execute(statement, dict(values)).scalar()
 
 
 def migrations_path() -> Path:

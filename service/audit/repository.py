@@ -57,11 +57,15 @@ def record(
     session.info.setdefault(PENDING_KEY, []).append((kind, actor, payload, now or utcnow()))
 
 
+_HEAD = AuditHead.__table__
+_ENTRIES = AuditEntry.__table__
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID)
+
+
 def lock_head(session: Session) -> tuple[int, str]:
-    row = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID).with_for_update()
-    ).one()
-    return row.seq, row.hash
+    seq, digest = session.connection().execute(_LOCK_HEAD).one()
+    return seq, digest
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -95,10 +99,9 @@ def write_pending(session: Session) -> int:
             }
         )
         prev = digest
-    session.execute(insert(AuditEntry), rows)
-    session.execute(
-        update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, hash=prev)
-    )
+    connection = session.connection()
+    connection.execute(insert(_ENTRIES), rows)
+    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
     return len(rows)
 
 

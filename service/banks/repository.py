@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
 from service.db import insert_ignore
@@ -23,12 +23,26 @@ def list_banks(session: Session) -> list[Bank]:
     return list(session.scalars(select(Bank).order_by(Bank.id)))
 
 
+_BANKS = Bank.__table__
+_API_KEYS = BankApiKey.__table__
+_SIGNING_KEYS = BankSigningKey.__table__
+_DAILY = BankDailyUsage.__table__
+_BANK_FOR_KEY = (
+    select(*_BANKS.c)
+    .join(_API_KEYS, _API_KEYS.c.bank_id == _BANKS.c.id)
+    .where(_API_KEYS.c.key_hash == bindparam("key_hash"), _API_KEYS.c.revoked_at.is_(None))
+)
+
+
 def bank_for_api_key_hash(session: Session, key_hash: str) -> Bank | None:
-    return session.scalars(
-        select(Bank)
-        .join(BankApiKey, BankApiKey.bank_id == Bank.id)
-        .where(BankApiKey.key_hash == key_hash, BankApiKey.revoked_at.is_(None))
-    ).one_or_none()
+    """The bank of an unrevoked API key, as a detached object (one Core query: this runs on
+    every bank request)."""
+    row = session.connection().execute(_BANK_FOR_KEY, {"key_hash": key_hash}).one_or_none()
+    if row is None:
+        return None
+    bank = Bank(**row._mapping)
+    make_transient_to_detached(bank)
+    return bank
 
 
 def api_keys(session: Session, bank_id: int) -> list[BankApiKey]:
@@ -45,6 +59,17 @@ def signing_key(session: Session, bank_id: int, key_id: str) -> BankSigningKey |
             BankSigningKey.bank_id == bank_id, BankSigningKey.key_id == key_id
         )
     ).one_or_none()
+
+
+_KEY_STATE = select(_SIGNING_KEYS.c.public_key, _SIGNING_KEYS.c.retired_at).where(
+    _SIGNING_KEYS.c.bank_id == bindparam("bank_id"), _SIGNING_KEYS.c.key_id == bindparam("key_id")
+)
+
+
+def signing_key_state(session: Session, bank_id: int, key_id: str) -> tuple[str, dt.datetime | None] | None:
+    """(public key, retired at) of a bank's confirmation key, for checking a signature."""
+    row = session.connection().execute(_KEY_STATE, {"bank_id": bank_id, "key_id": key_id}).one_or_none()
+    return None if row is None else (row.public_key, row.retired_at)
 
 
 def signing_keys(session: Session, bank_id: int) -> list[BankSigningKey]:
@@ -77,26 +102,27 @@ def list_operators(session: Session) -> list[Operator]:
     return list(session.scalars(select(Operator).order_by(Operator.id)))
 
 
+_CHARGE_DAILY = (
+    update(_DAILY)
+    .where(_DAILY.c.bank_id == bindparam("b_bank"), _DAILY.c.day == bindparam("b_day"))
+    .values(total_cents=_DAILY.c.total_cents + bindparam("b_amount"))
+)
+_CHARGE_DAILY_LIMITED = _CHARGE_DAILY.where(
+    _DAILY.c.total_cents + bindparam("b_amount") <= bindparam("b_limit")
+)
+
+
 def try_charge_daily(
     session: Session, bank_id: int, day: dt.date, amount_cents: int, limit_cents: int | None
 ) -> bool:
     """Add to the bank's total for `day` if it stays within `limit_cents` (one conditional
     UPDATE, as for quota)."""
-    insert_ignore(
-        session,
-        BankDailyUsage.__table__,
-        {"bank_id": bank_id, "day": day, "total_cents": 0},
-        ("bank_id", "day"),
-    )
-    statement = (
-        update(BankDailyUsage)
-        .where(BankDailyUsage.bank_id == bank_id, BankDailyUsage.day == day)
-        .values(total_cents=BankDailyUsage.total_cents + amount_cents)
-        .execution_options(synchronize_session=False)
-    )
-    if limit_cents is not None:
-        statement = statement.where(BankDailyUsage.total_cents + amount_cents <= limit_cents)
-    return session.execute(statement).rowcount == 1
+    insert_ignore(session, _DAILY, {"bank_id": bank_id, "day": day, "total_cents": 0}, ("bank_id", "day"))
+    params = {"b_bank": bank_id, "b_day": day, "b_amount": amount_cents}
+    if limit_cents is None:
+        return session.connection().execute(_CHARGE_DAILY, params).rowcount == 1
+    params["b_limit"] = limit_cents
+    return session.connection().execute(_CHARGE_DAILY_LIMITED, params).rowcount == 1
 
 
 def release_daily(session: Session, bank_id: int, day: dt.date, amount_cents: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.deposits.models import Deposit, DepositStatus, MintBatch, MintBatchStatus
@@ -14,6 +14,21 @@ def get_by_reference(session: Session, bank_id: int, reference: str) -> Deposit 
     return session.scalars(
         select(Deposit).where(Deposit.bank_id == bank_id, Deposit.reference == reference)
     ).one_or_none()
+
+
+_BY_REFERENCE = select(Deposit.__table__.c.id, Deposit.__table__.c.content_hmac).where(
+    Deposit.__table__.c.bank_id == bindparam("bank_id"),
+    Deposit.__table__.c.reference == bindparam("reference"),
+)
+
+
+def find_reference(session: Session, bank_id: int, reference: str) -> tuple[int, str] | None:
+    """(seq, content HMAC) of the bank's deposit with this reference, if any (one Core query:
+    every submission asks it)."""
+    row = session.connection().execute(
+        _BY_REFERENCE, {"bank_id": bank_id, "reference": reference}
+    ).one_or_none()
+    return None if row is None else (row.id, row.content_hmac)
 
 
 def get(session: Session, seq: int) -> Deposit | None:

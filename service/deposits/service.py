@@ -34,12 +34,13 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from service import audit
 from service.banks import service as banks
 from service.banks.models import Bank
-from service.banks.repository import signing_key
+from service.banks.repository import signing_key_state
 from service.config import Settings
 from service.deposits import repository
 from service.deposits.ids import deposit_id_hex
@@ -217,13 +218,14 @@ def check_bank_signature(
 ) -> bytes:
     """Checks that `signature` is the bank's active key `key_id` over the canonical encoding of
     `payload` (a deposit confirmation, a payout settlement); returns that encoding."""
-    key = signing_key(session, bank.id, key_id)
+    key = signing_key_state(session, bank.id, key_id)
     if key is None:
         raise UnknownKey()
-    if key.retired_at is not None:
+    public_key, retired_at = key
+    if retired_at is not None:
         raise KeyRetired()
     message = canonical_confirmation(payload)
-    if not verify_signature(key.public_key, message, signature):
+    if not verify_signature(public_key, message, signature):
         raise invalid()
     return message
 
@@ -251,11 +253,13 @@ def submit(
     if not _REFERENCE.fullmatch(confirmation.reference):
         raise InvalidReference()
     digest = content_hmac(settings, message)
-    existing = repository.get_by_reference(session, bank.id, confirmation.reference)
+    existing = repository.find_reference(session, bank.id, confirmation.reference)
     if existing is not None:
-        if not hmac.compare_digest(existing.content_hmac, digest):
+        seq, stored_digest = existing
+        if not hmac.compare_digest(stored_digest, digest):
             raise ReferenceConflict()
-        return SubmitOutcome(existing, created=False, error=replay_error(existing))
+        replayed = repository.get(session, seq)
+        return SubmitOutcome(replayed, created=False, error=replay_error(replayed))
 
     # 4. formats
     amount = parse_amount(confirmation.amount)
@@ -286,7 +290,8 @@ def submit(
     holder = resident_hash(secret, id_type, resident.id_number)
 
     # received
-    deposit = Deposit(
+    deposit = _insert(
+        session,
         bank_id=bank.id,
         reference=confirmation.reference,
         content_hmac=digest,
@@ -302,9 +307,7 @@ def submit(
         key_id=request.key_id,
         created_at=now,
         updated_at=now,
-    )
-    session.add(deposit)
-    session.flush()  # unique (bank, reference): a concurrent duplicate fails here
+    )  # unique (bank, reference): a concurrent duplicate fails here
     audit.record(session, "deposit.received", actor, deposit_payload(deposit), now=now)
 
     # 5-8. policy decisions, recorded
@@ -332,16 +335,16 @@ def submit(
         if held:
             quota.release(session, [deposit], actor=actor, now=now)
             deposit.quota_period = None
-        _reject(session, deposit, refusal.code, refusal.message, actor=actor, now=now)
+        _reject(session, deposit, refusal.code, refusal.message, actor=actor, now=now, bank=bank)
         return SubmitOutcome(deposit, created=True, error=refusal)
 
-    deposit.status = DepositStatus.ACCEPTED
-    deposit.accepted_at = now
-    deposit.updated_at = now
-    session.flush()
+    _update(
+        session, deposit, status=DepositStatus.ACCEPTED, accepted_at=now, updated_at=now,
+        quota_period=deposit.quota_period, limit_day=deposit.limit_day,
+    )
     ledger.record_deposit_accepted(session, deposit, actor=actor, now=now)  # credits custody
     audit.record(session, "deposit.accepted", actor, deposit_payload(deposit), now=now)
-    webhooks.enqueue_deposit_event(session, deposit, now=now)
+    webhooks.enqueue_deposit_event(session, deposit, now=now, bank=bank)
     return SubmitOutcome(deposit, created=True)
 
 
@@ -354,17 +357,38 @@ def _parse_date(value: str) -> dt.date:
         raise InvalidValueDate() from None
 
 
+_DEPOSITS = Deposit.__table__
+_INSERT = insert(_DEPOSITS)
+_UPDATE = update(_DEPOSITS).where(_DEPOSITS.c.id == bindparam("d_seq"))
+_UNSET = dict.fromkeys(_DEPOSITS.c.keys())
+
+
+def _insert(session: Session, **values) -> Deposit:
+    """INSERT the deposit (Core: this is the hot path); returns it as a detached object."""
+    result = session.connection().execute(_INSERT, values)
+    deposit = Deposit(**{**_UNSET, **values, "id": result.inserted_primary_key[0]})
+    make_transient_to_detached(deposit)
+    return deposit
+
+
+def _update(session: Session, deposit: Deposit, **values) -> None:
+    """Set columns of the deposit, in the database (one Core UPDATE) and on the object."""
+    for name, value in values.items():
+        setattr(deposit, name, value)
+    session.connection().execute(_UPDATE, {"d_seq": deposit.id, **values})
+
+
 def _reject(
-    session: Session, deposit: Deposit, code: str, reason: str, *, actor: str, now: dt.datetime
+    session: Session, deposit: Deposit, code: str, reason: str, *, actor: str, now: dt.datetime,
+    bank: Bank | None = None,
 ) -> None:
-    deposit.status = DepositStatus.REJECTED
-    deposit.rejection_code = code
-    deposit.reason = reason[:500]
-    deposit.rejected_at = now
-    deposit.updated_at = now
-    session.flush()
+    _update(
+        session, deposit, status=DepositStatus.REJECTED, rejection_code=code, reason=reason[:500],
+        rejected_at=now, updated_at=now, quota_period=deposit.quota_period,
+        limit_day=deposit.limit_day,
+    )
     audit.record(session, "deposit.rejected", actor, deposit_payload(deposit), now=now)
-    webhooks.enqueue_deposit_event(session, deposit, now=now)
+    webhooks.enqueue_deposit_event(session, deposit, now=now, bank=bank)
 
 
 def get_for_bank(session: Session, bank: Bank, reference: str) -> Deposit:

@@ -22,12 +22,34 @@ def _where(resident_hash: str, category: str, period: str):
     )
 
 
+_USAGE = QuotaUsage.__table__
+_WATCH = WatchListEntry.__table__
+_LOCKS = BeneficiaryLock.__table__
+_DEPOSITS = Deposit.__table__
+_HOLD = (
+    update(_USAGE)
+    .where(
+        _USAGE.c.resident_hash == bindparam("q_resident"),
+        _USAGE.c.category == bindparam("q_category"),
+        _USAGE.c.period == bindparam("q_period"),
+    )
+    .values(
+        held_cents=_USAGE.c.held_cents + bindparam("q_amount"),
+        limit_cents=bindparam("q_limit"),
+        updated_at=bindparam("q_now"),
+    )
+)
+_HOLD_LIMITED = _HOLD.where(
+    _USAGE.c.held_cents + _USAGE.c.committed_cents + bindparam("q_amount") <= bindparam("q_limit")
+)
+
+
 def ensure_usage(
     session: Session, resident_hash: str, category: str, period: str, limit_cents: int | None
 ) -> None:
     insert_ignore(
         session,
-        QuotaUsage.__table__,
+        _USAGE,
         {
             "resident_hash": resident_hash,
             "category": category,
@@ -53,21 +75,16 @@ def try_hold(
     PostgreSQL's row lock the WHERE clause is re-checked against the latest committed row;
     under SQLite the transaction holds the write lock."""
     ensure_usage(session, resident_hash, category, period, limit_cents)
-    statement = (
-        update(QuotaUsage)
-        .where(*_where(resident_hash, category, period))
-        .values(
-            held_cents=QuotaUsage.held_cents + amount_cents,
-            limit_cents=limit_cents,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if limit_cents is not None:
-        statement = statement.where(
-            QuotaUsage.held_cents + QuotaUsage.committed_cents + amount_cents <= limit_cents
-        )
-    return session.execute(statement).rowcount == 1
+    statement = _HOLD if limit_cents is None else _HOLD_LIMITED
+    params = {
+        "q_resident": resident_hash,
+        "q_category": category,
+        "q_period": period,
+        "q_amount": amount_cents,
+        "q_limit": limit_cents,
+        "q_now": utcnow(),
+    }
+    return session.connection().execute(statement, params).rowcount == 1
 
 
 def commit_hold(
@@ -143,16 +160,20 @@ def get_usage(
     ).one_or_none()
 
 
-def suspended_entries(session: Session, resident_hash: str) -> list[WatchListEntry]:
-    return list(
-        session.scalars(
-            select(WatchListEntry).where(
-                WatchListEntry.resident_hash == resident_hash,
-                WatchListEntry.suspended.is_(True),
-                WatchListEntry.cleared_at.is_(None),
-            )
-        )
+_SUSPENDED = (
+    select(_WATCH.c.id)
+    .where(
+        _WATCH.c.resident_hash == bindparam("resident"),
+        _WATCH.c.suspended.is_(True),
+        _WATCH.c.cleared_at.is_(None),
     )
+    .limit(1)
+)
+
+
+def is_suspended(session: Session, resident_hash: str) -> bool:
+    """Whether the resident has an uncleared suspending watch-list entry (one Core query)."""
+    return session.connection().execute(_SUSPENDED, {"resident": resident_hash}).first() is not None
 
 
 def active_entry_hashes(session: Session, hashes: set[str]) -> set[str]:
@@ -167,23 +188,24 @@ def active_entry_hashes(session: Session, hashes: set[str]) -> set[str]:
     )
 
 
+_LOCK_BENEFICIARY = select(_LOCKS.c.address).where(_LOCKS.c.address == bindparam("address")).with_for_update()
+_RECENT_FUNDERS = (
+    select(_DEPOSITS.c.resident_hash)
+    .where(_DEPOSITS.c.beneficiary == bindparam("beneficiary"), _DEPOSITS.c.accepted_at >= bindparam("since"))
+    .distinct()
+)
+
+
 def lock_beneficiary(session: Session, address: str) -> None:
     """Serialise splitting checks per beneficiary address (row lock until commit)."""
-    insert_ignore(session, BeneficiaryLock.__table__, {"address": address}, ("address",))
-    session.execute(
-        select(BeneficiaryLock.address).where(BeneficiaryLock.address == address).with_for_update()
-    )
+    insert_ignore(session, _LOCKS, {"address": address}, ("address",))
+    session.connection().execute(_LOCK_BENEFICIARY, {"address": address})
 
 
 def recent_funders(session: Session, beneficiary: str, since: dt.datetime) -> set[str]:
     """Distinct residents whose deposits to `beneficiary` were accepted since `since`."""
-    return set(
-        session.scalars(
-            select(Deposit.resident_hash)
-            .where(Deposit.beneficiary == beneficiary, Deposit.accepted_at >= since)
-            .distinct()
-        )
-    )
+    rows = session.connection().execute(_RECENT_FUNDERS, {"beneficiary": beneficiary, "since": since})
+    return {row[0] for row in rows}
 
 
 def list_watch(session: Session, *, include_cleared: bool = False) -> list[WatchListEntry]:

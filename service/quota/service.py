@@ -66,7 +66,7 @@ def check_eligible(category: CategoryPolicy) -> None:
 
 
 def check_watch_list(session: Session, resident_hash: str) -> None:
-    if repository.suspended_entries(session, resident_hash):
+    if repository.is_suspended(session, resident_hash):
         raise ResidentOnWatchList()
 
 
@@ -236,7 +236,7 @@ def view(
         period=period,
         timezone=str(category.timezone.key),
         eligible=category.eligible,
-        suspended=bool(repository.suspended_entries(session, resident_hash)),
+        suspended=repository.is_suspended(session, resident_hash),
         limit_cents=category.limit_cents,
         used_cents=usage.committed_cents if usage else 0,
         held_cents=usage.held_cents if usage else 0,

@@ -39,12 +39,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service import audit
 from service.canonical import canonical_json
-from service.db import insert_ignore, utcnow
+from service.db import insert_ignore, insert_returning, utcnow
 from service.money import UNITS_PER_CENT
 from service.reserves.models import LedgerAccount, LedgerLine, LedgerPosting
 
@@ -74,39 +74,35 @@ class LedgerError(ValueError):
     """A posting that would not balance, or a malformed amount."""
 
 
-def insert_returning(session: Session, table, values: dict, index_elements: Sequence[str], column):
-    """INSERT ... ON CONFLICT (index_elements) DO NOTHING RETURNING column: the new row's value,
-    or None when the row already existed. (The driver's rowcount cannot tell: psycopg reports -1
-    for these statements.)"""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = (
-        insert(table).values(**values).on_conflict_do_nothing(index_elements=list(index_elements))
-        .returning(column)
-    )
-    return session.execute(statement).scalar()
-
-
 def custody(bank_id: int) -> str:
     return f"{CUSTODY_PREFIX}{int(bank_id)}"
 
 
-def _account_id(session: Session, code: str) -> int:
-    found = session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
-    if found is not None:
-        return found
-    if code.startswith(CUSTODY_PREFIX):
-        values = {"code": code, "type": "asset", "bank_id": int(code[len(CUSTODY_PREFIX):])}
-    elif code in ACCOUNT_TYPES:
-        values = {"code": code, "type": ACCOUNT_TYPES[code], "bank_id": None}
-    else:
-        raise LedgerError(f"unknown ledger account {code!r}")
-    values["created_at"] = utcnow()
-    insert_ignore(session, LedgerAccount.__table__, values, ["code"])
-    return session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
+_ACCOUNTS_BY_CODE = select(LedgerAccount.__table__.c.code, LedgerAccount.__table__.c.id).where(
+    LedgerAccount.__table__.c.code.in_(bindparam("codes", expanding=True))
+)
+
+
+def _account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
+    """Ids of the ledger accounts with these codes, creating the missing ones."""
+    codes = set(codes)
+    table = LedgerAccount.__table__
+    connection = session.connection()
+    params = {"codes": sorted(codes)}
+    found = {code: id_ for code, id_ in connection.execute(_ACCOUNTS_BY_CODE, params)}
+    missing = codes - found.keys()
+    for code in sorted(missing):
+        if code.startswith(CUSTODY_PREFIX):
+            values = {"code": code, "type": "asset", "bank_id": int(code[len(CUSTODY_PREFIX):])}
+        elif code in ACCOUNT_TYPES:
+            values = {"code": code, "type": ACCOUNT_TYPES[code], "bank_id": None}
+        else:
+            raise LedgerError(f"unknown ledger account {code!r}")
+        values["created_at"] = utcnow()
+        insert_ignore(session, table, values, ["code"])
+    if missing:
+        found.update((code, id_) for code, id_ in connection.execute(_ACCOUNTS_BY_CODE, params))
+    return found
 
 
 def post(
@@ -151,13 +147,14 @@ def post(
     )
     if posting_id is None:
         return None
-    rows = [
-        {"posting_id": posting_id, "account_id": _account_id(session, code), "amount_cents": cents}
-        for code, cents in lines
-        if cents != 0
-    ]
-    if rows:
-        session.execute(LedgerLine.__table__.insert(), rows)
+    lines = [(code, cents) for code, cents in lines if cents != 0]
+    if lines:
+        accounts = _account_ids(session, (code for code, _ in lines))
+        session.connection().execute(
+            LedgerLine.__table__.insert(),
+            [{"posting_id": posting_id, "account_id": accounts[code], "amount_cents": cents}
+             for code, cents in lines],
+        )
     return posting_id
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from service import audit
 from service.banks.models import Bank
 from service.canonical import canonical_json
-from service.db import insert_ignore, utcnow
+from service.db import insert_ignore, insert_returning, utcnow
 from service.errors import NotFound, ServiceError
 from service.money import format_cents
 from service.reserves import ledger
@@ -62,7 +62,7 @@ def halt(
     now = now or utcnow()
     codes = ",".join(sorted({f["code"] for f in findings}))[:500]
     details = canonical_json(findings).decode()
-    created = ledger.insert_returning(
+    created = insert_returning(
         session,
         MintingHalt.__table__,
         {"active": 1, "codes": codes, "details": details, "difference_units": int(difference_units),

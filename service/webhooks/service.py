@@ -66,11 +66,15 @@ def _forget_banks(session: Session, transaction) -> None:
         session.info.pop(_BANKS_KEY, None)
 
 
-def enqueue_deposit_event(session: Session, deposit, *, now: dt.datetime | None = None) -> None:
-    """Queue a delivery of the deposit's current state if its bank has a webhook URL."""
+def enqueue_deposit_event(
+    session: Session, deposit, *, now: dt.datetime | None = None, bank: Bank | None = None
+) -> None:
+    """Queue a delivery of the deposit's current state if its bank (`bank`, or read by id) has
+    a webhook URL."""
     from service.deposits.schemas import DepositOut
 
-    bank = _bank(session, deposit.bank_id)
+    if bank is None or bank.id != deposit.bank_id:
+        bank = _bank(session, deposit.bank_id)
     if bank is None or not bank.webhook_url:
         return
     now = now or utcnow()
