@@ -20,6 +20,7 @@ from service.banks.api import router as bank_router
 from service.config import Settings
 from service.db import Database, utcnow
 from service.deposits.api import router as deposits_router
+from service.deposits.writer import SubmissionWriter
 from service.deps import AppState
 from service.errors import PayloadTooLarge, install_error_handlers
 from service.quota.api import router as quota_router
@@ -186,6 +187,7 @@ def create_app(
         policy=policy or load_policy(settings),
         clock=clock or utcnow,
     )
+    state.writer = SubmissionWriter(state, settings.accept_batch_max)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -218,6 +220,7 @@ def create_app(
         try:
             yield
         finally:
+            state.writer.close()
             stop.set()
             for thread in reserve_threads:
                 thread.join(timeout=30)

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
 
     max_request_bytes: int = 64 * 1024
+    # Deposit submissions committed together by the writer thread (service/deposits/writer.py).
+    accept_batch_max: int = Field(default=32, ge=1, le=1000)
     log_level: str = "INFO"
 
     webhook_timeout_seconds: float = 5.0

@@ -289,6 +289,21 @@ class Database:
         self.engine.dispose()
 
 
+_TRANSACTION_CACHES = "ushk_transaction_caches"
+
+
+def transaction_cache(session: Session, name: str) -> dict:
+    """A dict named `name` that lives as long as the session's current outermost transaction
+    (for rows read once per transaction, e.g. the bank of an API key)."""
+    return session.info.setdefault(_TRANSACTION_CACHES, {}).setdefault(name, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_transaction_caches(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_TRANSACTION_CACHES, None)
+
+
 _CONFLICT_STATEMENTS: dict[tuple, Any] = {}
 
 

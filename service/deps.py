@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,9 +31,11 @@ class AppState:
     db: Database
     policy: Policy
     clock: Callable[[], dt.datetime]
+    writer: Any = None  # service.deposits.writer.SubmissionWriter, set by create_app
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: a plain function dependency would be run in the thread pool.
     return request.app.state.ushk
 
 
@@ -63,7 +65,7 @@ BankCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bank_be
 OperatorCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
 
 
-def _header(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+def bearer_header(credentials: HTTPAuthorizationCredentials | None) -> str | None:
     return f"Bearer {credentials.credentials}" if credentials else None
 
 
@@ -73,12 +75,12 @@ def current_bank(state: StateDep, credentials: BankCredentials) -> Bank:
     worker thread from the endpoint, and a lock held across that hand-over can starve the
     thread pool. Code that changes the bank re-reads it in the write session."""
     with state.db.read_session() as session:
-        return banks.authenticate_bank(session, _header(credentials))
+        return banks.authenticate_bank(session, bearer_header(credentials))
 
 
 def current_operator(state: StateDep, credentials: OperatorCredentials) -> Operator:
     with state.db.read_session() as session:
-        return banks.authenticate_operator(session, _header(credentials))
+        return banks.authenticate_operator(session, bearer_header(credentials))
 
 
 CurrentBank = Annotated[Bank, Depends(current_bank)]

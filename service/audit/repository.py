@@ -35,9 +35,22 @@ def entry_hash(
     prev_hash: str, seq: int, created_at: str, kind: str, actor: str, payload: Any
 ) -> str:
     """SHA-256(bytes(prev_hash) || canonical({actor, created_at, kind, payload, seq})), hex."""
-    body = canonical_json(
-        {"seq": seq, "created_at": created_at, "kind": kind, "actor": actor, "payload": payload}
-    )
+    return _entry_hash(prev_hash, seq, created_at, kind, actor, canonical_json(payload))
+
+
+def _entry_hash(
+    prev_hash: str, seq: int, created_at: str, kind: str, actor: str, payload_json: bytes
+) -> str:
+    """`entry_hash` with the payload already in canonical JSON: the entry's canonical encoding
+    is assembled around it (keys in sorted order) instead of encoding the payload again."""
+    body = b"".join((
+        b'{"actor":', canonical_json(actor),
+        b',"created_at":', canonical_json(created_at),
+        b',"kind":', canonical_json(kind),
+        b',"payload":', payload_json,
+        b',"seq":', str(int(seq)).encode(),
+        b"}",
+    ))
     return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
 
 
@@ -50,11 +63,11 @@ def record(
     now: dt.datetime | None = None,
 ) -> None:
     """Queue an audit entry; it is written when `session` commits. `payload` must be
-    canonicalizable (no floats) and must not hold raw identity numbers or secrets."""
-    payload = dict(payload)
-    canonical_json(payload)  # fail now, not at commit
+    canonicalizable (no floats) and must not hold raw identity numbers or secrets: it is
+    encoded here (so a bad payload fails now, not at commit)."""
+    encoded = canonical_json(dict(payload))
     session.connection()  # belong to a transaction, so that its rollback drops the entry
-    session.info.setdefault(PENDING_KEY, []).append((kind, actor, payload, now or utcnow()))
+    session.info.setdefault(PENDING_KEY, []).append((kind, actor, encoded, now or utcnow()))
 
 
 _HEAD = AuditHead.__table__
@@ -83,17 +96,17 @@ def write_pending(session: Session) -> int:
         return 0
     seq, prev = lock_head(session)
     rows = []
-    for kind, actor, payload, at in pending:
+    for kind, actor, payload_json, at in pending:
         seq += 1
         created_at = format_timestamp(at)
-        digest = entry_hash(prev, seq, created_at, kind, actor, payload)
+        digest = _entry_hash(prev, seq, created_at, kind, actor, payload_json)
         rows.append(
             {
                 "seq": seq,
                 "created_at": created_at,
                 "kind": kind,
                 "actor": actor,
-                "payload": canonical_json(payload).decode("utf-8"),
+                "payload": payload_json.decode("utf-8"),
                 "prev_hash": prev,
                 "hash": digest,
             }

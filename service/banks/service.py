@@ -28,7 +28,7 @@ from service import audit
 from service.banks import repository
 from service.banks.models import Bank, BankApiKey, BankSigningKey, Operator
 from service.config import Settings
-from service.db import utcnow
+from service.db import transaction_cache, utcnow
 from service.errors import NotAuthenticated, NotFound, ServiceError
 from service.money import format_cents
 
@@ -336,12 +336,20 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
+
+
 def authenticate_bank(session: Session, authorization: str | None) -> Bank:
     """The active bank owning the bearer API key; NotAuthenticated or BankDisabled otherwise."""
     token = bearer_token(authorization)
     if token is None or not token.startswith(API_KEY_PREFIX):
         raise NotAuthenticated()
-    bank = repository.bank_for_api_key_hash(session, hash_secret(token))
+    key_hash = hash_secret(token)
+    # One lookup per key per transaction (the deposit writer authenticates many submissions in
+    # one transaction, most of them with the same few keys).
+    seen = transaction_cache(session, "banks_by_api_key")
+    if key_hash not in seen:
+        seen[key_hash] = repository.bank_for_api_key_hash(session, key_hash)
+    bank = seen[key_hash]
     if bank is None:
         raise NotAuthenticated()
     if bank.disabled_at is not None:

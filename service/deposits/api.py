@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from fastapi import APIRouter, Query, Request, Response
 
 from service.banks.service import BankDisabled
 from service.deposits import repository
 from service.deposits import service as deposits
 from service.deposits.models import DepositStatus
 from service.deposits.schemas import DepositList, DepositOut, DepositRequest
-from service.deps import CurrentBank, CurrentBankRead, ReadSessionDep, SessionDep, StateDep
+from service.deps import BankCredentials, CurrentBankRead, ReadSessionDep, StateDep, bearer_header
 from service.errors import NotAuthenticated, PayloadTooLarge, error_responses
 from service.money import InvalidAmount
 from service.quota.identity import InvalidResident
 
 router = APIRouter(prefix="/v1/deposits", tags=["deposits"])
 
-_RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+_REQUEST_SCHEMA = DepositRequest.model_json_schema()
 
 
 @router.post(
@@ -27,6 +27,9 @@ _RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detec
     status_code=201,
     response_model=DepositOut,
     summary="Submit a signed deposit confirmation",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}
+    },
     responses={
         200: {"model": DepositOut, "description": "Identical replay: the stored deposit"},
         **error_responses(
@@ -39,44 +42,25 @@ _RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detec
         ),
     },
 )
-def submit_deposit(
-    body: DepositRequest,
-    bank: CurrentBank,
-    session: SessionDep,
-    state: StateDep,
-    response: Response,
-) -> DepositOut:
+async def submit_deposit(request: Request, credentials: BankCredentials, state: StateDep) -> Response:
     """Check, record and accept a deposit confirmation (201), or answer an identical replay
     with the stored deposit (200). Refusals are errors with a machine-readable code; policy
     refusals (eligibility, watch list, quota, daily limit) are also recorded as a rejected
-    deposit, and replaying them gives the same error."""
-    for attempt in range(3):
-        try:
-            outcome = deposits.submit(
-                session,
-                bank=bank,
-                request=body,
-                settings=state.settings,
-                policy=state.policy,
-                now=state.clock(),
-            )
-            session.commit()
-            break
-        except (IntegrityError, OperationalError) as exc:
-            # A concurrent request with the same (bank, reference) won the insert, or
-            # PostgreSQL reported a deadlock/serialization failure: start over.
-            session.rollback()
-            pgcode = getattr(getattr(exc, "orig", None), "sqlstate", None)
-            retryable = isinstance(exc, IntegrityError) or pgcode in _RETRYABLE_PGCODES
-            if not retryable or attempt == 2:
-                raise
-    if outcome.error is not None:
-        raise outcome.error
-    if outcome.created:
-        response.headers["Location"] = f"/v1/deposits/{outcome.deposit.reference}"
-    else:
-        response.status_code = 200
-    return DepositOut.of(outcome.deposit)
+    deposit, and replaying them gives the same error.
+
+    The bank is authenticated before the body is looked at. The work runs in the service's
+    deposit writer (service/deposits/writer.py), which commits concurrent submissions together."""
+    answer = await state.writer.submit(bearer_header(credentials), await request.body())
+    if answer.error is not None:
+        raise answer.error
+    assert answer.deposit is not None
+    headers = {"Location": f"/v1/deposits/{answer.deposit.reference}"} if answer.created else None
+    return Response(
+        answer.deposit.model_dump_json().encode(),
+        status_code=201 if answer.created else 200,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 @router.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+from types import SimpleNamespace
 
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -75,6 +76,14 @@ class Deposit(Base):
     def onchain_amount(self) -> int:
         """The amount in token units (6 decimals): cents x 10,000."""
         return cents_to_units(self.amount_cents)
+
+
+class DepositRecord(SimpleNamespace):
+    """A deposit as plain attributes, one per column of `Deposit`: what the accept path (which
+    writes with Core statements, not the ORM) hands to the audit, the ledger and the response."""
+
+    deposit_id = Deposit.deposit_id
+    onchain_amount = Deposit.onchain_amount
 
 
 class MintBatchStatus(enum.StrEnum):

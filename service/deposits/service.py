@@ -34,8 +34,8 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm import Session
 
 from service import audit
 from service.banks import service as banks
@@ -44,7 +44,7 @@ from service.banks.repository import signing_key_state
 from service.config import Settings
 from service.deposits import repository
 from service.deposits.ids import deposit_id_hex
-from service.deposits.models import Deposit, DepositStatus
+from service.deposits.models import Deposit, DepositRecord, DepositStatus
 from service.deposits.schemas import DepositRequest
 from service.deposits.signing import canonical_confirmation, verify_signature
 from service.errors import NotFound, ServiceError
@@ -166,7 +166,7 @@ _RECORDED_BY_CODE = {cls.code: cls for cls in RECORDED_REFUSALS}
 
 @dataclass
 class SubmitOutcome:
-    deposit: Deposit
+    deposit: Deposit | DepositRecord
     created: bool  # False: an identical replay
     error: ServiceError | None = None  # a recorded refusal (to be committed, then raised)
 
@@ -180,7 +180,7 @@ def content_hmac(settings: Settings, message: bytes) -> str:
     return hmac.new(key, b"deposit-content:" + message, hashlib.sha256).hexdigest()
 
 
-def deposit_payload(deposit: Deposit, bank_name: str | None = None) -> dict:
+def deposit_payload(deposit: Deposit | DepositRecord, bank_name: str | None = None) -> dict:
     """Audit payload of a deposit: no raw identity, only the resident's pseudonym."""
     payload = {
         "deposit_seq": deposit.id,
@@ -363,15 +363,13 @@ _UPDATE = update(_DEPOSITS).where(_DEPOSITS.c.id == bindparam("d_seq"))
 _UNSET = dict.fromkeys(_DEPOSITS.c.keys())
 
 
-def _insert(session: Session, **values) -> Deposit:
-    """INSERT the deposit (Core: this is the hot path); returns it as a detached object."""
+def _insert(session: Session, **values) -> DepositRecord:
+    """INSERT the deposit (Core: this is the hot path); returns it as a record."""
     result = session.connection().execute(_INSERT, values)
-    deposit = Deposit(**{**_UNSET, **values, "id": result.inserted_primary_key[0]})
-    make_transient_to_detached(deposit)
-    return deposit
+    return DepositRecord(**{**_UNSET, **values, "id": result.inserted_primary_key[0]})
 
 
-def _update(session: Session, deposit: Deposit, **values) -> None:
+def _update(session: Session, deposit: DepositRecord, **values) -> None:
     """Set columns of the deposit, in the database (one Core UPDATE) and on the object."""
     for name, value in values.items():
         setattr(deposit, name, value)
@@ -379,7 +377,7 @@ def _update(session: Session, deposit: Deposit, **values) -> None:
 
 
 def _reject(
-    session: Session, deposit: Deposit, code: str, reason: str, *, actor: str, now: dt.datetime,
+    session: Session, deposit: DepositRecord, code: str, reason: str, *, actor: str, now: dt.datetime,
     bank: Bank | None = None,
 ) -> None:
     _update(

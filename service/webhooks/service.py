@@ -22,13 +22,12 @@ import threading
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from service.banks.models import Bank
 from service.banks.service import webhook_secret
 from service.config import Settings
-from service.db import Database, utcnow
+from service.db import Database, transaction_cache, utcnow
 from service.webhooks import repository
 from service.webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -47,23 +46,14 @@ def verify_body(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign_body(secret, body), header or "")
 
 
-_BANKS_KEY = "ushk_webhook_banks"
-
-
 def _bank(session: Session, bank_id: int) -> Bank | None:
     """The bank, loaded once per transaction. The session's identity map holds unchanged objects
     only weakly, so without this a batch of N deposits (the minter's claim and mark-minted)
     would SELECT the same bank row N times."""
-    banks = session.info.setdefault(_BANKS_KEY, {})
+    banks = transaction_cache(session, "webhook_banks")
     if bank_id not in banks:
         banks[bank_id] = session.get(Bank, bank_id)
     return banks[bank_id]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_banks(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_BANKS_KEY, None)
 
 
 def enqueue_deposit_event(

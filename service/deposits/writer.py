@@ -1,0 +1,208 @@
+"""Deposit submissions through one writer thread per service process, committed in groups.
+
+`POST /v1/deposits` does no database work on the event loop and hands nothing to the thread
+pool: it queues the caller's credentials and raw body here and awaits the answer. The writer
+thread takes every submission waiting (up to `accept_batch_max`), runs each one in its own
+savepoint of one transaction (authentication, body validation, then `deposits.submit`), and
+commits once: the transaction's fixed costs (taking the write lock, BEGIN, chaining the audit
+entries, COMMIT) are paid once per group instead of once per request, and requests never
+compete for the write lock among themselves.
+
+A submission's answer is exactly what it would be alone: a refusal rolls back its own
+savepoint only, recorded refusals (quota, watch list, limits) are kept like acceptances, and
+nothing is answered before the group's commit succeeded. If the group's transaction fails as a
+whole (a PostgreSQL deadlock or serialization failure with another instance, a lost
+connection), every submission of the group is run again on its own, up to three times, as the
+request-per-transaction path did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from service.banks import service as banks
+from service.deposits import service as deposits
+from service.deposits.schemas import DepositOut, DepositRequest
+from service.errors import ServiceError, ValidationFailed, describe_validation_errors
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detected
+_ATTEMPTS = 3
+
+
+@dataclass
+class Answer:
+    """What the endpoint sends back: the deposit (201 created / 200 replay) or an error."""
+
+    deposit: DepositOut | None = None
+    created: bool = False
+    error: BaseException | None = None
+
+
+@dataclass
+class _Job:
+    authorization: str | None
+    body: bytes
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A concurrent duplicate insert, or PostgreSQL's deadlock/serialization failure."""
+    if isinstance(exc, IntegrityError):
+        return True
+    if isinstance(exc, OperationalError):
+        return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRYABLE_PGCODES
+    return False
+
+
+class SubmissionWriter:
+    """The writer thread of one app (started on first use, stopped by `close`)."""
+
+    def __init__(self, state: Any, max_batch: int) -> None:
+        self.state = state
+        self.max_batch = max(1, int(max_batch))
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    async def submit(self, authorization: str | None, body: bytes) -> Answer:
+        """Queue one submission and wait for its answer."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        job = _Job(authorization, body, loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Answer what is queued, then stop the thread (a later submission starts it again)."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)
+                thread.join(timeout)
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="deposit-writer", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            stop = False
+            while len(jobs) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            try:
+                self._process(jobs)
+            except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
+                logger.exception("deposit writer: unexpected failure")
+                for one in jobs:
+                    _deliver(one, Answer(error=exc))
+            if stop:
+                return
+
+    def _process(self, jobs: list[_Job]) -> None:
+        try:
+            answers = self._transaction(jobs)
+        except Exception as exc:  # noqa: BLE001 - decided below
+            if len(jobs) > 1:
+                for job in jobs:
+                    self._process_alone(job)
+                return
+            answers = [Answer(error=exc)]
+            if _retryable(exc):
+                self._process_alone(jobs[0], attempt=2)
+                return
+        for job, answer in zip(jobs, answers, strict=True):
+            _deliver(job, answer)
+
+    def _process_alone(self, job: _Job, attempt: int = 1) -> None:
+        while True:
+            try:
+                answer = self._transaction([job])[0]
+                break
+            except Exception as exc:  # noqa: BLE001 - retried or answered
+                if not _retryable(exc) or attempt >= _ATTEMPTS:
+                    answer = Answer(error=exc)
+                    break
+                attempt += 1
+        _deliver(job, answer)
+
+    def _transaction(self, jobs: list[_Job]) -> list[Answer]:
+        """One transaction, one savepoint per submission; the answers once it has committed."""
+        state = self.state
+        answers = []
+        with state.db.session() as session:
+            if len(jobs) == 1:  # the transaction is the submission's own: no savepoint needed
+                try:
+                    answers.append(self._one(session, jobs[0]))
+                except ServiceError as refusal:
+                    session.rollback()
+                    return [Answer(error=refusal)]
+                session.commit()
+                return answers
+            for job in jobs:
+                savepoint = session.begin_nested()
+                try:
+                    answer = self._one(session, job)
+                except ServiceError as refusal:
+                    savepoint.rollback()
+                    answers.append(Answer(error=refusal))
+                    continue
+                except BaseException:
+                    savepoint.rollback()
+                    raise
+                savepoint.commit()
+                answers.append(answer)
+            session.commit()
+        return answers
+
+    def _one(self, session: Any, job: _Job) -> Answer:
+        state = self.state
+        bank = banks.authenticate_bank(session, job.authorization)
+        try:
+            request = DepositRequest.model_validate_json(job.body)
+        except ValidationError as exc:
+            raise ValidationFailed(describe_validation_errors(exc.errors())) from None
+        outcome = deposits.submit(
+            session, bank=bank, request=request, settings=state.settings, policy=state.policy,
+            now=state.clock(),
+        )
+        return Answer(
+            deposit=DepositOut.of(outcome.deposit), created=outcome.created, error=outcome.error
+        )
+
+
+def _deliver(job: _Job, answer: Answer) -> None:
+    def resolve() -> None:
+        if not job.future.done():
+            job.future.set_result(answer)
+
+    try:
+        job.loop.call_soon_threadsafe(resolve)
+    except RuntimeError:  # the caller's event loop is closed: nobody is waiting
+        pass
