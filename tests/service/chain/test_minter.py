@@ -230,3 +230,38 @@ def test_lease_onPostgresIsAnAdvisoryLockReleasedWithItsConnection(pg_env):
     first._conn = None
     assert second.acquire()
     second.release()
+
+
+
+def test_mintedInReceipt_readsTheNodesRawLogs(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    for i in range(3):
+        deposit(client, deployed.holders[i].address, f"{1 + i}.00")
+    minter.drain()
+    token = deployed.token()
+    tx_hash = deposits_of(env)[0].tx_hash
+    receipt = token.receipt(tx_hash)
+    assert receipt.status == 1 and receipt.tx_hash == tx_hash
+    assert token.minted_in_receipt(receipt) == token.minted_events(deployed.from_block)
+
+
+def test_encodeMintBatch_isTheAbiEncoding():
+    import os
+
+    from eth_utils import to_checksum_address
+
+    from service.chain.token import encode_call, encode_mint_batch
+
+    for n in (0, 1, 7):
+        items = [("0x" + os.urandom(20).hex(), int.from_bytes(os.urandom(12), "big"), os.urandom(32))
+                 for _ in range(n)]
+        expected = encode_call("mintBatch", [to_checksum_address(i[0]) for i in items],
+                               [i[1] for i in items], [i[2] for i in items])
+        assert encode_mint_batch(items) == expected
+    with pytest.raises(ValueError):
+        encode_mint_batch([("0x1234", 1, b"\x00" * 32)])
+    with pytest.raises(ValueError):
+        encode_mint_batch([("0x" + "11" * 20, -1, b"\x00" * 32)])
+    with pytest.raises(ValueError):
+        encode_mint_batch([("0x" + "11" * 20, 1, b"\x00" * 31)])
