@@ -29,7 +29,9 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from service import audit
 from service.banks import repository as banks_repository
@@ -44,6 +46,7 @@ from service.webhooks import service as webhooks
 
 DepositRef = int | bytes | str | Deposit
 _TX_HASH_LENGTH = 66
+_IN_CHUNK = 500  # ids per `WHERE id IN (...)` (well under SQLite's bound-parameter limit)
 
 
 class OutboxError(RuntimeError):
@@ -84,6 +87,20 @@ def _load(session: Session, deposit_ids: Iterable[DepositRef]) -> list[Deposit]:
     return deposits
 
 
+def _set_all(session: Session, deposits: list[Deposit], **values: object) -> None:
+    """The same column values on every deposit: one `UPDATE deposits ... WHERE id IN (...)` per
+    chunk of ids, and the values set on the loaded objects as their committed state (so no flush
+    repeats the update). The caller holds the rows' locks (`_load`, `lock_accepted`). Per-object
+    ORM updates cost about 0.1 ms per deposit; this is one statement."""
+    table = Deposit.__table__
+    ids = [d.id for d in deposits]
+    for start in range(0, len(ids), _IN_CHUNK):
+        session.execute(update(table).where(table.c.id.in_(ids[start : start + _IN_CHUNK])).values(**values))
+    for deposit in deposits:
+        for key, value in values.items():
+            set_committed_value(deposit, key, value)
+
+
 def _close_finished_batches(session: Session, batch_ids: set[int], now: dt.datetime) -> None:
     for batch_id in sorted(batch_ids):
         if repository.count_minting_in_batch(session, batch_id) == 0:
@@ -112,12 +129,10 @@ def claim_batch(
     )
     session.add(batch)
     session.flush()
-    for deposit in deposits:
-        deposit.status = DepositStatus.MINTING
-        deposit.mint_batch_id = batch.id
-        deposit.minting_at = now
-        deposit.updated_at = now
-    session.flush()
+    _set_all(
+        session, deposits,
+        status=DepositStatus.MINTING, mint_batch_id=batch.id, minting_at=now, updated_at=now,
+    )
     audit.record(
         session,
         "mint.batch_claimed",
@@ -200,13 +215,11 @@ def mark_minted(
         return deposits
     quota.commit(session, changing, actor=actor, now=now)
     batch_ids = {d.mint_batch_id for d in changing if d.mint_batch_id is not None}
-    for deposit in changing:
-        deposit.status = DepositStatus.MINTED
-        deposit.tx_hash = tx_hash
-        deposit.block_number = block_number
-        deposit.minted_at = now
-        deposit.updated_at = now
-    session.flush()
+    _set_all(
+        session, changing,
+        status=DepositStatus.MINTED, tx_hash=tx_hash, block_number=block_number,
+        minted_at=now, updated_at=now,
+    )
     for deposit in changing:
         payload = deposit_payload(deposit)
         payload.update(tx_hash=tx_hash, block_number=block_number)
