@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session
@@ -41,25 +44,72 @@ def reserve_report(session: Session) -> dict:
     return reserves.build_report(session)
 
 
+@dataclass
+class _Coverage:
+    """What the last chain read showed: the attested amount, until when (monotonic) the
+    attestation stays younger than the refresh age, and the supply the mints covered since will
+    have reached (supply at the read + units sent and not yet mined + units of every batch covered
+    since)."""
+
+    read_at: float
+    amount: int
+    fresh_until: float
+    covered: int
+
+
 class Attestor:
     """Attests with `signer` (ATTESTOR_ROLE). An attestation older than `refresh_fraction` of the
-    token's maximum age is renewed before the next mint, so mints never meet a stale one."""
+    token's maximum age is renewed before the next mint, so mints never meet a stale one.
 
-    def __init__(self, db: Database, token: Token, signer: LocalAccount, *, refresh_fraction: float = 0.5):
+    `ensure_covers` reads the chain (attestation, supply, block time) at most every
+    `recheck_seconds`; in between it counts the units it covered against the amount read. A
+    mint by someone else or a lowered attestation can make that count wrong: the mint's
+    simulation then reverts (ReserveCeilingExceeded) and the minter attests and retries, so
+    the count is a shortcut, never the check. `attest()` forgets it.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        token: Token,
+        signer: LocalAccount,
+        *,
+        refresh_fraction: float = 0.5,
+        recheck_seconds: float = 2.0,
+    ):
         self.db = db
         self.token = token
         self.signer = signer
         self.refresh_fraction = refresh_fraction
+        self.recheck_seconds = recheck_seconds
         self._max_age: int | None = None
+        self._coverage: _Coverage | None = None
 
-    def ensure_covers(self, units: int) -> None:
-        """Attests first unless the current attestation is fresh and covers supply + `units`."""
+    def ensure_covers(self, units: int, *, unmined: Callable[[], int] | None = None) -> None:
+        """Attests first unless the current attestation is fresh and covers supply + `units`,
+        plus, when given, `unmined()`: the units of mints already sent and not yet mined (called
+        before the supply is read, so a mint landing in between is counted twice, never missed)."""
+        now = time.monotonic()
+        known = self._coverage
+        if (
+            known is not None
+            and now - known.read_at < self.recheck_seconds
+            and now < known.fresh_until
+            and known.amount >= known.covered + units
+        ):
+            known.covered += units
+            return
+        self._coverage = None
         attestation = self.token.reserve_attestation()
         if self._max_age is None:
             self._max_age = self.token.max_attestation_age()
         age = self.token.latest_timestamp() - attestation.timestamp
-        fresh = attestation.timestamp > 0 and age <= self._max_age * self.refresh_fraction
-        if fresh and attestation.amount >= self.token.total_supply() + units:
+        refresh_age = self._max_age * self.refresh_fraction
+        fresh = attestation.timestamp > 0 and age <= refresh_age
+        pending = unmined() if unmined is not None else 0
+        needed = self.token.total_supply() + pending + units
+        if fresh and attestation.amount >= needed:
+            self._coverage = _Coverage(now, attestation.amount, now + (refresh_age - age), needed)
             return
         self.attest(reason="stale" if not fresh else "below supply + batch")
 
@@ -73,6 +123,7 @@ class Attestor:
 
     def attest(self, *, reason: str = "scheduled") -> Receipt:
         """Attests the ledger's attestable reserve now; stores the report, then audits it."""
+        self._coverage = None
         with _SIGNER_LOCKS[self.signer.address]:
             with self.db.transaction() as session:
                 report = reserves.build_report(session)

@@ -3,6 +3,7 @@ the crash points of the outbox recovered, and on-chain refusals diagnosed."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -231,6 +232,30 @@ def test_lease_onPostgresIsAnAdvisoryLockReleasedWithItsConnection(pg_env):
     assert second.acquire()
     second.release()
 
+
+
+def test_minter_attestationLoweredBehindTheAttestorsBack_attestsAgainAndMints(bank, deployed, workers):
+    env, client = bank
+    minter, attestor = workers
+    attestor.recheck_seconds = 3600.0  # the attestor trusts what it read: the simulation decides
+    deposit(client, deployed.holders[0].address, "300.00")
+    minter.drain()
+    deposit(client, deployed.holders[1].address, "200.00")
+    attestor.ensure_covers(200 * UNITS_PER_USD)  # attests 500.00
+    attestor.ensure_covers(0)  # reads it back: 500.00 covers 300 minted + 200, remembered
+    # someone with the attestor key attests less than the supply already minted
+    deployed.contract.attestReserves(UNITS_PER_USD, b"\x01" * 32, b"\x02" * 32, sender=deployed.attestor)
+    minter.drain()
+    token = deployed.token()
+    assert [d.status for d in deposits_of(env)] == ["minted", "minted"]
+    assert token.reserve_attestation().amount == 500 * UNITS_PER_USD == token.total_supply()
+    assert_chain_matches(env, deployed, token)
+    with env.db.reading() as session:
+        from service.models import AuditEntry
+
+        last = session.scalars(select(AuditEntry).where(AuditEntry.kind == "reserves.attested")
+                               .order_by(AuditEntry.seq.desc())).first()
+    assert json.loads(last.payload)["reason"] == "ReserveCeilingExceeded"  # the simulation's revert
 
 
 def test_mintedInReceipt_readsTheNodesRawLogs(bank, deployed, workers):
