@@ -3,16 +3,27 @@
 Each step writes its state before acting on it (service/deposits/outbox.py):
 
 1. claim a batch of accepted deposits (they become `minting`), committed;
-2. make sure a fresh reserve attestation covers supply + batch (attesting first if needed);
+2. make sure a fresh reserve attestation covers supply + the batches in flight + this batch
+   (attesting first if needed);
 3. simulate and sign `mintBatch`; record the signed transaction's hash and nonce, committed;
 4. broadcast; wait for the receipt;
 5. mark the deposits minted with the transaction hash and block, committed.
 
-A crash between any two steps leaves a batch that `recover()` settles on restart: no recorded
-transaction → requeue; a receipt → minted (or, if it reverted, whatever the chain's `Minted`
-events say); no receipt and the transaction gone → the chain's `Minted` events by deposit id
-decide, the rest is requeued. The contract refuses a second mint of any deposit id, so even a
-wrong guess can never mint twice.
+On a backlog the steps are pipelined: while one batch's transaction is being mined, the next
+batch is claimed, signed, recorded and broadcast (at the next nonce), so up to `max_in_flight`
+batches are sent and not yet settled; they are settled in nonce order. Without a backlog (the
+last claim was not a full batch) one batch at a time is in flight.
+
+A crash between any two steps leaves batches that `recover()` settles on restart, oldest first:
+no recorded transaction → requeue; a receipt → minted (or, if it reverted, whatever the chain's
+`Minted` events say); no receipt and the transaction gone → the chain's `Minted` events by
+deposit id decide, the rest is requeued. The contract refuses a second mint of any deposit id,
+so even a wrong guess can never mint twice.
+
+The chain's pause flags are read before a claim only when no check or successful simulation
+happened in the last `chain_recheck_seconds` (or while blocked); in between, a pause shows up as
+the simulation's `TokenPaused`/`MintingIsPaused` revert (the batch is requeued, minting blocked),
+or, for a batch already broadcast, as a reverted transaction settled by the chain's events.
 
 While the reserve reconciler has halted minting (service/reserves/reconciler.py), `step` claims
 nothing; batches already claimed are still settled.
@@ -30,7 +41,7 @@ import os
 import signal
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
@@ -38,7 +49,7 @@ from eth_account.signers.local import LocalAccount
 from service import audit
 from service.chain.attestor import Attestor
 from service.chain.leader import Lease
-from service.chain.token import ChainError, ChainRevert, Receipt, Token
+from service.chain.token import ChainError, ChainRevert, Receipt, SignedTx, Token
 from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
@@ -70,6 +81,20 @@ class Item:
 
 
 @dataclass
+class InFlight:
+    """A batch whose transaction was recorded and broadcast, not yet settled."""
+
+    batch_id: int
+    items: list[Item]
+    signed: SignedTx
+    blocked_by: str | None = None  # the minter's block when it was sent
+
+    @property
+    def units(self) -> int:
+        return sum(i.units for i in self.items)
+
+
+@dataclass
 class MinterStats:
     batches: int = 0
     minted: int = 0
@@ -84,7 +109,9 @@ class Minter:
 
     `attestor` (ATTESTOR_ROLE), when given, attests the recorded reserves before a batch whose
     mint the current attestation would not cover. `db` is passed in (never a global), so tests
-    and several instances each drive their own.
+    and several instances each drive their own. `max_in_flight` bounds the batches broadcast
+    and not yet settled (1: no pipelining); `chain_recheck_seconds` is how long a passed pause
+    check (or successful simulation) spares the next claim the pause check.
     """
 
     def __init__(
@@ -99,9 +126,13 @@ class Minter:
         receipt_timeout: float = 120.0,
         from_block: int = 0,
         crash_at: str | None = None,
+        max_in_flight: int = 2,
+        chain_recheck_seconds: float = 1.0,
     ):
         if crash_at is not None and crash_at not in FAILPOINTS:
             raise ValueError(f"crash_at must be one of {FAILPOINTS}")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
         self.db = db
         self.token = token
         self.signer = signer
@@ -111,10 +142,15 @@ class Minter:
         self.receipt_timeout = receipt_timeout
         self.from_block = from_block
         self.crash_at = crash_at
+        self.max_in_flight = max_in_flight
+        self.chain_recheck_seconds = chain_recheck_seconds
         self.stats = MinterStats()
         self.lease = Lease(db.engine, "minter")
         self._nonce: int | None = None
         self._backoff = 0.0
+        self._in_flight: deque[InFlight] = deque()
+        self._backlog = False  # the last claim was a full batch
+        self._chain_ok_at = float("-inf")  # monotonic time of the last passed pause check / simulation
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -134,21 +170,48 @@ class Minter:
                     log.exception("minter step failed")
                     self._note_error(exc)
                     self._nonce = None
+                    self._in_flight.clear()  # recover() settles them from the database
                     recovered = False
                     stop.wait(self._next_backoff())
                     continue
                 if self.stats.blocked_by is None:
                     self._backoff = 0.0  # errors are behind us
-                if done == 0:
+                if done == 0 and not self._in_flight:
                     stop.wait(max(self.poll_seconds, self._backoff))
+            self._settle_in_flight()
         finally:
             self.lease.release()
 
     def step(self) -> int:
-        """Mints one batch; returns how many deposits it settled (0 when idle or blocked)."""
-        if self.token.minting_paused():
-            self._blocked("minting_blocked_paused")
-            return 0
+        """One turn: claims, signs, records and broadcasts new batches while fewer than
+        `max_in_flight` are in flight (a second one only on a backlog: the previous claim was a
+        full batch), then waits for the oldest batch in flight and settles it. Returns how many
+        deposits it settled (minted, or rejected); 0 when idle or blocked."""
+        settled = 0
+        while len(self._in_flight) < self.max_in_flight:
+            if self._in_flight and not self._backlog:
+                break
+            claimed = self._claim()
+            if claimed is None:
+                break
+            self._failpoint("claimed")
+            batch_id, items = claimed
+            before = len(self._in_flight)
+            settled += self._mint(batch_id, items)
+            if len(self._in_flight) == before:
+                break  # refused in simulation: diagnosed, maybe blocked; settle what is in flight
+        if self._in_flight:
+            settled += self._settle_oldest()
+        return settled
+
+    def _claim(self) -> tuple[int, list[Item]] | None:
+        """Claims the next batch (None when paused, halted or nothing is accepted)."""
+        recent = time.monotonic() - self._chain_ok_at < self.chain_recheck_seconds
+        if self.stats.blocked_by is not None or not recent:
+            if self.token.minting_paused():
+                self._blocked("minting_blocked_paused")
+                return None
+            self._chain_ok_at = time.monotonic()
         with self.db.transaction() as session:
             # the reconciler's halt (service/reserves): nothing is claimed until an operator resumes
             halted = reserves.minting_halted(session)
@@ -157,11 +220,11 @@ class Minter:
             batch_id = deposits[0].mint_batch_id if deposits else None
         if halted:
             self._blocked("minting_blocked_halted", "minting halted by the reserve reconciler")
-            return 0
+            return None
+        self._backlog = len(items) >= self.batch_size
         if not items:
-            return 0
-        self._failpoint("claimed")
-        return self._mint(batch_id, items)
+            return None
+        return batch_id, items
 
     def drain(self, timeout: float = 60.0) -> None:
         """Mints until no deposit is accepted or minting (tests and the benchmark use it)."""
@@ -180,9 +243,11 @@ class Minter:
     # ---- one batch ---------------------------------------------------------------------------
 
     def _mint(self, batch_id: int, items: list[Item], *, retried: bool = False) -> int:
+        """Attestation check, simulation, record, broadcast: the batch joins those in flight
+        (returns 0), or its simulation reverted and was diagnosed (returns what that settled)."""
         units = sum(i.units for i in items)
         if self.attestor is not None:
-            self.attestor.ensure_covers(units)
+            self.attestor.ensure_covers(units, unmined=self._unmined_units)
         payload = [(i.beneficiary, i.units, i.deposit_id) for i in items]
         try:
             signed = self.token.build_mint_batch(self.signer, payload, self._next_nonce())
@@ -191,6 +256,7 @@ class Minter:
                 self.attestor.attest(reason=err.name)
                 return self._mint(batch_id, items, retried=True)
             return self._diagnose(items, err)
+        self._chain_ok_at = time.monotonic()  # the simulation passed: not paused
         with self.db.transaction() as session:
             outbox.record_batch_sent(session, batch_id, signed.tx_hash, signed.nonce)
         self._failpoint("recorded")
@@ -200,19 +266,37 @@ class Minter:
             self._nonce = None
             raise
         self._nonce = signed.nonce + 1
+        self._in_flight.append(InFlight(batch_id, items, signed, self.stats.blocked_by))
         self._failpoint("sent")
-        receipt = self.token.wait_receipt(signed.tx_hash, timeout=self.receipt_timeout)
-        self._failpoint("mined")
-        return self._settle(items, receipt)
+        return 0
 
-    def _settle(self, items: list[Item], receipt: Receipt) -> int:
+    def _settle_oldest(self) -> int:
+        """Waits for the oldest batch in flight to be mined and settles it."""
+        batch = self._in_flight[0]
+        receipt = self.token.wait_receipt(batch.signed.tx_hash, timeout=self.receipt_timeout)
+        self._failpoint("mined")
+        self._in_flight.popleft()
+        # a block that came after this batch was sent (a later batch refused) is not lifted by it
+        return self._settle(batch.items, receipt, unblock=self.stats.blocked_by == batch.blocked_by)
+
+    def _settle_in_flight(self) -> None:
+        """Settles every batch in flight (on stop); what fails is left to the next `recover()`."""
+        try:
+            while self._in_flight:
+                self._settle_oldest()
+        except Exception as exc:  # noqa: BLE001 - node or database down: recover() on restart
+            log.warning("batches left in flight for the next start: %s", exc)
+            self._in_flight.clear()
+
+    def _settle(self, items: list[Item], receipt: Receipt, *, unblock: bool = True) -> int:
         """Records a mined batch: all minted, or (reverted) whatever the chain says per deposit."""
         if receipt.status == 1:
             with self.db.transaction() as session:
                 outbox.mark_minted(session, [i.seq for i in items], receipt.tx_hash, receipt.block_number)
             self.stats.batches += 1
             self.stats.minted += len(items)
-            self._unblocked()
+            if unblock:
+                self._unblocked()
             return len(items)
         log.warning("mint batch %s reverted on chain; reconciling by deposit id", receipt.tx_hash)
         return self._reconcile(items, reason=f"transaction {receipt.tx_hash} reverted")
@@ -300,7 +384,9 @@ class Minter:
     # ---- recovery ----------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Settles every batch a previous run left open (see the module docstring)."""
+        """Settles every batch a previous run (or this one, before an error) left open, oldest
+        first (see the module docstring)."""
+        self._in_flight.clear()
         with self.db.reading() as session:
             open_batches = [
                 (
@@ -341,6 +427,13 @@ class Minter:
         return True
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def _unmined_units(self) -> int:
+        """Units of the batches in flight whose nonce the chain has not mined yet."""
+        if not self._in_flight:
+            return 0
+        mined = self.token.mined_nonce(self.signer.address)
+        return sum(b.units for b in self._in_flight if b.signed.nonce >= mined)
 
     def _next_nonce(self) -> int:
         if self._nonce is None:

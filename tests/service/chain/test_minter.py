@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 
 import pytest
 from chain_support import UNITS_PER_USD, assert_chain_matches, audit_kinds, deposit, deposits_of
@@ -232,6 +233,97 @@ def test_lease_onPostgresIsAnAdvisoryLockReleasedWithItsConnection(pg_env):
     assert second.acquire()
     second.release()
 
+
+# ---- pipelining: several batches in flight --------------------------------------------------
+
+
+def _claim_sign_record(env, minter, nonce, *, limit):
+    """Claims `limit` deposits, signs their mintBatch at `nonce`, records it (not broadcast)."""
+    with env.db.transaction() as session:
+        deposits = outbox.claim_batch(session, limit)
+        items = [(d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
+        batch_id = deposits[0].mint_batch_id
+    signed = minter.token.build_mint_batch(minter.signer, items, nonce)
+    with env.db.transaction() as session:
+        outbox.record_batch_sent(session, batch_id, signed.tx_hash, signed.nonce)
+    return signed
+
+
+def test_minter_onABacklogSendsTheNextBatchBeforeSettlingTheFirst(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    minter.batch_size = 3
+    for i in range(9):
+        deposit(client, deployed.holders[i % len(deployed.holders)].address)
+    assert minter.step() == 3  # two full batches sent, the first settled
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 3 + ["minting"] * 3 + ["accepted"] * 3
+    with env.db.reading() as session:
+        [open_batch] = outbox.in_flight_batches(session)
+        assert open_batch.status == "sent" and open_batch.tx_hash
+    minter.drain()
+    deposits = deposits_of(env)
+    assert [d.status for d in deposits] == ["minted"] * 9
+    assert len({d.tx_hash for d in deposits}) == 3
+    assert_chain_matches(env, deployed, deployed.token())
+    # consecutive nonces, in batch order
+    with env.db.reading() as session:
+        from service.deposits.models import MintBatch
+
+        nonces = list(session.scalars(select(MintBatch.nonce).order_by(MintBatch.id)))
+    assert nonces == list(range(nonces[0], nonces[0] + 3))
+
+
+def test_minter_withoutABacklogHasOneBatchInFlight(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    minter.batch_size = 5
+    for _ in range(2):
+        deposit(client, deployed.holders[0].address)
+    assert minter.step() == 2
+    assert minter._in_flight == deque()
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 2
+
+
+def test_recover_settlesSeveralBatchesSentBeforeTheCrash(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    for i in range(7):
+        deposit(client, deployed.holders[i % len(deployed.holders)].address, f"{20 + i}.00")
+    minter.attestor.ensure_covers(sum(d.onchain_amount for d in deposits_of(env)))
+    nonce = minter.token.pending_nonce(minter.signer.address)
+    first = _claim_sign_record(env, minter, nonce, limit=3)
+    second = _claim_sign_record(env, minter, nonce + 1, limit=3)
+    third = _claim_sign_record(env, minter, nonce + 2, limit=1)  # recorded, never broadcast
+    minter.token.send_raw(first)
+    minter.token.send_raw(second)
+    # the process "died" here: two batches on their way, one only recorded
+    assert {d.status for d in deposits_of(env)} == {"minting"}
+    minter.recover()
+    deposits = deposits_of(env)
+    assert [d.status for d in deposits] == ["minted"] * 6 + ["accepted"]
+    assert [d.tx_hash for d in deposits[:6]] == [first.tx_hash] * 3 + [second.tx_hash] * 3
+    assert minter.token.receipt(third.tx_hash) is None
+    minter.drain()  # the requeued one goes out at the next free nonce
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 7
+    assert_chain_matches(env, deployed, deployed.token())
+
+
+def test_minter_pausedBetweenPauseChecks_theSimulationRevertKeepsTheBatchQueued(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    minter.chain_recheck_seconds = 3600.0  # the pause flags are not read again: the simulation decides
+    deposit(client, deployed.holders[0].address)
+    minter.drain()
+    deployed.contract.pauseMinting(sender=deployed.pauser)
+    deposit(client, deployed.holders[1].address)
+    assert minter.step() == 0
+    assert [d.status for d in deposits_of(env)] == ["minted", "accepted"]
+    assert minter.stats.blocked_by == "minting_blocked_paused"
+    assert "deposit.requeued" in audit_kinds(env)  # claimed, refused by the simulation, requeued
+    deployed.contract.unpauseMinting(sender=deployed.pauser)
+    minter.drain()
+    assert [d.status for d in deposits_of(env)] == ["minted", "minted"]
+    assert_chain_matches(env, deployed, deployed.token())
 
 
 def test_minter_attestationLoweredBehindTheAttestorsBack_attestsAgainAndMints(bank, deployed, workers):
