@@ -32,7 +32,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -298,10 +308,16 @@ def transaction_cache(session: Session, name: str) -> dict:
     return session.info.setdefault(_TRANSACTION_CACHES, {}).setdefault(name, {})
 
 
+def drop_transaction_caches(session: Session) -> None:
+    """Forget every `transaction_cache` of the session: done when its transaction ends, and by
+    whoever rolls back a savepoint (rows read or created inside it may be gone)."""
+    session.info.pop(_TRANSACTION_CACHES, None)
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _drop_transaction_caches(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
-        session.info.pop(_TRANSACTION_CACHES, None)
+        drop_transaction_caches(session)
 
 
 _CONFLICT_STATEMENTS: dict[tuple, Any] = {}
@@ -313,17 +329,69 @@ def _insert_on_conflict(dialect: str, table: Table, index_elements: Sequence[str
     key = (dialect, table, tuple(index_elements), returning)
     statement = _CONFLICT_STATEMENTS.get(key)
     if statement is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            raise NotImplementedError(dialect)
-        statement = insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        statement = _insert_construct(dialect)(table).on_conflict_do_nothing(index_elements=list(index_elements))
         if returning is not None:
             statement = statement.returning(returning)
         _CONFLICT_STATEMENTS[key] = statement
     return statement
+
+
+def _insert_construct(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(dialect)
+    return insert
+
+
+def add_within_limit(
+    session: Session,
+    table: Table,
+    key: Mapping[str, Any],
+    column: str,
+    amount: int,
+    limit: int | None,
+    *,
+    counted: Sequence[str] = (),
+    initial: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Adds `amount` to `column` of the row with `key` if `column` plus the `counted` columns plus
+    `amount` stay within `limit` (None: no limit); the row is created when missing, with
+    `initial` and `values` for its other columns (an existing row takes `values` too; `initial`
+    only sets up a new row). One statement, INSERT ...
+    ON CONFLICT DO UPDATE ... WHERE ... RETURNING: the database decides, under PostgreSQL's row
+    lock or SQLite's write lock. Returns whether the amount was added."""
+    if limit is not None and amount > limit:
+        return False
+    initial, values = dict(initial or {}), dict(values or {})
+    connection = session.connection()
+    dialect = connection.dialect.name
+    cache_key = (
+        "add", dialect, table, tuple(key), column, tuple(counted), tuple(initial), tuple(values),
+        limit is None,
+    )
+    statement = _CONFLICT_STATEMENTS.get(cache_key)
+    if statement is None:
+        insert = _insert_construct(dialect)(table)
+        excluded = insert.excluded
+        where = None
+        if limit is not None:
+            total = table.c[column] + excluded[column]
+            for name in counted:
+                total = total + table.c[name]
+            where = total <= bindparam("add_limit")
+        set_ = {column: table.c[column] + excluded[column], **{name: excluded[name] for name in values}}
+        statement = insert.on_conflict_do_update(
+            index_elements=list(key), set_=set_, where=where
+        ).returning(table.c[column])
+        _CONFLICT_STATEMENTS[cache_key] = statement
+    params = {**key, **initial, **values, column: amount}
+    if limit is not None:
+        params["add_limit"] = limit
+    return connection.execute(statement, params).first() is not None
 
 
 def insert_ignore(

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
-from service.db import insert_ignore
+from service.db import add_within_limit, transaction_cache
 
 
 def get_bank(session: Session, bank_id: int) -> Bank | None:
@@ -67,9 +67,13 @@ _KEY_STATE = select(_SIGNING_KEYS.c.public_key, _SIGNING_KEYS.c.retired_at).wher
 
 
 def signing_key_state(session: Session, bank_id: int, key_id: str) -> tuple[str, dt.datetime | None] | None:
-    """(public key, retired at) of a bank's confirmation key, for checking a signature."""
-    row = session.connection().execute(_KEY_STATE, {"bank_id": bank_id, "key_id": key_id}).one_or_none()
-    return None if row is None else (row.public_key, row.retired_at)
+    """(public key, retired at) of a bank's confirmation key, for checking a signature; read
+    once per transaction."""
+    seen = transaction_cache(session, "signing_keys")
+    if (bank_id, key_id) not in seen:
+        row = session.connection().execute(_KEY_STATE, {"bank_id": bank_id, "key_id": key_id}).one_or_none()
+        seen[bank_id, key_id] = None if row is None else (row.public_key, row.retired_at)
+    return seen[bank_id, key_id]
 
 
 def signing_keys(session: Session, bank_id: int) -> list[BankSigningKey]:
@@ -102,27 +106,14 @@ def list_operators(session: Session) -> list[Operator]:
     return list(session.scalars(select(Operator).order_by(Operator.id)))
 
 
-_CHARGE_DAILY = (
-    update(_DAILY)
-    .where(_DAILY.c.bank_id == bindparam("b_bank"), _DAILY.c.day == bindparam("b_day"))
-    .values(total_cents=_DAILY.c.total_cents + bindparam("b_amount"))
-)
-_CHARGE_DAILY_LIMITED = _CHARGE_DAILY.where(
-    _DAILY.c.total_cents + bindparam("b_amount") <= bindparam("b_limit")
-)
-
-
 def try_charge_daily(
     session: Session, bank_id: int, day: dt.date, amount_cents: int, limit_cents: int | None
 ) -> bool:
     """Add to the bank's total for `day` if it stays within `limit_cents` (one conditional
-    UPDATE, as for quota)."""
-    insert_ignore(session, _DAILY, {"bank_id": bank_id, "day": day, "total_cents": 0}, ("bank_id", "day"))
-    params = {"b_bank": bank_id, "b_day": day, "b_amount": amount_cents}
-    if limit_cents is None:
-        return session.connection().execute(_CHARGE_DAILY, params).rowcount == 1
-    params["b_limit"] = limit_cents
-    return session.connection().execute(_CHARGE_DAILY_LIMITED, params).rowcount == 1
+    upsert, as for quota)."""
+    return add_within_limit(
+        session, _DAILY, {"bank_id": bank_id, "day": day}, "total_cents", amount_cents, limit_cents
+    )
 
 
 def release_daily(session: Session, bank_id: int, day: dt.date, amount_cents: int) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from service.banks import service as banks
 from service.deposits import service as deposits
+from service.db import drop_transaction_caches
 from service.deposits.schemas import DepositOut, DepositRequest
 from service.errors import ServiceError, ValidationFailed, describe_validation_errors
 
@@ -56,6 +57,15 @@ class _Job:
     future: asyncio.Future
 
 
+@dataclass
+class WriterStats:
+    """Since start: submissions answered, transactions committed, the largest group taken."""
+
+    submissions: int = 0
+    transactions: int = 0
+    largest_group: int = 0
+
+
 def _retryable(exc: BaseException) -> bool:
     """A concurrent duplicate insert, or PostgreSQL's deadlock/serialization failure."""
     if isinstance(exc, IntegrityError):
@@ -74,6 +84,7 @@ class SubmissionWriter:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self.stats = WriterStats()
 
     async def submit(self, authorization: str | None, body: bytes) -> Answer:
         """Queue one submission and wait for its answer."""
@@ -116,70 +127,74 @@ class SubmissionWriter:
                     stop = True
                     break
                 jobs.append(more)
+            self.stats.largest_group = max(self.stats.largest_group, len(jobs))
             try:
                 self._process(jobs)
             except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
                 logger.exception("deposit writer: unexpected failure")
                 for one in jobs:
-                    _deliver(one, Answer(error=exc))
+                    self._deliver(one, Answer(error=exc))
             if stop:
                 return
 
     def _process(self, jobs: list[_Job]) -> None:
+        if len(jobs) == 1:
+            self._process_alone(jobs[0])
+            return
         try:
             answers = self._transaction(jobs)
-        except Exception as exc:  # noqa: BLE001 - decided below
-            if len(jobs) > 1:
-                for job in jobs:
-                    self._process_alone(job)
-                return
-            answers = [Answer(error=exc)]
-            if _retryable(exc):
-                self._process_alone(jobs[0], attempt=2)
-                return
+        except Exception:  # noqa: BLE001 - the group failed as a whole: each one on its own
+            logger.info("deposit writer: a group of %d failed; running each alone", len(jobs))
+            for job in jobs:
+                self._process_alone(job)
+            return
         for job, answer in zip(jobs, answers, strict=True):
-            _deliver(job, answer)
+            self._deliver(job, answer)
 
-    def _process_alone(self, job: _Job, attempt: int = 1) -> None:
-        while True:
+    def _process_alone(self, job: _Job) -> None:
+        for attempt in range(1, _ATTEMPTS + 1):
             try:
                 answer = self._transaction([job])[0]
                 break
             except Exception as exc:  # noqa: BLE001 - retried or answered
-                if not _retryable(exc) or attempt >= _ATTEMPTS:
-                    answer = Answer(error=exc)
+                answer = Answer(error=exc)
+                if not _retryable(exc):
                     break
-                attempt += 1
-        _deliver(job, answer)
+                logger.info("deposit writer: attempt %d failed (%s); retrying", attempt, exc)
+        self._deliver(job, answer)
 
     def _transaction(self, jobs: list[_Job]) -> list[Answer]:
-        """One transaction, one savepoint per submission; the answers once it has committed."""
-        state = self.state
+        """One transaction (a savepoint per submission when there are several); the answers once
+        it has committed."""
         answers = []
-        with state.db.session() as session:
-            if len(jobs) == 1:  # the transaction is the submission's own: no savepoint needed
+        with self.state.db.session() as session:
+            if len(jobs) == 1:  # the transaction is the submission's own
                 try:
                     answers.append(self._one(session, jobs[0]))
                 except ServiceError as refusal:
-                    session.rollback()
-                    return [Answer(error=refusal)]
-                session.commit()
-                return answers
-            for job in jobs:
-                savepoint = session.begin_nested()
-                try:
-                    answer = self._one(session, job)
-                except ServiceError as refusal:
-                    savepoint.rollback()
-                    answers.append(Answer(error=refusal))
-                    continue
-                except BaseException:
-                    savepoint.rollback()
-                    raise
-                savepoint.commit()
-                answers.append(answer)
+                    return [Answer(error=refusal)]  # nothing was written; rolled back on close
+            else:
+                for job in jobs:
+                    savepoint = session.begin_nested()
+                    try:
+                        answer = self._one(session, job)
+                    except ServiceError as refusal:
+                        savepoint.rollback()
+                        drop_transaction_caches(session)
+                        answers.append(Answer(error=refusal))
+                        continue
+                    except BaseException:
+                        savepoint.rollback()
+                        raise
+                    savepoint.commit()
+                    answers.append(answer)
             session.commit()
+        self.stats.transactions += 1
         return answers
+
+    def _deliver(self, job: _Job, answer: Answer) -> None:
+        self.stats.submissions += 1
+        _deliver(job, answer)
 
     def _one(self, session: Any, job: _Job) -> Answer:
         state = self.state

@@ -7,11 +7,10 @@ import datetime as dt
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from service.db import insert_ignore, utcnow
+from service.db import add_within_limit, insert_ignore, utcnow
 from service.deposits.models import Deposit
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 
-_KEY = ("resident_hash", "category", "period")
 
 
 def _where(resident_hash: str, category: str, period: str):
@@ -26,43 +25,6 @@ _USAGE = QuotaUsage.__table__
 _WATCH = WatchListEntry.__table__
 _LOCKS = BeneficiaryLock.__table__
 _DEPOSITS = Deposit.__table__
-_HOLD = (
-    update(_USAGE)
-    .where(
-        _USAGE.c.resident_hash == bindparam("q_resident"),
-        _USAGE.c.category == bindparam("q_category"),
-        _USAGE.c.period == bindparam("q_period"),
-    )
-    .values(
-        held_cents=_USAGE.c.held_cents + bindparam("q_amount"),
-        limit_cents=bindparam("q_limit"),
-        updated_at=bindparam("q_now"),
-    )
-)
-_HOLD_LIMITED = _HOLD.where(
-    _USAGE.c.held_cents + _USAGE.c.committed_cents + bindparam("q_amount") <= bindparam("q_limit")
-)
-
-
-def ensure_usage(
-    session: Session, resident_hash: str, category: str, period: str, limit_cents: int | None
-) -> None:
-    insert_ignore(
-        session,
-        _USAGE,
-        {
-            "resident_hash": resident_hash,
-            "category": category,
-            "period": period,
-            "held_cents": 0,
-            "committed_cents": 0,
-            "limit_cents": limit_cents,
-            "updated_at": utcnow(),
-        },
-        _KEY,
-    )
-
-
 def try_hold(
     session: Session,
     resident_hash: str,
@@ -71,20 +33,21 @@ def try_hold(
     amount_cents: int,
     limit_cents: int | None,
 ) -> bool:
-    """Add `amount_cents` to the hold if held + committed + amount <= limit. One UPDATE: under
-    PostgreSQL's row lock the WHERE clause is re-checked against the latest committed row;
-    under SQLite the transaction holds the write lock."""
-    ensure_usage(session, resident_hash, category, period, limit_cents)
-    statement = _HOLD if limit_cents is None else _HOLD_LIMITED
-    params = {
-        "q_resident": resident_hash,
-        "q_category": category,
-        "q_period": period,
-        "q_amount": amount_cents,
-        "q_limit": limit_cents,
-        "q_now": utcnow(),
-    }
-    return session.connection().execute(statement, params).rowcount == 1
+    """Add `amount_cents` to the hold if held + committed + amount <= limit, creating the usage
+    row if needed: one INSERT ... ON CONFLICT DO UPDATE ... WHERE (`add_within_limit`); under
+    PostgreSQL's row lock the condition is checked against the latest committed row, under
+    SQLite the transaction holds the write lock."""
+    return add_within_limit(
+        session,
+        _USAGE,
+        {"resident_hash": resident_hash, "category": category, "period": period},
+        "held_cents",
+        amount_cents,
+        limit_cents,
+        counted=("committed_cents",),
+        initial={"committed_cents": 0},
+        values={"limit_cents": limit_cents, "updated_at": utcnow()},
+    )
 
 
 def commit_hold(
@@ -197,9 +160,13 @@ _RECENT_FUNDERS = (
 
 
 def lock_beneficiary(session: Session, address: str) -> None:
-    """Serialise splitting checks per beneficiary address (row lock until commit)."""
+    """Serialise splitting checks per beneficiary address (row lock until commit). On SQLite
+    the transaction already holds the database's write lock, so there is nothing to add."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        return
     insert_ignore(session, _LOCKS, {"address": address}, ("address",))
-    session.connection().execute(_LOCK_BENEFICIARY, {"address": address})
+    connection.execute(_LOCK_BENEFICIARY, {"address": address})
 
 
 def recent_funders(session: Session, beneficiary: str, since: dt.datetime) -> set[str]:

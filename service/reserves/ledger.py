@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from service import audit
 from service.canonical import canonical_json
-from service.db import insert_ignore, insert_returning, utcnow
+from service.db import insert_ignore, insert_returning, transaction_cache, utcnow
 from service.money import UNITS_PER_CENT
 from service.reserves.models import LedgerAccount, LedgerLine, LedgerPosting
 
@@ -84,8 +84,11 @@ _ACCOUNTS_BY_CODE = select(LedgerAccount.__table__.c.code, LedgerAccount.__table
 
 
 def _account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
-    """Ids of the ledger accounts with these codes, creating the missing ones."""
+    """Ids of the ledger accounts with these codes (at least), creating the missing ones."""
     codes = set(codes)
+    known = transaction_cache(session, "ledger_accounts")
+    if codes <= known.keys():
+        return known
     table = LedgerAccount.__table__
     connection = session.connection()
     params = {"codes": sorted(codes)}
@@ -102,6 +105,7 @@ def _account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
         insert_ignore(session, table, values, ["code"])
     if missing:
         found.update((code, id_) for code, id_ in connection.execute(_ACCOUNTS_BY_CODE, params))
+    known.update(found)  # ids are fixed once created; kept for the rest of this transaction
     return found
 
 
