@@ -259,8 +259,8 @@ class Token:
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of `tx_hash`, or None while it is not mined (or unknown).
 
-        Read with a plain JSON-RPC request: web3's result formatters cost about 0.3 ms per log,
-        over 100 ms for the receipt of a 500-item mintBatch, and nothing here needs them."""
+        Read with a plain JSON-RPC request: web3's result formatters cost about 0.1 ms per log,
+        some 50 ms for the receipt of a 500-item mintBatch, and nothing here needs them."""
         response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash])
         if response.get("error"):
             raise ChainError(f"eth_getTransactionReceipt {tx_hash}: {response['error']}")
@@ -342,7 +342,7 @@ def encode_mint_batch(items: Sequence[tuple[str, int, bytes]]) -> bytes:
     """Calldata of `mintBatch(address[], uint256[], bytes32[])` for (recipient, units, deposit
     id) items: the same bytes as `encode_call("mintBatch", ...)` (the tests compare them), laid
     out by hand: three static-element arrays need no general ABI encoder, and skipping it (and
-    the checksum of every address) saves about 0.15 ms per item."""
+    the checksum of every address) saves about 0.08 ms per item (40 ms for 500 items)."""
     n = len(items)
     selector, types = _function_abi("mintBatch")
     if types != ["address[]", "uint256[]", "bytes32[]"]:
