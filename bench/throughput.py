@@ -1,23 +1,25 @@
 """Issuance throughput benchmark: `make bench` (python bench/throughput.py), after bench/gas.py.
 
 Starts a stack like `make run`'s in a temporary directory on free 127.0.0.1 ports (anvil with
-automine, USHK deployed by `ape run deploy token`, `python -m service serve` on SQLite WAL with
-the minter in-process; tools/run_stack.py's `Stack`), then measures, in one run:
+automine, USHK deployed by `ape run deploy token`, `python -m service serve` on SQLite WAL and
+`python -m service minter run` beside it; tools/run_stack.py's `Stack`), then measures, in one
+run:
 
 1. the accept path: closed-loop concurrent signed deposits ("100.00", category hk) from several
-   async bank clients (accepted/s, p50/p99 of POST until 201), then an open-loop run paced at
-   200 requests/s (p50/p99 at that rate, and how long each deposit took to be minted);
+   keep-alive clients (`LoadClient`; accepted/s, p50/p99 of POST until 201), then an open-loop
+   run paced at 200 requests/s (p50/p99 at that rate, and how long each deposit took to be
+   minted);
 2. the mint path: minted deposits/s from the first accept until the last deposit is `minted`
    (read from the database file, read-only), and the minter's own rate on a backlog: deposits
-   accepted by a service with USHK_MINTER_ENABLED=false, then `python -m service minter run` as
-   its own process, timed until every one is minted;
+   accepted with the stack's minter process stopped, then `python -m service minter run` again,
+   timed until every one is minted;
 3. the ceiling: anvil's own rate for plain USHK transfers (pre-signed with eth-account, sent as
    raw JSON-RPC batches, paced so automine never holds more than a few hundred transactions);
 4. where time goes: the accept path in-process (FastAPI TestClient, timers around its parts) and
    one instrumented minter process (claim, attestation, estimate and sign, record, send,
    receipt, mark minted).
-5. redemptions: with the service's redemption watcher off (USHK_REDEMPTION_WATCHER_ENABLED=
-   false), the holders redeem on chain in bulk (pre-signed `redeem(1.00, payoutRef)` with payout
+5. redemptions: with the stack's workers process (and so its redemption watcher) stopped, the
+   holders redeem on chain in bulk (pre-signed `redeem(1.00, payoutRef)` with payout
    accounts the demo bank registered, sent like the ceiling's transfers); then the watcher
    (`build_watcher`, as `ushk redemptions watch --once`, in this process with timers) is timed
    processing the backlog into payout rows: redemptions/s, and exactly one payout per id.
@@ -193,24 +195,6 @@ class BenchStack:
         finally:
             db.dispose()
         return out
-
-    def restart_service(self, **overrides: str) -> None:
-        """Replaces the service process by one with these USHK_* settings changed."""
-        import httpx
-        from run_stack import wait_for
-
-        old = self.stack.processes[1]
-        old.terminate()
-        old.wait(timeout=30)
-        self.stack.env.update(overrides)
-        log = open(self.var / "service.log", "a")  # noqa: SIM115 - open for the process's lifetime
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--no-migrate", "--port", str(self.stack.service_port)],
-            cwd=ROOT, env=self.stack.env, stdout=log, stderr=log,
-        )
-        self.stack.processes[1] = process
-        health = f"{self.service_url}/healthz"
-        wait_for(lambda: httpx.get(health, timeout=1).status_code == 200, "the service", process)
 
     def stop(self) -> None:
         self.stack.stop()
@@ -855,7 +839,7 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
     """Redemptions/s processed into payouts by the redemption watcher, on a backlog.
 
     The demo bank registers a payout account for each benchmark holder whose balance covers its
-    share of the redemptions (POST /v1/payout-accounts); with the service's watcher off, those
+    share of the redemptions (POST /v1/payout-accounts); with the stack's workers stopped, those
     holders send `count` pre-signed `redeem(1.00 USHK, payoutRef)` transactions in paced raw
     JSON-RPC batches (as the ceiling); then the watcher (`build_watcher`, as `ushk redemptions
     watch --once` runs it, in this process with timers around its parts) catches up, timed from
@@ -997,7 +981,7 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
         "redemptions_per_s": _rate(count, wall),
         "watcher_parts": parts,
         "watcher": "build_watcher (as `ushk redemptions watch --once`), in the benchmark process, "
-                   "confirmations 0, the service running with its watcher off",
+                   "confirmations 0, the stack's workers process stopped",
     }
 
 
@@ -1121,7 +1105,7 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         accept_phase(stack, work, "warm", min(20, cfg.saturation_count), clients=2)
         outbox.wait_settled(0, outbox.max_seq(), cfg.mint_timeout)
 
-        log(f"accept, closed loop: {cfg.clients} clients, {cfg.saturation_count} deposits, minter in-process")
+        log(f"accept, closed loop: {cfg.clients} clients, {cfg.saturation_count} deposits, minter running")
         sat, first, last = accept_phase(stack, work, "sat", cfg.saturation_count, clients=cfg.clients,
                                         max_seconds=cfg.saturation_seconds)
         outbox.wait_settled(first, last, cfg.mint_timeout)
@@ -1129,7 +1113,7 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         log(f"  {sat['accepted_per_s']}/s accepted, p99 {sat['latency_p99_ms']} ms; "
             f"{sat_mint.get('minted_per_s_from_first_accept')}/s minted from first accept")
 
-        log(f"accept, paced: {cfg.paced_rate:g}/s for {cfg.paced_seconds:g}s, minter in-process")
+        log(f"accept, paced: {cfg.paced_rate:g}/s for {cfg.paced_seconds:g}s, minter running")
         count = max(1, round(cfg.paced_rate * cfg.paced_seconds))
         pace, first, last = accept_phase(stack, work, "paced", count, clients=cfg.clients, rate=cfg.paced_rate)
         outbox.wait_settled(first, last, cfg.mint_timeout)
@@ -1139,8 +1123,8 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
             f"accept to minted p99 {pace_mint.get('accept_to_minted_p99_ms')} ms"
             + (f"; fell behind after {behind} s, {pace['requests']} of {pace['planned']} sent" if behind else ""))
 
-        log("service restarted with USHK_MINTER_ENABLED=false")
-        stack.restart_service(USHK_MINTER_ENABLED="false")
+        log("the stack's workers process (minter, watcher, reconciler, attestor) stopped")
+        stack.stack.stop_workers()
         log(f"accept, closed loop without the minter: {cfg.backlog_count} deposits (the backlog)")
         backlog, first, last = accept_phase(stack, work, "backlog", cfg.backlog_count, clients=cfg.clients,
                                             max_seconds=cfg.backlog_seconds)
@@ -1160,8 +1144,6 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         ceiling = erc20_ceiling(stack.rpc_url, stack.token, cfg.holders, cfg.transfers, batch=cfg.transfer_batch)
         log(f"  {ceiling['transfers_per_s']}/s")
 
-        log("service restarted with USHK_REDEMPTION_WATCHER_ENABLED=false")
-        stack.restart_service(USHK_REDEMPTION_WATCHER_ENABLED="false")
         log(f"redemptions: {cfg.redemptions} redeem transactions, then the watcher on the backlog")
         redemptions = redemption_backlog(stack, cfg.holders, cfg.redemptions, batch=cfg.transfer_batch)
         log(f"  {redemptions['redemptions_per_s']}/s events to payout rows "
@@ -1173,7 +1155,7 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
     log(f"accept path in-process: {cfg.profile_requests} deposits through TestClient")
     profile = profile_accept(cfg.profile_requests, var)
 
-    out["accept"] = {"saturated_minter_in_process": sat, "paced": pace, "saturated_no_minter": backlog}
+    out["accept"] = {"saturated_with_minter": sat, "paced": pace, "saturated_no_minter": backlog}
     out["mint"] = {
         "end_to_end_saturated": sat_mint,
         "end_to_end_paced": pace_mint,
@@ -1220,8 +1202,8 @@ def table(result: dict) -> str:
     def row(name: str, value: Any, p50: Any = None, p99: Any = None, note: str = "") -> None:
         lines.append(f"{name:<58} {_f(value):>12}  {_f(p50):>9} {_f(p99):>9}  {note}")
 
-    sat, pace, nom = a["saturated_minter_in_process"], a["paced"], a["saturated_no_minter"]
-    row(f"accepted/s, {sat['concurrency']} clients, minter in-process (ms)", sat["accepted_per_s"],
+    sat, pace, nom = a["saturated_with_minter"], a["paced"], a["saturated_no_minter"]
+    row(f"accepted/s, {sat['concurrency']} clients, minter running (ms)", sat["accepted_per_s"],
         sat["latency_p50_ms"], sat["latency_p99_ms"], f"n={sat['accepted']}")
     row(f"accepted/s, {nom['concurrency']} clients, minter off (ms)", nom["accepted_per_s"],
         nom["latency_p50_ms"], nom["latency_p99_ms"], f"n={nom['accepted']}")

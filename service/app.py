@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
+from service import workers
 from service.audit.api import router as audit_router
 from service.banks.api import operator_router
 from service.banks.api import router as bank_router
@@ -34,27 +35,6 @@ from service.reserves.api import router as reserves_router
 logger = logging.getLogger("service.access")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _start_reserve_workers(settings: Settings, db: Database, stop: threading.Event) -> list[threading.Thread]:
-    """The reconciler (USHK_RECONCILER_ENABLED) and the periodic attestor
-    (USHK_ATTEST_INTERVAL_SECONDS > 0), as background threads of `serve`."""
-    threads = []
-    if settings.reconciler_enabled:
-        from service.chain.runtime import build_reconciler
-
-        reconciler = build_reconciler(settings, db)
-        threads.append(threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True))
-    if settings.attest_interval_seconds > 0:
-        from service.chain.runtime import build_attestor
-
-        attestor = build_attestor(settings, db)
-        threads.append(threading.Thread(
-            target=attestor.run, args=(stop, settings.attest_interval_seconds), name="attestor", daemon=True
-        ))
-    for thread in threads:
-        thread.start()
-    return threads
 
 
 def resolve_policy_path(path: Path) -> Path:
@@ -192,44 +172,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        worker = None
-        if settings.webhooks_in_process:
-            from service.webhooks.service import run_delivery_loop
-
-            worker = threading.Thread(
-                target=run_delivery_loop, args=(db, settings, stop), name="webhooks", daemon=True
-            )
-            worker.start()
-        minter_thread = None
-        if settings.minter_enabled:
-            from service.chain.runtime import build_minter
-
-            minter = build_minter(settings, db)
-            minter_thread = threading.Thread(target=minter.run, args=(stop,), name="minter", daemon=True)
-            minter_thread.start()
-        watcher_thread = None
-        if settings.redemption_watcher_enabled:
-            from service.redemptions.watcher import build_watcher
-
-            watcher = build_watcher(settings, db)
-            watcher_thread = threading.Thread(
-                target=watcher.run, args=(stop,), name="redemption-watcher", daemon=True
-            )
-            watcher_thread.start()
-        reserve_threads = _start_reserve_workers(settings, db, stop)
+        threads = workers.start(settings, db, stop)
         try:
             yield
         finally:
             state.writer.close()
             stop.set()
-            for thread in reserve_threads:
-                thread.join(timeout=30)
-            if watcher_thread is not None:
-                watcher_thread.join(timeout=30)
-            if worker is not None:
-                worker.join(timeout=10)
-            if minter_thread is not None:
-                minter_thread.join(timeout=30)
+            workers.join(threads)
             if owns_db:
                 db.dispose()
 

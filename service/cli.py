@@ -653,6 +653,42 @@ def minter_run(ctx: Context) -> None:
 
 
 @cli.group()
+def workers() -> None:
+    """The background workers, without the HTTP API."""
+
+
+@workers.command("run")
+@pass_ctx
+def workers_run(ctx: Context) -> None:
+    """Run the workers the settings enable (minter, redemption watcher, reconciler, periodic
+    attestor, webhook delivery) until interrupted; `make run` runs them beside `ushk serve`."""
+    import logging
+    import signal
+    import threading
+
+    from service import workers as background
+    from service.chain.runtime import ChainNotConfigured
+
+    logging.basicConfig(level=ctx.settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(threadName)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        threads = background.start(ctx.settings, ctx.db, stop)
+    except ChainNotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    if not threads:
+        raise click.ClickException("no worker is enabled (see USHK_MINTER_ENABLED and the others)")
+    click.echo("workers: " + ", ".join(t.name for t in threads), err=True)
+    while not stop.wait(1.0):
+        if not any(t.is_alive() for t in threads):
+            break
+    stop.set()
+    background.join(threads)
+
+
+@cli.group()
 def reserves() -> None:
     """The reserve ledger, its reconciliation with the chain, and attestations."""
 

@@ -1,4 +1,5 @@
-"""`make run`: anvil on 127.0.0.1:8545, USHK deployed, the reserve service on 127.0.0.1:8000.
+"""`make run`: anvil on 127.0.0.1:8545, USHK deployed, the reserve service's API on 127.0.0.1:8000
+and its background workers (minter, redemption watcher, reconciler, attestor) as a second process.
 
 Each run starts from a fresh chain, so the service's SQLite database (var/ushk.db) starts fresh
 too. The service holds anvil's dev accounts 1 (minter) and 2 (attestor); account 0 is admin,
@@ -34,6 +35,16 @@ DEV_ACCOUNTS = [
     ("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"),
     ("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"),
 ]
+
+
+# The API process runs none of the background workers (see Stack.start_workers).
+WORKERS_OFF = {
+    "USHK_MINTER_ENABLED": "false",
+    "USHK_REDEMPTION_WATCHER_ENABLED": "false",
+    "USHK_RECONCILER_ENABLED": "false",
+    "USHK_ATTEST_INTERVAL_SECONDS": "0",
+    "USHK_WEBHOOKS_IN_PROCESS": "false",
+}
 
 
 def say(message: str) -> None:
@@ -111,6 +122,7 @@ class Stack:
         self.service_port = service_port
         self.anvil_args = anvil_args
         self.processes: list[subprocess.Popen] = []
+        self.workers: subprocess.Popen | None = None
         self.deployment: dict = {}
         self.env: dict[str, str] = {}
 
@@ -143,11 +155,47 @@ class Stack:
         self.processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--no-migrate", "--port", str(self.service_port)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=log,
+                cwd=ROOT, env=self.api_env, stdout=log, stderr=log,
             )
         )
         health = f"{self.service_url}/healthz"
         wait_for(lambda: httpx.get(health, timeout=1).status_code == 200, "the service", self.processes[1])
+        self.start_workers()
+
+    def start_workers(self, **overrides: str) -> None:
+        """`python -m service workers run` as its own process (var/workers.log), with these
+        USHK_* settings changed: the minter, the redemption watcher, the reconciler, the
+        periodic attestor and webhook delivery. In the API process their chain client would
+        share the interpreter lock with the deposit writer and multiply its latency."""
+        if self.workers is not None and self.workers.poll() is None:
+            return
+        say(f"starting the workers: minter, redemption watcher, reconciler, attestor, webhooks "
+            f"(log: {self.var / 'workers.log'})")
+        log = open(self.var / "workers.log", "a")  # noqa: SIM115 - open for the process's lifetime
+        self.workers = subprocess.Popen(
+            [sys.executable, "-m", "service", "workers", "run"], cwd=ROOT, env={**self.env, **overrides},
+            stdout=log, stderr=log,
+        )
+        self.processes.append(self.workers)
+
+    def stop_workers(self) -> None:
+        """Stops the workers process (SIGINT: each worker finishes the step in hand)."""
+        if self.workers is None:
+            return
+        workers, self.workers = self.workers, None
+        if workers.poll() is None:
+            workers.send_signal(signal.SIGINT)
+            try:
+                workers.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                workers.kill()
+                workers.wait()
+        self.processes.remove(workers)
+
+    @property
+    def api_env(self) -> dict[str, str]:
+        """The API process's settings: the workers run in their own process."""
+        return {**self.env, **WORKERS_OFF}
 
     def _deploy(self) -> None:
         say("deploying USHK (ape run deploy token)")
@@ -222,7 +270,7 @@ USHK is running.
   API docs     {SERVICE_URL}/docs   (OpenAPI: {SERVICE_URL}/openapi.json)
   public       {SERVICE_URL}/v1/audit/head (the audit log's head)
   demo bank    var/demo-bank.json (API key and Ed25519 signing key)
-  logs         var/anvil.log, var/service.log
+  logs         var/anvil.log, var/service.log, var/workers.log
 
 Next: `make demo` in another terminal sends signed deposits as the demo bank;
       `. var/run.env && .venv/bin/ushk --help` is the operator CLI (same database and keys);

@@ -29,7 +29,7 @@ def test_every_phase_with_a_few_deposits(tmp_path):
     result = bench.measure(cfg, tmp_path, log=lambda _msg: None)
 
     accept = result["accept"]
-    for phase in ("saturated_minter_in_process", "saturated_no_minter"):
+    for phase in ("saturated_with_minter", "saturated_no_minter"):
         assert accept[phase]["accepted"] == accept[phase]["requests"] > 0, accept[phase]
         assert accept[phase]["latency_p99_ms"] > 0
     paced = accept["paced"]
@@ -37,7 +37,7 @@ def test_every_phase_with_a_few_deposits(tmp_path):
 
     mint = result["mint"]
     # every accepted deposit of each phase was minted, exactly once, in some batch
-    assert mint["end_to_end_saturated"]["minted"] == accept["saturated_minter_in_process"]["accepted"]
+    assert mint["end_to_end_saturated"]["minted"] == accept["saturated_with_minter"]["accepted"]
     assert mint["end_to_end_paced"]["minted"] == paced["accepted"]
     backlog = mint["minter_process_backlog"]
     assert backlog["minted"] == accept["saturated_no_minter"]["accepted"]

@@ -1,0 +1,62 @@
+"""The service's background workers, as threads: webhook delivery, the minter, the redemption
+watcher, the reserve reconciler and the periodic attestor, each when its setting enables it
+(USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED, USHK_REDEMPTION_WATCHER_ENABLED,
+USHK_RECONCILER_ENABLED, USHK_ATTEST_INTERVAL_SECONDS > 0).
+
+`ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
+their own. `make run` does the latter: the workers' chain client and log decoding then do not
+share the API process's interpreter lock with the deposit writer, whose latency they would
+otherwise multiply. Each worker is safe to run in several processes (the minter and watcher
+hold leases; the reconciler and attestor are idempotent).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from service.config import Settings
+from service.db import Database
+
+
+def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., Any], tuple]]:
+    """(name, target, extra args after `stop`) of every enabled worker."""
+    plan: list[tuple[str, Callable[..., Any], tuple]] = []
+    if settings.webhooks_in_process:
+        from service.webhooks.service import run_delivery_loop
+
+        plan.append(("webhooks", lambda stop: run_delivery_loop(db, settings, stop), ()))
+    if settings.minter_enabled:
+        from service.chain.runtime import build_minter
+
+        plan.append(("minter", build_minter(settings, db).run, ()))
+    if settings.redemption_watcher_enabled:
+        from service.redemptions.watcher import build_watcher
+
+        plan.append(("redemption-watcher", build_watcher(settings, db).run, ()))
+    if settings.reconciler_enabled:
+        from service.chain.runtime import build_reconciler
+
+        plan.append(("reconciler", build_reconciler(settings, db).run, ()))
+    if settings.attest_interval_seconds > 0:
+        from service.chain.runtime import build_attestor
+
+        plan.append(("attestor", build_attestor(settings, db).run, (settings.attest_interval_seconds,)))
+    return plan
+
+
+def start(settings: Settings, db: Database, stop: threading.Event) -> list[threading.Thread]:
+    """Starts the enabled workers as daemon threads; they end when `stop` is set."""
+    threads = [
+        threading.Thread(target=target, args=(stop, *extra), name=name, daemon=True)
+        for name, target, extra in _planned(settings, db)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def join(threads: list[threading.Thread], timeout: float = 30.0) -> None:
+    for thread in threads:
+        thread.join(timeout=timeout)
