@@ -36,13 +36,15 @@ import threading
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import select
+from eth_utils import to_checksum_address
+from sqlalchemy import bindparam, select
 
 from service import audit
 from service.chain.token import Token
 from service.db import Database, utcnow
 from service.deposits.ids import seq_for_deposit_id
 from service.deposits.models import Deposit, DepositStatus
+from service.money import cents_to_units
 from service.errors import ServiceError
 from service.redemptions.models import ChainCursor
 from service.reserves import ledger
@@ -54,6 +56,10 @@ log = logging.getLogger("ushk.reconciler")
 CURSOR = "reserves"
 ACTOR = "reconciler"
 BACKED_STATUSES = (DepositStatus.ACCEPTED, DepositStatus.MINTING, DepositStatus.MINTED)
+# Ledger postings (redemptions, wipes) per write transaction at most, split at block boundaries.
+MAX_EVENTS_PER_TRANSACTION = 200
+# Deposit ids per `id IN (...)` query.
+ID_CHUNK = 500
 
 
 @dataclass
@@ -122,6 +128,10 @@ class Reconciler:
         self._redeemed = events.RedemptionRequested()
         self._wiped = events.FrozenBalanceWiped()
         self._by_topic = {_hex(e.topic): e for e in (self._minted, self._redeemed, self._wiped)}
+        self._decoders = {
+            _hex(e.topic): _EventDecoder(kind, e.abi)
+            for kind, e in ((_MINTED, self._minted), (_REDEEMED, self._redeemed), (_WIPED, self._wiped))
+        }
         self.last: ReconcileResult | None = None
         self._follow_halted = False
 
@@ -153,67 +163,109 @@ class Reconciler:
         return self.from_block - 1 if stored is None else stored.block_number
 
     def follow(self, to_block: int) -> list[dict]:
-        """Processes events up to `to_block`; returns the unbacked mints found (already alerted)."""
+        """Processes events up to `to_block`; returns the unbacked mints found (already alerted).
+
+        Per range, everything slow happens before the write transaction: the logs are fetched
+        and decoded, and the deposits behind its `Minted` events are read in bulk (a few
+        `id IN (...)` queries) in a read snapshot. A verdict on a deposit that is `minted` (a
+        final status; beneficiary and amount never change) is final there; only the mints of
+        deposits in another status (or unknown) are read again inside the write transaction,
+        so the findings are those of a check made in it. The write transactions then hold the
+        ledger postings of redemptions and wipes (at most `MAX_EVENTS_PER_TRANSACTION` each,
+        split at block boundaries), the alerts and the cursor."""
         findings: list[dict] = []
         start = self.cursor() + 1
         while start <= to_block:
             end = min(to_block, start + self.batch_blocks - 1)
-            logs = self.token.w3.eth.get_logs({
-                "address": self.token.address, "fromBlock": start, "toBlock": end,
-                "topics": [list(self._by_topic)],
-            })
-            logs = sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
-            now = utcnow()
-            with self.db.transaction() as session:
-                found = []
-                for entry in logs:
-                    event = self._by_topic[_hex(entry["topics"][0])]
-                    decoded = event.process_log(entry)
-                    args = decoded["args"]
-                    tx_hash = decoded["transactionHash"].to_0x_hex()
-                    block = decoded["blockNumber"]
-                    if event is self._minted:
-                        problem = self._check_mint(session, bytes(args["depositId"]), args["to"], int(args["amount"]))
-                        if problem:
-                            found.append({
-                                "code": "unbacked_mint", "message": problem,
-                                "deposit_id": "0x" + bytes(args["depositId"]).hex(),
-                                "to": args["to"], "amount_units": str(args["amount"]),
-                                "minter": args["minter"], "tx_hash": tx_hash, "block_number": block,
-                            })
-                    elif event is self._redeemed:
-                        ledger.record_redemption(
-                            session, redemption_id=int(args["redemptionId"]), units=int(args["amount"]),
-                            holder=args["holder"], tx_hash=tx_hash, block_number=block, actor=ACTOR, now=now,
-                        )
-                    else:
-                        ledger.record_wipe(
-                            session, account=args["account"], units=int(args["amount"]), tx_hash=tx_hash,
-                            log_index=decoded["logIndex"], block_number=block, actor=ACTOR, now=now,
-                        )
-                _advance(session, end, now)
-                if found:
-                    _, created = reserves.halt(session, found, difference_units=0, actor=ACTOR, now=now)
-                    self._follow_halted = self._follow_halted or created
-                    for f in found:
-                        audit.record(session, "alert.unbacked_mint", ACTOR, f, now=now)
-            findings.extend(found)
+            events = self._events(start, end)
+            mints = [e for e in events if e.kind == _MINTED]
+            problems, recheck = self._check_mints_read(mints)
+            for group_end, group in _groups(events, end, MAX_EVENTS_PER_TRANSACTION):
+                group_mints = [e for e in group if e.kind == _MINTED]
+                now = utcnow()
+                with self.db.transaction() as session:
+                    again = [e for e in group_mints if e.seq in recheck]
+                    if again:
+                        rows = _deposit_rows(session, {e.seq for e in again})
+                        for e in again:
+                            problems[id(e)] = _mint_problem(e, rows.get(e.seq))
+                    found = []
+                    for e in group:
+                        if e.kind == _MINTED:
+                            problem = problems.get(id(e))
+                            if problem:
+                                found.append({
+                                    "code": "unbacked_mint", "message": problem,
+                                    "deposit_id": "0x" + e.args["depositId"].hex(),
+                                    "to": e.args["to"], "amount_units": str(e.args["amount"]),
+                                    "minter": e.args["minter"], "tx_hash": e.tx_hash,
+                                    "block_number": e.block,
+                                })
+                        elif e.kind == _REDEEMED:
+                            ledger.record_redemption(
+                                session, redemption_id=int(e.args["redemptionId"]), units=int(e.args["amount"]),
+                                holder=e.args["holder"], tx_hash=e.tx_hash, block_number=e.block,
+                                actor=ACTOR, now=now,
+                            )
+                        else:
+                            ledger.record_wipe(
+                                session, account=e.args["account"], units=int(e.args["amount"]),
+                                tx_hash=e.tx_hash, log_index=e.log_index, block_number=e.block,
+                                actor=ACTOR, now=now,
+                            )
+                    _advance(session, group_end, now)
+                    if found:
+                        _, created = reserves.halt(session, found, difference_units=0, actor=ACTOR, now=now)
+                        self._follow_halted = self._follow_halted or created
+                        for f in found:
+                            audit.record(session, "alert.unbacked_mint", ACTOR, f, now=now)
+                findings.extend(found)
             start = end + 1
         return findings
 
-    def _check_mint(self, session, deposit_id: bytes, to: str, units: int) -> str | None:
-        try:
-            seq = seq_for_deposit_id(deposit_id)
-        except ValueError as exc:
-            return f"Minted event with a deposit id the service never issued ({exc})"
-        deposit = session.get(Deposit, seq)
-        if deposit is None or deposit.status not in BACKED_STATUSES:
-            state = "unknown" if deposit is None else deposit.status
-            return f"Minted event for deposit {seq}, which is {state}: no accepted deposit behind it"
-        if deposit.beneficiary.lower() != to.lower() or deposit.onchain_amount != units:
-            return (f"Minted event for deposit {seq} pays {to} {units} units; the deposit is "
-                    f"{deposit.beneficiary} {deposit.onchain_amount} units")
-        return None
+    def _events(self, start: int, end: int) -> list[_Event]:
+        """The token's followed events in blocks start..end, decoded, in chain order."""
+        raw = self.token.w3.provider.make_request("eth_getLogs", [{
+            "address": self.token.address, "fromBlock": hex(start), "toBlock": hex(end),
+            "topics": [list(self._by_topic)],
+        }])
+        if raw.get("error"):
+            raise RuntimeError(f"eth_getLogs {start}..{end} failed: {raw['error']}")
+        events = [self._decode(entry) for entry in raw["result"]]
+        events.sort(key=lambda e: (e.block, e.log_index))
+        return events
+
+    def _decode(self, entry: dict) -> _Event:
+        topics = [_hex(t) for t in entry["topics"]]
+        decoder = self._decoders.get(topics[0]) if topics else None
+        if decoder is None or entry.get("removed"):
+            raise ValueError(f"unexpected log from eth_getLogs: {entry}")
+        return decoder.decode(topics, _bytes(entry["data"]), _hex(entry["transactionHash"]),
+                              _int(entry["blockNumber"]), _int(entry["logIndex"]))
+
+    def _check_mints_read(self, mints: list[_Event]) -> tuple[dict[int, str | None], set[int]]:
+        """Verdicts on `mints` from a read snapshot: ({id(event): problem}, the seqs to read
+        again in the write transaction: every deposit not yet `minted`)."""
+        problems: dict[int, str | None] = {}
+        valid = []
+        for e in mints:
+            try:
+                e.seq = seq_for_deposit_id(e.args["depositId"])
+            except ValueError as exc:
+                problems[id(e)] = f"Minted event with a deposit id the service never issued ({exc})"
+            else:
+                valid.append(e)
+        if not valid:
+            return problems, set()
+        with self.db.reading() as session:
+            rows = _deposit_rows(session, {e.seq for e in valid})
+        recheck: set[int] = set()
+        for e in valid:
+            row = rows.get(e.seq)
+            problems[id(e)] = _mint_problem(e, row)
+            if row is None or row.status != DepositStatus.MINTED:
+                recheck.add(e.seq)
+        return problems, recheck
 
     # ---- 2. compare --------------------------------------------------------------------------
 
@@ -297,10 +349,133 @@ class Reconciler:
                 log.error("minting paused on chain in %s", receipt.tx_hash)
 
 
+_MINTED, _REDEEMED, _WIPED = "Minted", "RedemptionRequested", "FrozenBalanceWiped"
+
+
+@dataclass(eq=False)
+class _Event:
+    kind: str
+    args: dict
+    tx_hash: str
+    block: int
+    log_index: int
+    seq: int | None = None  # Minted: the deposit's sequence number, once parsed
+
+
+class _EventDecoder:
+    """Decodes one event's logs as web3's `process_log` does (checksummed addresses, ints,
+    bytes), for events whose inputs are all static ABI types: indexed ones from the topics,
+    the others as consecutive 32-byte words of the data."""
+
+    _STATIC = {"address", "bool", "bytes32"}
+
+    def __init__(self, kind: str, abi: dict):
+        self.kind = kind
+        inputs = abi["inputs"]
+        for i in inputs:
+            t = i["type"]
+            if not (t in self._STATIC or t.startswith("uint") or t.startswith("int")) or "[" in t:
+                raise ValueError(f"{abi['name']}: {t} is not a static type this decoder handles")
+        self.indexed = [(i["name"], i["type"]) for i in inputs if i["indexed"]]
+        self.data = [(i["name"], i["type"]) for i in inputs if not i["indexed"]]
+
+    def decode(self, topics: list[str], data: bytes, tx_hash: str, block: int, log_index: int) -> _Event:
+        if len(topics) != 1 + len(self.indexed) or len(data) != 32 * len(self.data):
+            raise ValueError(f"{self.kind} log with {len(topics)} topics and {len(data)} data bytes")
+        args = {}
+        for (name, type_), topic in zip(self.indexed, topics[1:], strict=True):
+            args[name] = _word(type_, bytes.fromhex(topic[2:]))
+        for n, (name, type_) in enumerate(self.data):
+            args[name] = _word(type_, data[32 * n: 32 * n + 32])
+        return _Event(self.kind, args, tx_hash, block, log_index)
+
+
+def _word(type_: str, word: bytes):
+    if len(word) != 32:
+        raise ValueError("an ABI word is 32 bytes")
+    if type_ == "address":
+        if any(word[:12]):
+            raise ValueError("address word with non-zero padding")
+        return _checksum("0x" + word[12:].hex())
+    if type_ == "bytes32":
+        return word
+    if type_ == "bool":
+        return bool(int.from_bytes(word, "big"))
+    return int.from_bytes(word, "big", signed=type_.startswith("int"))
+
+
+_CHECKSUMS: dict[str, str] = {}
+
+
+def _checksum(address: str) -> str:
+    out = _CHECKSUMS.get(address)
+    if out is None:
+        if len(_CHECKSUMS) > 100_000:
+            _CHECKSUMS.clear()
+        out = _CHECKSUMS[address] = to_checksum_address(address)
+    return out
+
+
+def _groups(events: list[_Event], end: int, limit: int):
+    """(last block, events) per write transaction: the ledger postings (redemptions, wipes) of
+    a range at most `limit` at a time, each group ending at a block boundary (so the cursor
+    never stops inside a block); the last group ends at `end`. Mints cost no writes."""
+    group: list[_Event] = []
+    postings = 0
+    for n, e in enumerate(events):
+        group.append(e)
+        if e.kind != _MINTED:
+            postings += 1
+        following = events[n + 1] if n + 1 < len(events) else None
+        if postings >= limit and following is not None and following.block != e.block:
+            yield e.block, group
+            group, postings = [], 0
+    yield end, group
+
+
+_DEPOSIT_ROWS = (
+    select(Deposit.id, Deposit.status, Deposit.beneficiary, Deposit.amount_cents)
+    .where(Deposit.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _deposit_rows(session, seqs) -> dict:
+    """seq -> (id, status, beneficiary, amount_cents) of the deposits among `seqs`."""
+    ordered = sorted(seqs)
+    rows = {}
+    for i in range(0, len(ordered), ID_CHUNK):
+        for row in session.execute(_DEPOSIT_ROWS, {"ids": ordered[i: i + ID_CHUNK]}):
+            rows[row.id] = row
+    return rows
+
+
+def _mint_problem(event: _Event, row) -> str | None:
+    """Why the `Minted` event of deposit `event.seq` (row: its deposit, or None) is unbacked."""
+    seq, to, units = event.seq, event.args["to"], int(event.args["amount"])
+    if row is None or row.status not in BACKED_STATUSES:
+        state = "unknown" if row is None else row.status
+        return f"Minted event for deposit {seq}, which is {state}: no accepted deposit behind it"
+    amount = cents_to_units(row.amount_cents)
+    if row.beneficiary.lower() != to.lower() or amount != units:
+        return (f"Minted event for deposit {seq} pays {to} {units} units; the deposit is "
+                f"{row.beneficiary} {amount} units")
+    return None
+
+
 def _hex(value) -> str:
     if isinstance(value, str):
         return value.lower() if value.startswith("0x") else "0x" + value.lower()
     return "0x" + bytes(value).hex()
+
+
+def _bytes(value) -> bytes:
+    if isinstance(value, str):
+        return bytes.fromhex(value[2:] if value[:2].lower() == "0x" else value)
+    return bytes(value)
+
+
+def _int(value) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
 
 
 def _advance(session, block: int, now) -> None:
