@@ -133,6 +133,12 @@ class Reconciler:
             for kind, e in ((_MINTED, self._minted), (_REDEEMED, self._redeemed), (_WIPED, self._wiped))
         }
         self.last: ReconcileResult | None = None
+        # check(): per deposit seen in `minting`, the first block its Minted event was not
+        # looked for yet, or its event once found (see _minted_of)
+        self._mint_scan: dict[bytes, int] = {}
+        self._found: dict[bytes, object] = {}
+        self._prev_head: int | None = None
+        self._scan_head: tuple[int, str] | None = None
         self._follow_halted = False
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -271,11 +277,15 @@ class Reconciler:
 
     def check(self, findings: list[dict] | None = None) -> ReconcileResult:
         findings = list(findings or [])
+        head_before = self.token.block_number()  # read before the snapshot (see _in_flight)
         with self.db.reading() as session:
             balances = ledger.balances(session)
             minting = list(session.scalars(
                 select(Deposit).where(Deposit.status == DepositStatus.MINTING)
             ))
+            minting_ids = {m.deposit_id for m in minting}
+            left = [d for d in self._mint_scan if d not in minting_ids]
+            finished = _finished(session, left)
             unbalanced = ledger.unbalanced_postings(session)
             acknowledged = reserves.acknowledged_difference(session)
             halted_before = reserves.minting_halted(session)
@@ -286,13 +296,12 @@ class Reconciler:
             block_identifier=block
         )
         in_flight = 0
-        if minting:
-            by_id = {d.deposit_id: d for d in minting}
-            for event in self.token.minted_events(self.from_block, block, list(by_id)):
-                d = by_id.get(event.deposit_id)
-                if d is not None and event.amount == d.onchain_amount and event.to.lower() == d.beneficiary.lower():
-                    in_flight += event.amount
-                    by_id.pop(event.deposit_id)
+        by_id = {d.deposit_id: d for d in minting}
+        for event in self._minted_of(list(by_id), block, head_before, finished):
+            d = by_id.get(event.deposit_id)
+            if d is not None and event.amount == d.onchain_amount and event.to.lower() == d.beneficiary.lower():
+                in_flight += event.amount
+                by_id.pop(event.deposit_id)
         explained = ledger_units + in_flight + acknowledged
         reserves_units = balances.reserves * 10_000
         if supply != explained:
@@ -329,6 +338,55 @@ class Reconciler:
         elif not halted_before:
             log.debug("reconciled at block %s: supply %s units", block, supply)
         return result
+
+    def _minted_of(self, ids: list[bytes], block: int, head_before: int, finished: set[bytes]) -> list:
+        """The `Minted` events in blocks from_block..`block` of the deposits `ids` (those in
+        `minting` in the snapshot), without rescanning from the deployment block every pass.
+
+        Per deposit ever seen in `minting` (until it is minted or rejected: `finished`), the
+        reconciler remembers its event once found, or else the first block not yet scanned for
+        it: blocks <= N never change once N is mined, so a scan of lb..N that found nothing
+        moves lb to N + 1. A deposit first seen in `minting` was not `minting` in the previous
+        pass's snapshot (every deposit that was is remembered), so all its mint transactions
+        were sent, and mined, after that snapshot began: in blocks above the head read just
+        before it (`head_before` of that pass). On the first pass, or when the chain went back
+        (a reorg, an anvil revert), the scan starts at the deployment block, as before."""
+        if self._scan_head is not None and not self._same_chain():
+            self._mint_scan.clear()
+            self._found.clear()
+            self._prev_head = None
+        for d in finished:
+            self._mint_scan.pop(d, None)
+            self._found.pop(d, None)
+        start_new = self.from_block if self._prev_head is None else self._prev_head + 1
+        for d in ids:
+            self._mint_scan.setdefault(d, start_new)
+        events = [self._found[d] for d in ids if d in self._found]
+        scan = [d for d in ids if d not in self._found]
+        if scan:
+            lowest = min(self._mint_scan[d] for d in scan)
+            for i in range(0, len(scan), ID_CHUNK):
+                chunk = scan[i: i + ID_CHUNK]
+                if lowest <= block:
+                    for event in self.token.minted_events(lowest, block, chunk):
+                        self._found[event.deposit_id] = event
+                        events.append(event)
+            for d in scan:
+                if d not in self._found:
+                    self._mint_scan[d] = max(self._mint_scan[d], block + 1)
+        self._prev_head = head_before
+        self._scan_head = (block, self._block_hash(block))
+        return events
+
+    def _block_hash(self, number: int) -> str:
+        return _hex(self.token.w3.eth.get_block(number)["hash"])
+
+    def _same_chain(self) -> bool:
+        number, hash_ = self._scan_head
+        try:
+            return self._block_hash(number) == hash_
+        except Exception:  # noqa: BLE001 - the block is gone (the chain went back)
+            return False
 
     # ---- 3. halt -----------------------------------------------------------------------------
 
@@ -447,6 +505,15 @@ def _deposit_rows(session, seqs) -> dict:
         for row in session.execute(_DEPOSIT_ROWS, {"ids": ordered[i: i + ID_CHUNK]}):
             rows[row.id] = row
     return rows
+
+
+def _finished(session, deposit_ids: list[bytes]) -> set[bytes]:
+    """The deposits among `deposit_ids` that are minted or rejected (final statuses)."""
+    if not deposit_ids:
+        return set()
+    rows = _deposit_rows(session, {seq_for_deposit_id(d) for d in deposit_ids})
+    final = (DepositStatus.MINTED, DepositStatus.REJECTED)
+    return {d for d in deposit_ids if (row := rows.get(seq_for_deposit_id(d))) is not None and row.status in final}
 
 
 def _mint_problem(event: _Event, row) -> str | None:

@@ -77,3 +77,73 @@ def test_groups_splitPostingsAtBlockBoundariesOnly():
     ]
     assert [end for end, _ in _groups([], 5, 2)] == [5]
     assert [end for end, _ in _groups(events, 20, 200)] == [20]
+
+
+def _claim(env, minter, attestor, token):
+    """Claims the accepted deposits into a batch (now `minting`) and signs its transaction
+    without sending it: (signed tx, batch id, units)."""
+    from service.deposits import outbox
+
+    with env.db.transaction() as session:
+        deposits = outbox.claim_batch(session, 10)
+        items = [(d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
+        batch_id = deposits[0].mint_batch_id
+    units = sum(i[1] for i in items)
+    attestor.ensure_covers(units + token.total_supply())
+    signed = token.build_mint_batch(minter.signer, items, token.pending_nonce(minter.signer.address))
+    with env.db.transaction() as session:
+        outbox.record_batch_sent(session, batch_id, signed.tx_hash, signed.nonce)
+    return signed, units
+
+
+def test_mintsInFlight_foundAcrossPassesOfOneReconciler_withoutRescanningFromDeployment(bank, deployed, workers):
+    """Deposits stuck in `minting` (the minter stopped) while blocks go by: one mined before the
+    reconciler's first pass, one claimed before a pass and mined after it, one claimed and mined
+    between two passes; each pass explains the supply with them, and once settled they count
+    in the ledger instead."""
+    env, client = bank
+    minter, attestor = workers
+    token = deployed.token()
+    reconciler = Reconciler(env.db, token, from_block=deployed.from_block)
+
+    def other_blocks(n: int) -> None:
+        for _ in range(n):
+            token.w3.provider.make_request("evm_mine", [])
+
+    deposit(client, deployed.holders[0].address, "10.00")
+    first, units1 = _claim(env, minter, attestor, token)
+    token.send_raw(first)
+    token.wait_receipt(first.tx_hash)
+    other_blocks(20)
+    result = reconciler.reconcile_once()  # the first pass scans from the deployment block
+    assert result.ok, result.findings
+    assert result.in_flight_units == units1
+
+    deposit(client, deployed.holders[1].address, "20.00")
+    second, units2 = _claim(env, minter, attestor, token)
+    result = reconciler.reconcile_once()  # claimed, not sent: nothing more in flight
+    assert result.ok and result.in_flight_units == units1
+    # the next pass looks for the claimed deposit's mint only in blocks above this one
+    assert all(lb == result.block + 1 for d, lb in reconciler._mint_scan.items() if d not in reconciler._found)
+    other_blocks(5)
+    token.send_raw(second)
+    token.wait_receipt(second.tx_hash)
+    other_blocks(5)
+    deposit(client, deployed.holders[2].address, "30.00")
+    third, units3 = _claim(env, minter, attestor, token)
+    token.send_raw(third)
+    token.wait_receipt(third.tx_hash)
+    for _ in range(2):
+        result = reconciler.reconcile_once()
+        assert result.ok, result.findings
+        assert result.in_flight_units == units1 + units2 + units3
+    # a fresh reconciler (a restart) scans from the deployment block and agrees
+    fresh = Reconciler(env.db, token, from_block=deployed.from_block).reconcile_once()
+    assert fresh.ok and fresh.in_flight_units == units1 + units2 + units3
+
+    minter.recover()  # settles the sent batches from their receipts
+    assert {d.status for d in deposits_of(env)} == {"minted"}
+    result = reconciler.reconcile_once()
+    assert result.ok and result.in_flight_units == 0
+    assert result.ledger_supply_units == units1 + units2 + units3
+    assert not halted(env)
