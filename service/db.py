@@ -44,6 +44,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -299,6 +300,71 @@ class Database:
         self.engine.dispose()
 
 
+class Prepared:
+    """A Core statement run directly on the DBAPI connection of a session's transaction,
+    compiled once per dialect (and per set of parameter names, for an INSERT or UPDATE that
+    takes its columns from them).
+
+    The accept path runs about ten statements per deposit, and SQLAlchemy's work per execution
+    (cache key, parameter processing, result set-up, events) costs about twenty times SQLite's
+    own: 33 µs against 1.6 µs for a SELECT by key, about 40% of a deposit's CPU. Parameters
+    still go through each bind's type (`bind_processor`: UTC datetimes and dates are stored as
+    the ORM stores them). Results are the driver's rows, unprocessed: select only integers and
+    strings."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._plans: dict[tuple, tuple] = {}
+
+    def _plan(self, dialect: Any, keys: tuple[str, ...] | None) -> tuple:
+        plan = self._plans.get((dialect.name, keys))
+        if plan is None:
+            compiled = self.statement.compile(
+                dialect=dialect, column_keys=list(keys) if keys is not None else None
+            )
+            names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+            binds = [
+                (name, compiled.binds[name].type.bind_processor(dialect), compiled.binds[name])
+                for name in names
+            ]
+            plan = self._plans[dialect.name, keys] = (compiled.string, compiled.positional, binds)
+        return plan
+
+    def _args(self, plan: tuple, params: Mapping[str, Any]) -> Any:
+        _, positional, binds = plan
+        values = []
+        for name, process, bind in binds:
+            value = params[name] if name in params else bind.effective_value
+            values.append(process(value) if process is not None else value)
+        return tuple(values) if positional else {name: v for (name, _, _), v in zip(binds, values, strict=True)}
+
+    def execute(self, session: Session, params: Mapping[str, Any] | None = None, *, columns: bool = False) -> Any:
+        """Runs the statement with `params`; returns the DBAPI cursor. `columns`: the statement
+        (an INSERT or UPDATE without .values()) takes its columns from the keys of `params`."""
+        params = params or {}
+        connection = session.connection()
+        plan = self._plan(connection.dialect, tuple(params) if columns else None)
+        return self._run(connection, plan, "execute", self._args(plan, params))
+
+    def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Runs an INSERT without .values() once per row (the rows' keys name its columns)."""
+        if not rows:
+            return
+        connection = session.connection()
+        plan = self._plan(connection.dialect, tuple(rows[0]))
+        self._run(connection, plan, "executemany", [self._args(plan, row) for row in rows])
+
+    @staticmethod
+    def _run(connection: Any, plan: tuple, method: str, args: Any) -> Any:
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            getattr(cursor, method)(plan[0], args)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            # the same exception SQLAlchemy raises (IntegrityError, OperationalError, ...)
+            raise DBAPIError.instance(plan[0], args, exc, connection.dialect.loaded_dbapi.Error) from exc
+        return cursor
+
+
 _TRANSACTION_CACHES = "ushk_transaction_caches"
 
 
@@ -384,14 +450,14 @@ def add_within_limit(
                 total = total + table.c[name]
             where = total <= bindparam("add_limit")
         set_ = {column: table.c[column] + excluded[column], **{name: excluded[name] for name in values}}
-        statement = insert.on_conflict_do_update(
+        statement = Prepared(insert.on_conflict_do_update(
             index_elements=list(key), set_=set_, where=where
-        ).returning(table.c[column])
+        ).returning(table.c[column]))
         _CONFLICT_STATEMENTS[cache_key] = statement
     params = {**key, **initial, **values, column: amount}
     if limit is not None:
         params["add_limit"] = limit
-    return connection.execute(statement, params).first() is not None
+    return statement.execute(session, params, columns=True).fetchone() is not None
 
 
 def insert_ignore(
@@ -409,9 +475,15 @@ def insert_returning(
     """INSERT ... ON CONFLICT (index_elements) DO NOTHING RETURNING column: the new row's value,
     or None when the row already existed. (The driver's rowcount cannot tell: psycopg reports -1
     for these statements.)"""
-    connection = session.connection()
-    statement = _insert_on_conflict(connection.dialect.name, table, index_elements, column)
-    return connection.execute(statement, dict(values)).scalar()
+    dialect = session.connection().dialect.name
+    key = ("prepared", dialect, table, tuple(index_elements), column)
+    statement = _CONFLICT_STATEMENTS.get(key)
+    if statement is None:
+        statement = _CONFLICT_STATEMENTS[key] = Prepared(
+            _insert_on_conflict(dialect, table, index_elements, column)
+        )
+    row = statement.execute(session, dict(values), columns=True).fetchone()
+    return None if row is None else row[0]
 
 
 def migrations_path() -> Path:

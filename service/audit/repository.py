@@ -16,12 +16,12 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.audit.models import GENESIS_HASH, AuditEntry, AuditHead
 from service.canonical import canonical_json
-from service.db import utcnow
+from service.db import Prepared, utcnow
 
 PENDING_KEY = "ushk_audit_pending"
 HEAD_ID = 1
@@ -72,12 +72,27 @@ def record(
 
 _HEAD = AuditHead.__table__
 _ENTRIES = AuditEntry.__table__
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID)
+_LOCK_HEAD = Prepared(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update())
+_MOVE_HEAD = Prepared(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
+    seq=bindparam("head_seq"), hash=bindparam("head_hash")
+))
+_INSERT_ENTRIES = Prepared(insert(_ENTRIES))
+
+
+def pending_count(session: Session) -> int:
+    """How many entries are queued on the session (a mark for `drop_pending_after`)."""
+    return len(session.info.get(PENDING_KEY, ()))
+
+
+def drop_pending_after(session: Session, mark: int) -> None:
+    """Forget the entries queued after `mark` (their work was rolled back to a savepoint)."""
+    pending = session.info.get(PENDING_KEY)
+    if pending is not None:
+        del pending[mark:]
 
 
 def lock_head(session: Session) -> tuple[int, str]:
-    seq, digest = session.connection().execute(_LOCK_HEAD).one()
+    seq, digest = _LOCK_HEAD.execute(session).fetchone()
     return seq, digest
 
 
@@ -112,9 +127,8 @@ def write_pending(session: Session) -> int:
             }
         )
         prev = digest
-    connection = session.connection()
-    connection.execute(insert(_ENTRIES), rows)
-    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
+    _INSERT_ENTRIES.executemany(session, rows)
+    _MOVE_HEAD.execute(session, {"head_seq": seq, "head_hash": prev})
     return len(rows)
 
 

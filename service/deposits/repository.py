@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from service.db import Prepared
+
 from service.deposits.models import Deposit, DepositStatus, MintBatch, MintBatchStatus
 
 
@@ -16,19 +18,17 @@ def get_by_reference(session: Session, bank_id: int, reference: str) -> Deposit 
     ).one_or_none()
 
 
-_BY_REFERENCE = select(Deposit.__table__.c.id, Deposit.__table__.c.content_hmac).where(
+_BY_REFERENCE = Prepared(select(Deposit.__table__.c.id, Deposit.__table__.c.content_hmac).where(
     Deposit.__table__.c.bank_id == bindparam("bank_id"),
     Deposit.__table__.c.reference == bindparam("reference"),
-)
+))
 
 
 def find_reference(session: Session, bank_id: int, reference: str) -> tuple[int, str] | None:
     """(seq, content HMAC) of the bank's deposit with this reference, if any (one Core query:
     every submission asks it)."""
-    row = session.connection().execute(
-        _BY_REFERENCE, {"bank_id": bank_id, "reference": reference}
-    ).one_or_none()
-    return None if row is None else (row.id, row.content_hmac)
+    row = _BY_REFERENCE.execute(session, {"bank_id": bank_id, "reference": reference}).fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def get(session: Session, seq: int) -> Deposit | None:

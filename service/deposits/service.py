@@ -42,6 +42,7 @@ from service.banks import service as banks
 from service.banks.models import Bank
 from service.banks.repository import signing_key_state
 from service.config import Settings
+from service.db import Prepared
 from service.deposits import repository
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit, DepositRecord, DepositStatus
@@ -358,22 +359,22 @@ def _parse_date(value: str) -> dt.date:
 
 
 _DEPOSITS = Deposit.__table__
-_INSERT = insert(_DEPOSITS)
-_UPDATE = update(_DEPOSITS).where(_DEPOSITS.c.id == bindparam("d_seq"))
+_INSERT = Prepared(insert(_DEPOSITS).returning(_DEPOSITS.c.id))
+_UPDATE = Prepared(update(_DEPOSITS).where(_DEPOSITS.c.id == bindparam("d_seq")))
 _UNSET = dict.fromkeys(_DEPOSITS.c.keys())
 
 
 def _insert(session: Session, **values) -> DepositRecord:
     """INSERT the deposit (Core: this is the hot path); returns it as a record."""
-    result = session.connection().execute(_INSERT, values)
-    return DepositRecord(**{**_UNSET, **values, "id": result.inserted_primary_key[0]})
+    seq = _INSERT.execute(session, values, columns=True).fetchone()[0]
+    return DepositRecord(**{**_UNSET, **values, "id": seq})
 
 
 def _update(session: Session, deposit: DepositRecord, **values) -> None:
     """Set columns of the deposit, in the database (one Core UPDATE) and on the object."""
     for name, value in values.items():
         setattr(deposit, name, value)
-    session.connection().execute(_UPDATE, {"d_seq": deposit.id, **values})
+    _UPDATE.execute(session, {"d_seq": deposit.id, **values}, columns=True)
 
 
 def _reject(

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from service.audit import repository as audit_log
 from service.banks import service as banks
 from service.deposits import service as deposits
 from service.db import drop_transaction_caches
@@ -175,22 +176,32 @@ class SubmissionWriter:
                     return [Answer(error=refusal)]  # nothing was written; rolled back on close
             else:
                 for job in jobs:
-                    savepoint = session.begin_nested()
-                    try:
-                        answer = self._one(session, job)
-                    except ServiceError as refusal:
-                        savepoint.rollback()
-                        drop_transaction_caches(session)
-                        answers.append(Answer(error=refusal))
-                        continue
-                    except BaseException:
-                        savepoint.rollback()
-                        raise
-                    savepoint.commit()
-                    answers.append(answer)
+                    answers.append(self._in_savepoint(session, job))
             session.commit()
         self.stats.transactions += 1
         return answers
+
+    def _in_savepoint(self, session: Any, job: _Job) -> Answer:
+        """One submission of a group, in a savepoint that a refusal rolls back. The savepoint is
+        the driver's own (SAVEPOINT statements on the transaction's connection): SQLAlchemy's
+        nested transactions cost a tenth of a submission. That is safe because a refusal
+        happens before the submission writes anything through the ORM; should one ever leave
+        ORM objects behind, the whole group is redone one by one instead."""
+        raw = session.connection().connection.dbapi_connection
+        audit_mark, known = audit_log.pending_count(session), len(session.identity_map)
+        raw.execute("SAVEPOINT ushk_submission")
+        try:
+            answer = self._one(session, job)
+        except ServiceError as refusal:
+            raw.execute("ROLLBACK TO SAVEPOINT ushk_submission")
+            raw.execute("RELEASE SAVEPOINT ushk_submission")
+            audit_log.drop_pending_after(session, audit_mark)
+            drop_transaction_caches(session)
+            if session.new or len(session.identity_map) > known:
+                raise RuntimeError("a refused submission left ORM objects behind") from refusal
+            return Answer(error=refusal)
+        raw.execute("RELEASE SAVEPOINT ushk_submission")
+        return answer
 
     def _deliver(self, job: _Job, answer: Answer) -> None:
         self.stats.submissions += 1

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from service.db import add_within_limit, insert_ignore, utcnow
+from service.db import Prepared, add_within_limit, insert_ignore, utcnow
 from service.deposits.models import Deposit
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 
@@ -123,7 +123,7 @@ def get_usage(
     ).one_or_none()
 
 
-_SUSPENDED = (
+_SUSPENDED = Prepared(
     select(_WATCH.c.id)
     .where(
         _WATCH.c.resident_hash == bindparam("resident"),
@@ -136,7 +136,7 @@ _SUSPENDED = (
 
 def is_suspended(session: Session, resident_hash: str) -> bool:
     """Whether the resident has an uncleared suspending watch-list entry (one Core query)."""
-    return session.connection().execute(_SUSPENDED, {"resident": resident_hash}).first() is not None
+    return _SUSPENDED.execute(session, {"resident": resident_hash}).fetchone() is not None
 
 
 def active_entry_hashes(session: Session, hashes: set[str]) -> set[str]:
@@ -152,7 +152,7 @@ def active_entry_hashes(session: Session, hashes: set[str]) -> set[str]:
 
 
 _LOCK_BENEFICIARY = select(_LOCKS.c.address).where(_LOCKS.c.address == bindparam("address")).with_for_update()
-_RECENT_FUNDERS = (
+_RECENT_FUNDERS = Prepared(
     select(_DEPOSITS.c.resident_hash)
     .where(_DEPOSITS.c.beneficiary == bindparam("beneficiary"), _DEPOSITS.c.accepted_at >= bindparam("since"))
     .distinct()
@@ -171,8 +171,8 @@ def lock_beneficiary(session: Session, address: str) -> None:
 
 def recent_funders(session: Session, beneficiary: str, since: dt.datetime) -> set[str]:
     """Distinct residents whose deposits to `beneficiary` were accepted since `since`."""
-    rows = session.connection().execute(_RECENT_FUNDERS, {"beneficiary": beneficiary, "since": since})
-    return {row[0] for row in rows}
+    rows = _RECENT_FUNDERS.execute(session, {"beneficiary": beneficiary, "since": since})
+    return {row[0] for row in rows.fetchall()}
 
 
 def list_watch(session: Session, *, include_cleared: bool = False) -> list[WatchListEntry]:

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from service import audit
 from service.canonical import canonical_json
-from service.db import insert_ignore, insert_returning, transaction_cache, utcnow
+from service.db import Prepared, insert_ignore, insert_returning, transaction_cache, utcnow
 from service.money import UNITS_PER_CENT
 from service.reserves.models import LedgerAccount, LedgerLine, LedgerPosting
 
@@ -78,6 +78,7 @@ def custody(bank_id: int) -> str:
     return f"{CUSTODY_PREFIX}{int(bank_id)}"
 
 
+_INSERT_LINES = Prepared(LedgerLine.__table__.insert())
 _ACCOUNTS_BY_CODE = select(LedgerAccount.__table__.c.code, LedgerAccount.__table__.c.id).where(
     LedgerAccount.__table__.c.code.in_(bindparam("codes", expanding=True))
 )
@@ -154,8 +155,8 @@ def post(
     lines = [(code, cents) for code, cents in lines if cents != 0]
     if lines:
         accounts = _account_ids(session, (code for code, _ in lines))
-        session.connection().execute(
-            LedgerLine.__table__.insert(),
+        _INSERT_LINES.executemany(
+            session,
             [{"posting_id": posting_id, "account_id": accounts[code], "amount_cents": cents}
              for code, cents in lines],
         )
