@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from service.banks import service as banks
-from service.banks.models import Bank, Operator
+from service.banks.models import BankRecord, Operator
 from service.config import Settings
 from service.db import Database
 from service.quota.policy import Policy
@@ -69,7 +69,7 @@ def bearer_header(credentials: HTTPAuthorizationCredentials | None) -> str | Non
     return f"Bearer {credentials.credentials}" if credentials else None
 
 
-def current_bank(state: StateDep, credentials: BankCredentials) -> Bank:
+def current_bank(state: StateDep, credentials: BankCredentials) -> BankRecord:
     """The authenticated, active bank, read in its own short read transaction and returned
     detached. A dependency must not take SQLite's write lock: FastAPI runs it in a different
     worker thread from the endpoint, and a lock held across that hand-over can starve the
@@ -83,7 +83,7 @@ def current_operator(state: StateDep, credentials: OperatorCredentials) -> Opera
         return banks.authenticate_operator(session, bearer_header(credentials))
 
 
-CurrentBank = Annotated[Bank, Depends(current_bank)]
+CurrentBank = Annotated[BankRecord, Depends(current_bank)]
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
 # Aliases kept for the read endpoints' signatures.
 CurrentBankRead = CurrentBank

@@ -5,9 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
-from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
+from service.banks.models import (
+    Bank,
+    BankApiKey,
+    BankDailyUsage,
+    BankRecord,
+    BankSigningKey,
+    Operator,
+)
 from service.db import add_within_limit, transaction_cache
 
 
@@ -34,15 +41,11 @@ _BANK_FOR_KEY = (
 )
 
 
-def bank_for_api_key_hash(session: Session, key_hash: str) -> Bank | None:
-    """The bank of an unrevoked API key, as a detached object (one Core query: this runs on
-    every bank request)."""
+def bank_for_api_key_hash(session: Session, key_hash: str) -> BankRecord | None:
+    """The bank of an unrevoked API key, as a record (one Core query: this runs on every bank
+    request)."""
     row = session.connection().execute(_BANK_FOR_KEY, {"key_hash": key_hash}).one_or_none()
-    if row is None:
-        return None
-    bank = Bank(**row._mapping)
-    make_transient_to_detached(bank)
-    return bank
+    return None if row is None else BankRecord(**row._mapping)
 
 
 def api_keys(session: Session, bank_id: int) -> list[BankApiKey]:

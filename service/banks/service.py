@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from service import audit
 from service.banks import repository
-from service.banks.models import Bank, BankApiKey, BankSigningKey, Operator
+from service.banks.models import Bank, BankApiKey, BankRecord, BankSigningKey, Operator
 from service.config import Settings
 from service.db import transaction_cache, utcnow
 from service.errors import NotAuthenticated, NotFound, ServiceError
@@ -338,7 +338,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 
-def authenticate_bank(session: Session, authorization: str | None) -> Bank:
+def authenticate_bank(session: Session, authorization: str | None) -> BankRecord:
     """The active bank owning the bearer API key; NotAuthenticated or BankDisabled otherwise."""
     token = bearer_token(authorization)
     if token is None or not token.startswith(API_KEY_PREFIX):

@@ -79,35 +79,33 @@ def custody(bank_id: int) -> str:
 
 
 _INSERT_LINES = Prepared(LedgerLine.__table__.insert())
-_ACCOUNTS_BY_CODE = select(LedgerAccount.__table__.c.code, LedgerAccount.__table__.c.id).where(
-    LedgerAccount.__table__.c.code.in_(bindparam("codes", expanding=True))
+_ACCOUNT_BY_CODE = Prepared(
+    select(LedgerAccount.__table__.c.id).where(LedgerAccount.__table__.c.code == bindparam("code"))
 )
 
 
 def _account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
-    """Ids of the ledger accounts with these codes (at least), creating the missing ones."""
-    codes = set(codes)
+    """Ids of the ledger accounts with these codes (at least), creating the missing ones; kept
+    for the rest of the transaction (an account's id never changes once created)."""
     known = transaction_cache(session, "ledger_accounts")
-    if codes <= known.keys():
-        return known
-    table = LedgerAccount.__table__
-    connection = session.connection()
-    params = {"codes": sorted(codes)}
-    found = {code: id_ for code, id_ in connection.execute(_ACCOUNTS_BY_CODE, params)}
-    missing = codes - found.keys()
-    for code in sorted(missing):
-        if code.startswith(CUSTODY_PREFIX):
-            values = {"code": code, "type": "asset", "bank_id": int(code[len(CUSTODY_PREFIX):])}
-        elif code in ACCOUNT_TYPES:
-            values = {"code": code, "type": ACCOUNT_TYPES[code], "bank_id": None}
-        else:
-            raise LedgerError(f"unknown ledger account {code!r}")
-        values["created_at"] = utcnow()
-        insert_ignore(session, table, values, ["code"])
-    if missing:
-        found.update((code, id_) for code, id_ in connection.execute(_ACCOUNTS_BY_CODE, params))
-    known.update(found)  # ids are fixed once created; kept for the rest of this transaction
-    return found
+    for code in sorted(set(codes) - known.keys()):
+        row = _ACCOUNT_BY_CODE.execute(session, {"code": code}).fetchone()
+        if row is None:
+            insert_ignore(session, LedgerAccount.__table__, _new_account(code), ["code"])
+            row = _ACCOUNT_BY_CODE.execute(session, {"code": code}).fetchone()
+        known[code] = row[0]
+    return known
+
+
+def _new_account(code: str) -> dict:
+    if code.startswith(CUSTODY_PREFIX):
+        values = {"code": code, "type": "asset", "bank_id": int(code[len(CUSTODY_PREFIX):])}
+    elif code in ACCOUNT_TYPES:
+        values = {"code": code, "type": ACCOUNT_TYPES[code], "bank_id": None}
+    else:
+        raise LedgerError(f"unknown ledger account {code!r}")
+    values["created_at"] = utcnow()
+    return values
 
 
 def post(
