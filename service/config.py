@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     minter_enabled: bool = False
     minter_batch_size: int = Field(default=500, ge=1, le=2000)
     minter_poll_seconds: float = 0.1
+    # Below a full batch, claim at most once per this many seconds (fewer, larger mint batches
+    # under a steady trickle; a backlog is minted back to back regardless).
+    minter_linger_seconds: float = Field(default=0.5, ge=0.0, le=60.0)
     # Fault injection for the crash-recovery tests: SIGKILL the process at this minter step
     # (claimed, recorded, sent, mined). Never set in production.
     minter_crash_at: Literal["claimed", "recorded", "sent", "mined"] | None = None

@@ -128,6 +128,7 @@ class Minter:
         crash_at: str | None = None,
         max_in_flight: int = 2,
         chain_recheck_seconds: float = 1.0,
+        linger_seconds: float = 0.0,
     ):
         if crash_at is not None and crash_at not in FAILPOINTS:
             raise ValueError(f"crash_at must be one of {FAILPOINTS}")
@@ -144,6 +145,11 @@ class Minter:
         self.crash_at = crash_at
         self.max_in_flight = max_in_flight
         self.chain_recheck_seconds = chain_recheck_seconds
+        # Unless on a backlog, a batch is claimed at most once per `linger_seconds`: a steady
+        # trickle of deposits then makes fewer, larger batches (each costs a transaction, chain
+        # calls and its own fixed share of CPU); a deposit after a quiet spell goes at once.
+        self.linger_seconds = linger_seconds
+        self._claimed_at = float("-inf")
         self.stats = MinterStats()
         self.lease = Lease(db.engine, "minter")
         self._nonce: int | None = None
@@ -185,11 +191,14 @@ class Minter:
     def step(self) -> int:
         """One turn: claims, signs, records and broadcasts new batches while fewer than
         `max_in_flight` are in flight (a second one only on a backlog: the previous claim was a
-        full batch), then waits for the oldest batch in flight and settles it. Returns how many
-        deposits it settled (minted, or rejected); 0 when idle or blocked."""
+        full batch; off a backlog, no claim within `linger_seconds` of the previous one), then
+        waits for the oldest batch in flight and settles it. Returns how many deposits it
+        settled (minted, or rejected); 0 when idle, lingering or blocked."""
         settled = 0
         while len(self._in_flight) < self.max_in_flight:
             if self._in_flight and not self._backlog:
+                break
+            if not self._backlog and time.monotonic() - self._claimed_at < self.linger_seconds:
                 break
             claimed = self._claim()
             if claimed is None:
@@ -224,6 +233,7 @@ class Minter:
         self._backlog = len(items) >= self.batch_size
         if not items:
             return None
+        self._claimed_at = time.monotonic()
         return batch_id, items
 
     def drain(self, timeout: float = 60.0) -> None:

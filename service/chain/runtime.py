@@ -44,6 +44,7 @@ def build_minter(settings: Settings, db: Database) -> Minter:
         poll_seconds=settings.minter_poll_seconds,
         from_block=_deployment_block(settings, token.address),
         crash_at=settings.minter_crash_at,
+        linger_seconds=settings.minter_linger_seconds,
     )
 
 

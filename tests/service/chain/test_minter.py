@@ -284,6 +284,36 @@ def test_minter_withoutABacklogHasOneBatchInFlight(bank, deployed, workers):
     assert [d.status for d in deposits_of(env)] == ["minted"] * 2
 
 
+def test_minter_lingering_claimsATrickleTogetherButABacklogAtOnce(bank, deployed, workers):
+    env, client = bank
+    minter, _ = workers
+    minter.batch_size = 3
+    minter.linger_seconds = 3600  # far longer than the test: only the claims decide
+    holder = deployed.holders[0].address
+    deposit(client, holder)
+    assert minter.step() == 1  # after a quiet spell a deposit goes at once
+    for _ in range(2):
+        deposit(client, holder)
+    assert minter.step() == 0  # a trickle waits for the linger
+    assert [d.status for d in deposits_of(env)] == ["minted"] + ["accepted"] * 2
+    minter.linger_seconds = 0
+    assert minter.step() == 2  # ... and then goes as one batch
+    minter.linger_seconds = 3600
+    for i in range(7):
+        deposit(client, deployed.holders[i % len(deployed.holders)].address)
+    minter._claimed_at = float("-inf")
+    assert minter.step() == 3  # a full batch: a backlog is minted back to back
+    assert minter.step() == 3
+    assert minter.step() == 1  # the last, partial batch was claimed while on the backlog
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 10
+    with env.db.reading() as session:
+        from service.deposits.models import MintBatch
+
+        sizes = [len(json.loads(s)) for s in session.scalars(select(MintBatch.deposit_seqs).order_by(MintBatch.id))]
+    assert sizes == [1, 2, 3, 3, 1]
+    assert_chain_matches(env, deployed, deployed.token())
+
+
 def test_recover_settlesSeveralBatchesSentBeforeTheCrash(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
