@@ -678,9 +678,11 @@ def workers_run(ctx: Context) -> None:
         threads = background.start(ctx.settings, ctx.db, stop)
     except ChainNotConfigured as exc:
         raise click.ClickException(str(exc)) from None
-    if not threads:
+    named = [t.name for t in threads if t.name != background.CHECKPOINTER]
+    if not named:
+        stop.set()
         raise click.ClickException("no worker is enabled (see USHK_MINTER_ENABLED and the others)")
-    click.echo("workers: " + ", ".join(t.name for t in threads), err=True)
+    click.echo("workers: " + ", ".join(named), err=True)
     while not stop.wait(1.0):
         if not any(t.is_alive() for t in threads):
             break

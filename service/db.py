@@ -113,6 +113,9 @@ class SQLiteWriteLock:
         self._mutex = threading.Lock()
         self._fd: int | None = None
         self._owner: int | None = None  # id() of the DBAPI connection whose transaction holds it
+        # Set while a thread of this process checkpoints the file (`Database.run_wal_checkpoints`):
+        # then no commit does it.
+        self.background_checkpoints = False
 
     @classmethod
     def for_file(cls, database: str) -> SQLiteWriteLock:
@@ -192,6 +195,14 @@ def _prepare_sqlite_engine(engine: Engine, busy_timeout_ms: int, write_lock: SQL
 
     if write_lock is None:
         return
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        wanted = 0 if write_lock.background_checkpoints else 1000  # 1000: SQLite's default
+        if record.info.get("wal_autocheckpoint") != wanted:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={wanted}")
+            record.info["wal_autocheckpoint"] = wanted
+
     # The transaction ends in the dialect's commit or rollback (the pool's reset-on-return is a
     # rollback too); a connection closed or invalidated inside one gives the lock back as well.
     dialect = engine.dialect
@@ -295,6 +306,33 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         upgrade(self.engine, revision)
+
+    def run_wal_checkpoints(self, stop: threading.Event, interval: float = 0.25) -> None:
+        """On SQLite, checkpoints the write-ahead log every `interval` seconds until `stop` is
+        set, and meanwhile no commit of this process does. Left to SQLite, the commit that finds
+        1,000 pages in the log copies them into the database file and syncs it while holding
+        the write lock: one commit in about forty took 5-18 ms instead of 0.15-0.4 ms. PASSIVE
+        takes no lock and waits for nobody. The log restarts from its beginning only when a
+        writer finds it fully copied; under a steady stream of commits that seldom happens, so
+        once it holds 4,000 pages a RESTART checkpoint (which makes the next writer wait until
+        it is done) shortens it."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return
+        lock = SQLiteWriteLock.for_file(database)
+        connection = sqlite3.connect(database, timeout=1.0, isolation_level=None, check_same_thread=False)
+        lock.background_checkpoints = True
+        try:
+            while not stop.wait(interval):
+                try:
+                    _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames > 4_000:
+                        connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                except sqlite3.OperationalError:  # busy: the next round
+                    pass
+        finally:
+            lock.background_checkpoints = False
+            connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

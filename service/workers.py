@@ -20,6 +20,9 @@ from service.config import Settings
 from service.db import Database
 
 
+CHECKPOINTER = "sqlite-checkpointer"
+
+
 def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., Any], tuple]]:
     """(name, target, extra args after `stop`) of every enabled worker."""
     plan: list[tuple[str, Callable[..., Any], tuple]] = []
@@ -47,11 +50,17 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
 
 
 def start(settings: Settings, db: Database, stop: threading.Event) -> list[threading.Thread]:
-    """Starts the enabled workers as daemon threads; they end when `stop` is set."""
+    """Starts the enabled workers as daemon threads; they end when `stop` is set. On SQLite the
+    write-ahead log's checkpointer (`Database.run_wal_checkpoints`, thread `CHECKPOINTER`) runs
+    too."""
     threads = [
         threading.Thread(target=target, args=(stop, *extra), name=name, daemon=True)
         for name, target, extra in _planned(settings, db)
     ]
+    if db.dialect == "sqlite":
+        threads.append(threading.Thread(
+            target=db.run_wal_checkpoints, args=(stop,), name=CHECKPOINTER, daemon=True
+        ))
     for thread in threads:
         thread.start()
     return threads

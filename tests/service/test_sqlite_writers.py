@@ -1,0 +1,117 @@
+"""SQLite's writers: one at a time across threads and processes (`db.SQLiteWriteLock`), and the
+write-ahead log checkpointed by a thread of its own (`Database.run_wal_checkpoints`)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+from sqlalchemy import text
+
+from service.audit.models import AuditEntry
+from service.db import SQLiteWriteLock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _holder_script(url: str, ready: Path, release: Path) -> str:
+    return textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from sqlalchemy import text
+        from service.config import Settings
+        from service.db import Database
+        db = Database.from_settings(Settings(_env_file=None, database_url={url!r}))
+        with db.transaction() as session:
+            session.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (99, 0, 'x')"))
+            Path({str(ready)!r}).touch()
+            while not Path({str(release)!r}).exists():
+                time.sleep(0.01)
+        """)
+
+
+def test_a_writer_in_another_process_makes_this_one_wait_then_go(env, tmp_path):
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _holder_script(env.settings.database_url, ready, release)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        while not ready.exists():
+            assert holder.poll() is None, "the holding process died"
+            threading.Event().wait(0.01)
+        order: list[str] = []
+        done = threading.Event()
+
+        def write() -> None:
+            with env.db.transaction() as session:
+                session.execute(text("UPDATE audit_head SET seq = seq WHERE id = 99"))  # BEGIN here
+                order.append("began")
+                order.append("saw the other process's row" if session.execute(
+                    text("SELECT count(*) FROM audit_head WHERE id = 99")).scalar() else "no row")
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not done.wait(0.3) and order == []  # waiting for the other process's transaction
+        release.touch()
+        assert done.wait(30)
+        writer.join()
+        assert order == ["began", "saw the other process's row"]
+    finally:
+        release.touch()
+        holder.wait(timeout=30)
+    assert holder.returncode == 0
+
+
+def test_threads_of_one_process_take_turns(env):
+    lock = SQLiteWriteLock.for_file(env.db.engine.url.database)
+    inside, overlaps = [0], []
+
+    def write(n: int) -> None:
+        with env.db.transaction() as session:
+            session.execute(text("SELECT 1"))
+            inside[0] += 1
+            overlaps.append(inside[0])
+            session.execute(text(f"INSERT INTO audit_head (id, seq, hash) VALUES ({100 + n}, 0, 'x')"))
+            inside[0] -= 1
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [1] * 16
+    assert lock._owner is None  # released by every commit
+
+
+def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(env):
+    database = Path(env.db.engine.url.database)
+    before = database.stat().st_size
+    commits = 300
+    stop = threading.Event()
+    checkpointer = threading.Thread(target=env.db.run_wal_checkpoints, args=(stop, 0.02))
+    checkpointer.start()
+    try:
+        for n in range(commits):
+            with env.db.transaction() as session:
+                session.add(AuditEntry(seq=10_000 + n, created_at="t", kind="k", actor="a", payload="{}",
+                                       prev_hash="0" * 64, hash=f"{n:064x}"))
+                if n == 0:  # no commit of this process checkpoints while the thread does
+                    raw = session.connection().connection.dbapi_connection
+                    assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+            stop.wait(0.002)
+    finally:
+        stop.set()
+        checkpointer.join()
+    # the new rows reached the database file itself: only a checkpoint writes there (the
+    # commits' own are off, and SQLite's would wait for 1,000 pages in the log)
+    assert database.stat().st_size > before
+    with env.db.transaction() as session:
+        raw = session.connection().connection.dbapi_connection
+        assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # SQLite's own again
