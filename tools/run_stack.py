@@ -275,7 +275,7 @@ USHK is running.
 Next: `make demo` in another terminal sends signed deposits as the demo bank;
       `. var/run.env && .venv/bin/ushk --help` is the operator CLI (same database and keys);
       `.venv/bin/ape run ops status --network ethereum:local:{RPC_URL}` shows the token's state.
-Ctrl-C stops anvil and the service.
+Ctrl-C stops anvil, the service and its workers.
 """,
         flush=True,
     )
