@@ -58,6 +58,18 @@ class PayloadTooLarge(ServiceError):
     message = "The request body is too large."
 
 
+class DatabaseBusy(ServiceError):
+    status_code = 503
+    code = "database_busy"
+    message = "The database stayed busy longer than the service waits; retry shortly."
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """A write that gave up waiting for SQLite's write lock (ours or SQLite's own busy timeout)."""
+    orig = getattr(exc, "orig", exc)
+    return type(orig).__name__ == "OperationalError" and "database is locked" in str(orig)
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -125,6 +137,9 @@ def install_error_handlers(app: Any) -> None:
         )
 
     async def unexpected_error(_request: Any, exc: Exception) -> JSONResponse:
+        if is_database_busy(exc):
+            busy = DatabaseBusy()
+            return JSONResponse(status_code=busy.status_code, content=busy.body(), headers={"Retry-After": "1"})
         logger.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
         return JSONResponse(
             status_code=500,

@@ -12,7 +12,7 @@ from service.deposits import service as deposits
 from service.deposits.models import DepositStatus
 from service.deposits.schemas import DepositList, DepositOut, DepositRequest
 from service.deps import BankCredentials, CurrentBankRead, ReadSessionDep, StateDep, bearer_header
-from service.errors import NotAuthenticated, PayloadTooLarge, error_responses
+from service.errors import DatabaseBusy, NotAuthenticated, PayloadTooLarge, error_responses
 from service.money import InvalidAmount
 from service.quota.identity import InvalidResident
 
@@ -36,6 +36,7 @@ _REQUEST_SCHEMA = DepositRequest.model_json_schema()
             NotAuthenticated,
             BankDisabled,
             PayloadTooLarge,
+            DatabaseBusy,
             InvalidAmount,
             InvalidResident,
             *deposits.SUBMIT_ERRORS,

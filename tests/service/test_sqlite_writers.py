@@ -97,6 +97,10 @@ def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(en
     stop = threading.Event()
     checkpointer = threading.Thread(target=env.db.run_wal_checkpoints, args=(stop, 0.02))
     checkpointer.start()
+    lock = SQLiteWriteLock.for_file(str(database))
+    while not lock.background_checkpoints:  # the thread has started and taken over
+        assert checkpointer.is_alive()
+        stop.wait(0.005)
     try:
         for n in range(commits):
             with env.db.transaction() as session:
@@ -115,3 +119,38 @@ def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(en
     with env.db.transaction() as session:
         raw = session.connection().connection.dbapi_connection
         assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # SQLite's own again
+
+
+def test_a_submission_that_waits_too_long_for_the_write_lock_is_a_503(tmp_path, sqlite_url):
+    from svc_support import LiveServer, confirmation, make_env
+
+    from service.app import create_app
+    from service.client import BankClient
+
+    env = make_env(sqlite_url, sqlite_busy_timeout_ms=300)
+    bank = env.add_bank()
+    release = threading.Event()
+    holding = threading.Event()
+
+    def hold() -> None:
+        with env.db.transaction() as session:
+            session.execute(text("SELECT 1"))
+            holding.set()
+            release.wait(30)
+
+    app = create_app(env.settings, env.db, policy=env.policy)
+    holder = threading.Thread(target=hold)
+    with LiveServer(app) as server, BankClient(
+        server.url, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed
+    ) as client:
+        holder.start()
+        assert holding.wait(30)
+        try:
+            busy = client.submit(confirmation("BUSY-1"))
+        finally:
+            release.set()
+            holder.join()
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert busy.json()["error"]["code"] == "database_busy"
+        assert client.submit(confirmation("BUSY-1")).status_code == 201  # nothing was kept: a retry works
+    env.db.dispose()
