@@ -12,8 +12,8 @@ SQLite (the embedded default) and PostgreSQL run the same code:
   which is what made the tail latency of concurrent requests seconds long. Read sessions
   (`Database.read_session`) start with a plain deferred ``BEGIN``, take no lock, and see one
   consistent snapshot.
-* PostgreSQL: READ COMMITTED; correctness under concurrency comes from conditional UPDATEs,
-  unique constraints and explicit row locks (``FOR UPDATE [SKIP LOCKED]``) in the repositories.
+* PostgreSQL: READ COMMITTED; correctness under concurrency comes from conditional upserts and
+  UPDATEs, unique constraints and explicit row locks (``FOR UPDATE [SKIP LOCKED]``) in the repositories.
 
 Transactions are committed in one place, the request or job boundary; everything below it only
 flushes.
@@ -465,9 +465,9 @@ def add_within_limit(
     """Adds `amount` to `column` of the row with `key` if `column` plus the `counted` columns plus
     `amount` stay within `limit` (None: no limit); the row is created when missing, with
     `initial` and `values` for its other columns (an existing row takes `values` too; `initial`
-    only sets up a new row). One statement, INSERT ...
-    ON CONFLICT DO UPDATE ... WHERE ... RETURNING: the database decides, under PostgreSQL's row
-    lock or SQLite's write lock. Returns whether the amount was added."""
+    only sets up a new row). One statement, INSERT ... ON CONFLICT DO UPDATE ... WHERE ...
+    RETURNING: the database decides, under PostgreSQL's row lock or SQLite's write lock. Returns
+    whether the amount was added."""
     if limit is not None and amount > limit:
         return False
     initial, values = dict(initial or {}), dict(values or {})

@@ -365,13 +365,13 @@ _UNSET = dict.fromkeys(_DEPOSITS.c.keys())
 
 
 def _insert(session: Session, **values) -> DepositRecord:
-    """INSERT the deposit (Core: this is the hot path); returns it as a record."""
+    """INSERT the deposit (a prepared statement: this is the hot path); returns it as a record."""
     seq = _INSERT.execute(session, values, columns=True).fetchone()[0]
     return DepositRecord(**{**_UNSET, **values, "id": seq})
 
 
 def _update(session: Session, deposit: DepositRecord, **values) -> None:
-    """Set columns of the deposit, in the database (one Core UPDATE) and on the object."""
+    """Set columns of the deposit, in the database (one prepared UPDATE) and on the record."""
     for name, value in values.items():
         setattr(deposit, name, value)
     _UPDATE.execute(session, {"d_seq": deposit.id, **values}, columns=True)

@@ -12,8 +12,8 @@ A submission's answer is exactly what it would be alone: a refusal rolls back it
 savepoint only, recorded refusals (quota, watch list, limits) are kept like acceptances, and
 nothing is answered before the group's commit succeeded. If the group's transaction fails as a
 whole (a PostgreSQL deadlock or serialization failure with another instance, a lost
-connection), every submission of the group is run again on its own, up to three times, as the
-request-per-transaction path did.
+connection), every submission of the group is run again in a transaction of its own, retried up
+to three attempts on a concurrent duplicate insert, a deadlock or a serialization failure.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from service.audit import repository as audit_log
 from service.banks import service as banks
-from service.deposits import service as deposits
 from service.db import drop_transaction_caches
+from service.deposits import service as deposits
 from service.deposits.schemas import DepositOut, DepositRequest
 from service.errors import ServiceError, ValidationFailed, describe_validation_errors
 
