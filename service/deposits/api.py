@@ -19,7 +19,27 @@ from service.quota.identity import InvalidResident
 router = APIRouter(prefix="/v1/deposits", tags=["deposits"])
 
 
-_REQUEST_SCHEMA = DepositRequest.model_json_schema()
+def _inlined(schema: dict) -> dict:
+    """A JSON schema with its `$defs` references replaced by the definitions themselves (inside
+    an OpenAPI document, "#/$defs/..." would point at the document's root)."""
+    defs = schema.pop("$defs", {})
+
+    def expand(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return expand(defs[ref.removeprefix("#/$defs/")])
+            return {key: expand(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [expand(item) for item in node]
+        return node
+
+    return expand(schema)
+
+
+# The endpoint reads the raw body (the deposit writer validates it after authenticating the
+# bank), so its schema is declared here for OpenAPI.
+_REQUEST_SCHEMA = _inlined(DepositRequest.model_json_schema())
 
 
 @router.post(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import httpx
 import pytest
@@ -362,7 +363,15 @@ def test_openapi_lists_error_codes(live):
     responses = spec["paths"]["/v1/deposits"]["post"]["responses"]
     for status, code in [("401", "unauthenticated"), ("403", "invalid_signature"),
                          ("409", "reference_conflict"), ("422", "quota_exceeded"),
-                         ("422", "validation_error"), ("413", "payload_too_large")]:
+                         ("422", "validation_error"), ("413", "payload_too_large"),
+                         ("503", "database_busy")]:
         assert f"`{code}`" in responses[status]["description"]
+    # the request body: the signed confirmation, every field, no reference left dangling
+    body = spec["paths"]["/v1/deposits"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {"confirmation", "key_id", "signature"}
+    confirmation_schema = body["properties"]["confirmation"]
+    assert {"reference", "amount", "beneficiary", "resident"} <= set(confirmation_schema["properties"])
+    assert "id_number" in confirmation_schema["properties"]["resident"]["properties"]
+    assert "$ref" not in json.dumps(body)
     assert "`deposit_not_found`" in (
         spec["paths"]["/v1/deposits/{reference}"]["get"]["responses"]["404"]["description"])
