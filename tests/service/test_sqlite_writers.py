@@ -4,7 +4,6 @@ write-ahead log checkpointed by a thread of its own (`Database.run_wal_checkpoin
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
