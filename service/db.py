@@ -11,9 +11,14 @@ SQLite (the embedded default) and PostgreSQL run the same code:
   commits. SQLite's own busy handler would instead have them poll with sleeps of up to 100 ms,
   which is what made the tail latency of concurrent requests seconds long. Read sessions
   (`Database.read_session`) start with a plain deferred ``BEGIN``, take no lock, and see one
-  consistent snapshot.
-* PostgreSQL: READ COMMITTED; correctness under concurrency comes from conditional upserts and
-  UPDATEs, unique constraints and explicit row locks (``FOR UPDATE [SKIP LOCKED]``) in the repositories.
+  consistent snapshot (taken at their first statement).
+* PostgreSQL: write sessions are READ COMMITTED; correctness under concurrency comes from
+  conditional upserts and UPDATEs, unique constraints and explicit row locks
+  (``FOR UPDATE [SKIP LOCKED]``) in the repositories. Read sessions are ``REPEATABLE READ READ
+  ONLY``: every statement of one sees the same snapshot (taken at its first statement), as on
+  SQLite, so a reader that compares several queries (the reserve reconciler) never sees a
+  commit land between two of them; a read-only transaction at that level never fails with a
+  serialization error.
 
 Transactions are committed in one place, the request or job boundary; everything below it only
 flushes.
@@ -275,9 +280,10 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.session = sessionmaker(engine, expire_on_commit=False)
-        self.read_session = sessionmaker(
-            engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
-        )
+        read_options: dict[str, Any] = {READ_ONLY_OPTION: True}
+        if engine.dialect.name == "postgresql":
+            read_options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        self.read_session = sessionmaker(engine.execution_options(**read_options), expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -301,6 +307,7 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        """A read session: one consistent snapshot of the database for all its statements."""
         with self.read_session() as session:
             yield session
 
