@@ -720,7 +720,9 @@ def reserves_summary(ctx: Context, as_json: bool) -> None:
     with ctx.db.reading() as session:
         data = reserve_service.summary(session, _chain_view(ctx.settings))
         halt = reserve_service.halt_out(reserve_service.active_halt(session))
+        acknowledged = [reserve_service.acknowledgement_out(r) for r in reserve_service.acknowledgements(session)]
     data["halt"] = halt
+    data["acknowledged_differences"] = acknowledged
     if as_json:
         _emit(data, True)
         return
@@ -735,6 +737,9 @@ def reserves_summary(ctx: Context, as_json: bool) -> None:
     if attestation:
         click.echo(f"attested        {attestation['amount']} at {attestation['time']} "
                    f"report {attestation['report_hash']}")
+    for a in acknowledged:
+        click.echo(f"ACKNOWLEDGED    {a['units']} units of supply difference (halt {a['halt_id']}, block "
+                   f"{a['block']}, by {a['by']} at {a['at']}): {a['cause']}")
     if halt:
         click.echo(f"MINTING HALTED since {halt['created_at']}: {', '.join(halt['codes'])}")
 
@@ -774,8 +779,8 @@ def reserves_reconcile(ctx: Context, loop: bool, as_json: bool) -> None:
         for finding in result.findings:
             click.echo(f"DISCREPANCY {finding['code']}: {finding['message']}", err=True)
         if result.halted:
-            click.echo("minting is halted (`ushk minting resume --cause ...` after the cause is fixed)",
-                       err=True)
+            click.echo("minting is halted (`ushk minting resume --cause ...` after the cause is fixed; "
+                       "it reconciles again first)", err=True)
     if result.findings:
         sys.exit(1)
 
@@ -801,25 +806,31 @@ def minting_status(ctx: Context) -> None:
 
 @minting.command("resume")
 @click.option("--cause", required=True, help="What was found and what was done about it (recorded).")
+@click.option("--acknowledge-units", type=int, default=None,
+              help="Accept this supply difference (token units, as the fresh reconciliation measures it).")
 @pass_ctx
 @_fail_on_service_error
-def minting_resume(ctx: Context, cause: str) -> None:
-    """Lift the reconciler's halt; unpauses minting on chain if the service paused it."""
-    from service.chain.runtime import build_pauser, build_token
+def minting_resume(ctx: Context, cause: str, acknowledge_units: int | None) -> None:
+    """Lift the reconciler's halt after a fresh reconciliation; unpauses minting on chain if
+    the service paused it. A supply difference that remains must be acknowledged exactly
+    (--acknowledge-units); any other finding keeps the halt."""
+    from service.chain.runtime import ChainNotConfigured, build_reconciler
     from service.chain.token import ChainError
     from service.reserves.reconciler import resume_minting
 
-    token = pauser = None
-    if ctx.settings.pauser_private_key is not None:
-        try:
-            token, pauser = build_token(ctx.settings), build_pauser(ctx.settings)
-        except Exception as exc:  # noqa: BLE001 - not configured: the message says what
-            raise click.ClickException(str(exc)) from None
     try:
-        row = resume_minting(ctx.db, cause=cause, actor=_actor(), token=token, pauser=pauser)
+        reconciler = build_reconciler(ctx.settings, ctx.db)
+    except ChainNotConfigured:
+        reconciler = None
+    try:
+        row = resume_minting(ctx.db, cause=cause, actor=_actor(), reconciler=reconciler,
+                             acknowledge_units=acknowledge_units)
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"minting resumed (halt {row.id}: {row.codes})"
+    outcome = (f"acknowledged a supply difference of {row.acknowledged_units} units"
+               if row.acknowledged_units else "no difference remains")
+    click.echo(f"minting resumed (halt {row.id}: {row.codes}; fresh reconciliation at block "
+               f"{row.resume_block}: {outcome})"
                + (f"; unpaused on chain in {row.unpause_tx_hash}" if row.unpause_tx_hash else ""))
 
 # ================================================================ redemptions and payouts

@@ -77,6 +77,18 @@ class Attestation:
 
 
 @dataclass(frozen=True)
+class ChainState:
+    """What the reserve side compares, all read at one block (`eth_call` pinned to it)."""
+
+    block: int
+    block_hash: str
+    timestamp: int
+    total_supply: int
+    attestation: Attestation
+    max_attestation_age: int
+
+
+@dataclass(frozen=True)
 class MintedEvent:
     deposit_id: bytes
     to: str
@@ -141,6 +153,21 @@ class Token:
 
     def latest_timestamp(self) -> int:
         return self.w3.eth.get_block("latest")["timestamp"]
+
+    def state_at(self, block: int) -> ChainState:
+        """Supply, attestation and its maximum age as of block `block`, with the block's hash
+        and timestamp: one consistent view, whatever is mined meanwhile."""
+        header = self.w3.eth.get_block(block)
+        functions = self.contract.functions
+        amount, timestamp, report_hash, audit_head = functions.reserveAttestation().call(block_identifier=block)
+        return ChainState(
+            block=block,
+            block_hash=header["hash"].to_0x_hex(),
+            timestamp=header["timestamp"],
+            total_supply=functions.totalSupply().call(block_identifier=block),
+            attestation=Attestation(amount, timestamp, bytes(report_hash), bytes(audit_head)),
+            max_attestation_age=functions.maxAttestationAge().call(block_identifier=block),
+        )
 
     def minted_events(
         self, from_block: int, to_block: int | str = "latest", deposit_ids: Sequence[bytes] | None = None

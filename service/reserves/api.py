@@ -12,7 +12,13 @@ from service.banks.service import OperatorRequired
 from service.deps import CurrentOperator, ReadSessionDep, StateDep
 from service.errors import ServiceError, error_responses
 from service.reserves import service as reserves
-from service.reserves.reconciler import PauserRequired, resume_minting
+from service.reserves.reconciler import (
+    AcknowledgementMismatch,
+    ChainRequired,
+    DiscrepancyRemains,
+    PauserRequired,
+    resume_minting,
+)
 
 router = APIRouter(prefix="/v1/reserves", tags=["reserves"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
@@ -77,6 +83,10 @@ class ReservesOut(BaseModel):
     ratio: str | None = Field(description="total_reserves / supply, 4 decimals.")
     last_attestation: AttestationOut | None
     minting_halted: bool
+    acknowledged_difference_units: str = Field(
+        description=("Supply differences (token units) that operators acknowledged when resuming minting "
+                     "after a halt: the reconciler adds them to what the ledger explains. 0 in a sound "
+                     "ledger; `ushk reserves summary` lists each with its cause."))
 
 
 @router.get("", response_model=ReservesOut, summary="Public reserve summary (no login)")
@@ -97,6 +107,12 @@ def get_report(report_hash: str, session: ReadSessionDep) -> Response:
 class ResumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cause: str = Field(min_length=1, max_length=500)
+    acknowledge_units: str | None = Field(
+        default=None, pattern=r"^-?[0-9]{1,30}$",
+        description=("The supply difference (token units, 10^-6 USD, as a decimal string; negative when "
+                     "the supply is below what the ledger explains) that the operator accepts, exactly as "
+                     "the fresh reconciliation measures it. Leave it out when no difference remains."),
+    )
 
 
 @operator_router.get("/minting/halt", summary="The active minting halt, if any (operators)",
@@ -113,23 +129,28 @@ class ChainUnavailable(ServiceError):
 
 @operator_router.post(
     "/minting/resume",
-    summary="Lift the reconciler's minting halt, with a cause (operators)",
+    summary="Lift the reconciler's minting halt, with a cause, after a fresh reconciliation (operators)",
     responses=error_responses(OperatorRequired, reserves.NotHalted, reserves.CauseRequired,
-                              PauserRequired, ChainUnavailable),
+                              PauserRequired, ChainRequired, DiscrepancyRemains, AcknowledgementMismatch,
+                              ChainUnavailable),
 )
 def resume(body: ResumeIn, operator: CurrentOperator, state: StateDep) -> dict:
-    """Unpauses minting on chain first when the service paused it for this halt (needs
-    USHK_PAUSER_PRIVATE_KEY), then records the resume with its cause in the audit log."""
+    """Runs a fresh reconciliation first. No difference left: the halt is closed with nothing
+    acknowledged. Only a supply difference left: `acknowledge_units` must equal it, and it is
+    recorded with the cause (409 `acknowledgement_mismatch` says the amount otherwise). Any other
+    finding: 409 `discrepancy_remains`. Unpauses minting on chain when the service paused it
+    for this halt (needs USHK_PAUSER_PRIVATE_KEY), then records the resume in the audit log."""
+    from service.chain.runtime import ChainNotConfigured, build_reconciler
     from service.chain.token import ChainError
 
-    token = pauser = None
     try:
-        if state.settings.pauser_private_key is not None:
-            from service.chain.runtime import build_pauser, build_token
-
-            token, pauser = build_token(state.settings), build_pauser(state.settings)
+        try:
+            reconciler = build_reconciler(state.settings, state.db)
+        except ChainNotConfigured:
+            reconciler = None
+        acknowledge = None if body.acknowledge_units is None else int(body.acknowledge_units)
         row = resume_minting(state.db, cause=body.cause, actor=f"operator:{operator.name}",
-                             token=token, pauser=pauser)
+                             reconciler=reconciler, acknowledge_units=acknowledge)
     except (ChainError, RuntimeError, OSError) as exc:
         if isinstance(exc, ServiceError):
             raise

@@ -17,13 +17,15 @@ Postings (kind, reference) and the rule of when each is made:
   minted, which is what keeps "supply <= attested <= recorded reserves" true: the attestor
   attests exactly the reserve backing tokens and pending mints, and a mint needs that attestation.
 * ``deposit_minted`` (tx hash:first seq): Dr pending_mint / Cr tokens_outstanding, when the
-  minter marks deposits minted (one posting per settled batch; supply +units at the mint block).
+  minter marks deposits minted (one posting per transaction that marks some of a batch; supply
+  +units at the mint block).
 * ``deposit_returned`` (deposit seq): Dr pending_mint / Cr refunds_due, when an accepted deposit
   is finally rejected.
 * ``redemption`` (redemption id): Dr tokens_outstanding / Cr pending_payouts for the whole cents
   burned (supply -units at its block; sub-cent dust is kept in the memo and stays in reserve).
 * ``payout_settled`` (payout id): Dr pending_payouts / Cr custody:bank, when the bank confirms it
-  paid the holder (`record_payout_settled`).
+  paid the holder (`record_payout_settled`). Its block number is that of the burn it pays out,
+  so custody as of a block can be told from custody now (`custody_paid_after`).
 * ``wipe`` (tx hash:log index): Dr tokens_outstanding / Cr wiped, from ``FrozenBalanceWiped``.
 
 Balances are derived by query (`balances`). The reserve the attestor may attest is custody minus
@@ -263,7 +265,7 @@ def record_payout_settled(
     the payout row, so the ledger never pays out a burn it has not recorded."""
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents < 0:
         raise LedgerError("amount_cents must be a non-negative int")
-    _post_redemption_of_payout(session, payout_id, actor=actor, now=now)
+    burn_block = _post_redemption_of_payout(session, payout_id, actor=actor, now=now)
     posting = post(
         session,
         kind=PAYOUT_SETTLED,
@@ -271,6 +273,7 @@ def record_payout_settled(
         lines=[(PENDING_PAYOUTS, amount_cents), (custody(bank_id), -amount_cents)],
         actor=actor,
         memo={"payout_id": int(payout_id), "bank_id": int(bank_id)},
+        block_number=burn_block,
         now=now,
     )
     if posting is not None:
@@ -280,19 +283,24 @@ def record_payout_settled(
     return posting
 
 
-def _post_redemption_of_payout(session: Session, payout_id: int, *, actor: str, now) -> None:
+def _post_redemption_of_payout(session: Session, payout_id: int, *, actor: str, now) -> int | None:
+    """Posts the redemption of payout `payout_id` if it is not posted yet; returns the block of
+    its burn (None when there is no such payout)."""
     try:
         from service.redemptions.models import Payout
     except ImportError:  # pragma: no cover - redemptions not installed
-        return
+        return None
     payout = session.get(Payout, int(payout_id))
-    if payout is None or is_posted(session, REDEMPTION, str(payout.redemption_id)):
-        return
+    if payout is None:
+        return None
+    if is_posted(session, REDEMPTION, str(payout.redemption_id)):
+        return payout.block_number
     record_redemption(
         session, redemption_id=payout.redemption_id, units=int(payout.amount_units),
         holder=payout.holder, tx_hash=payout.tx_hash, block_number=payout.block_number,
         actor=actor, now=now,
     )
+    return payout.block_number
 
 
 def record_wipe(
@@ -382,6 +390,18 @@ def supply_units(session: Session, up_to_block: int | None = None) -> int:
     if up_to_block is not None:
         query = query.where(LedgerPosting.block_number <= up_to_block)
     return int(session.scalar(query))
+
+
+def custody_paid_after(session: Session, block: int) -> int:
+    """Cents that left custody to pay out burns made after block `block`: custody as of that
+    block is custody now plus this (those tokens were still in the supply then)."""
+    paid = session.scalar(
+        select(func.coalesce(func.sum(LedgerLine.amount_cents), 0))
+        .join(LedgerPosting, LedgerPosting.id == LedgerLine.posting_id)
+        .where(LedgerPosting.kind == PAYOUT_SETTLED, LedgerPosting.block_number > block,
+               LedgerLine.amount_cents < 0)
+    )
+    return -int(paid)
 
 
 def postings(session: Session, *, kind: str | None = None, limit: int = 100) -> list[LedgerPosting]:

@@ -91,9 +91,15 @@ class MintingHalt(Base):
     codes: Mapped[str] = mapped_column(String(500))
     # Canonical JSON list of the findings that caused the halt (and, updated, the latest ones).
     details: Mapped[str] = mapped_column(Text)
-    # Supply minus what the ledger explains, in units, as last measured while halted. Resuming
-    # acknowledges it: later passes accept exactly this much (see the reconciler).
+    # Supply minus what the ledger explains, in units, as last measured while halted.
     difference_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What the operator who resumed accepted: the difference that a fresh reconciliation at
+    # `resume_block` still measured (0 when it was gone), with its evidence (canonical JSON:
+    # supply, what the ledger explained, the findings). Later passes add it to what the ledger
+    # explains; `ushk reserves summary` and the public summary show it.
+    acknowledged_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    resume_block: Mapped[int | None] = mapped_column(BigInteger)
+    resume_evidence: Mapped[str | None] = mapped_column(Text)
     paused_on_chain: Mapped[bool] = mapped_column(Boolean, default=False)
     pause_tx_hash: Mapped[str | None] = mapped_column(String(66))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,21 +9,23 @@ Each pass (`reconcile_once`):
      back, a foreign deposit id) is an `unbacked_mint`.
    * `RedemptionRequested`: posted to the ledger (tokens outstanding -> pending payouts).
    * `FrozenBalanceWiped`: posted (tokens outstanding -> wiped) and audited.
-2. reads the ledger in one snapshot, then the chain at block N (the head, read after the
-   snapshot) and compares, exactly, in token units:
+2. compares the chain as of block N (the head read at the start of the pass; every chain
+   read is an `eth_call` pinned to N) with one snapshot of the database (one read transaction,
+   begun after N was read), exactly, in token units (`measure`):
    * `supply_mismatch`: totalSupply(N) != the ledger's minted - redeemed - wiped for blocks <= N,
      plus the mints in flight (deposits still `minting` whose `Minted` event is in a block <= N),
-     plus differences operators acknowledged when resuming. The snapshot is taken first: a
-     deposit is marked `minting` before its transaction is sent, so any mint in a block <= N is
-     either posted or in flight in it.
-   * `reserves_below_supply`: the recorded reserves (custody) are less than the supply;
+     plus differences operators acknowledged when resuming. A deposit is marked `minting` before
+     its transaction is signed, so any mint in a block <= N was claimed before the snapshot
+     began: in it, it is either posted or in flight, never both, never neither.
+   * `reserves_below_supply`: the recorded reserves (custody as of N) are less than the supply;
    * `supply_above_attestation`: the supply exceeds the last attestation;
    * `attestation_above_reserves`: the last attestation claims more than custody holds;
    * `ledger_unbalanced`: a posting whose lines do not sum to zero.
 3. any finding: an `alert.reserves_discrepancy` entry in the audit log, a persistent minting
    halt (the minter claims nothing while it is active) and, when the service holds the pauser
-   key, `pauseMinting` on chain. Only `resume_minting` (an operator, with a cause) lifts it, and
-   it unpauses on chain only if the service paused.
+   key, `pauseMinting` on chain. Only `resume_minting` (an operator, with a cause) lifts it,
+   after a fresh reconciliation: what it still measures must be fixed, or, for a supply
+   difference, acknowledged exactly; it unpauses on chain only if the service paused.
 
 A stale attestation is reported (`stale_attestation` in the result) but is not a discrepancy:
 the attestor renews it before the next mint.
@@ -40,9 +42,9 @@ from eth_utils import to_checksum_address
 from sqlalchemy import bindparam, select
 
 from service import audit
-from service.chain.token import Token
+from service.chain.token import ChainState, Token
 from service.db import Database, utcnow
-from service.deposits.ids import seq_for_deposit_id
+from service.deposits.ids import deposit_id_for, seq_for_deposit_id
 from service.deposits.models import Deposit, DepositStatus
 from service.money import cents_to_units
 from service.errors import ServiceError
@@ -83,6 +85,16 @@ class ReconcileResult:
     def ok(self) -> bool:
         return not self.findings
 
+    @property
+    def explained_units(self) -> int:
+        """The supply the ledger explains at `block`: posted, in flight and acknowledged."""
+        return self.ledger_supply_units + self.in_flight_units + self.acknowledged_units
+
+    @property
+    def difference_units(self) -> int:
+        """Supply minus what the ledger explains (> 0: tokens no deposit explains)."""
+        return self.supply_units - self.explained_units
+
     def as_dict(self) -> dict:
         return {
             "ok": self.ok,
@@ -91,6 +103,7 @@ class ReconcileResult:
             "ledger_supply_units": str(self.ledger_supply_units),
             "in_flight_units": str(self.in_flight_units),
             "acknowledged_units": str(self.acknowledged_units),
+            "difference_units": str(self.difference_units),
             "reserves_cents": str(self.reserves_cents),
             "attestable_cents": str(self.attestable_cents),
             "attested_units": str(self.attested_units),
@@ -152,11 +165,14 @@ class Reconciler:
                 log.exception("reconciliation pass failed")
             stop.wait(self.interval)
 
-    def reconcile_once(self) -> ReconcileResult:
+    def reconcile_once(self, *, act: bool = True) -> ReconcileResult:
+        """Follows the chain up to its head N, then compares at N (`check`). `act=False` only
+        measures: the comparison halts nothing (an unbacked mint found while following is
+        still alerted and halts)."""
         head = self.token.block_number()
         self._follow_halted = False
         findings = self.follow(head)
-        result = self.check(findings)
+        result = self.check(findings, block=head, act=act)
         result.halt_created = result.halt_created or self._follow_halted
         self.last = result
         return result
@@ -275,35 +291,48 @@ class Reconciler:
 
     # ---- 2. compare --------------------------------------------------------------------------
 
-    def check(self, findings: list[dict] | None = None) -> ReconcileResult:
+    def check(self, findings: list[dict] | None = None, *, block: int | None = None,
+              act: bool = True) -> ReconcileResult:
+        """Compares the ledger with the chain at block `block` (the head when not given) and,
+        when `act` and something is found, halts minting (see `measure`)."""
+        result = self.measure(findings, block=block)
+        if result.findings and act:
+            self._halt(result, result.difference_units)
+        elif not result.findings and not result.halted:
+            log.debug("reconciled at block %s: supply %s units", result.block, result.supply_units)
+        return result
+
+    def measure(self, findings: list[dict] | None = None, *, block: int | None = None) -> ReconcileResult:
+        """One comparison, exact in token units: the chain as of block N against one snapshot
+        of the database, read after N was mined.
+
+        N is read first, then the snapshot (one read transaction: `Database.reading`), then
+        the chain's state at N (`eth_call` pinned to N). A deposit becomes `minting` in a
+        committed transaction before its mint is signed, so every mint mined in a block <= N
+        was claimed before N was read, hence before the snapshot: in it, its deposit is either
+        `minted` with a posting at its block (<= N), or still `minting` with its `Minted`
+        event at a block <= N (in flight: counted from the event). A commit landing while the
+        snapshot is read changes nothing in it; a posting of a later block is not counted.
+        Custody is taken as of N too: payouts settled for burns after N are added back."""
         findings = list(findings or [])
-        head_before = self.token.block_number()  # read before the snapshot (see _in_flight)
-        with self.db.reading() as session:
-            balances = ledger.balances(session)
-            minting = list(session.scalars(
-                select(Deposit).where(Deposit.status == DepositStatus.MINTING)
-            ))
-            minting_ids = {m.deposit_id for m in minting}
-            left = [d for d in self._mint_scan if d not in minting_ids]
-            finished = _finished(session, left)
-            unbalanced = ledger.unbalanced_postings(session)
-            acknowledged = reserves.acknowledged_difference(session)
-            halted_before = reserves.minting_halted(session)
+        if block is None:
             block = self.token.block_number()
-            ledger_units = ledger.supply_units(session, block)
-        supply = self.token.contract.functions.totalSupply().call(block_identifier=block)
-        amount, attested_at, _, _ = self.token.contract.functions.reserveAttestation().call(
-            block_identifier=block
-        )
+        with self.db.reading() as session:
+            view = _read_view(session, block, list(self._mint_scan))
+        state = self.token.state_at(block)
         in_flight = 0
-        by_id = {d.deposit_id: d for d in minting}
-        for event in self._minted_of(list(by_id), block, head_before, finished):
+        by_id = {d.deposit_id: d for d in view.minting}
+        for event in self._minted_of(list(by_id), state, view.finished):
             d = by_id.get(event.deposit_id)
-            if d is not None and event.amount == d.onchain_amount and event.to.lower() == d.beneficiary.lower():
+            if d is not None and event.amount == d.units and event.to.lower() == d.beneficiary.lower():
                 in_flight += event.amount
                 by_id.pop(event.deposit_id)
-        explained = ledger_units + in_flight + acknowledged
-        reserves_units = balances.reserves * 10_000
+        supply = state.total_supply
+        attestation = state.attestation
+        amount, attested_at = attestation.amount, attestation.timestamp
+        explained = view.ledger_units + in_flight + view.acknowledged
+        custody_at_block = view.balances.reserves + view.paid_after
+        reserves_units = custody_at_block * 10_000
         if supply != explained:
             findings.append({
                 "code": "supply_mismatch",
@@ -312,45 +341,43 @@ class Reconciler:
             })
         if reserves_units < supply:
             findings.append({"code": "reserves_below_supply",
-                             "message": f"reserves {balances.reserves} cents < supply {supply} units",
-                             "supply_units": str(supply), "reserves_cents": str(balances.reserves)})
+                             "message": f"reserves {custody_at_block} cents < supply {supply} units at block {block}",
+                             "supply_units": str(supply), "reserves_cents": str(custody_at_block),
+                             "block": block})
         if attested_at and supply > amount:
             findings.append({"code": "supply_above_attestation",
-                             "message": f"supply {supply} units > attested {amount} units",
-                             "supply_units": str(supply), "attested_units": str(amount)})
+                             "message": f"supply {supply} units > attested {amount} units at block {block}",
+                             "supply_units": str(supply), "attested_units": str(amount), "block": block})
         if amount > reserves_units:
             findings.append({"code": "attestation_above_reserves",
-                             "message": f"attested {amount} units > reserves {balances.reserves} cents",
-                             "attested_units": str(amount), "reserves_cents": str(balances.reserves)})
-        if unbalanced:
+                             "message": f"attested {amount} units > reserves {custody_at_block} cents at block {block}",
+                             "attested_units": str(amount), "reserves_cents": str(custody_at_block),
+                             "block": block})
+        if view.unbalanced:
             findings.append({"code": "ledger_unbalanced", "message": "postings that do not balance",
-                             "posting_ids": unbalanced[:20]})
-        max_age = self.token.max_attestation_age()
-        stale = attested_at == 0 or self.token.latest_timestamp() - attested_at > max_age
-        result = ReconcileResult(
-            block=block, supply_units=supply, ledger_supply_units=ledger_units, in_flight_units=in_flight,
-            acknowledged_units=acknowledged, reserves_cents=balances.reserves,
-            attestable_cents=balances.attestable, attested_units=amount, attested_at=attested_at,
-            stale_attestation=stale, findings=findings, halted=halted_before,
+                             "posting_ids": view.unbalanced[:20]})
+        stale = attested_at == 0 or state.timestamp - attested_at > state.max_attestation_age
+        return ReconcileResult(
+            block=block, supply_units=supply, ledger_supply_units=view.ledger_units, in_flight_units=in_flight,
+            acknowledged_units=view.acknowledged, reserves_cents=custody_at_block,
+            attestable_cents=view.balances.attestable, attested_units=amount, attested_at=attested_at,
+            stale_attestation=stale, findings=findings, halted=view.halted,
         )
-        if findings:
-            self._halt(result, supply - explained)
-        elif not halted_before:
-            log.debug("reconciled at block %s: supply %s units", block, supply)
-        return result
 
-    def _minted_of(self, ids: list[bytes], block: int, head_before: int, finished: set[bytes]) -> list:
-        """The `Minted` events in blocks from_block..`block` of the deposits `ids` (those in
-        `minting` in the snapshot), without rescanning from the deployment block every pass.
+    def _minted_of(self, ids: list[bytes], state: ChainState, finished: set[bytes]) -> list:
+        """The `Minted` events in blocks from_block..N (`state.block`) of the deposits `ids`
+        (those in `minting` in the snapshot), without rescanning from the deployment block
+        every pass.
 
         Per deposit ever seen in `minting` (until it is minted or rejected: `finished`), the
         reconciler remembers its event once found, or else the first block not yet scanned for
         it: blocks <= N never change once N is mined, so a scan of lb..N that found nothing
         moves lb to N + 1. A deposit first seen in `minting` was not `minting` in the previous
         pass's snapshot (every deposit that was is remembered), so all its mint transactions
-        were sent, and mined, after that snapshot began: in blocks above the head read just
-        before it (`head_before` of that pass). On the first pass, or when the chain went back
-        (a reorg, an anvil revert), the scan starts at the deployment block, as before."""
+        were sent, and mined, after that snapshot began, which was after that pass's block was
+        mined: in blocks above it. On the first pass, or when the chain went back (a reorg, an
+        anvil revert), the scan starts at the deployment block."""
+        block = state.block
         if self._scan_head is not None and not self._same_chain():
             self._mint_scan.clear()
             self._found.clear()
@@ -374,8 +401,8 @@ class Reconciler:
             for d in scan:
                 if d not in self._found:
                     self._mint_scan[d] = max(self._mint_scan[d], block + 1)
-        self._prev_head = head_before
-        self._scan_head = (block, self._block_hash(block))
+        self._prev_head = block
+        self._scan_head = (block, state.block_hash)
         return events
 
     def _block_hash(self, number: int) -> str:
@@ -507,6 +534,53 @@ def _deposit_rows(session, seqs) -> dict:
     return rows
 
 
+@dataclass(frozen=True)
+class _Minting:
+    deposit_id: bytes
+    units: int
+    beneficiary: str
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one pass reads from its database snapshot (see `Reconciler.measure`)."""
+
+    balances: ledger.Balances
+    minting: list[_Minting]
+    finished: set[bytes]
+    unbalanced: list[int]
+    acknowledged: int
+    halted: bool
+    ledger_units: int
+    paid_after: int
+
+
+_MINTING_ROWS = select(Deposit.id, Deposit.amount_cents, Deposit.beneficiary).where(
+    Deposit.status == DepositStatus.MINTING
+)
+
+
+def _read_view(session, block: int, known: list[bytes]) -> _View:
+    """Everything a comparison at block `block` needs, from `session`'s one snapshot. `known`:
+    the deposits whose mint events the reconciler is following (those no longer `minting`
+    are looked up to forget the finished ones)."""
+    minting = [
+        _Minting(deposit_id_for(seq), cents_to_units(cents), beneficiary)
+        for seq, cents, beneficiary in session.execute(_MINTING_ROWS)
+    ]
+    in_minting = {m.deposit_id for m in minting}
+    return _View(
+        balances=ledger.balances(session),
+        minting=minting,
+        finished=_finished(session, [d for d in known if d not in in_minting]),
+        unbalanced=ledger.unbalanced_postings(session),
+        acknowledged=reserves.acknowledged_difference(session),
+        halted=reserves.minting_halted(session),
+        ledger_units=ledger.supply_units(session, block),
+        paid_after=ledger.custody_paid_after(session, block),
+    )
+
+
 def _finished(session, deposit_ids: list[bytes]) -> set[bytes]:
     """The deposits among `deposit_ids` that are minted or rejected (final statuses)."""
     if not deposit_ids:
@@ -556,11 +630,25 @@ def _advance(session, block: int, now) -> None:
 
 
 def resume_minting(
-    db: Database, *, cause: str, actor: str, token: Token | None = None, pauser: LocalAccount | None = None,
+    db: Database, *, cause: str, actor: str, reconciler: Reconciler | None,
+    acknowledge_units: int | None = None,
 ) -> MintingHalt:
-    """An operator lifts the active halt with `cause`. If the service paused minting on chain
-    for it, it unpauses first (which needs `token` and `pauser`); the halt is then recorded as
-    resumed, with the cause, in the audit log."""
+    """An operator lifts the active halt with `cause`, after a fresh reconciliation.
+
+    `reconciler` follows the chain to its head and compares (`reconcile_once(act=False)`):
+
+    * nothing found: the halt is closed, nothing is acknowledged (a difference that a
+      reconciliation no longer measures leaves no trace in later ones);
+    * only a supply difference remains: the operator must acknowledge exactly that amount
+      (`acknowledge_units`, units; otherwise `AcknowledgementMismatch` says what it is); it is
+      recorded with the cause and the reconciliation's figures, and later passes add it to
+      what the ledger explains;
+    * anything else (reserves below supply, an attestation above reserves or below supply, a
+      new unbacked mint, an unbalanced posting): `DiscrepancyRemains`, the halt stays: a resume
+      would only halt again at the next pass.
+
+    If the service paused minting on chain for this halt, it unpauses it (with the reconciler's
+    pauser key) before recording the resume in the audit log."""
     cause = (cause or "").strip()
     if len(cause) < 3:
         raise reserves.CauseRequired()
@@ -569,14 +657,32 @@ def resume_minting(
         if row is None:
             raise reserves.NotHalted()
         paused_by_us = row.paused_on_chain
+    if reconciler is None:
+        raise ChainRequired()
+    if paused_by_us and reconciler.pauser is None:
+        raise PauserRequired()
+    result = reconciler.reconcile_once(act=False)
+    others = [f for f in result.findings if f["code"] != "supply_mismatch"]
+    if others:
+        raise DiscrepancyRemains(others, result.block)
+    difference = result.difference_units
+    if (acknowledge_units or 0) != difference:
+        raise AcknowledgementMismatch(difference, result)
     unpause_tx = None
     if paused_by_us:
-        if token is None or pauser is None:
-            raise PauserRequired()
+        token = reconciler.token
         if token.contract.functions.mintingPaused().call():
-            unpause_tx = token.transact(pauser, "unpauseMinting").tx_hash
+            unpause_tx = token.transact(reconciler.pauser, "unpauseMinting").tx_hash
+    evidence = {
+        "block": result.block, "supply_units": str(result.supply_units),
+        "explained_units": str(result.explained_units),
+        "in_flight_units": str(result.in_flight_units),
+        "previously_acknowledged_units": str(result.acknowledged_units),
+        "difference_units": str(difference),
+    }
     with db.transaction() as session:
-        return reserves.resume(session, cause=cause, actor=actor, unpause_tx_hash=unpause_tx)
+        return reserves.resume(session, cause=cause, actor=actor, acknowledged_units=difference,
+                               evidence=evidence, unpause_tx_hash=unpause_tx)
 
 
 class PauserRequired(ServiceError):
@@ -584,3 +690,40 @@ class PauserRequired(ServiceError):
     code = "pauser_key_required"
     message = ("The service paused minting on chain for this halt: resuming unpauses it, which "
                "needs USHK_PAUSER_PRIVATE_KEY and the chain.")
+
+
+class ChainRequired(ServiceError):
+    status_code = 409
+    code = "chain_required"
+    message = ("Resuming runs a fresh reconciliation against the chain first, which needs "
+               "USHK_RPC_URL and the token's address (USHK_TOKEN_ADDRESS or the deployment file).")
+
+
+class DiscrepancyRemains(ServiceError):
+    status_code = 409
+    code = "discrepancy_remains"
+
+    def __init__(self, findings: list[dict], block: int) -> None:
+        self.findings = findings
+        super().__init__(
+            f"A fresh reconciliation at block {block} still finds: "
+            + "; ".join(f"{f['code']} ({f['message']})" for f in findings)
+            + ". Fix the cause first; resuming now would only halt again."
+        )
+
+
+class AcknowledgementMismatch(ServiceError):
+    status_code = 409
+    code = "acknowledgement_mismatch"
+
+    def __init__(self, difference: int, result: ReconcileResult) -> None:
+        self.difference_units = difference
+        if difference == 0:
+            message = (f"No supply difference remains at block {result.block}: resume without "
+                       "acknowledging one.")
+        else:
+            message = (f"A supply difference of {difference} units remains at block {result.block} "
+                       f"(totalSupply {result.supply_units}, the ledger explains {result.explained_units}). "
+                       f"To resume anyway, acknowledge exactly {difference} units; it is recorded with the "
+                       "cause and shown in the reserve summary.")
+        super().__init__(message)

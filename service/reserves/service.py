@@ -66,7 +66,7 @@ def halt(
         session,
         MintingHalt.__table__,
         {"active": 1, "codes": codes, "details": details, "difference_units": int(difference_units),
-         "paused_on_chain": False, "created_at": now},
+         "acknowledged_units": 0, "paused_on_chain": False, "created_at": now},
         ["active"],
         MintingHalt.__table__.c.id,
     ) is not None
@@ -91,10 +91,13 @@ def note_paused_on_chain(session: Session, halt_id: int, tx_hash: str, *, actor:
 
 
 def resume(
-    session: Session, *, cause: str, actor: str, unpause_tx_hash: str | None = None,
-    now: dt.datetime | None = None,
+    session: Session, *, cause: str, actor: str, acknowledged_units: int, evidence: dict,
+    unpause_tx_hash: str | None = None, now: dt.datetime | None = None,
 ) -> MintingHalt:
-    """Lifts the active halt, recording who and why. Raises NotHalted or CauseRequired."""
+    """Lifts the active halt, recording who, why, and what a fresh reconciliation measured
+    just before (`evidence`, with its "block"): `acknowledged_units` is the supply difference
+    it still found, which the operator accepts (0: the difference was gone). Raises NotHalted
+    or CauseRequired. The reconciliation itself is the caller's (`reconciler.resume_minting`)."""
     cause = (cause or "").strip()
     if len(cause) < 3:
         raise CauseRequired()
@@ -107,12 +110,16 @@ def resume(
     row.resumed_by = actor[:64]
     row.resume_cause = cause[:500]
     row.unpause_tx_hash = unpause_tx_hash
+    row.acknowledged_units = int(acknowledged_units)
+    row.resume_block = int(evidence["block"])
+    row.resume_evidence = canonical_json(evidence).decode()
     session.flush()
     audit.record(
         session, "minting.resumed", actor,
         {"halt_id": row.id, "cause": row.resume_cause, "codes": row.codes,
-         "acknowledged_difference_units": str(row.difference_units),
-         "unpause_tx_hash": unpause_tx_hash},
+         "difference_cleared": row.acknowledged_units == 0,
+         "acknowledged_difference_units": str(row.acknowledged_units),
+         "evidence": evidence, "unpause_tx_hash": unpause_tx_hash},
         now=now,
     )
     return row
@@ -121,8 +128,28 @@ def resume(
 def acknowledged_difference(session: Session) -> int:
     """Supply differences operators acknowledged when resuming (units)."""
     return int(session.scalar(
-        select(func.coalesce(func.sum(MintingHalt.difference_units), 0)).where(MintingHalt.active.is_(None))
+        select(func.coalesce(func.sum(MintingHalt.acknowledged_units), 0)).where(MintingHalt.active.is_(None))
     ))
+
+
+def acknowledgements(session: Session) -> list[MintingHalt]:
+    """The resumed halts whose resume acknowledged a difference, oldest first."""
+    return list(session.scalars(
+        select(MintingHalt)
+        .where(MintingHalt.active.is_(None), MintingHalt.acknowledged_units != 0)
+        .order_by(MintingHalt.id)
+    ))
+
+
+def acknowledgement_out(row: MintingHalt) -> dict:
+    return {
+        "halt_id": row.id,
+        "units": str(row.acknowledged_units),
+        "block": row.resume_block,
+        "cause": row.resume_cause,
+        "by": row.resumed_by,
+        "at": row.resumed_at.isoformat(timespec="seconds") if row.resumed_at else None,
+    }
 
 
 def halt_out(row: MintingHalt | None) -> dict | None:
@@ -140,6 +167,10 @@ def halt_out(row: MintingHalt | None) -> dict | None:
         "resumed_at": row.resumed_at.isoformat(timespec="seconds") if row.resumed_at else None,
         "resumed_by": row.resumed_by,
         "resume_cause": row.resume_cause,
+        "unpause_tx_hash": row.unpause_tx_hash,
+        "acknowledged_units": str(row.acknowledged_units or 0),
+        "resume_block": row.resume_block,
+        "resume_evidence": json.loads(row.resume_evidence) if row.resume_evidence else None,
     }
 
 
@@ -273,6 +304,7 @@ def summary(session: Session, chain: dict | None) -> dict:
         "ratio": ratio,
         "last_attestation": attestation,
         "minting_halted": halted is not None,
+        "acknowledged_difference_units": str(acknowledged_difference(session)),
     }
 
 

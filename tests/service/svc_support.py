@@ -66,6 +66,8 @@ def make_settings(database_url: str, **overrides) -> Settings:
         "webhook_signing_key": TEST_WEBHOOK_KEY,
         "policy_file": DEMO_POLICY,
         "environment": "development",
+        # never the developer's own `make run` deployment: a test names its chain explicitly
+        "deployment_file": REPO / "var" / "no-such-deployment.json",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -80,6 +82,7 @@ def server_env(settings: Settings) -> dict[str, str]:
         USHK_WEBHOOK_SIGNING_KEY=settings.webhook_signing_key.get_secret_value(),
         USHK_POLICY_FILE=str(settings.policy_file),
         USHK_MAX_SINGLE_DEPOSIT=settings.max_single_deposit,
+        USHK_DEPLOYMENT_FILE=str(settings.deployment_file),
         USHK_LOG_LEVEL="WARNING",
         PYTHONPATH=str(REPO),
     )

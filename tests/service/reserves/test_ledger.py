@@ -1,6 +1,7 @@
 """The reserve ledger without a chain: balanced, immutable postings through acceptance, mint
-and rejection; idempotent references; halts and their resume (service, operator API), and the
-same under concurrency on PostgreSQL."""
+and rejection; idempotent references; halts and the refusals of their resume (service, operator
+API; a resume itself reconciles against the chain first, see the chain tests), and the same
+under concurrency on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from service.deposits import outbox
 from service.models import AuditEntry, LedgerPosting, MintingHalt
 from service.reserves import ledger
 from service.reserves import service as reserves
-from service.reserves.reconciler import resume_minting
+from service.reserves.reconciler import ChainRequired, resume_minting
 
 TX = "0x" + "cd" * 32
 
@@ -84,24 +85,26 @@ def test_redemptionWithDust_paysWholeCentsAndTracksExactUnits(env):
     assert b.pending_payouts == 1_234 and b.tokens_outstanding == -1_234
 
 
-def test_halt_isSingleAndResumeNeedsACause(env):
+def test_halt_isSingleAndResumeNeedsACauseAndAFreshReconciliation(env):
     with env.db.transaction() as session:
         _, created = reserves.halt(session, [{"code": "supply_mismatch"}], difference_units=7, actor="t")
         _, again = reserves.halt(session, [{"code": "supply_mismatch"}], difference_units=9, actor="t")
     assert created and not again and halted(env)
-    with pytest.raises(reserves.CauseRequired):
-        resume_minting(env.db, cause="", actor="t")
-    row = resume_minting(env.db, cause="explained", actor="t")
-    assert row.difference_units == 9 and not halted(env)
-    with pytest.raises(reserves.NotHalted):
-        resume_minting(env.db, cause="explained", actor="t")
     with env.db.reading() as session:
-        assert reserves.acknowledged_difference(session) == 9
+        assert reserves.active_halt(session).difference_units == 9  # the latest measurement
+    with pytest.raises(reserves.CauseRequired):
+        resume_minting(env.db, cause="", actor="t", reconciler=None)
+    # without a chain there is no fresh reconciliation, so no resume
+    with pytest.raises(ChainRequired):
+        resume_minting(env.db, cause="explained", actor="t", reconciler=None)
+    assert halted(env)
+    with env.db.reading() as session:
+        assert reserves.acknowledged_difference(session) == 0
         alerts = session.scalar(select(func.count()).where(AuditEntry.kind == "alert.reserves_discrepancy"))
     assert alerts == 1
 
 
-def test_operatorApi_resume(live):
+def test_operatorApi_resume_refusals(live):
     env, url = live
     result = CliRunner().invoke(cli, ["operator", "add", "alice"], env=server_env(env.settings))
     token = result.output.split("token (shown once): ")[1].strip()
@@ -115,19 +118,13 @@ def test_operatorApi_resume(live):
     assert httpx.get(f"{url}/v1/reserves").json()["minting_halted"] is True  # public, no login
     response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": " "})
     assert response.status_code == 422
-    # paused on chain by the service, and no pauser key here: refused, still halted
-    with env.db.transaction() as session:
-        reserves.note_paused_on_chain(session, reserves.active_halt(session).id, "0x" + "ee" * 32, actor="t")
-    response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": "fixed it"})
-    assert response.status_code == 409 and response.json()["error"]["code"] == "pauser_key_required"
-    assert halted(env)
-    with env.db.transaction() as session:
-        reserves.active_halt(session).paused_on_chain = False  # say it was unpaused by hand
     response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers,
-                          json={"cause": "bank statement reconciled"})
-    assert response.status_code == 200, response.text
-    assert response.json()["halt"]["resumed_by"] == "operator:alice"
-    assert not halted(env)
+                          json={"cause": "fixed it", "acknowledge_units": "1.5"})
+    assert response.status_code == 422
+    # this service has no chain configured: it cannot reconcile afresh, so it does not resume
+    response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": "fixed it"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "chain_required"
+    assert halted(env)
 
 
 @pytest.mark.postgres

@@ -23,7 +23,13 @@ from service.chain.token import load_account
 from service.cli import cli
 from service.reserves import ledger
 from service.reserves import service as reserves
-from service.reserves.reconciler import PauserRequired, Reconciler, resume_minting
+from service.reserves.reconciler import (
+    AcknowledgementMismatch,
+    DiscrepancyRemains,
+    PauserRequired,
+    Reconciler,
+    resume_minting,
+)
 
 USD = UNITS_PER_USD
 
@@ -187,22 +193,34 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
     reconciler.reconcile_once()
     assert audit_kinds(env).count("alert.reserves_discrepancy") == 1
 
-    # resuming needs a cause, and the pauser key when the service paused on chain
+    # resuming needs a cause, the pauser key when the service paused on chain, and the exact
+    # difference that a fresh reconciliation still measures
     with pytest.raises(reserves.CauseRequired):
-        resume_minting(env.db, cause=" ", actor="test")
+        resume_minting(env.db, cause=" ", actor="test", reconciler=reconciler)
     with pytest.raises(PauserRequired):
-        resume_minting(env.db, cause="rogue minter removed", actor="test")
-    assert halted(env)
+        resume_minting(env.db, cause="rogue minter removed", actor="test",
+                       reconciler=reconciler_for(env, deployed, pauser=False))
+    with pytest.raises(AcknowledgementMismatch) as info:
+        resume_minting(env.db, cause="rogue minter removed", actor="test", reconciler=reconciler)
+    assert info.value.difference_units == 50 * USD and "50000000 units remains" in info.value.message
+    with pytest.raises(AcknowledgementMismatch):
+        resume_minting(env.db, cause="rogue minter removed", actor="test", reconciler=reconciler,
+                       acknowledge_units=49 * USD)
+    assert halted(env) and token.minting_paused()
     deployed.contract.removeMinter(rogue, sender=deployed.admin)
     row = resume_minting(env.db, cause="rogue minter removed; 50.00 USD unbacked under investigation",
-                         actor="operator:alice", token=token,
-                         pauser=load_account(deployed.pauser.private_key))
-    assert row.unpause_tx_hash and row.difference_units == 50 * USD
+                         actor="operator:alice", reconciler=reconciler, acknowledge_units=50 * USD)
+    assert row.unpause_tx_hash and row.acknowledged_units == 50 * USD and row.resume_block
     assert not halted(env) and not token.minting_paused()
     assert "minting.resumed" in audit_kinds(env)
     with env.db.reading() as session:
         entries = [e for e in audit.repository.entries(session, limit=10_000) if e.kind == "minting.resumed"]
-    assert json.loads(entries[0].payload)["cause"].startswith("rogue minter removed")
+        summary = reserves.summary(session, None)
+    payload = json.loads(entries[0].payload)
+    assert payload["cause"].startswith("rogue minter removed")
+    assert payload["acknowledged_difference_units"] == str(50 * USD) and payload["difference_cleared"] is False
+    assert payload["evidence"]["supply_units"] == str(50 * USD) and payload["evidence"]["explained_units"] == "0"
+    assert summary["acknowledged_difference_units"] == str(50 * USD)
 
     # the acknowledged difference no longer halts; the real shortfall still blocks mints on chain
     assert reconciler.reconcile_once().ok
@@ -229,12 +247,18 @@ def test_lowAttestation_blocksMintsOnChain_depositsStayQueued_andHalts(bank, dep
     assert [d.status for d in deposits_of(env)] == ["minted", "accepted"]
     assert token.total_supply() == 100 * USD
 
-    result = reconciler_for(env, deployed, pauser=False).reconcile_once()
+    reconciler = reconciler_for(env, deployed, pauser=False)
+    result = reconciler.reconcile_once()
     assert codes(result) == {"supply_above_attestation"}
     assert halted(env) and not token.minting_paused()  # no pauser key: halted in the database only
-    resume_minting(env.db, cause="attestation corrected", actor="test")  # nothing paused on chain
+    # resuming before the attestation is corrected would only halt again: refused
+    with pytest.raises(DiscrepancyRemains) as info:
+        resume_minting(env.db, cause="attestation corrected", actor="test", reconciler=reconciler)
+    assert "supply_above_attestation" in info.value.message and halted(env)
     attestor.attest()
-    assert reconciler_for(env, deployed, pauser=False).reconcile_once().ok
+    row = resume_minting(env.db, cause="attestation corrected", actor="test", reconciler=reconciler)
+    assert row.acknowledged_units == 0 and not row.unpause_tx_hash  # nothing paused on chain
+    assert reconciler.reconcile_once().ok
     minter.drain()
     assert [d.status for d in deposits_of(env)] == ["minted", "minted"]
     assert_invariant(env, token)
@@ -293,10 +317,19 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
     assert deployed.token().minting_paused()
     assert run("minting", "resume").exit_code == 2  # --cause is required
     result = run("minting", "resume", "--cause", "rogue minter revoked")
+    assert result.exit_code == 1 and "acknowledgement_mismatch" in result.output
+    assert "5000000 units remains" in result.output and halted(env)
+    result = run("minting", "resume", "--cause", "rogue minter revoked", "--acknowledge-units", "5000000")
     assert result.exit_code == 0, result.output
-    assert "unpaused on chain" in result.output
+    assert "unpaused on chain" in result.output and "acknowledged a supply difference of 5000000 units" in result.output
     assert not deployed.token().minting_paused() and not halted(env)
     assert run("minting", "resume", "--cause", "again").exit_code == 1  # not halted
+    result = run("reserves", "summary")
+    assert "ACKNOWLEDGED    5000000 units" in result.output and "rogue minter revoked" in result.output
+    summary = json.loads(run("reserves", "summary", "--json").output)
+    assert summary["acknowledged_difference_units"] == "5000000"
+    assert [a["units"] for a in summary["acknowledged_differences"]] == ["5000000"]
+    assert run("reserves", "reconcile").exit_code == 0  # the acknowledged difference does not halt again
 
 
 def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
@@ -324,3 +357,38 @@ def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
             assert time.monotonic() < deadline, "the reconciler thread did not halt minting"
             time.sleep(0.1)
     assert "alert.unbacked_mint" in audit_kinds(env)
+
+
+def test_operatorApi_resume_reconcilesFirstAndNeedsTheExactAcknowledgement(bank, deployed, workers):
+    from service.banks import service as banks
+
+    env, client = bank
+    minter, attestor = workers
+    deposit(client, deployed.holders[0].address, "20.00")
+    minter.drain()
+    deposit(client, deployed.holders[1].address, "10.00")
+    attestor.attest()  # room on chain for the rogue mint
+    rogue = deployed.holders[4]
+    deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
+    deployed.contract.mint(deployed.holders[3], 3 * USD, os.urandom(32), sender=rogue)
+    assert not reconciler_for(env, deployed).reconcile_once().ok and halted(env)
+    with env.db.transaction() as session:
+        _, token = banks.create_operator(session, "alice", actor="test")
+    headers = {"Authorization": f"Bearer {token}"}
+    settings = make_settings(env.settings.database_url, rpc_url=deployed.rpc_url,
+                             token_address=deployed.token_address,
+                             pauser_private_key=str(deployed.pauser.private_key))
+    with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
+        url = f"{server.url}/v1/operator/minting/resume"
+        response = httpx.post(url, headers=headers, json={"cause": "rogue minter revoked"})
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "acknowledgement_mismatch" and "3000000 units remains" in error["message"]
+        response = httpx.post(url, headers=headers,
+                              json={"cause": "rogue minter revoked", "acknowledge_units": "3000000"})
+        assert response.status_code == 200, response.text
+        halt = response.json()["halt"]
+        assert halt["acknowledged_units"] == "3000000" and halt["resumed_by"] == "operator:alice"
+        assert halt["resume_evidence"]["supply_units"] == str(23 * USD) and halt["unpause_tx_hash"]
+        assert httpx.get(f"{server.url}/v1/reserves").json()["acknowledged_difference_units"] == "3000000"
+    assert not halted(env) and not deployed.token().minting_paused()
