@@ -16,8 +16,12 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-# pg_try_advisory_lock key of the minter lease: "USHKMINT".
-MINTER_LOCK_KEY = 0x5553_484B_4D49_4E54
+# pg_try_advisory_lock(class, object) keys of the lease: the class says "USHK", the object is
+# the hash of the lease's name and the schema the service's tables are in, so deployments that
+# share one PostgreSQL database in different schemas each have their own minter.
+LEASE_LOCK_CLASS = 0x5553_484B
+_LOCK_SQL = "pg_try_advisory_lock(:c, hashtext(:name || ':' || current_schema()))"
+_UNLOCK_SQL = "pg_advisory_unlock(:c, hashtext(:name || ':' || current_schema()))"
 
 
 class Lease:
@@ -34,7 +38,7 @@ class Lease:
             return True
         if self.engine.dialect.name == "postgresql":
             conn = self.engine.connect()
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MINTER_LOCK_KEY}).scalar()
+            got = conn.execute(text(f"SELECT {_LOCK_SQL}"), self._key()).scalar()
             conn.commit()
             if got:
                 self._conn = conn
@@ -58,7 +62,7 @@ class Lease:
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MINTER_LOCK_KEY})
+                self._conn.execute(text(f"SELECT {_UNLOCK_SQL}"), self._key())
                 self._conn.commit()
             finally:
                 self._conn.close()
@@ -67,6 +71,9 @@ class Lease:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+    def _key(self) -> dict:
+        return {"c": LEASE_LOCK_CLASS, "name": self.name}
 
     def _lock_path(self) -> Path:
         database = make_url(str(self.engine.url)).database
