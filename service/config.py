@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # Attest the ledger's reserves on chain every this many seconds inside `ushk serve` (needs
     # USHK_ATTESTOR_PRIVATE_KEY; 0: only before a batch the current attestation does not cover).
     attest_interval_seconds: float = Field(default=0.0, ge=0.0)
+    # The minter mints what the current attestation covers; deposits beyond it wait until the
+    # attestation is renewed, at most once per this many seconds (0: before any batch it does
+    # not cover). Fewer attestations (each is a transaction) for at most this much more latency.
+    attest_min_interval_seconds: float = Field(default=2.0, ge=0.0, le=3600.0)
     # Run the reserve reconciler inside `ushk serve` (a background thread), every this many seconds.
     reconciler_enabled: bool = False
     reconcile_interval_seconds: float = Field(default=10.0, gt=0.0)

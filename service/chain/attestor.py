@@ -9,8 +9,15 @@ balances, the audit head); it is stored under its SHA-256 before the transaction
 (downloadable at `GET /v1/reserves/reports/{hash}`), its hash goes on chain, and the audit log
 records the attestation, so anyone can hold one against the other.
 
-Attestations are made before a batch the current one would not cover (`ensure_covers`, from
-the minter) and periodically (`run`, every USHK_ATTEST_INTERVAL_SECONDS inside `ushk serve`).
+Every attestation attests all the ledger's attestable reserve, the deposits accepted and not
+yet minted included: it covers them ahead of their mints. The minter mints only what the
+current attestation still covers (`headroom`); deposits accepted since wait for the next
+attestation, which it asks for when they do not fit (`attest_due`: at most once per
+`min_interval` seconds, USHK_ATTEST_MIN_INTERVAL_SECONDS, unless the attestation is getting
+old). Under a steady stream of deposits that is one attestation per `min_interval`, not one
+per batch. `ensure_covers` checks a batch just before it is signed, attesting if it must; the
+contract refuses a mint above the attestation in any case. Periodic attestations: `run`
+(every USHK_ATTEST_INTERVAL_SECONDS).
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ class _Coverage:
     fresh_until: float
     covered: int
 
+    def headroom(self, now: float) -> int:
+        return max(0, self.amount - self.covered) if now < self.fresh_until else 0
+
 
 class Attestor:
     """Attests with `signer` (ATTESTOR_ROLE). An attestation older than `refresh_fraction` of the
@@ -76,42 +86,66 @@ class Attestor:
         *,
         refresh_fraction: float = 0.5,
         recheck_seconds: float = 2.0,
+        min_interval: float = 0.0,
     ):
         self.db = db
         self.token = token
         self.signer = signer
         self.refresh_fraction = refresh_fraction
         self.recheck_seconds = recheck_seconds
+        self.min_interval = min_interval
+        self.attestations = 0  # made by this attestor (the benchmark reports them)
         self._max_age: int | None = None
         self._coverage: _Coverage | None = None
+        self._attested_at = float("-inf")  # monotonic time of this attestor's last attestation
 
-    def ensure_covers(self, units: int, *, unmined: Callable[[], int] | None = None) -> None:
-        """Attests first unless the current attestation is fresh and covers supply + `units`,
-        plus, when given, `unmined()`: the units of mints already sent and not yet mined (called
-        before the supply is read, so a mint landing in between is counted twice, never missed)."""
+    def _read(self, unmined: Callable[[], int] | None, *, fresh_read: bool = False) -> _Coverage:
+        """The coverage as of now: the last chain read while it is younger than
+        `recheck_seconds` and the attestation fresh (unless `fresh_read`), else a new read.
+        `unmined()` (the units of mints already sent and not yet mined) is called before the
+        supply is read, so a mint landing in between is counted twice, never missed."""
         now = time.monotonic()
         known = self._coverage
-        if (
-            known is not None
-            and now - known.read_at < self.recheck_seconds
-            and now < known.fresh_until
-            and known.amount >= known.covered + units
-        ):
-            known.covered += units
-            return
-        self._coverage = None
+        if (not fresh_read and known is not None and now - known.read_at < self.recheck_seconds
+                and now < known.fresh_until):
+            return known
         attestation = self.token.reserve_attestation()
         if self._max_age is None:
             self._max_age = self.token.max_attestation_age()
         age = self.token.latest_timestamp() - attestation.timestamp
         refresh_age = self._max_age * self.refresh_fraction
-        fresh = attestation.timestamp > 0 and age <= refresh_age
+        fresh_for = refresh_age - age if attestation.timestamp > 0 else -1.0
         pending = unmined() if unmined is not None else 0
-        needed = self.token.total_supply() + pending + units
-        if fresh and attestation.amount >= needed:
-            self._coverage = _Coverage(now, attestation.amount, now + (refresh_age - age), needed)
+        known = self._coverage = _Coverage(now, attestation.amount, now + fresh_for, self.token.total_supply() + pending)
+        return known
+
+    def headroom(self, *, unmined: Callable[[], int] | None = None) -> int:
+        """Units that mints may still add under the current attestation: its amount minus the
+        supply, the mints sent and not yet mined, and those covered since the last read; 0 when
+        the attestation is older than the refresh age."""
+        return self._read(unmined).headroom(time.monotonic())
+
+    def attest_due(self) -> bool:
+        """Whether deposits that the current attestation does not cover may have a new one now:
+        `min_interval` has passed since this attestor's last attestation, or the current one
+        is older than the refresh age."""
+        known = self._coverage
+        now = time.monotonic()
+        stale = known is None or now >= known.fresh_until
+        return stale or now - self._attested_at >= self.min_interval
+
+    def ensure_covers(self, units: int, *, unmined: Callable[[], int] | None = None) -> None:
+        """Attests first unless the current attestation is fresh and covers supply + `units`
+        (+ `unmined()`, see `_read`); then counts `units` as covered."""
+        cached = self._coverage
+        known = self._read(unmined)
+        if known is cached and known.headroom(time.monotonic()) < units:
+            known = self._read(unmined, fresh_read=True)  # someone else may have attested since
+        now = time.monotonic()
+        if known.headroom(now) >= units:
+            known.covered += units
             return
-        self.attest(reason="stale" if not fresh else "below supply + batch")
+        self.attest(reason="stale" if now >= known.fresh_until else "below supply + batch")
 
     def ensure_not_above_attestable(self) -> None:
         """Attests again when the on-chain attestation claims more than the ledger's attestable
@@ -124,6 +158,8 @@ class Attestor:
     def attest(self, *, reason: str = "scheduled") -> Receipt:
         """Attests the ledger's attestable reserve now; stores the report, then audits it."""
         self._coverage = None
+        self._attested_at = time.monotonic()
+        self.attestations += 1
         with _SIGNER_LOCKS[self.signer.address]:
             with self.db.transaction() as session:
                 report = reserves.build_report(session)

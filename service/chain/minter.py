@@ -4,10 +4,14 @@ Each step writes its state before acting on it (service/deposits/outbox.py):
 
 1. claim a batch of accepted deposits (they become `minting`), committed;
 2. make sure a fresh reserve attestation covers supply + the batches in flight + this batch
-   (attesting first if needed);
+   (attesting first if needed). With an attestor, a claim takes only the deposits the current
+   attestation still covers (`Attestor.headroom`); when the oldest waiting deposit does not
+   fit, the attestor attests again if one is due (`Attestor.attest_due`: at most once per its
+   `min_interval`), otherwise the deposits wait for it;
 3. simulate and sign `mintBatch`; record the signed transaction's hash and nonce, committed;
 4. broadcast; wait for the receipt;
-5. mark the deposits minted with the transaction hash and block, committed.
+5. mark the deposits minted with the transaction hash and block, committed (in chunks of
+   `SETTLE_CHUNK` deposits per transaction).
 
 On a backlog the steps are pipelined: while one batch's transaction is being mined, the next
 batch is claimed, signed, recorded and broadcast (at the next nonce), so up to `max_in_flight`
@@ -59,6 +63,11 @@ from service.reserves import service as reserves
 log = logging.getLogger("ushk.minter")
 
 ZERO_ADDRESS = "0x" + "00" * 20
+# Deposits marked minted per transaction when a batch settles. Marking one holds SQLite's write
+# lock for its quota, ledger and audit rows; in smaller transactions, deposits being accepted
+# meanwhile wait for one chunk, not the whole batch. A batch left half-marked by a crash is
+# settled by `recover()` like any other (marking is idempotent per deposit and transaction).
+SETTLE_CHUNK = 100
 # Points at which `crash_at` makes the process SIGKILL itself: the crash-recovery tests use them.
 FAILPOINTS = ("claimed", "recorded", "sent", "mined")
 # Custom errors that concern the whole token, not one deposit: keep the batch queued.
@@ -204,29 +213,42 @@ class Minter:
             if claimed is None:
                 break
             self._failpoint("claimed")
-            batch_id, items = claimed
+            batch_id, items, uncovered = claimed
             before = len(self._in_flight)
-            settled += self._mint(batch_id, items)
+            settled += self._mint(batch_id, items, retried=uncovered)
             if len(self._in_flight) == before:
                 break  # refused in simulation: diagnosed, maybe blocked; settle what is in flight
         if self._in_flight:
             settled += self._settle_oldest()
         return settled
 
-    def _claim(self) -> tuple[int, list[Item]] | None:
-        """Claims the next batch (None when paused, halted or nothing is accepted)."""
+    def _claim(self) -> tuple[int, list[Item], bool] | None:
+        """Claims the next batch: (batch id, items, whether even a new attestation did not
+        cover it), or None when paused, halted, nothing is accepted, or what is accepted waits
+        for the next attestation."""
         recent = time.monotonic() - self._chain_ok_at < self.chain_recheck_seconds
         if self.stats.blocked_by is not None or not recent:
             if self.token.minting_paused():
                 self._blocked("minting_blocked_paused")
                 return None
             self._chain_ok_at = time.monotonic()
-        with self.db.transaction() as session:
-            # the reconciler's halt (service/reserves): nothing is claimed until an operator resumes
-            halted = reserves.minting_halted(session)
-            deposits = [] if halted else outbox.claim_batch(session, self.batch_size)
-            items = [Item(d.id, d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
-            batch_id = deposits[0].mint_batch_id if deposits else None
+        budget = None
+        if self.attestor is not None:
+            # mint what the current attestation covers; the rest waits for the next one
+            budget = self.attestor.headroom(unmined=self._unmined_units)
+            if budget == 0 and not self.attestor.attest_due():
+                return None
+        uncovered = False
+        halted, batch_id, items, short = self._take(budget)
+        if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
+            self.attestor.attest(reason="deposits not covered")
+            halted, batch_id, items, short = self._take(self.attestor.headroom(unmined=self._unmined_units))
+            if short and not items and not halted:
+                # Not covered even by an attestation of all the recorded reserves: the chain
+                # decides (a deposit minted behind the outbox's back is then settled from its
+                # event, a real shortfall blocks minting on ReserveCeilingExceeded).
+                halted, batch_id, items, short = self._take(None)
+                uncovered = True
         if halted:
             self._blocked("minting_blocked_halted", "minting halted by the reserve reconciler")
             return None
@@ -234,7 +256,18 @@ class Minter:
         if not items:
             return None
         self._claimed_at = time.monotonic()
-        return batch_id, items
+        return batch_id, items, uncovered
+
+    def _take(self, budget: int | None) -> tuple[bool, int | None, list[Item], bool]:
+        """Claims the oldest accepted deposits within `budget` units (None: any): (halted,
+        batch id, items, whether a deposit was left for lack of units)."""
+        with self.db.transaction() as session:
+            # the reconciler's halt (service/reserves): nothing is claimed until an operator resumes
+            halted = reserves.minting_halted(session)
+            deposits, short = ([], False) if halted else outbox.claim_covered(session, self.batch_size, budget)
+            items = [Item(d.id, d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
+            batch_id = deposits[0].mint_batch_id if deposits else None
+        return halted, batch_id, items, short
 
     def drain(self, timeout: float = 60.0) -> None:
         """Mints until no deposit is accepted or minting (tests and the benchmark use it)."""
@@ -254,9 +287,11 @@ class Minter:
 
     def _mint(self, batch_id: int, items: list[Item], *, retried: bool = False) -> int:
         """Attestation check, simulation, record, broadcast: the batch joins those in flight
-        (returns 0), or its simulation reverted and was diagnosed (returns what that settled)."""
+        (returns 0), or its simulation reverted and was diagnosed (returns what that settled).
+        `retried`: an attestation was just made and does not cover the batch: the simulation
+        decides."""
         units = sum(i.units for i in items)
-        if self.attestor is not None:
+        if self.attestor is not None and not retried:
             self.attestor.ensure_covers(units, unmined=self._unmined_units)
         payload = [(i.beneficiary, i.units, i.deposit_id) for i in items]
         try:
@@ -301,8 +336,11 @@ class Minter:
     def _settle(self, items: list[Item], receipt: Receipt, *, unblock: bool = True) -> int:
         """Records a mined batch: all minted, or (reverted) whatever the chain says per deposit."""
         if receipt.status == 1:
-            with self.db.transaction() as session:
-                outbox.mark_minted(session, [i.seq for i in items], receipt.tx_hash, receipt.block_number)
+            seqs = [i.seq for i in items]
+            for start in range(0, len(seqs), SETTLE_CHUNK):
+                with self.db.transaction() as session:
+                    outbox.mark_minted(session, seqs[start:start + SETTLE_CHUNK], receipt.tx_hash,
+                                       receipt.block_number)
             self.stats.batches += 1
             self.stats.minted += len(items)
             if unblock:

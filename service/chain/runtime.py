@@ -34,7 +34,8 @@ def build_minter(settings: Settings, db: Database) -> Minter:
     signer = load_account(settings.minter_private_key.get_secret_value())
     attestor = None
     if settings.attestor_private_key is not None:
-        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()))
+        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()),
+                            min_interval=settings.attest_min_interval_seconds)
     return Minter(
         db,
         token,

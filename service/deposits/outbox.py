@@ -116,12 +116,30 @@ def claim_batch(
 ) -> list[Deposit]:
     """Move up to `limit` accepted deposits, oldest first, to `minting` in one new MintBatch.
     Returns them in id order (all share `mint_batch_id`); an empty list creates no batch."""
+    return claim_covered(session, limit, None, now=now, actor=actor)[0]
+
+
+def claim_covered(
+    session: Session, limit: int, max_units: int | None, *, now: dt.datetime | None = None,
+    actor: str = "minter",
+) -> tuple[list[Deposit], bool]:
+    """`claim_batch` of the oldest accepted deposits whose on-chain amounts add up to at most
+    `max_units` (None: no bound), a prefix of the queue. Returns (the claimed deposits, whether
+    an accepted deposit was left for lack of units)."""
     if limit <= 0:
         raise ValueError("limit must be positive")
     now = now or utcnow()
     deposits = repository.lock_accepted(session, limit)
+    short = False
+    if max_units is not None:
+        total = 0
+        for n, deposit in enumerate(deposits):
+            total += deposit.onchain_amount
+            if total > max_units:
+                deposits, short = deposits[:n], True
+                break
     if not deposits:
-        return []
+        return [], short
     batch = MintBatch(
         status=MintBatchStatus.CLAIMED,
         deposit_seqs=json.dumps([d.id for d in deposits]),
@@ -146,7 +164,7 @@ def claim_batch(
     )
     for deposit in deposits:
         webhooks.enqueue_deposit_event(session, deposit, now=now)
-    return deposits
+    return deposits, short
 
 
 def record_batch_sent(
