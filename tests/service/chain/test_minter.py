@@ -412,3 +412,50 @@ def test_encodeMintBatch_isTheAbiEncoding():
         encode_mint_batch([("0x" + "11" * 20, -1, b"\x00" * 32)])
     with pytest.raises(ValueError):
         encode_mint_batch([("0x" + "11" * 20, 1, b"\x00" * 31)])
+
+
+# ---- attestations ahead of the mints ---------------------------------------------------------
+
+
+def test_minter_mintsWhatTheAttestationCovers_andAttestsAtMostOncePerInterval(bank, deployed, workers):
+    env, client = bank
+    minter, attestor = workers
+    minter.linger_seconds = 0
+    holders = deployed.holders
+    for i in range(3):
+        deposit(client, holders[i].address, "10.00")
+    assert minter.step() == 3 and attestor.attestations == 1  # one attestation covers all three
+    attestor.min_interval = 3600  # far longer than the test
+    for i in range(2):
+        deposit(client, holders[i].address, "20.00")
+    # not covered, and the next attestation is not due: the deposits wait, nothing is blocked
+    assert minter.step() == 0
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 3 + ["accepted"] * 2
+    assert minter.stats.blocked_by is None and attestor.attestations == 1
+    attestor.attest(reason="scheduled")  # e.g. the periodic attestor: it covers them
+    deposit(client, holders[2].address, "30.00")  # ... but not this one, accepted after
+    assert minter.step() == 2  # the covered prefix goes; the rest waits
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 5 + ["accepted"]
+    attestor.min_interval = 0  # due now
+    assert minter.step() == 1 and attestor.attestations == 3
+    token = deployed.token()
+    assert token.total_supply() == token.reserve_attestation().amount == 100 * UNITS_PER_USD
+    assert_chain_matches(env, deployed, token)
+
+
+def test_attestor_isDueWhenTheAttestationGetsOld_whateverTheInterval(bank, deployed, workers, chain):
+    env, client = bank
+    minter, attestor = workers
+    minter.linger_seconds = 0
+    deposit(client, deployed.holders[0].address, "10.00")
+    assert minter.step() == 1
+    attestor.min_interval = 3600
+    assert not attestor.attest_due()
+    # the token's maximum age shrinks below the attestation's age: renewing it is due at once
+    deployed.contract.setMaxAttestationAge(2, sender=deployed.admin)
+    attestor._max_age = None
+    attestor.recheck_seconds = 0
+    chain.mine(deltatime=10)
+    deposit(client, deployed.holders[1].address, "10.00")
+    assert attestor.headroom() == 0 and attestor.attest_due()
+    assert minter.step() == 1 and attestor.attestations == 2
