@@ -1,10 +1,12 @@
 """The redemption watcher: `RedemptionRequested` events on chain → one payout each.
 
 It follows the token's events up to `head - confirmations` (a block with that many blocks on
-top), in ranges of at most `batch_blocks`. Each range is processed in ONE database transaction
-that creates the payouts of its events and moves the cursor (`chain_cursors`, name
-"redemptions") to the range's last block, so after a crash or a restart it resumes after the
-last committed range and never skips or repeats one. Re-processing a range anyway (an operator
+top), in ranges of at most `batch_blocks`. Each range's redemptions are first posted to the
+reserve ledger, and, holding the attestor key, the watcher lowers the on-chain attestation to
+what the ledger can still attest; then ONE database transaction creates the payouts of its
+events and moves the cursor (`chain_cursors`, name "redemptions") to the range's last block, so
+after a crash or a restart it resumes after the last committed range and never skips or
+repeats one (the postings are idempotent per redemption id). Re-processing a range anyway (an operator
 rewinding the cursor, two instances racing) creates nothing twice: a payout is unique per
 redemption id, inserted with ON CONFLICT DO NOTHING.
 
@@ -119,14 +121,22 @@ class RedemptionWatcher:
         events = self.fetch(start, end)
         now = self.clock()
         created = unassigned = 0
+        if events:
+            # The burned dollars leave the attestable reserve, and the on-chain attestation comes
+            # down with them, before any payout exists that a bank could settle (custody would
+            # then fall below the attestation): postings first (idempotent per redemption id),
+            # the attestation, then the payouts.
+            with self.db.transaction() as session:
+                for event in events:
+                    ledger.record_redemption(
+                        session, redemption_id=event.redemption_id, units=event.amount_units,
+                        holder=event.holder, tx_hash=event.tx_hash, block_number=event.block_number,
+                        actor=redemptions.WATCHER_ACTOR, now=now,
+                    )
+            if self.attestor is not None:
+                self.attestor.ensure_not_above_attestable()
         with self.db.transaction() as session:
             for event in events:
-                # the burned dollars leave the attestable reserve now, before any payout is settled
-                ledger.record_redemption(
-                    session, redemption_id=event.redemption_id, units=event.amount_units,
-                    holder=event.holder, tx_hash=event.tx_hash, block_number=event.block_number,
-                    actor=redemptions.WATCHER_ACTOR, now=now,
-                )
                 payout = redemptions.record_redemption(session, self.settings, event, now=now)
                 if payout is None:
                     continue
@@ -147,9 +157,6 @@ class RedemptionWatcher:
         if events:
             log.info("blocks %s-%s: %s redemptions, %s new payouts (%s unassigned)",
                      start, end, len(events), created, unassigned)
-            if self.attestor is not None:
-                # lower the on-chain attestation before a bank can settle (and custody fall)
-                self.attestor.ensure_not_above_attestable()
         return end - start + 1
 
     def catch_up(self, max_steps: int = 10_000) -> int:

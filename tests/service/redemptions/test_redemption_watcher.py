@@ -215,3 +215,34 @@ def test_failureMidRange_rollsBackPayoutsAndCursorTogether(bank, deployed, worke
     monkeypatch.setattr(redemptions_service, "record_redemption", real)
     _watcher(env, deployed).catch_up()
     assert [p.amount_cents for p in payouts_of(env)] == [100, 200, 300]
+
+
+def test_attestationComesDownBeforeAPayoutExists(bank, deployed, workers, monkeypatch):
+    """A bank can settle a payout the moment it exists, and custody then falls: by then the
+    on-chain attestation must already claim no more than the ledger can attest."""
+    from service.money import cents_to_units
+    from service.redemptions import service as redemptions
+    from service.reserves import ledger
+
+    env, client = bank
+    minter, attestor = workers
+    holder = deployed.holders[0]
+    _fund(client, minter, [holder], "500.00")
+    ref = _ref(client, holder)
+    _redeem(deployed, holder, 200, ref)
+    token = deployed.token()
+    assert token.reserve_attestation().amount == 500 * UNITS  # before: covers the burned tokens
+    seen = []
+    original = redemptions.record_redemption
+
+    def record_checking(session, settings, event, **kwargs):
+        with env.db.reading() as reader:
+            attestable = cents_to_units(ledger.balances(reader).attestable)
+        seen.append((token.reserve_attestation().amount, attestable))
+        return original(session, settings, event, **kwargs)
+
+    monkeypatch.setattr(redemptions, "record_redemption", record_checking)
+    _watcher(env, deployed, attestor=attestor).catch_up()
+    assert seen == [(300 * UNITS, 300 * UNITS)]
+    [payout] = client.payouts()
+    assert client.settle_payout(payout, bank_reference="PAY-1", value_date="2026-11-25")["status"] == "settled"
