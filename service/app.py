@@ -24,6 +24,7 @@ from service.deposits.api import router as deposits_router
 from service.deposits.writer import SubmissionWriter
 from service.deps import AppState
 from service.errors import PayloadTooLarge, install_error_handlers
+from service.openapi import complete_routes
 from service.quota.api import router as quota_router
 from service.quota.policy import Policy
 from service.redemptions.api import accounts_router as payout_accounts_router
@@ -192,19 +193,24 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(AccessLogMiddleware)
-    app.include_router(deposits_router)
-    app.include_router(quota_router)
-    app.include_router(bank_router)
-    app.include_router(operator_router)
-    app.include_router(audit_router)
-    app.include_router(payout_accounts_router)
-    app.include_router(payouts_router)
-    app.include_router(payouts_operator_router)
-    app.include_router(reserves_router)
-    app.include_router(reserves_operator_router)
+    for router in (
+        deposits_router,
+        quota_router,
+        bank_router,
+        operator_router,
+        audit_router,
+        payout_accounts_router,
+        payouts_router,
+        payouts_operator_router,
+        reserves_router,
+        reserves_operator_router,
+    ):
+        complete_routes(router.routes)
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    complete_routes(app.router.routes)
     return app

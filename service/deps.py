@@ -1,10 +1,14 @@
-"""FastAPI dependencies: the app's state, sessions, and the authenticated caller.
+"""FastAPI dependencies: the app's state, sessions, the authenticated caller and its body.
 
 Write endpoints use `SessionDep` and commit explicitly before returning (the request boundary);
 the session is rolled back and closed when the request ends. Read endpoints use
 `ReadSessionDep` (on SQLite a deferred BEGIN, so reads never wait for the write lock). The
 write lock is only ever taken inside the endpoint function itself, which runs in one thread
 from its first statement to its commit.
+
+A request body is `BankBody[Model]` or `OperatorBody[Model]`: parsed (service.jsonbody) only
+after the caller is authenticated, so a request without valid credentials is a 401 whatever its
+body.
 """
 
 from __future__ import annotations
@@ -14,15 +18,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from service.banks import service as banks
 from service.banks.models import BankRecord, Operator
 from service.config import Settings
 from service.db import Database
+from service.jsonbody import parse_json_body
 from service.quota.policy import Policy
+
+# Largest database id (a signed 64-bit integer): the bound of every id and cursor parameter.
+MAX_ID = 2**63 - 1
 
 
 @dataclass
@@ -88,3 +97,37 @@ CurrentOperator = Annotated[Operator, Depends(current_operator)]
 # Aliases kept for the read endpoints' signatures.
 CurrentBankRead = CurrentBank
 CurrentOperatorRead = CurrentOperator
+
+
+def _body_after(authenticate: Callable[..., Any], model: type[BaseModel]) -> Callable[..., Any]:
+    async def body(request, _caller):  # noqa: ANN001 - annotated below
+        return parse_json_body(model, await request.body())
+
+    # Real objects, not the strings `from __future__ import annotations` would leave: FastAPI
+    # resolves strings in the module's globals, where `authenticate` is not.
+    body.__annotations__ = {"request": Request, "_caller": Annotated[Any, Depends(authenticate)]}
+    body.body_model = model  # type: ignore[attr-defined]  # read by service.openapi
+    return body
+
+
+class BankBody:
+    """``body: BankBody[Model]``: the request body as `Model`, parsed after the bank is
+    authenticated (and found active)."""
+
+    def __class_getitem__(cls, model: type[BaseModel]) -> Any:
+        return Annotated[model, Depends(_body_after(current_bank, model))]
+
+
+class OperatorBody:
+    """``body: OperatorBody[Model]``: the request body as `Model`, parsed after the operator is
+    authenticated."""
+
+    def __class_getitem__(cls, model: type[BaseModel]) -> Any:
+        return Annotated[model, Depends(_body_after(current_operator, model))]
+
+
+# Paging of the list endpoints: `after` is the `next_after` of the previous page.
+Cursor = Annotated[
+    int, Query(ge=0, le=MAX_ID, description="Cursor: `next_after` of the previous page (0: from the start).")
+]
+PageSize = Annotated[int, Query(ge=1, le=500, description="Items per page, 1-500.")]

@@ -4,7 +4,8 @@ Every refusal the service makes on purpose is a `ServiceError` subclass. The HTT
 each as ``{"error": {"code": ..., "message": ...}}`` with the class's status; request validation
 errors, unknown routes and unexpected exceptions are rendered in the same shape (the last as a
 500 without details). Endpoints list the errors they can raise with `error_responses(...)` so the
-OpenAPI document shows every status and code.
+OpenAPI document shows every status and code: each error response's schema lists its codes as
+an enum, so a code the document does not list is a schema violation.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from typing import Any
-
-from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +51,12 @@ class NotFound(ServiceError):
     message = "Not found."
 
 
+class MethodNotAllowed(ServiceError):
+    status_code = 405
+    code = "method_not_allowed"
+    message = "Method Not Allowed"
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -64,37 +69,91 @@ class DatabaseBusy(ServiceError):
     message = "The database stayed busy longer than the service waits; retry shortly."
 
 
+class InternalError(ServiceError):
+    """Never raised on purpose: the answer to an unexpected exception (a bug). Nothing is
+    half-done, since each request is one transaction."""
+
+    status_code = 500
+    code = "internal_error"
+    message = "Internal error."
+
+
 def is_database_busy(exc: BaseException) -> bool:
     """A write that gave up waiting for SQLite's write lock (ours or SQLite's own busy timeout)."""
     orig = getattr(exc, "orig", exc)
     return type(orig).__name__ == "OperationalError" and "database is locked" in str(orig)
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
+def _error_schema(codes: list[str]) -> dict[str, Any]:
+    """The JSON schema of an error body whose `error.code` is one of `codes`."""
+    return {
+        "title": "Error",
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string", "enum": codes},
+                    "message": {"type": "string"},
+                },
+            }
+        },
+    }
 
 
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
+def error_response(status: int, codes: Any) -> dict[str, Any]:
+    """One OpenAPI response of the given status: the error shape, `error.code` one of `codes`."""
+    codes = sorted(set(codes))
+    response: dict[str, Any] = {
+        "description": "error.code: " + ", ".join(f"`{c}`" for c in codes),
+        "content": {"application/json": {"schema": _error_schema(codes)}},
+    }
+    if status == DatabaseBusy.status_code:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        }
+    return response
+
+
+def error_codes_of(response: dict[str, Any]) -> list[str]:
+    """The codes an OpenAPI response built by `error_response` lists; [] for any other."""
+    try:
+        schema = response["content"]["application/json"]["schema"]
+        return list(schema["properties"]["error"]["properties"]["code"]["enum"])
+    except (KeyError, TypeError):
+        return []
 
 
 def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for the given error classes, grouped by HTTP status."""
-    by_status: dict[int, list[str]] = defaultdict(list)
+    """OpenAPI `responses=` for the given error classes, grouped by HTTP status. 422 always
+    includes `validation_error`. `create_app` adds what every route can answer (413, 503,
+    the authentication errors of its credentials, 422 for its parameters and body)."""
+    return add_error_responses({}, ValidationFailed, *errors)
+
+
+def add_error_responses(
+    responses: dict[int | str, Any], *errors: type[ServiceError]
+) -> dict[int | str, Any]:
+    """Merge the given error classes into an OpenAPI `responses` mapping (codes of one status
+    are listed together); returns `responses`, changed in place."""
+    by_status: dict[int, set[str]] = defaultdict(set)
     for error in errors:
-        if error.code not in by_status[error.status_code]:
-            by_status[error.status_code].append(error.code)
-    by_status[ValidationFailed.status_code] = sorted(
-        set(by_status[ValidationFailed.status_code]) | {ValidationFailed.code}
-    )
-    return {
-        status: {
-            "model": ErrorResponse,
-            "description": "error.code: " + ", ".join(f"`{c}`" for c in codes),
-        }
-        for status, codes in sorted(by_status.items())
-    }
+        by_status[error.status_code].add(error.code)
+    for status, codes in by_status.items():
+        key: int | str = str(status) if str(status) in responses else status
+        existing = responses.get(key)
+        if existing is not None and not error_codes_of(existing):
+            continue  # a response of another shape declared by the route itself
+        merged = set(codes) | set(error_codes_of(existing or {}))
+        responses[key] = error_response(status, merged)
+    return responses
 
 
 def describe_validation_errors(errors: Any, limit: int = 5) -> str:
@@ -120,15 +179,16 @@ def install_error_handlers(app: Any) -> None:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     async def service_error(_request: Any, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=exc.body())
+        headers = {"Retry-After": "1"} if isinstance(exc, DatabaseBusy) else None
+        return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers)
 
     async def validation_error(_request: Any, exc: RequestValidationError) -> JSONResponse:
         error = ValidationFailed(describe_validation_errors(exc.errors()))
         return JSONResponse(status_code=error.status_code, content=error.body())
 
     async def http_error(_request: Any, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "unauthenticated", 404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, "http_error")
+        known = {error.status_code: error.code for error in (NotAuthenticated, NotFound, MethodNotAllowed)}
+        code = known.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
         return JSONResponse(
             status_code=exc.status_code,
@@ -141,10 +201,8 @@ def install_error_handlers(app: Any) -> None:
             busy = DatabaseBusy()
             return JSONResponse(status_code=busy.status_code, content=busy.body(), headers={"Retry-After": "1"})
         logger.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
-        return JSONResponse(
-            status_code=500,
-            content={"error": {"code": "internal_error", "message": "Internal error."}},
-        )
+        error = InternalError()
+        return JSONResponse(status_code=error.status_code, content=error.body())
 
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, validation_error)

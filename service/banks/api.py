@@ -18,10 +18,12 @@ from service.banks.schemas import (
     WebhookOut,
 )
 from service.deps import (
+    BankBody,
     CurrentBank,
     CurrentBankRead,
     CurrentOperator,
     CurrentOperatorRead,
+    OperatorBody,
     ReadSessionDep,
     SessionDep,
     StateDep,
@@ -48,7 +50,7 @@ def get_own_bank(bank: CurrentBankRead, session: ReadSessionDep) -> BankOut:
     responses=error_responses(*_BANK_AUTH, banks.InvalidBankInput),
 )
 def set_own_webhook(
-    body: WebhookIn, bank: CurrentBank, session: SessionDep, state: StateDep
+    body: BankBody[WebhookIn], bank: CurrentBank, session: SessionDep, state: StateDep
 ) -> WebhookOut:
     """Register (or replace) the webhook URL. Returns a new signing secret, shown only here."""
     bank = banks.require_bank(session, bank.name)
@@ -78,7 +80,7 @@ def _cents(value: str | None) -> int | None:
     ),
 )
 def create_bank(
-    body: BankCreate, operator: CurrentOperator, session: SessionDep, state: StateDep
+    body: OperatorBody[BankCreate], operator: CurrentOperator, session: SessionDep, state: StateDep
 ) -> BankCreated:
     """Create a bank. The API key (and webhook secret) are in this response only."""
     created = banks.create_bank(
@@ -120,7 +122,7 @@ def list_banks(operator: CurrentOperatorRead, session: ReadSessionDep) -> list[B
     ),
 )
 def rotate_signing_key(
-    name: str, body: SigningKeyIn, operator: CurrentOperator, session: SessionDep
+    name: str, body: OperatorBody[SigningKeyIn], operator: CurrentOperator, session: SessionDep
 ) -> SigningKeyOut:
     """Add a confirmation key; with `retire`, retire that key id in the same step."""
     bank = banks.require_bank(session, name)

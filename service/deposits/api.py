@@ -11,35 +11,21 @@ from service.deposits import repository
 from service.deposits import service as deposits
 from service.deposits.models import DepositStatus
 from service.deposits.schemas import DepositList, DepositOut, DepositRequest
-from service.deps import BankCredentials, CurrentBankRead, ReadSessionDep, StateDep, bearer_header
+from service.deps import (
+    BankCredentials,
+    CurrentBankRead,
+    Cursor,
+    PageSize,
+    ReadSessionDep,
+    StateDep,
+    bearer_header,
+)
 from service.errors import DatabaseBusy, NotAuthenticated, PayloadTooLarge, error_responses
+from service.jsonbody import request_body_openapi
 from service.money import InvalidAmount
 from service.quota.identity import InvalidResident
 
 router = APIRouter(prefix="/v1/deposits", tags=["deposits"])
-
-
-def _inlined(schema: dict) -> dict:
-    """A JSON schema with its `$defs` references replaced by the definitions themselves (inside
-    an OpenAPI document, "#/$defs/..." would point at the document's root)."""
-    defs = schema.pop("$defs", {})
-
-    def expand(node):
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return expand(defs[ref.removeprefix("#/$defs/")])
-            return {key: expand(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [expand(item) for item in node]
-        return node
-
-    return expand(schema)
-
-
-# The endpoint reads the raw body (the deposit writer validates it after authenticating the
-# bank), so its schema is declared here for OpenAPI.
-_REQUEST_SCHEMA = _inlined(DepositRequest.model_json_schema())
 
 
 @router.post(
@@ -47,9 +33,9 @@ _REQUEST_SCHEMA = _inlined(DepositRequest.model_json_schema())
     status_code=201,
     response_model=DepositOut,
     summary="Submit a signed deposit confirmation",
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}
-    },
+    # The endpoint reads the raw body (the deposit writer parses it after authenticating the
+    # bank), so its schema is declared here.
+    openapi_extra={"requestBody": request_body_openapi(DepositRequest)},
     responses={
         200: {"model": DepositOut, "description": "Identical replay: the stored deposit"},
         **error_responses(
@@ -106,8 +92,8 @@ def list_deposits(
     bank: CurrentBankRead,
     session: ReadSessionDep,
     status: Annotated[DepositStatus | None, Query()] = None,
-    after: Annotated[int, Query(ge=0, description="Cursor: `next_after` of the last page")] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Cursor = 0,
+    limit: PageSize = 100,
 ) -> DepositList:
     rows = repository.list_deposits(
         session, bank_id=bank.id, status=status, after=after, limit=limit

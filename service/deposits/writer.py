@@ -25,7 +25,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from service.audit import repository as audit_log
@@ -33,7 +32,8 @@ from service.banks import service as banks
 from service.db import drop_transaction_caches
 from service.deposits import service as deposits
 from service.deposits.schemas import DepositOut, DepositRequest
-from service.errors import ServiceError, ValidationFailed, describe_validation_errors
+from service.errors import ServiceError
+from service.jsonbody import parse_json_body
 
 logger = logging.getLogger(__name__)
 
@@ -210,10 +210,7 @@ class SubmissionWriter:
     def _one(self, session: Any, job: _Job) -> Answer:
         state = self.state
         bank = banks.authenticate_bank(session, job.authorization)
-        try:
-            request = DepositRequest.model_validate_json(job.body)
-        except ValidationError as exc:
-            raise ValidationFailed(describe_validation_errors(exc.errors())) from None
+        request = parse_json_body(DepositRequest, job.body)
         outcome = deposits.submit(
             session, bank=bank, request=request, settings=state.settings, policy=state.policy,
             now=state.clock(),

@@ -10,9 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from service.banks.service import BankDisabled, OperatorRequired
 from service.deps import (
+    MAX_ID,
+    BankBody,
     CurrentBank,
     CurrentBankRead,
     CurrentOperatorRead,
+    Cursor,
+    PageSize,
     ReadSessionDep,
     SessionDep,
     StateDep,
@@ -44,7 +48,7 @@ class PayoutFilter(enum.StrEnum):
     OVERDUE = "overdue"
 
 
-PayoutId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PayoutId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @accounts_router.post(
@@ -61,7 +65,7 @@ PayoutId = Annotated[int, Path(ge=1, le=2**63 - 1)]
     },
 )
 def register_payout_account(
-    body: PayoutAccountIn, bank: CurrentBank, session: SessionDep, state: StateDep,
+    body: BankBody[PayoutAccountIn], bank: CurrentBank, session: SessionDep, state: StateDep,
     response: Response,
 ) -> PayoutAccountOut:
     """Returns the `payout_ref` the holder passes to `redeem(amount, payoutRef)` on chain. The
@@ -94,8 +98,8 @@ def register_payout_account(
 def list_payout_accounts(
     bank: CurrentBankRead,
     session: ReadSessionDep,
-    after: Annotated[int, Query(ge=0, description="Cursor: `next_after` of the last page")] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Cursor = 0,
+    limit: PageSize = 100,
 ) -> PayoutAccountList:
     rows = repository.list_accounts(session, bank.id, after=after, limit=limit)
     return PayoutAccountList(
@@ -131,8 +135,8 @@ def list_payouts(
     session: ReadSessionDep,
     state: StateDep,
     status: Annotated[PayoutFilter | None, Query()] = None,
-    after: Annotated[int, Query(ge=0, description="Cursor: `next_after` of the last page")] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Cursor = 0,
+    limit: PageSize = 100,
 ) -> PayoutList:
     """Oldest first. `status=overdue`: pending payouts past their `due_at`. Unassigned payouts
     belong to no bank, so `status=unassigned` is always empty here (operators see them)."""
@@ -161,7 +165,7 @@ def get_payout(
 )
 def settle_payout(
     payout_id: PayoutId,
-    body: SettlementRequest,
+    body: BankBody[SettlementRequest],
     bank: CurrentBank,
     session: SessionDep,
     state: StateDep,
@@ -187,7 +191,7 @@ def operator_list_payouts(
     session: ReadSessionDep,
     state: StateDep,
     status: Annotated[PayoutFilter | None, Query()] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Cursor = 0,
+    limit: PageSize = 100,
 ) -> PayoutList:
     return _list(session, state, bank_id=None, status=status, after=after, limit=limit)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.banks.service import OperatorRequired
-from service.deps import CurrentOperator, ReadSessionDep, StateDep
+from service.deps import CurrentOperator, OperatorBody, ReadSessionDep, StateDep
 from service.errors import ServiceError, error_responses
 from service.reserves import service as reserves
 from service.reserves.reconciler import (
@@ -134,7 +134,7 @@ class ChainUnavailable(ServiceError):
                               PauserRequired, ChainRequired, DiscrepancyRemains, AcknowledgementMismatch,
                               ChainUnavailable),
 )
-def resume(body: ResumeIn, operator: CurrentOperator, state: StateDep) -> dict:
+def resume(body: OperatorBody[ResumeIn], operator: CurrentOperator, state: StateDep) -> dict:
     """Runs a fresh reconciliation first. No difference left: the halt is closed with nothing
     acknowledged. Only a supply difference left: `acknowledge_units` must equal it, and it is
     recorded with the cause (409 `acknowledgement_mismatch` says the amount otherwise). Any other
