@@ -9,8 +9,9 @@
 3. idempotency on (bank, reference): the same confirmation again returns the stored result,
    different content under a used reference is a conflict (409);
 4. field formats: reference, amount (positive, at most 2 decimals, <= the service maximum and
-   the bank's single-deposit maximum), currency USD, value date, beneficiary address, purpose
-   code, resident (id type, category exists, id type allowed, id number).
+   the bank's single-deposit maximum), currency USD, value date (and within the policy's
+   window around today), beneficiary address, purpose code, resident (id type, category
+   exists, id type allowed, id number).
 
 Up to here a refusal changes nothing. From here on the confirmation is authentic and
 well-formed, so it is stored (status received) and each refusal is a recorded decision (status
@@ -119,6 +120,26 @@ class InvalidValueDate(ServiceError):
     message = "value_date must be an ISO date, YYYY-MM-DD."
 
 
+class ValueDateOutOfRange(ServiceError):
+    status_code = 422
+    code = "value_date_out_of_range"
+    message = "value_date is outside the window the policy accepts around today."
+
+
+def check_value_date_window(policy: Policy, value_date: dt.date, now: dt.datetime) -> dt.date:
+    """`value_date` if it lies in the policy's window around the day of `now`
+    (`ValueDateOutOfRange` otherwise)."""
+    window = policy.value_dates
+    first, last = window.bounds(now)
+    if not first <= value_date <= last:
+        raise ValueDateOutOfRange(
+            f"value_date must be from {first.isoformat()} to {last.isoformat()}: at most "
+            f"{window.max_days_past} days before and {window.max_days_future} after today "
+            f"({window.timezone.key})"
+        )
+    return value_date
+
+
 class InvalidAddress(ServiceError):
     status_code = 422
     code = "invalid_address"
@@ -146,6 +167,7 @@ SUBMIT_ERRORS: tuple[type[ServiceError], ...] = (
     BankSingleLimitExceeded,
     UnsupportedCurrency,
     InvalidValueDate,
+    ValueDateOutOfRange,
     InvalidAddress,
     InvalidPurposeCode,
     quota.UnknownCategory,
@@ -276,7 +298,7 @@ def submit(
         )
     if confirmation.currency != "USD":
         raise UnsupportedCurrency()
-    value_date = _parse_date(confirmation.value_date)
+    value_date = check_value_date_window(policy, _parse_date(confirmation.value_date), now)
     try:
         beneficiary = parse_address(confirmation.beneficiary)
     except ValueError as exc:

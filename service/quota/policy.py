@@ -13,6 +13,10 @@
       suspend: true              # flagged residents' quota is suspended (watch list)
     banks:
       daily_limit_timezone: Asia/Hong_Kong
+    value_date:                  # the value dates a deposit or payout settlement may carry
+      timezone: Asia/Hong_Kong   # "today" is the calendar day here
+      max_days_past: 30          # at most this many days before today ...
+      max_days_future: 1         # ... and after it
 """
 
 from __future__ import annotations
@@ -54,11 +58,19 @@ class _BanksFile(BaseModel):
     daily_limit_timezone: str = "Asia/Hong_Kong"
 
 
+class _ValueDateFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = "Asia/Hong_Kong"
+    max_days_past: int = Field(30, ge=0, le=366)
+    max_days_future: int = Field(1, ge=0, le=31)
+
+
 class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     categories: dict[str, _CategoryFile]
     splitting: _SplittingFile = _SplittingFile()
     banks: _BanksFile = _BanksFile()
+    value_date: _ValueDateFile = _ValueDateFile()
 
     @field_validator("categories")
     @classmethod
@@ -104,10 +116,28 @@ class SplittingPolicy:
 
 
 @dataclass(frozen=True)
+class ValueDateWindow:
+    """The value dates accepted at an instant: from `max_days_past` days before that instant's
+    calendar day in `timezone` to `max_days_future` days after it, both included."""
+
+    timezone: ZoneInfo
+    max_days_past: int
+    max_days_future: int
+
+    def bounds(self, at: dt.datetime) -> tuple[dt.date, dt.date]:
+        today = at.astimezone(self.timezone).date()
+        return (
+            today - dt.timedelta(days=self.max_days_past),
+            today + dt.timedelta(days=self.max_days_future),
+        )
+
+
+@dataclass(frozen=True)
 class Policy:
     categories: dict[str, CategoryPolicy]
     splitting: SplittingPolicy
     bank_day_timezone: ZoneInfo
+    value_dates: ValueDateWindow = ValueDateWindow(ZoneInfo("Asia/Hong_Kong"), 30, 1)
     source: str = "<dict>"
 
     def category(self, name: str) -> CategoryPolicy | None:
@@ -147,6 +177,11 @@ class Policy:
                 suspend=parsed.splitting.suspend,
             ),
             bank_day_timezone=_zone(parsed.banks.daily_limit_timezone),
+            value_dates=ValueDateWindow(
+                timezone=_zone(parsed.value_date.timezone),
+                max_days_past=parsed.value_date.max_days_past,
+                max_days_future=parsed.value_date.max_days_future,
+            ),
             source=source,
         )
 

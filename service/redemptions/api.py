@@ -174,7 +174,7 @@ def settle_payout(
     different content for a settled payout is 409 `settlement_conflict`. Every refusal changes
     nothing."""
     outcome = redemptions.settle(
-        session, state.settings, bank, payout_id, body, now=state.clock()
+        session, state.settings, bank, payout_id, body, policy=state.policy, now=state.clock()
     )
     session.commit()
     return PayoutOut.of(outcome.payout, state.clock())

@@ -21,8 +21,8 @@ Settlement
     deposit confirmations). Checks in order: key and signature (403); the signed payout id is
     the one in the path (422); the payout is this bank's (404 otherwise, also for another
     bank's payout); an already settled payout answers an identical settlement again (replay)
-    and refuses different content (409); then formats and the amount (422). A refusal changes
-    nothing.
+    and refuses different content (409); then formats, the amount and the value date (within
+    the policy's window around today) (422). A refusal changes nothing.
 
 Overdue
     A pending payout is due by the end (midnight, Hong Kong time) of the first Hong Kong
@@ -49,10 +49,18 @@ from service.audit.repository import format_timestamp
 from service.banks.models import Bank
 from service.config import Settings
 from service.deposits import service as deposits
-from service.deposits.service import KeyRetired, UnknownKey, UnsupportedCurrency, check_bank_signature
+from service.deposits.service import (
+    KeyRetired,
+    UnknownKey,
+    UnsupportedCurrency,
+    ValueDateOutOfRange,
+    check_bank_signature,
+    check_value_date_window,
+)
 from service.errors import NotFound, ServiceError
 from service.evm import parse_address
 from service.money import UNITS_PER_CENT, format_cents, parse_amount
+from service.quota.policy import Policy
 from service.redemptions import repository
 from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 from service.redemptions.schemas import PayoutAccountIn, SettlementRequest
@@ -115,6 +123,7 @@ SETTLE_ERRORS: tuple[type[ServiceError], ...] = (
     AmountMismatch,
     UnsupportedCurrency,
     InvalidSettlement,
+    ValueDateOutOfRange,
 )
 
 
@@ -365,6 +374,7 @@ def settle(
     payout_id: int,
     request: SettlementRequest,
     *,
+    policy: Policy,
     now: dt.datetime,
 ) -> SettleOutcome:
     """Check and record a bank's signed settlement of one of its payouts (module docstring)."""
@@ -389,7 +399,7 @@ def settle(
         )
     if settlement["currency"] != "USD":
         raise UnsupportedCurrency()
-    value_date = _parse_date(settlement["value_date"])
+    value_date = check_value_date_window(policy, _parse_date(settlement["value_date"]), now)
     if not _BANK_REFERENCE.fullmatch(settlement["bank_reference"]):
         raise InvalidSettlement(
             "bank_reference must be 1-64 characters: letters, digits, '.', '_', ':' or '-'"

@@ -24,6 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
@@ -220,6 +221,12 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 20) -> No
 
 
 
+def today(days: int = 0) -> str:
+    """Today's date in Hong Kong (the policy's value-date timezone), plus `days`, YYYY-MM-DD."""
+    day = dt.datetime.now(ZoneInfo("Asia/Hong_Kong")).date() + dt.timedelta(days=days)
+    return day.isoformat()
+
+
 def confirmation(
     reference: str,
     *,
@@ -228,15 +235,16 @@ def confirmation(
     id_type: str = "prc_id",
     id_number: str = "110105194912310021",
     category: str = "mainland",
-    value_date: str = "2025-03-14",
+    value_date: str | None = None,
     purpose_code: str = "INVS",
     currency: str = "USD",
 ) -> dict:
+    """A deposit confirmation; its value date is today unless given."""
     return {
         "reference": reference,
         "amount": amount,
         "currency": currency,
-        "value_date": value_date,
+        "value_date": value_date or today(),
         "beneficiary": beneficiary,
         "resident": {"id_type": id_type, "id_number": id_number, "category": category},
         "purpose_code": purpose_code,
@@ -265,7 +273,7 @@ async def burst(url, handle, count, prefix, beneficiary_of=None):
                                private_key=handle.seed, max_connections=count) as client:
         bodies = [
             client.sign(build_confirmation(
-                reference=f"{prefix}-{i}", amount="1000.00", value_date="2025-03-14",
+                reference=f"{prefix}-{i}", amount="1000.00", value_date=today(),
                 beneficiary=beneficiary_of(i) if beneficiary_of else
                 "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
                 id_type="prc_id", id_number="110105194912310021", category="mainland",

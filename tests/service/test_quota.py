@@ -111,9 +111,11 @@ def test_year_rolls_over_at_midnight_shanghai(live, local_time, period):
     with client_for(url, bank) as client:
         # Fill the 2025 quota at noon on Dec 31 (Shanghai).
         env.clock.now = dt.datetime(2025, 12, 31, 12, 0, tzinfo=SHANGHAI)
-        assert client.submit(confirmation("Y-0", amount="50000.00")).status_code == 201
+        assert client.submit(confirmation("Y-0", amount="50000.00",
+                                          value_date="2025-12-31")).status_code == 201
         env.clock.now = local_time
-        response = client.submit(confirmation("Y-1", amount="1.00"))
+        response = client.submit(confirmation("Y-1", amount="1.00",
+                                              value_date=local_time.date().isoformat()))
         if period == "2025":
             assert response.status_code == 422
             assert response.json()["error"]["code"] == "quota_exceeded"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ def deposit(client: BankClient, beneficiary: str, amount: str = "1000.00", *, re
     return client.deposit(
         reference=f"ref-{uuid.uuid4().hex[:16]}",
         amount=amount,
-        value_date="2026-03-02",
+        value_date=dt.date.today().isoformat(),
         beneficiary=beneficiary,
         id_type="hkid",
         id_number=resident,

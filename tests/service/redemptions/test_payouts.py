@@ -23,6 +23,7 @@ from redemption_support import (
     record,
     snapshot,
 )
+from svc_support import today
 
 from service import audit
 from service.client import BankClient, build_settlement, signed_settlement
@@ -159,12 +160,12 @@ def test_unknownRefOrOtherHolder_isHeldUnassignedAndReported(two_banks):
 def test_settlement_settlesOnce_replayIsTheSameAnswer(two_banks):
     env, url, (_, hsbc), _ = two_banks
     payout = _pending_payout(env, hsbc)
-    settled = hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date="2026-11-25")
+    settled = hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date=today())
     assert settled["status"] == "settled" and settled["bank_reference"] == "HSBC-PAY-1"
-    assert settled["value_date"] == "2026-11-25" and settled["settled_at"]
+    assert settled["value_date"] == today() and settled["settled_at"]
     assert hsbc.payouts("settled") == [settled] and hsbc.payouts("pending") == []
     before = snapshot(env)
-    replay = hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date="2026-11-25")
+    replay = hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date=today())
     assert replay == settled
     assert snapshot(env) == before
     assert audit_kinds(env).count("payout.settled") == 1
@@ -181,20 +182,20 @@ def test_settlement_settlesOnce_replayIsTheSameAnswer(two_banks):
 def test_settlement_conflictingReplayIs409AndChangesNothing(two_banks):
     env, url, (_, hsbc), _ = two_banks
     payout = _pending_payout(env, hsbc)
-    hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date="2026-11-25")
+    hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date=today())
     before = snapshot(env)
     body = hsbc.sign_settlement(build_settlement(
-        payout_id=payout["id"], amount=payout["amount"], value_date="2026-11-26",
+        payout_id=payout["id"], amount=payout["amount"], value_date=today(-1),
         bank_reference="HSBC-PAY-1"))
     response = hsbc.post_settlement(payout["id"], body)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "settlement_conflict"
     assert snapshot(env) == before
-    assert hsbc.get_payout(payout["id"])["value_date"] == "2026-11-25"
+    assert hsbc.get_payout(payout["id"])["value_date"] == today()
 
 
 def _settlement(payout, **overrides):
-    values = dict(payout_id=payout["id"], amount=payout["amount"], value_date="2026-11-25",
+    values = dict(payout_id=payout["id"], amount=payout["amount"], value_date=today(),
                   bank_reference="HSBC-PAY-1")
     values.update(overrides)
     return build_settlement(**values)
@@ -342,7 +343,7 @@ def test_overdue_respectsConfiguredHolidays(tmp_path, sqlite_template):
 def test_auditChainHoldsAfterTheWholeFlow(two_banks):
     env, url, (_, hsbc), _ = two_banks
     payout = _pending_payout(env, hsbc)
-    hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date="2026-11-25")
+    hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date=today())
     with env.db.reading() as session:
         assert audit.verify(session).ok
 
@@ -389,7 +390,7 @@ def test_operatorAssignsAnUnassignedPayout_thenTheBankSettlesIt(two_banks):
     assert done.exit_code == 0, done.output
     mine = {p["redemption_id"]: p for p in hsbc.payouts("pending")}
     assert sorted(mine) == [1, 2]
-    settled = hsbc.settle_payout(mine[1], bank_reference="FOUND-1", value_date="2026-11-25")
+    settled = hsbc.settle_payout(mine[1], bank_reference="FOUND-1", value_date=today())
     assert settled["status"] == "settled" and settled["unassigned_reason"] == "unknown_payout_ref"
     kinds = audit_kinds(env)
     assert kinds.count("payout.assigned") == 1 and kinds.count("payout.settled") == 1

@@ -7,7 +7,7 @@ import time
 
 from chain_support import deposit
 from redemption_support import audit_kinds, payouts_of
-from svc_support import LiveServer
+from svc_support import LiveServer, today
 
 from service import audit
 from service.app import create_app
@@ -58,7 +58,7 @@ def test_fullCycle_depositMintRedeemPayoutSettle(bank, deployed, workers):
     watcher.catch_up()  # nothing new
     assert len(payouts_of(env)) == 1
 
-    settled = client.settle_payout(payout, bank_reference="PAY-0001", value_date="2026-11-25")
+    settled = client.settle_payout(payout, bank_reference="PAY-0001", value_date=today())
     assert settled["status"] == "settled"
     assert client.payouts("settled") == [settled] and client.payouts("pending") == []
     kinds = audit_kinds(env)

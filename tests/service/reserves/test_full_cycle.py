@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from chain_support import UNITS_PER_USD, deposit
 from reserve_support import assert_invariant, assert_postings_balance, balances
+from svc_support import today
 from test_reserves_chain import reconciler_for
 
 from service.redemptions.watcher import RedemptionWatcher
@@ -50,7 +51,7 @@ def test_fullCycle_depositMintTransferRedeemPayoutSettle_invariantAfterEveryStep
     assert token.reserve_attestation().amount == 400 * USD
     step_done()
 
-    settled = client.settle_payout(payout, bank_reference="HK-TRF-77", value_date="2026-11-25")
+    settled = client.settle_payout(payout, bank_reference="HK-TRF-77", value_date=today())
     assert settled["status"] == "settled"
     step_done()
     b = balances(env)
