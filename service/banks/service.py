@@ -88,8 +88,13 @@ def check_name(name: str) -> str:
     return name
 
 
+def is_key_id(value: str) -> bool:
+    """Whether `value` has the form of a confirmation key id (anything else names no key)."""
+    return _KEY_ID.fullmatch(value) is not None
+
+
 def check_key_id(key_id: str) -> str:
-    if not _KEY_ID.fullmatch(key_id):
+    if not is_key_id(key_id):
         raise InvalidBankInput("key_id must be 1-64 letters, digits, '.', '_' or '-'")
     return key_id
 
@@ -116,11 +121,33 @@ def parse_public_key(value: str) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def check_webhook_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
-        raise InvalidBankInput("webhook_url must be an http(s) URL of at most 500 characters")
-    return url
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_webhook_url(url: str, settings: Settings) -> str:
+    """An absolute https URL of at most 500 printable ASCII characters, without user or
+    password. Plain http only to a loopback host (127.0.0.1, ::1, localhost), and only in
+    development."""
+    invalid = InvalidBankInput(
+        "webhook_url must be an https URL of at most 500 printable ASCII characters, "
+        "without user or password"
+    )
+    if not 0 < len(url) <= 500 or any(not 0x21 <= ord(c) <= 0x7E for c in url):
+        raise invalid
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port  # .port: ValueError when out of range
+    except ValueError:
+        raise invalid from None
+    if not host or parts.username is not None or parts.password is not None:
+        raise invalid
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        if settings.environment == "development":
+            return url
+        raise InvalidBankInput("webhook_url: plain http (to a loopback host) is for development only")
+    raise invalid
 
 
 def webhook_secret(settings: Settings, bank: Bank) -> str:
@@ -158,7 +185,7 @@ def create_bank(
         if value is not None and value <= 0:
             raise InvalidBankInput("limits must be positive")
     if webhook_url is not None:
-        check_webhook_url(webhook_url)
+        check_webhook_url(webhook_url, settings)
     if repository.get_bank_by_name(session, name) is not None:
         raise BankExists(f"bank {name} already exists")
     bank = Bank(
@@ -236,7 +263,7 @@ def add_signing_key(
 
 
 def retire_signing_key(session: Session, bank: Bank, key_id: str, *, actor: str) -> BankSigningKey:
-    row = repository.signing_key(session, bank.id, key_id)
+    row = repository.signing_key(session, bank.id, key_id) if is_key_id(key_id) else None
     if row is None:
         raise KeyNotFound(f"bank {bank.name} has no key {key_id}")
     if row.retired_at is None:
@@ -309,7 +336,7 @@ def set_webhook(
     """Set (or with None remove) the bank's webhook URL. Setting one rotates the secret and
     returns it (shown once)."""
     if url is not None:
-        check_webhook_url(url)
+        check_webhook_url(url, settings)
         bank.webhook_secret_version += 1
     bank.webhook_url = url
     session.flush()
@@ -320,7 +347,7 @@ def set_webhook(
 
 
 def require_bank(session: Session, name: str) -> Bank:
-    bank = repository.get_bank_by_name(session, name)
+    bank = repository.get_bank_by_name(session, name) if _NAME.fullmatch(name) else None
     if bank is None:
         raise BankNotFound(f"no bank named {name}")
     return bank

@@ -241,7 +241,7 @@ def check_bank_signature(
 ) -> bytes:
     """Checks that `signature` is the bank's active key `key_id` over the canonical encoding of
     `payload` (a deposit confirmation, a payout settlement); returns that encoding."""
-    key = signing_key_state(session, bank.id, key_id)
+    key = signing_key_state(session, bank.id, key_id) if banks.is_key_id(key_id) else None
     if key is None:
         raise UnknownKey()
     public_key, retired_at = key
@@ -413,7 +413,11 @@ def _reject(
 
 
 def get_for_bank(session: Session, bank: Bank, reference: str) -> Deposit:
-    deposit = repository.get_by_reference(session, bank.id, reference)
+    # A reference that no confirmation could have used is looked up nowhere.
+    deposit = (
+        repository.get_by_reference(session, bank.id, reference)
+        if _REFERENCE.fullmatch(reference) else None
+    )
     if deposit is None:
         raise DepositNotFound()
     return deposit

@@ -236,7 +236,8 @@ def mark_report_attested(
 
 def get_report(session: Session, digest: str) -> ReserveReport:
     digest = digest.lower().removeprefix("0x")
-    row = session.get(ReserveReport, digest) if len(digest) == 64 else None
+    hexadecimal = len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+    row = session.get(ReserveReport, digest) if hexadecimal else None
     if row is None:
         raise ReportNotFound()
     return row
