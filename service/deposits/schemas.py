@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit
@@ -64,7 +64,7 @@ class DepositOut(BaseModel):
     purpose_code: str
     resident_category: str
     deposit_id: str | None
-    onchain_amount: str
+    onchain_amount: str = Field(description="The amount in token units (6 decimals: cents x 10,000), a decimal string.")
     tx_hash: str | None
     block_number: int | None
     rejection_code: str | None

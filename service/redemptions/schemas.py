@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.money import format_cents
 from service.redemptions.models import Payout, PayoutAccount
@@ -91,8 +91,8 @@ class PayoutOut(BaseModel):
     overdue: bool
     due_at: dt.datetime
     amount: str
-    amount_units: str
-    dust_units: int
+    amount_units: str = Field(description="The burned amount in token units (6 decimals), a decimal string.")
+    dust_units: str = Field(description="The sub-cent rest of amount_units, in token units, a decimal string.")
     holder: str
     payout_ref: str
     payout_account_id: int | None
@@ -115,7 +115,7 @@ class PayoutOut(BaseModel):
             due_at=payout.due_at,
             amount=format_cents(payout.amount_cents),
             amount_units=payout.amount_units,
-            dust_units=payout.dust_units,
+            dust_units=str(payout.dust_units),
             holder=payout.holder,
             payout_ref=payout.payout_ref,
             payout_account_id=payout.payout_account_id,

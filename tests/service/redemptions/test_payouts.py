@@ -123,7 +123,7 @@ def test_redemption_becomesOnePendingPayoutOfTheRegisteringBank(two_banks):
     assert record(env, ev) is None  # the same redemption id again: nothing new
     [payout] = hsbc.payouts()
     assert payout["redemption_id"] == 7 and payout["status"] == "pending"
-    assert payout["amount"] == "250.01" and payout["dust_units"] == 2_345
+    assert payout["amount"] == "250.01" and payout["dust_units"] == "2345"
     assert payout["amount_units"] == str(250 * 10**6 + 12_345)
     assert payout["overdue"] is False and payout["payout_ref"] == ref
     assert hsbc.payouts("pending") == [payout] and hsbc.payouts("settled") == []
