@@ -8,7 +8,8 @@ route's OpenAPI `responses` it adds the refusals that do not depend on the endpo
 * the authentication errors of the credentials the route depends on (`401 unauthenticated` and
   `403 bank_disabled` for a bank's API key, `401 operator_unauthenticated` for an operator
   token);
-* `422 validation_error` when the route has parameters or a body.
+* `422 validation_error` when the route has parameters or a body;
+* `404 not_found` when it has path parameters (one holding an encoded "/" matches no route).
 
 It documents the request body of each `BankBody`/`OperatorBody` dependency (service.deps) and
 refuses, at startup, a route that declares a FastAPI body parameter: FastAPI would parse that
@@ -29,6 +30,7 @@ from service.deps import bank_bearer, current_bank, current_operator, operator_b
 from service.errors import (
     DatabaseBusy,
     NotAuthenticated,
+    NotFound,
     PayloadTooLarge,
     ServiceError,
     ValidationFailed,
@@ -79,4 +81,6 @@ def complete_routes(routes: Iterable[BaseRoute]) -> None:
             route.openapi_extra = {**(route.openapi_extra or {}), "requestBody": request_body_openapi(model)}
         if models or _has_parameters(route.dependant) or "requestBody" in (route.openapi_extra or {}):
             errors.append(ValidationFailed)
+        if route.dependant.path_params:
+            errors.append(NotFound)
         route.responses = add_error_responses(dict(route.responses), *errors)

@@ -64,7 +64,9 @@ class BankOut(BaseModel):
 
 
 class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"url": "https://bank.example/ushk"}]}
+    )
     url: Text
 
 
@@ -74,7 +76,12 @@ class WebhookOut(BaseModel):
 
 
 class BankCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "hsbc-hk", "single_max": "1000000.00", "daily_limit": "50000000.00"}]
+        },
+    )
     name: Annotated[str, StringConstraints(strict=True, max_length=64)]
     public_key: Text | None = None
     key_id: Annotated[str, StringConstraints(strict=True, max_length=64)] | None = None

@@ -45,9 +45,9 @@ def get_quota(
     bank: CurrentBankRead,
     session: ReadSessionDep,
     state: StateDep,
-    id_type: Annotated[str, Query(max_length=64)],
-    id_number: Annotated[str, Query(max_length=128)],
-    category: Annotated[str, Query(max_length=64)],
+    id_type: Annotated[str, Query(max_length=64, examples=["hkid"])],
+    id_number: Annotated[str, Query(max_length=128, examples=["A1234567"])],
+    category: Annotated[str, Query(max_length=64, examples=["hk"])],
 ) -> QuotaOut:
     """`used` is minted (committed) usage, `held` is accepted but not yet minted, `remaining`
     is what a new deposit may still use (null: the category has no quota). The identity number
