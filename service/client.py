@@ -3,7 +3,7 @@
     from service.client import BankClient
     client = BankClient("http://127.0.0.1:8000", api_key="ushk_bk_...", key_id="k1",
                         private_key="<32-byte seed, hex>")
-    deposit = client.deposit(reference="B-1", amount="1250.00", value_date="2025-03-14",
+    deposit = client.deposit(reference="B-1", amount="1250.00", value_date=str(date.today()),
                              beneficiary="0x...", id_type="hkid", id_number="A1234567",
                              category="hk", purpose_code="INVS")
     client.get_deposit("B-1")["status"]

@@ -34,44 +34,58 @@ class ServiceError(Exception):
 
 
 class ValidationFailed(ServiceError, ValueError):
+    """Malformed request: a body that is not UTF-8, not JSON or holds a key twice; an unknown,
+    missing or non-string field; a parameter out of its range."""
+
     status_code = 422
     code = "validation_error"
     message = "The request body or parameters are invalid."
 
 
 class NotAuthenticated(ServiceError):
+    """Missing or unknown API key (an operator token on a bank endpoint too)."""
+
     status_code = 401
     code = "unauthenticated"
     message = "Missing or unknown credentials: send `Authorization: Bearer <key>`."
 
 
 class NotFound(ServiceError):
+    """No such endpoint (a path parameter holding an encoded `/` too)."""
+
     status_code = 404
     code = "not_found"
     message = "Not found."
 
 
 class MethodNotAllowed(ServiceError):
+    """The endpoint has no such method."""
+
     status_code = 405
     code = "method_not_allowed"
     message = "Method Not Allowed"
 
 
 class PayloadTooLarge(ServiceError):
+    """Body over the service's limit (64 KiB by default), refused before anything else."""
+
     status_code = 413
     code = "payload_too_large"
     message = "The request body is too large."
 
 
 class DatabaseBusy(ServiceError):
+    """The database stayed busy too long; nothing was done: retry after `Retry-After` seconds."""
+
     status_code = 503
     code = "database_busy"
     message = "The database stayed busy longer than the service waits; retry shortly."
 
 
 class InternalError(ServiceError):
-    """Never raised on purpose: the answer to an unexpected exception (a bug). Nothing is
-    half-done, since each request is one transaction."""
+    """A bug; nothing is half-done (each request is one transaction).
+
+    Never raised on purpose: the answer to an unexpected exception."""
 
     status_code = 500
     code = "internal_error"

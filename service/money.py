@@ -22,6 +22,9 @@ _AMOUNT = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]{1,2}))?")
 
 
 class InvalidAmount(ServiceError):
+    """Zero, negative, more than 2 decimals, an exponent, not a string, more than 13 integer
+    digits."""
+
     status_code = 422
     code = "invalid_amount"
 

@@ -39,37 +39,52 @@ _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class BankDisabled(ServiceError):
+    """The bank is disabled."""
+
     status_code = 403
     code = "bank_disabled"
     message = "This bank is disabled."
 
 
 class BankNotFound(NotFound):
+    """No bank of that name."""
+
     code = "bank_not_found"
     message = "No such bank."
 
 
 class InvalidBankInput(ServiceError, ValueError):
+    """A webhook URL that is not https (plain http only to a loopback host, in development);
+    a bank name, key id, public key or limit of the wrong form."""
+
     status_code = 422
     code = "invalid_bank_input"
 
 
 class BankExists(ServiceError):
+    """A bank of that name exists."""
+
     status_code = 409
     code = "bank_exists"
 
 
 class KeyNotFound(NotFound):
+    """No such API key prefix or confirmation key id."""
+
     code = "key_not_found"
     message = "No such key."
 
 
 class OperatorRequired(NotAuthenticated):
+    """Missing or unknown operator token (a bank's API key too)."""
+
     code = "operator_unauthenticated"
     message = "Missing or unknown operator token: send `Authorization: Bearer <token>`."
 
 
 class BankDailyLimitExceeded(ServiceError):
+    """The bank's daily limit does not hold the amount (recorded)."""
+
     status_code = 422
     code = "bank_daily_limit_exceeded"
 

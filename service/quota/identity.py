@@ -24,6 +24,8 @@ _ID_NUMBER = re.compile(r"[A-Z0-9]{1,64}")
 
 
 class InvalidResident(ServiceError):
+    """Resident id type or id number format."""
+
     status_code = 422
     code = "invalid_resident"
 

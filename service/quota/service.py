@@ -23,27 +23,37 @@ from service.quota.policy import CategoryPolicy, Policy
 
 
 class UnknownCategory(ServiceError):
+    """Category not in the policy."""
+
     status_code = 422
     code = "unknown_category"
 
 
 class InvalidIdType(ServiceError):
+    """Id type not accepted for the category."""
+
     status_code = 422
     code = "invalid_id_type"
 
 
 class CategoryNotEligible(ServiceError):
+    """The category may not buy (recorded)."""
+
     status_code = 422
     code = "category_not_eligible"
 
 
 class ResidentOnWatchList(ServiceError):
+    """The resident is suspended on the watch list, or flagged now for splitting (recorded)."""
+
     status_code = 422
     code = "resident_on_watch_list"
     message = "The resident is on the watch list; their quota is suspended."
 
 
 class QuotaExceeded(ServiceError):
+    """The resident's quota does not hold the amount (recorded)."""
+
     status_code = 422
     code = "quota_exceeded"
 

@@ -78,11 +78,15 @@ _PAYOUT_ID = re.compile(r"[1-9][0-9]{0,18}")
 # ---- errors -------------------------------------------------------------------------------------
 
 class InvalidPayoutAccount(ServiceError):
+    """Payout account: holder or account reference format."""
+
     status_code = 422
     code = "invalid_payout_account"
 
 
 class PayoutNotFound(NotFound):
+    """No payout with this id for this bank."""
+
     code = "payout_not_found"
     message = "No payout with this id for this bank."
 
@@ -92,23 +96,31 @@ class InvalidSignature(deposits.InvalidSignature):
 
 
 class PayoutIdMismatch(ServiceError):
+    """The signed payout id is not the one in the path."""
+
     status_code = 422
     code = "payout_id_mismatch"
     message = "settlement.payout_id is not the payout id of the request path."
 
 
 class SettlementConflict(ServiceError):
+    """The payout was settled with a different settlement."""
+
     status_code = 409
     code = "settlement_conflict"
     message = "This payout was already settled with a different confirmation."
 
 
 class AmountMismatch(ServiceError):
+    """The settled amount is not the payout's amount."""
+
     status_code = 422
     code = "amount_mismatch"
 
 
 class InvalidSettlement(ServiceError):
+    """Settlement value date or bank reference format."""
+
     status_code = 422
     code = "invalid_settlement"
 
@@ -311,6 +323,8 @@ def report_overdue(session: Session, *, now: dt.datetime) -> list[Payout]:
 
 
 class PayoutNotAssignable(ServiceError):
+    """Only an unassigned payout can be given to a bank (`ushk payouts assign`)."""
+
     status_code = 409
     code = "payout_not_unassigned"
     message = "Only an unassigned payout can be assigned to a bank."
