@@ -188,6 +188,9 @@ def create_app(
         version="0.1.0",
         summary="Deposit confirmations, per-resident quota and the mint outbox of USHK.",
         lifespan=lifespan,
+        # A path with a trailing slash (a path parameter holding "/" too) is no endpoint (404),
+        # not a redirect to another URL.
+        redirect_slashes=False,
     )
     app.state.ushk = state
     install_error_handlers(app)

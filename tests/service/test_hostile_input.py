@@ -282,6 +282,14 @@ def _names_nothing(url, bank_headers, operator_headers) -> None:
     assert response.status_code == 403 and code_of(response) == "unknown_key"
 
 
+def test_trailing_slashes_and_encoded_slashes_are_404_not_redirects(parties):
+    _env, url, _bank, headers, _ = parties
+    for path in ("/v1/deposits/", "/v1/bank/", "/v1/deposits/%2F", "/v1/deposits/a%2Fb",
+                 "/v1/payouts/1/settle/", "/v1/reserves/"):
+        response = httpx.get(f"{url}{path}", headers=headers)
+        assert response.status_code == 404 and code_of(response) == "not_found", path
+
+
 def test_strings_that_name_nothing_are_404_on_sqlite(parties):
     _env, url, _bank, bank_headers, operator_headers = parties
     _names_nothing(url, bank_headers, operator_headers)
