@@ -42,6 +42,8 @@ from service.app import create_app
 from service.banks import service as banks
 from service.client import signed_request, signed_settlement
 
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = 10  # fuzzed cases per operation and caller (the coverage phase adds its own)
 SEED = 20261202
 STATUSES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
