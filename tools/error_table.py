@@ -3,9 +3,9 @@
 Every code the service answers with is a `ServiceError` subclass (service/errors.py), including
 the ones the HTTP layer itself answers with (validation_error, not_found, method_not_allowed,
 unauthenticated, payload_too_large, database_busy, internal_error). One row per (status, code):
-the class's docstring (its first paragraph) or else its default message says when. A code that
-only operator endpoints list in the OpenAPI document, or that no endpoint lists (raised by the
-`ushk` CLI), is marked as the operators'.
+the class's docstring (its first paragraph) or else its default message says when (a class
+with neither is refused). A code that only operator endpoints list in the OpenAPI document, or
+that no endpoint lists (raised by the `ushk` CLI), is marked as the operators'.
 
     python tools/error_table.py           # rewrite the table between the markers
     python tools/error_table.py --check   # exit 1 if the document is not current
@@ -82,11 +82,16 @@ def _listed_by() -> dict[str, set[str]]:
 
 
 def render() -> str:
+    from service.errors import ServiceError
+
     rows: dict[tuple[int, str], str] = {}
     for cls in _error_classes():
         key = (cls.status_code, cls.code)
-        if key not in rows or (not rows[key] and _when(cls)):
+        if key not in rows or rows[key] == ServiceError.message:
             rows[key] = _when(cls)
+    unsaid = [code for (_, code), when in rows.items() if when == ServiceError.message]
+    if unsaid:
+        raise ValueError(f"give these error classes a docstring saying when they are raised: {unsaid}")
     listed = _listed_by()
     lines = ["| HTTP | code | when |", "| --- | --- | --- |"]
     for (status, code), when in sorted(rows.items()):

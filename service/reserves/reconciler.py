@@ -700,6 +700,8 @@ class ChainRequired(ServiceError):
 
 
 class DiscrepancyRemains(ServiceError):
+    """A fresh reconciliation still finds more than a supply difference: resuming is refused."""
+
     status_code = 409
     code = "discrepancy_remains"
 
@@ -713,6 +715,8 @@ class DiscrepancyRemains(ServiceError):
 
 
 class AcknowledgementMismatch(ServiceError):
+    """The difference to acknowledge is not the one a fresh reconciliation measures."""
+
     status_code = 409
     code = "acknowledgement_mismatch"
 

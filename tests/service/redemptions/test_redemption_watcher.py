@@ -245,4 +245,4 @@ def test_attestationComesDownBeforeAPayoutExists(bank, deployed, workers, monkey
     _watcher(env, deployed, attestor=attestor).catch_up()
     assert seen == [(300 * UNITS, 300 * UNITS)]
     [payout] = client.payouts()
-    assert client.settle_payout(payout, bank_reference="PAY-1", value_date="2026-11-25")["status"] == "settled"
+    assert client.settle_payout(payout, bank_reference="PAY-1", value_date=today())["status"] == "settled"
