@@ -11,8 +11,11 @@ an enum, so a code the document does not list is a schema violation.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import defaultdict
 from typing import Any
+
+import sqlalchemy.exc
 
 logger = logging.getLogger(__name__)
 
@@ -221,4 +224,9 @@ def install_error_handlers(app: Any) -> None:
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    # Database errors are answered where the other errors are: the handler of `Exception` runs
+    # in Starlette's outermost middleware, which re-raises after answering, so the server
+    # closes the connection and a client retrying a 503 on it would find it reset.
+    app.add_exception_handler(sqlite3.OperationalError, unexpected_error)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, unexpected_error)
     app.add_exception_handler(Exception, unexpected_error)

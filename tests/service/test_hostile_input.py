@@ -346,3 +346,48 @@ def test_a_fastapi_body_parameter_is_refused_at_startup():
 
     with pytest.raises(TypeError, match="BankBody"):
         complete_routes(router.routes)
+
+
+# ---- a busy database ---------------------------------------------------------------------------
+
+def test_a_503_database_busy_keeps_the_connection_open_for_the_retry(sqlite_url):
+    """The documented answer to a busy database is a retry: on the same keep-alive connection."""
+    import http.client
+    import threading
+
+    from sqlalchemy import text
+    from svc_support import make_env
+
+    from service.client import signed_request
+
+    env = make_env(sqlite_url, sqlite_busy_timeout_ms=300)
+    bank = env.add_bank()
+    release, holding = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with env.db.transaction() as session:
+            session.execute(text("SELECT 1"))  # the write lock, held
+            holding.set()
+            release.wait(30)
+
+    app = create_app(env.settings, env.db, policy=env.policy)
+    with LiveServer(app) as server:
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert holding.wait(30)
+        host, port = server.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        body = json.dumps(signed_request(confirmation("BUSY-1"), bank.key_id, bank.seed))
+        headers = {"Authorization": f"Bearer {bank.api_key}", "Content-Type": "application/json"}
+        try:
+            connection.request("POST", "/v1/deposits", body, headers)
+            busy = connection.getresponse()
+            assert busy.status == 503 and busy.getheader("Retry-After") == "1"
+            assert json.loads(busy.read())["error"]["code"] == "database_busy"
+        finally:
+            release.set()
+            holder.join()
+        connection.request("POST", "/v1/deposits", body, headers)  # the same connection
+        assert connection.getresponse().status == 201
+        connection.close()
+    env.db.dispose()
