@@ -119,11 +119,12 @@ class Attestor:
         known = self._coverage = _Coverage(now, attestation.amount, now + fresh_for, self.token.total_supply() + pending)
         return known
 
-    def headroom(self, *, unmined: Callable[[], int] | None = None) -> int:
+    def headroom(self, *, unmined: Callable[[], int] | None = None, fresh_read: bool = False) -> int:
         """Units that mints may still add under the current attestation: its amount minus the
         supply, the mints sent and not yet mined, and those covered since the last read; 0 when
-        the attestation is older than the refresh age."""
-        return self._read(unmined).headroom(time.monotonic())
+        the attestation is older than the refresh age. `fresh_read`: read the chain again even
+        if the last read is recent (someone else may have attested, or minted)."""
+        return self._read(unmined, fresh_read=fresh_read).headroom(time.monotonic())
 
     def attest_due(self) -> bool:
         """Whether deposits that the current attestation does not cover may have a new one now:

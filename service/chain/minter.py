@@ -2,7 +2,8 @@
 
 Each step writes its state before acting on it (service/deposits/outbox.py):
 
-1. claim a batch of accepted deposits (they become `minting`), committed;
+1. claim a batch of accepted deposits (they become `minting`), committed (in chunks of
+   `CLAIM_CHUNK` per transaction);
 2. make sure a fresh reserve attestation covers supply + the batches in flight + this batch
    (attesting first if needed). With an attestor, a claim takes only the deposits the current
    attestation still covers (`Attestor.headroom`); when the oldest waiting deposit does not
@@ -64,10 +65,13 @@ log = logging.getLogger("ushk.minter")
 
 ZERO_ADDRESS = "0x" + "00" * 20
 # Deposits marked minted per transaction when a batch settles. Marking one holds SQLite's write
-# lock for its quota, ledger and audit rows; in smaller transactions, deposits being accepted
-# meanwhile wait for one chunk, not the whole batch. A batch left half-marked by a crash is
-# settled by `recover()` like any other (marking is idempotent per deposit and transaction).
-SETTLE_CHUNK = 100
+# lock for its quota, ledger and audit rows; in smaller transactions, with waiting writers let in
+# between (`Database.let_writers_in`), deposits being accepted meanwhile wait for one chunk, not
+# the whole batch. A batch left half-marked by a crash is settled by `recover()` like any other
+# (marking is idempotent per deposit and transaction).
+SETTLE_CHUNK = 50
+# Deposits claimed per transaction, for the same reason (a claim costs less per deposit).
+CLAIM_CHUNK = 100
 # Points at which `crash_at` makes the process SIGKILL itself: the crash-recovery tests use them.
 FAILPOINTS = ("claimed", "recorded", "sent", "mined")
 # Custom errors that concern the whole token, not one deposit: keep the batch queued.
@@ -241,6 +245,10 @@ class Minter:
         uncovered = False
         halted, batch_id, items, short = self._take(budget)
         if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
+            # the chain as it is now first: another attestor may have covered them already
+            halted, batch_id, items, short = self._take(
+                self.attestor.headroom(unmined=self._unmined_units, fresh_read=True))
+        if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
             self.attestor.attest(reason="deposits not covered")
             halted, batch_id, items, short = self._take(self.attestor.headroom(unmined=self._unmined_units))
             if short and not items and not halted:
@@ -259,15 +267,25 @@ class Minter:
         return batch_id, items, uncovered
 
     def _take(self, budget: int | None) -> tuple[bool, int | None, list[Item], bool]:
-        """Claims the oldest accepted deposits within `budget` units (None: any): (halted,
-        batch id, items, whether a deposit was left for lack of units)."""
-        with self.db.transaction() as session:
-            # the reconciler's halt (service/reserves): nothing is claimed until an operator resumes
-            halted = reserves.minting_halted(session)
-            deposits, short = ([], False) if halted else outbox.claim_covered(session, self.batch_size, budget)
-            items = [Item(d.id, d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
-            batch_id = deposits[0].mint_batch_id if deposits else None
-        return halted, batch_id, items, short
+        """Claims the oldest accepted deposits within `budget` units (None: any), up to a
+        batch, `CLAIM_CHUNK` per transaction (waiting writers let in between): (halted, batch
+        id, items, whether a deposit was left for lack of units)."""
+        items: list[Item] = []
+        batch_id = None
+        while True:
+            with self.db.transaction() as session:
+                # the reconciler's halt (service/reserves): nothing is claimed until an operator resumes
+                if batch_id is None and reserves.minting_halted(session):
+                    return True, None, [], False
+                left = None if budget is None else budget - sum(i.units for i in items)
+                want = min(CLAIM_CHUNK, self.batch_size - len(items))
+                deposits, short = outbox.claim_covered(session, want, left, batch_id=batch_id)
+            items += [Item(d.id, d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
+            if deposits:
+                batch_id = deposits[0].mint_batch_id
+            if short or len(deposits) < want or len(items) >= self.batch_size:
+                return False, batch_id, items, short
+            self.db.let_writers_in()
 
     def drain(self, timeout: float = 60.0) -> None:
         """Mints until no deposit is accepted or minting (tests and the benchmark use it)."""
@@ -338,6 +356,8 @@ class Minter:
         if receipt.status == 1:
             seqs = [i.seq for i in items]
             for start in range(0, len(seqs), SETTLE_CHUNK):
+                if start:
+                    self.db.let_writers_in()
                 with self.db.transaction() as session:
                     outbox.mark_minted(session, seqs[start:start + SETTLE_CHUNK], receipt.tx_hash,
                                        receipt.block_number)

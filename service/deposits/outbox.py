@@ -120,12 +120,14 @@ def claim_batch(
 
 
 def claim_covered(
-    session: Session, limit: int, max_units: int | None, *, now: dt.datetime | None = None,
-    actor: str = "minter",
+    session: Session, limit: int, max_units: int | None, *, batch_id: int | None = None,
+    now: dt.datetime | None = None, actor: str = "minter",
 ) -> tuple[list[Deposit], bool]:
     """`claim_batch` of the oldest accepted deposits whose on-chain amounts add up to at most
-    `max_units` (None: no bound), a prefix of the queue. Returns (the claimed deposits, whether
-    an accepted deposit was left for lack of units)."""
+    `max_units` (None: no bound), a prefix of the queue. With `batch_id`, they join that batch
+    (claimed, nothing recorded as sent yet) instead of a new one: a large batch can be claimed
+    in several transactions. Returns (the claimed deposits, whether an accepted deposit was left
+    for lack of units)."""
     if limit <= 0:
         raise ValueError("limit must be positive")
     now = now or utcnow()
@@ -140,12 +142,18 @@ def claim_covered(
                 break
     if not deposits:
         return [], short
-    batch = MintBatch(
-        status=MintBatchStatus.CLAIMED,
-        deposit_seqs=json.dumps([d.id for d in deposits]),
-        created_at=now,
-    )
-    session.add(batch)
+    if batch_id is None:
+        batch = MintBatch(
+            status=MintBatchStatus.CLAIMED,
+            deposit_seqs=json.dumps([d.id for d in deposits]),
+            created_at=now,
+        )
+        session.add(batch)
+    else:
+        batch = repository.get_batch(session, batch_id, lock=True)
+        if batch is None or batch.status != MintBatchStatus.CLAIMED:
+            raise OutboxError(f"mint batch {batch_id} is not open for claims")
+        batch.deposit_seqs = json.dumps(batch.seqs + [d.id for d in deposits])
     session.flush()
     _set_all(
         session, deposits,

@@ -153,3 +153,61 @@ def test_a_submission_that_waits_too_long_for_the_write_lock_is_a_503(tmp_path, 
         assert busy.json()["error"]["code"] == "database_busy"
         assert client.submit(confirmation("BUSY-1")).status_code == 201  # nothing was kept: a retry works
     env.db.dispose()
+
+
+def _wait_for(condition, timeout: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def test_the_lock_holder_sees_writers_waiting_in_this_and_other_processes(env, tmp_path):
+    """What `Database.let_writers_in` asks between the chunks of a long job."""
+    lock = SQLiteWriteLock.for_file(env.db.engine.url.database)
+    assert not lock.others_waiting()
+    done = tmp_path / "done"
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from sqlalchemy import text
+        from service.config import Settings
+        from service.db import Database
+        db = Database.from_settings(Settings(_env_file=None, database_url={env.settings.database_url!r}))
+        with db.transaction() as session:
+            session.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (98, 0, 'x')"))
+        Path({str(done)!r}).touch()
+        """)
+    with env.db.transaction() as session:
+        session.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))  # holds the lock
+        assert not lock.others_waiting()
+        other = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        try:
+            # another process's writer, waiting for this transaction
+            assert _wait_for(lock.others_waiting)
+            assert not done.exists()
+        except BaseException:
+            other.kill()
+            raise
+    assert other.wait(timeout=30) == 0 and done.exists()
+    assert _wait_for(lambda: not lock.others_waiting())
+
+    # a writer of this process waiting on the thread mutex counts too
+    entered = threading.Event()
+    with env.db.transaction() as session:
+        session.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
+
+        def write() -> None:
+            entered.set()
+            with env.db.transaction() as inner:
+                inner.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
+
+        waiter = threading.Thread(target=write)
+        waiter.start()
+        assert entered.wait(5) and _wait_for(lock.others_waiting)
+    waiter.join(timeout=30)
+    assert not waiter.is_alive() and not lock.others_waiting()

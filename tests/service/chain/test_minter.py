@@ -459,3 +459,43 @@ def test_attestor_isDueWhenTheAttestationGetsOld_whateverTheInterval(bank, deplo
     deposit(client, deployed.holders[1].address, "10.00")
     assert attestor.headroom() == 0 and attestor.attest_due()
     assert minter.step() == 1 and attestor.attestations == 2
+
+
+def test_aLargeBatch_isClaimedAndMarkedInChunks_andAClaimCutShortIsRequeued(bank, deployed, workers, monkeypatch):
+    from service.chain import minter as minter_module
+    from service.deposits.models import MintBatch
+    from service.models import LedgerPosting
+
+    env, client = bank
+    minter, _ = workers
+    monkeypatch.setattr(minter_module, "CLAIM_CHUNK", 3)
+    monkeypatch.setattr(minter_module, "SETTLE_CHUNK", 2)
+    minter.batch_size, minter.max_in_flight, minter.linger_seconds = 7, 1, 0
+    for i in range(7):
+        deposit(client, deployed.holders[i % len(deployed.holders)].address, f"{10 + i}.00")
+    assert minter.step() == 7
+    with env.db.reading() as session:
+        batches = session.scalars(select(MintBatch)).all()
+        postings = session.scalars(select(LedgerPosting).where(LedgerPosting.kind == "deposit_minted")).all()
+    assert len(batches) == 1 and batches[0].seqs == [d.id for d in deposits_of(env)]
+    assert sorted(len(json.loads(p.memo)["deposit_seqs"]) for p in postings) == [1, 2, 2, 2]
+    assert {p.tx_hash for p in postings} == {batches[0].tx_hash}
+
+    # the process dies between two claim transactions: the part claimed was never sent
+    for i in range(5):
+        deposit(client, deployed.holders[i].address, "5.00")
+    real = outbox.claim_covered
+
+    def dies_on_the_second_chunk(session, limit, max_units, *, batch_id=None, **kwargs):
+        if batch_id is not None:
+            raise RuntimeError("killed")
+        return real(session, limit, max_units, batch_id=batch_id, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_covered", dies_on_the_second_chunk)
+    with pytest.raises(RuntimeError):
+        minter.step()
+    assert [d.status for d in deposits_of(env)][7:] == ["minting"] * 3 + ["accepted"] * 2
+    monkeypatch.setattr(outbox, "claim_covered", real)
+    minter.drain()
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 12
+    assert_chain_matches(env, deployed, deployed.token())
