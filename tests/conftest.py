@@ -29,11 +29,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_TIME_ENV = "APE_BLOCK_TIME"
-# The chain tests of the minter, the crash recovery, the redemption watcher, the reserve
-# ledger, attestor and reconciler: run on automine and again with --block-time.
+# The chain tests of the minter, the redemption watcher, the reserve ledger, attestor and
+# reconciler: run on automine and again with --block-time. (The minter's crash recovery runs
+# there in tests/service/chain/test_chaos.py, marked blocktime(only=True).)
 BLOCK_TIME_MODULES = (
     "tests/service/chain/test_minter.py",
-    "tests/service/chain/test_crash.py",
     "tests/service/redemptions/test_redemption_watcher.py",
     "tests/service/reserves/test_reserves_chain.py",
     "tests/service/reserves/test_reconciler_bulk.py",
