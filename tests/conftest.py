@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        relative = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        relative = Path(os.path.relpath(Path(str(item.path)).resolve(), ROOT)).as_posix()
         if relative in BLOCK_TIME_MODULES and "deployed" in item.fixturenames:
             item.add_marker(pytest.mark.blocktime)
     seconds = block_time(config)
