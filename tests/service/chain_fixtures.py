@@ -45,7 +45,9 @@ class Chain:
 
 
 @pytest.fixture(scope="module")
-def deployed(accounts, chain) -> Chain:
+def deployed(accounts, chain, anvil_mining) -> Chain:
+    """USHK on ape's anvil, which mines as the run asked (automine, or --block-time N: see
+    tests/conftest.py)."""
     from scripts._ushk import deploy_ushk
 
     a = accounts
