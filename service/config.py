@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # Run the reserve reconciler inside `ushk serve` (a background thread), every this many seconds.
     reconciler_enabled: bool = False
     reconcile_interval_seconds: float = Field(default=10.0, gt=0.0)
+    # Each pass reads the chain as of the newest block with this many blocks on top (at least 1:
+    # never the head itself, see Reconciler.pinned_block).
+    reconcile_confirmations: int = Field(default=1, ge=1, le=1000)
     # Key of the PAUSER_ROLE account: with it a reconciler halt also calls pauseMinting on chain
     # (and `ushk minting resume` unpauses). Without it minting halts in the database only.
     pauser_private_key: SecretStr | None = None

@@ -38,6 +38,7 @@ BLOCK_TIME_MODULES = (
     "tests/service/reserves/test_reserves_chain.py",
     "tests/service/reserves/test_reconciler_bulk.py",
     "tests/service/reserves/test_full_cycle.py",
+    "tests/service/reserves/test_reconciler_consistency.py",
 )
 
 

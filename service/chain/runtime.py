@@ -72,6 +72,7 @@ def build_reconciler(settings: Settings, db: Database):
         pauser=build_pauser(settings),
         from_block=_deployment_block(settings, token.address),
         interval=settings.reconcile_interval_seconds,
+        confirmations=settings.reconcile_confirmations,
     )
 
 

@@ -34,7 +34,7 @@ import httpx
 import pytest
 from chain_support import assert_chain_matches, deposits_of
 from sqlalchemy import func, select
-from svc_support import REPO, free_port, server_env, wait_healthy
+from svc_support import REPO, free_port, server_env, today, wait_healthy
 
 from service import audit
 from service.client import BankClient, build_confirmation
@@ -210,7 +210,7 @@ class Load:
                 cents = 100 + (i * 7919) % 100_000
                 body = clients[0].sign(build_confirmation(
                     reference=f"chaos-{i:05d}", amount=f"{cents // 100}.{cents % 100:02d}",
-                    value_date="2026-03-02", beneficiary=beneficiary, id_type="hkid",
+                    value_date=today(), beneficiary=beneficiary, id_type="hkid",
                     id_number="R1234567", category="hk", purpose_code="INVS",
                 ))
                 self._send(clients, turn, body, beneficiary, cents)

@@ -37,3 +37,17 @@ def assert_invariant(env, token: Token) -> None:
 def halted(env) -> bool:
     with env.db.reading() as session:
         return reserves.minting_halted(session)
+
+
+def block_on_top(token: Token) -> None:
+    """Mines a block (anvil's `evm_mine`, on automine and on a block-time chain alike): the
+    reconciler reads the chain one block below the head, so the last transaction a test made
+    needs a block on top before a pass sees it."""
+    reply = token.w3.provider.make_request("evm_mine", [])
+    assert "error" not in reply, reply
+
+
+def reconcile(reconciler, **kwargs):
+    """One pass of `reconciler` that sees every transaction made so far."""
+    block_on_top(reconciler.token)
+    return reconciler.reconcile_once(**kwargs)

@@ -5,7 +5,7 @@ and the reconciler finding nothing wrong at the end."""
 from __future__ import annotations
 
 from chain_support import UNITS_PER_USD, deposit
-from reserve_support import assert_invariant, assert_postings_balance, balances
+from reserve_support import assert_invariant, assert_postings_balance, balances, block_on_top, reconcile
 from svc_support import today
 from test_reserves_chain import reconciler_for
 
@@ -22,7 +22,7 @@ def test_fullCycle_depositMintTransferRedeemPayoutSettle_invariantAfterEveryStep
     reconciler = reconciler_for(env, deployed)
 
     def step_done() -> None:
-        result = reconciler.reconcile_once()
+        result = reconcile(reconciler)
         assert result.ok, result.findings
         assert_invariant(env, token)
         assert_postings_balance(env)

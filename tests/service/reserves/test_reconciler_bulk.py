@@ -6,7 +6,7 @@ write transactions ends every group at a block boundary."""
 from __future__ import annotations
 
 from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
-from reserve_support import halted
+from reserve_support import block_on_top, halted, reconcile
 
 from service.chain.token import load_account
 from service.deposits.ids import deposit_id_for
@@ -40,7 +40,7 @@ def test_passOverHundredsOfMints_findsExactlyTheUnbackedOne(bank, deployed, work
 
     reconciler = Reconciler(env.db, token, pauser=load_account(deployed.pauser.private_key),
                             from_block=deployed.from_block, batch_blocks=3)
-    result = reconciler.reconcile_once()
+    result = reconcile(reconciler)
     unbacked = [f for f in result.findings if f["code"] == "unbacked_mint"]
     assert unbacked == [{
         "code": "unbacked_mint",
@@ -58,7 +58,7 @@ def test_passOverHundredsOfMints_findsExactlyTheUnbackedOne(bank, deployed, work
     assert result.halted and halted(env)
     assert audit_kinds(env).count("alert.unbacked_mint") == 1
     # the cursor reached the head: a second pass finds no new unbacked mint
-    again = reconciler.reconcile_once()
+    again = reconcile(reconciler)
     assert "unbacked_mint" not in {f["code"] for f in again.findings}
     assert audit_kinds(env).count("alert.unbacked_mint") == 1
 
@@ -115,13 +115,13 @@ def test_mintsInFlight_foundAcrossPassesOfOneReconciler_withoutRescanningFromDep
     token.send_raw(first)
     token.wait_receipt(first.tx_hash)
     other_blocks(20)
-    result = reconciler.reconcile_once()  # the first pass scans from the deployment block
+    result = reconcile(reconciler)  # the first pass scans from the deployment block
     assert result.ok, result.findings
     assert result.in_flight_units == units1
 
     deposit(client, deployed.holders[1].address, "20.00")
     second, units2 = _claim(env, minter, attestor, token)
-    result = reconciler.reconcile_once()  # claimed, not sent: nothing more in flight
+    result = reconcile(reconciler)  # claimed, not sent: nothing more in flight
     assert result.ok and result.in_flight_units == units1
     # the next pass looks for the claimed deposit's mint only in blocks above this one
     assert all(lb == result.block + 1 for d, lb in reconciler._mint_scan.items() if d not in reconciler._found)
@@ -134,16 +134,16 @@ def test_mintsInFlight_foundAcrossPassesOfOneReconciler_withoutRescanningFromDep
     token.send_raw(third)
     token.wait_receipt(third.tx_hash)
     for _ in range(2):
-        result = reconciler.reconcile_once()
+        result = reconcile(reconciler)
         assert result.ok, result.findings
         assert result.in_flight_units == units1 + units2 + units3
     # a fresh reconciler (a restart) scans from the deployment block and agrees
-    fresh = Reconciler(env.db, token, from_block=deployed.from_block).reconcile_once()
+    fresh = reconcile(Reconciler(env.db, token, from_block=deployed.from_block))
     assert fresh.ok and fresh.in_flight_units == units1 + units2 + units3
 
     minter.recover()  # settles the sent batches from their receipts
     assert {d.status for d in deposits_of(env)} == {"minted"}
-    result = reconciler.reconcile_once()
+    result = reconcile(reconciler)
     assert result.ok and result.in_flight_units == 0
     assert result.ledger_supply_units == units1 + units2 + units3
     assert not halted(env)

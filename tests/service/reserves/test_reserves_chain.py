@@ -13,7 +13,7 @@ import httpx
 import pytest
 from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
 from click.testing import CliRunner
-from reserve_support import assert_invariant, assert_postings_balance, balances, halted
+from reserve_support import assert_invariant, assert_postings_balance, balances, block_on_top, halted, reconcile
 from svc_support import LiveServer, make_settings, server_env
 
 from service import audit
@@ -86,7 +86,7 @@ def test_ledger_creditsOnAcceptanceAndMovesToTokensOnMint_invariantAtEachStep(ba
     assert_invariant(env, token)
     minter.drain()
     assert_invariant(env, token)
-    result = reconciler_for(env, deployed).reconcile_once()
+    result = reconcile(reconciler_for(env, deployed))
     assert result.ok, result.findings
     assert result.supply_units == result.ledger_supply_units == 135_049 * 10_000
     assert not halted(env)
@@ -110,11 +110,11 @@ def test_reconciler_acceptsMintsInFlight(bank, deployed, workers):
         outbox.record_batch_sent(session, batch_id, signed.tx_hash, signed.nonce)
     token.send_raw(signed)
     token.wait_receipt(signed.tx_hash)
-    result = reconciler_for(env, deployed).reconcile_once()
+    result = reconcile(reconciler_for(env, deployed))
     assert result.ok, result.findings
     assert result.in_flight_units == 10 * USD and result.ledger_supply_units == 0
     minter.recover()  # settles the batch from its receipt
-    result = reconciler_for(env, deployed).reconcile_once()
+    result = reconcile(reconciler_for(env, deployed))
     assert result.ok and result.in_flight_units == 0 and result.ledger_supply_units == 10 * USD
 
 
@@ -133,7 +133,7 @@ def test_redemptionWipeAndPayoutSettlement_areReflected(bank, deployed, workers)
     deployed.contract.freeze(holder, sender=deployed.compliance)
     deployed.contract.wipeFrozen(holder, sender=deployed.compliance)
     reconciler = reconciler_for(env, deployed)
-    result = reconciler.reconcile_once()
+    result = reconcile(reconciler)
     assert result.ok, result.findings
     assert result.supply_units == 19_995_000 == result.ledger_supply_units
     b = balances(env)
@@ -143,7 +143,7 @@ def test_redemptionWipeAndPayoutSettlement_areReflected(bank, deployed, workers)
     assert_postings_balance(env)
 
     # the reconciler is idempotent: a second pass posts nothing twice
-    assert reconciler.reconcile_once().ok
+    assert reconcile(reconciler).ok
     assert balances(env) == b
 
     # the bank pays the holder: pending payouts -> out of custody
@@ -161,7 +161,7 @@ def test_redemptionWipeAndPayoutSettlement_areReflected(bank, deployed, workers)
     minter.attestor.attest()
     assert token.reserve_attestation().amount == 2_000 * 10_000
     assert_invariant(env, token)
-    assert reconciler.reconcile_once().ok
+    assert reconcile(reconciler).ok
 
 
 def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACause(bank, deployed, workers):
@@ -175,7 +175,7 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
     deployed.contract.mint(deployed.holders[3], 50 * USD, os.urandom(32), sender=rogue)
 
     reconciler = reconciler_for(env, deployed)
-    result = reconciler.reconcile_once()
+    result = reconcile(reconciler)
     assert {"unbacked_mint", "supply_mismatch"} <= codes(result)
     assert result.halted and result.halt_created and result.pause_tx_hash
     kinds = audit_kinds(env)
@@ -190,7 +190,7 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
     assert [d.status for d in deposits_of(env)] == ["accepted"]
     deployed.contract.pauseMinting(sender=deployed.pauser)
     # a second pass keeps the one halt and does not alert again
-    reconciler.reconcile_once()
+    reconcile(reconciler)
     assert audit_kinds(env).count("alert.reserves_discrepancy") == 1
 
     # resuming needs a cause, the pauser key when the service paused on chain, and the exact
@@ -208,6 +208,7 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
                        acknowledge_units=49 * USD)
     assert halted(env) and token.minting_paused()
     deployed.contract.removeMinter(rogue, sender=deployed.admin)
+    block_on_top(token)
     row = resume_minting(env.db, cause="rogue minter removed; 50.00 USD unbacked under investigation",
                          actor="operator:alice", reconciler=reconciler, acknowledge_units=50 * USD)
     assert row.unpause_tx_hash and row.acknowledged_units == 50 * USD and row.resume_block
@@ -223,7 +224,7 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
     assert summary["acknowledged_difference_units"] == str(50 * USD)
 
     # the acknowledged difference no longer halts; the real shortfall still blocks mints on chain
-    assert reconciler.reconcile_once().ok
+    assert reconcile(reconciler).ok
     assert minter.step() == 0
     assert minter.stats.blocked_by == "minting_blocked_reserves"
     assert [d.status for d in deposits_of(env)] == ["accepted"]  # queued, nothing lost
@@ -248,7 +249,7 @@ def test_lowAttestation_blocksMintsOnChain_depositsStayQueued_andHalts(bank, dep
     assert token.total_supply() == 100 * USD
 
     reconciler = reconciler_for(env, deployed, pauser=False)
-    result = reconciler.reconcile_once()
+    result = reconcile(reconciler)
     assert codes(result) == {"supply_above_attestation"}
     assert halted(env) and not token.minting_paused()  # no pauser key: halted in the database only
     # resuming before the attestation is corrected would only halt again: refused
@@ -256,9 +257,10 @@ def test_lowAttestation_blocksMintsOnChain_depositsStayQueued_andHalts(bank, dep
         resume_minting(env.db, cause="attestation corrected", actor="test", reconciler=reconciler)
     assert "supply_above_attestation" in info.value.message and halted(env)
     attestor.attest()
+    block_on_top(token)  # the fresh reconciliation reads one block below the head
     row = resume_minting(env.db, cause="attestation corrected", actor="test", reconciler=reconciler)
     assert row.acknowledged_units == 0 and not row.unpause_tx_hash  # nothing paused on chain
-    assert reconciler.reconcile_once().ok
+    assert reconcile(reconciler).ok
     minter.drain()
     assert [d.status for d in deposits_of(env)] == ["minted", "minted"]
     assert_invariant(env, token)
@@ -302,6 +304,7 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
     def run(*args):
         return CliRunner().invoke(cli, list(args), env=variables)
 
+    block_on_top(deployed.token())
     result = run("reserves", "reconcile")
     assert result.exit_code == 0, result.output
     summary = json.loads(run("reserves", "summary", "--json").output)
@@ -312,6 +315,7 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
     rogue = deployed.holders[4]
     deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
     deployed.contract.mint(deployed.holders[3], 5 * USD, os.urandom(32), sender=rogue)
+    block_on_top(deployed.token())
     result = run("reserves", "reconcile")
     assert result.exit_code == 1 and "unbacked_mint" in result.output
     assert deployed.token().minting_paused()
@@ -371,7 +375,7 @@ def test_operatorApi_resume_reconcilesFirstAndNeedsTheExactAcknowledgement(bank,
     rogue = deployed.holders[4]
     deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
     deployed.contract.mint(deployed.holders[3], 3 * USD, os.urandom(32), sender=rogue)
-    assert not reconciler_for(env, deployed).reconcile_once().ok and halted(env)
+    assert not reconcile(reconciler_for(env, deployed)).ok and halted(env)
     with env.db.transaction() as session:
         _, token = banks.create_operator(session, "alice", actor="test")
     headers = {"Authorization": f"Bearer {token}"}
