@@ -137,11 +137,11 @@ class BankCreds:
 class BenchStack:
     """tools/run_stack.py's `Stack` in `var` on free ports, plus what the benchmark needs."""
 
-    def __init__(self, var: Path, *, anvil_args: tuple[str, ...] = ()):
+    def __init__(self, var: Path):
         from run_stack import Stack
 
         self.var = var
-        self.stack = Stack(var, free_port(), free_port(), anvil_args=anvil_args)
+        self.stack = Stack(var, free_port(), free_port())
         self.banks: list[BankCreds] = []
         self.db_path = var / "ushk.db"
 
@@ -1085,7 +1085,7 @@ def machine_facts(stack: BenchStack | None) -> dict:
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
         "anvil": anvil,
-        "anvil_mode": "automine, default flags (as make run)",
+        "anvil_mode": "automine and an empty block a second (--block-time 1 --mixed-mining, as make run)",
     }
 
 
@@ -1240,7 +1240,7 @@ def table(result: dict) -> str:
         note=f"n={mb.get('minted')}, {mb.get('batches')} batches of <= {cfg['minter_batch_size']}; "
              f"target >= {TARGETS['minted_per_s']:,.0f}: {verdict}")
     row("  same, from process spawn", _rate(mb.get("minted", 0), mb.get("process_spawn_to_last_minted_s", 0)))
-    row("ceiling: anvil ERC-20 transfers/s (automine)", c["transfers_per_s"], note=f"n={c['transfers']}")
+    row("ceiling: anvil ERC-20 transfers/s (automine, as make run)", c["transfers_per_s"], note=f"n={c['transfers']}")
     r = result["redemptions"]["watcher_backlog"]
     row("redemptions/s processed into payouts (events -> payout rows)", r["redemptions_per_s"],
         note=f"n={r['redemptions']}, watcher on a backlog, {r['watcher_ranges']} ranges; "

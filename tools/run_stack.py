@@ -111,10 +111,17 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
     return env
 
 
+# anvil mines each transaction at once (automine) and, besides, an empty block every second:
+# the reserve reconciler reads the chain one block below the head, so on a quiet chain the last
+# transaction would otherwise wait for the next one to be seen.
+ANVIL_ARGS = ("--block-time", "1", "--mixed-mining")
+
+
 class Stack:
     """anvil + USHK + the service, each a child process; `make run` and the benchmarks use it."""
 
-    def __init__(self, var: Path, anvil_port: int, service_port: int, *, anvil_args: tuple[str, ...] = ()):
+    def __init__(self, var: Path, anvil_port: int, service_port: int, *,
+                 anvil_args: tuple[str, ...] = ANVIL_ARGS):
         self.var = var
         self.rpc_url = f"http://127.0.0.1:{anvil_port}"
         self.service_url = f"http://127.0.0.1:{service_port}"
