@@ -7,7 +7,8 @@
   deselected. Without the option `APE_BLOCK_TIME` is removed from the environment, so the
   default pass always runs on automine.
 * `blocktime`: tests that also run on a block-time chain. The chain tests (those using the
-  `deployed` fixture) of the modules in `BLOCK_TIME_MODULES` get the marker here, by module;
+  `deployed` fixture) of the modules in `BLOCK_TIME_MODULES` get the marker here, by module,
+  on SQLite (their PostgreSQL variants test the database, which the block time does not change);
   a test may also carry it itself. `blocktime(only=True)` runs in the block-time pass only
   (skipped, with the reason, on automine).
 * `anvil_mining` (session): checks the chain really mines the way the run asked for, from
@@ -71,7 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         relative = Path(os.path.relpath(Path(str(item.path)).resolve(), ROOT)).as_posix()
-        if relative in BLOCK_TIME_MODULES and "deployed" in item.fixturenames:
+        if (relative in BLOCK_TIME_MODULES and "deployed" in item.fixturenames
+                and item.get_closest_marker("postgres") is None):
             item.add_marker(pytest.mark.blocktime)
     seconds = block_time(config)
     if seconds is None:
