@@ -21,6 +21,7 @@ is their sum, no halt and no `alert.*` entry was ever recorded, and the audit ch
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import subprocess
 import sys
@@ -65,6 +66,7 @@ class Service:
         self.apis: dict[int, subprocess.Popen] = {}
         self.ports = [free_port(), free_port()]
         self.workers: subprocess.Popen | None = None
+        self.load: Load | None = None  # its refusals fail the waits at once
         self._all: list[subprocess.Popen] = []
         self._runs = itertools.count()
 
@@ -260,13 +262,16 @@ class Load:
 
 
 def wait_for(what: str, condition, service: Service, timeout: float = TIMEOUT):
-    """Polls `condition` until it returns something true; fails fast on a halt of minting."""
+    """Polls `condition` until it returns something true; fails fast on a halt of minting or a
+    refused deposit."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         assert_not_halted(service, f"while waiting for {what}")
+        if service.load is not None:
+            assert not service.load.refused, f"deposits refused: {service.load.refused[:5]}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}\n{service.log_tails()}"
         time.sleep(0.05)
 
@@ -274,12 +279,15 @@ def wait_for(what: str, condition, service: Service, timeout: float = TIMEOUT):
 def assert_not_halted(service: Service, when: str) -> None:
     with service.env.db.reading() as session:
         halts = [(h.codes, h.details) for h in session.scalars(select(MintingHalt))]
-    assert not halts, (f"minting halted {when}: {halts}; now "
-                       f"{chain_and_database(service.env, service.deployed)}")
+    if halts:
+        blocks = [json.loads(details)[0].get("block") for _, details in halts]
+        pytest.fail(f"minting halted {when}: {halts}; now "
+                    f"{chain_and_database(service.env, service.deployed, blocks[-1])}")
 
 
-def chain_and_database(env, deployed) -> str:
-    """What the chain and the database hold, to tell a real discrepancy from a false one."""
+def chain_and_database(env, deployed, halted_at: int | None = None) -> str:
+    """What the chain and the database hold, to tell a real discrepancy from a false one, and
+    the mint transactions of the blocks up to the one a halt names (which mint it missed)."""
     token = deployed.token()
     block = token.block_number()
     supply = token.contract.functions.totalSupply().call(block_identifier=block)
@@ -289,9 +297,15 @@ def chain_and_database(env, deployed) -> str:
     with env.db.reading() as session:
         for status, cents in session.execute(select(Deposit.status, Deposit.amount_cents)):
             by_status[status] += cents * 10_000
+    near = Counter()
+    if halted_at is not None:
+        for e in events:
+            if halted_at - 3 <= e.block_number <= halted_at + 1:
+                near[(e.block_number, e.tx_hash[:10])] += e.amount
     return (f"block {block}: totalSupply {supply} units, {len(events)} Minted events for "
             f"{len(set(ids))} deposit ids summing to {sum(e.amount for e in events)} units; "
-            f"deposits by status, in units: {dict(by_status)}")
+            f"deposits by status, in units: {dict(by_status)}; units minted per (block, "
+            f"transaction) around block {halted_at}: {dict(sorted(near.items()))}")
 
 
 def count_status(env, status: str) -> int:
@@ -345,7 +359,7 @@ def test_chaos_killsAtEveryMinterStepAndOfAnApiInstance_everyAcceptedDepositMint
     handle = env.add_bank("chaos-bank")
     token = deployed.token()
     service = Service(env, deployed, tmp_path)
-    load = Load(service.urls, handle, [h.address for h in deployed.holders])
+    load = service.load = Load(service.urls, handle, [h.address for h in deployed.holders])
     kills = Counter()
     try:
         for n in (0, 1):
