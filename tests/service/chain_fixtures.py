@@ -44,7 +44,7 @@ class Chain:
         return Token(self.rpc_url, self.token_address)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deployed(accounts, chain, anvil_mining) -> Chain:
     """USHK on ape's anvil, which mines as the run asked (automine, or --block-time N: see
     tests/conftest.py)."""
