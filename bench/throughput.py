@@ -591,7 +591,7 @@ def minter_worker(output: Path, timeout: float) -> None:
     """`--minter-worker`: the service's minter (built from the USHK_* environment as `ushk minter
     run` builds it) with timers around each step; mints until the outbox is empty, writes JSON."""
     from service.audit import repository as audit_repository
-    from service.chain.runtime import build_minter
+    from service.runtime import build_minter
     from service.config import Settings
     from service.db import Database
     from service.deposits import outbox as outbox_module
@@ -861,8 +861,8 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
     from service.client import BankClient
     from service.db import Database
     from service.redemptions import service as redemption_service
-    from service.redemptions import watcher as watcher_module
-    from service.reserves import ledger
+    from service import runtime
+    from service import ledger
 
     units = 10**6  # 1.00 USHK per redemption: 100 cents, no dust
     token = to_checksum_address(stack.token)
@@ -928,7 +928,7 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
     settings = _settings_of(stack.env)
     db = Database.from_settings(settings)
     try:
-        watcher = watcher_module.build_watcher(settings, db)
+        watcher = runtime.build_watcher(settings, db)
         watcher.confirmations = 0
         cursor_before = watcher.cursor()
         timers = Timers()

@@ -15,23 +15,23 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from service import workers
-from service.audit.api import router as audit_router
-from service.banks.api import operator_router
-from service.banks.api import router as bank_router
+from service.api.audit import router as audit_router
+from service.api.banks import operator_router
+from service.api.banks import router as bank_router
 from service.config import Settings
 from service.db import Database, utcnow
-from service.deposits.api import router as deposits_router
+from service.api.deposits import router as deposits_router
 from service.deposits.writer import SubmissionWriter
-from service.deps import AppState
+from service.api.deps import AppState
 from service.errors import PayloadTooLarge, install_error_handlers
-from service.openapi import complete_routes
-from service.quota.api import router as quota_router
+from service.api.openapi import complete_routes
+from service.api.quota import router as quota_router
 from service.quota.policy import Policy
-from service.redemptions.api import accounts_router as payout_accounts_router
-from service.redemptions.api import operator_router as payouts_operator_router
-from service.redemptions.api import payouts_router
-from service.reserves.api import operator_router as reserves_operator_router
-from service.reserves.api import router as reserves_router
+from service.api.redemptions import accounts_router as payout_accounts_router
+from service.api.redemptions import operator_router as payouts_operator_router
+from service.api.redemptions import payouts_router
+from service.api.reserves import operator_router as reserves_operator_router
+from service.api.reserves import router as reserves_router
 
 logger = logging.getLogger("service.access")
 

@@ -8,9 +8,9 @@ object, and then valid for the endpoint's model (unknown fields refused). Each r
 FastAPI parses a declared body parameter before it resolves the endpoint's dependencies, so a
 malformed body would be refused before the credentials were looked at. Endpoints therefore
 declare no FastAPI body parameter: they take ``body: BankBody[Model]`` or
-``body: OperatorBody[Model]`` (service.deps), a dependency that authenticates first and parses
+``body: OperatorBody[Model]`` (service.api.deps), a dependency that authenticates first and parses
 second. `POST /v1/deposits` hands the raw body to the deposit writer, which does the same two
-steps in the same order. `service.openapi.complete_routes` refuses a route with a FastAPI body
+steps in the same order. `service.api.openapi.complete_routes` refuses a route with a FastAPI body
 parameter and documents each `body_model` as the route's request body.
 """
 

@@ -2,17 +2,13 @@
 
 from service.audit.models import AuditEntry, AuditHead
 from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
+from service.chain.cursor import ChainCursor
 from service.db import Base
 from service.deposits.models import Deposit, MintBatch
+from service.ledger.models import LedgerAccount, LedgerLine, LedgerPosting
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
-from service.redemptions.models import ChainCursor, Payout, PayoutAccount
-from service.reserves.models import (
-    LedgerAccount,
-    LedgerLine,
-    LedgerPosting,
-    MintingHalt,
-    ReserveReport,
-)
+from service.redemptions.models import Payout, PayoutAccount
+from service.reserves.models import MintingHalt, ReserveReport
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [

@@ -31,19 +31,19 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
 
         plan.append(("webhooks", lambda stop: run_delivery_loop(db, settings, stop), ()))
     if settings.minter_enabled:
-        from service.chain.runtime import build_minter
+        from service.runtime import build_minter
 
         plan.append(("minter", build_minter(settings, db).run, ()))
     if settings.redemption_watcher_enabled:
-        from service.redemptions.watcher import build_watcher
+        from service.runtime import build_watcher
 
         plan.append(("redemption-watcher", build_watcher(settings, db).run, ()))
     if settings.reconciler_enabled:
-        from service.chain.runtime import build_reconciler
+        from service.runtime import build_reconciler
 
         plan.append(("reconciler", build_reconciler(settings, db).run, ()))
     if settings.attest_interval_seconds > 0:
-        from service.chain.runtime import build_attestor
+        from service.runtime import build_attestor
 
         plan.append(("attestor", build_attestor(settings, db).run, (settings.attest_interval_seconds,)))
     return plan

@@ -97,7 +97,7 @@ def upgrade() -> None:
 
 def _backfill(bind) -> None:
     """Posts what a database made before the ledger already holds, by the ledger's own rules
-    (service/reserves/ledger.py): every deposit ever accepted credits custody; minted ones moved
+    (service/ledger): every deposit ever accepted credits custody; minted ones moved
     to tokens outstanding (one posting per mint transaction); accepted then rejected ones are
     refunds due; settled payouts were burned by a redemption and paid out of custody. Unsettled
     redemptions and wipes are posted by the reconciler, which follows the chain from the token's

@@ -1,1 +1,2 @@
-"""The chain side of the reserve service: the token client, the minter and the attestor."""
+"""The chain side: the token client (JSON-RPC, signing, event decoding), chain cursors and the
+minter's lease. It knows no domain: the minter, attestor and followers above it use it."""

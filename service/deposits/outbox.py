@@ -39,9 +39,10 @@ from service.db import utcnow
 from service.deposits import repository
 from service.deposits.ids import seq_for_deposit_id
 from service.deposits.models import Deposit, DepositStatus, MintBatch, MintBatchStatus
+from service.deposits.schemas import deposit_json
 from service.deposits.service import deposit_payload
 from service.quota import service as quota
-from service.reserves import ledger
+from service import ledger
 from service.webhooks import service as webhooks
 
 DepositRef = int | bytes | str | Deposit
@@ -171,7 +172,7 @@ def claim_covered(
         now=now,
     )
     for deposit in deposits:
-        webhooks.enqueue_deposit_event(session, deposit, now=now)
+        webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now)
     return deposits, short
 
 
@@ -250,7 +251,7 @@ def mark_minted(
         payload = deposit_payload(deposit)
         payload.update(tx_hash=tx_hash, block_number=block_number)
         audit.record(session, "deposit.minted", actor, payload, now=now)
-        webhooks.enqueue_deposit_event(session, deposit, now=now)
+        webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now)
     ledger.record_deposits_minted(session, changing, tx_hash, block_number, actor=actor, now=now)
     _close_finished_batches(session, batch_ids, now)
     return deposits
@@ -286,7 +287,7 @@ def requeue(
         payload = deposit_payload(deposit)
         payload["reason"] = reason[:500]
         audit.record(session, "deposit.requeued", actor, payload, now=now)
-        webhooks.enqueue_deposit_event(session, deposit, now=now)
+        webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now)
     _close_finished_batches(session, batch_ids, now)
     return deposits
 
@@ -335,7 +336,7 @@ def mark_rejected(
     session.flush()
     for deposit in changing:
         audit.record(session, "deposit.rejected", actor, deposit_payload(deposit), now=now)
-        webhooks.enqueue_deposit_event(session, deposit, now=now)
+        webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now)
     ledger.record_deposits_returned(session, changing, actor=actor, now=now)
     _close_finished_batches(session, batch_ids, now)
     return deposits

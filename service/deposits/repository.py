@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.db import Prepared
-
 from service.deposits.models import Deposit, DepositStatus, MintBatch, MintBatchStatus
 
 
@@ -116,3 +116,17 @@ def count_minting_in_batch(session: Session, batch_id: int) -> int:
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Deposit.status, func.count()).group_by(Deposit.status))
     return {status: count for status, count in rows}
+
+
+_DEPOSIT_TABLE = Deposit.__table__
+_RECENT_FUNDERS = Prepared(
+    select(_DEPOSIT_TABLE.c.resident_hash)
+    .where(_DEPOSIT_TABLE.c.beneficiary == bindparam("beneficiary"), _DEPOSIT_TABLE.c.accepted_at >= bindparam("since"))
+    .distinct()
+)
+
+
+def recent_funders(session: Session, beneficiary: str, since: dt.datetime) -> set[str]:
+    """Distinct residents whose deposits to `beneficiary` were accepted since `since`."""
+    rows = _RECENT_FUNDERS.execute(session, {"beneficiary": beneficiary, "since": since})
+    return {row[0] for row in rows.fetchall()}

@@ -102,6 +102,12 @@ class DepositOut(BaseModel):
         )
 
 
+def deposit_json(deposit: Deposit) -> dict:
+    """The deposit's public view as JSON (what `GET /v1/deposits/{reference}` answers and what
+    its bank's webhook receives)."""
+    return DepositOut.of(deposit).model_dump(mode="json")
+
+
 class DepositList(BaseModel):
     items: list[DepositOut]
     next_after: int | None

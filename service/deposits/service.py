@@ -24,7 +24,7 @@ rejected with code and reason, audited, the reference used up):
 8. the bank's daily limit (Hong Kong calendar day of acceptance) holds the amount.
 
 Then the deposit is accepted, credited to its bank's custody account in the reserve ledger
-(service/reserves/ledger.py), and waits in the outbox for the minter.
+(service/ledger), and waits in the outbox for the minter.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from service.db import Prepared
 from service.deposits import repository
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit, DepositRecord, DepositStatus
-from service.deposits.schemas import DepositRequest
+from service.deposits.schemas import DepositRequest, deposit_json
 from service.deposits.signing import canonical_confirmation, verify_signature
 from service.errors import NotFound, ServiceError
 from service.evm import parse_address
@@ -60,7 +60,7 @@ from service.quota.identity import (
     resident_hash,
 )
 from service.quota.policy import Policy
-from service.reserves import ledger
+from service import ledger
 from service.webhooks import service as webhooks
 
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -367,7 +367,8 @@ def submit(
         quota.check_eligible(category)
         quota.check_watch_list(session, holder)
         quota.check_splitting(
-            session, policy, beneficiary=beneficiary, resident_hash=holder, now=now, actor=actor
+            session, policy, beneficiary=beneficiary, resident_hash=holder, now=now, actor=actor,
+            recent_funders=repository.recent_funders,
         )
         deposit.quota_period = quota.hold(
             session,
@@ -395,7 +396,7 @@ def submit(
     )
     ledger.record_deposit_accepted(session, deposit, actor=actor, now=now)  # credits custody
     audit.record(session, "deposit.accepted", actor, deposit_payload(deposit), now=now)
-    webhooks.enqueue_deposit_event(session, deposit, now=now, bank=bank)
+    webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now, bank=bank)
     return SubmitOutcome(deposit, created=True)
 
 
@@ -437,7 +438,7 @@ def _reject(
         limit_day=deposit.limit_day,
     )
     audit.record(session, "deposit.rejected", actor, deposit_payload(deposit), now=now)
-    webhooks.enqueue_deposit_event(session, deposit, now=now, bank=bank)
+    webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now, bank=bank)
 
 
 def get_for_bank(session: Session, bank: Bank, reference: str) -> Deposit:

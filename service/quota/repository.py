@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import Prepared, add_within_limit, insert_ignore, utcnow
-from service.deposits.models import Deposit
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 
 
@@ -24,7 +22,6 @@ def _where(resident_hash: str, category: str, period: str):
 _USAGE = QuotaUsage.__table__
 _WATCH = WatchListEntry.__table__
 _LOCKS = BeneficiaryLock.__table__
-_DEPOSITS = Deposit.__table__
 def try_hold(
     session: Session,
     resident_hash: str,
@@ -152,13 +149,6 @@ def active_entry_hashes(session: Session, hashes: set[str]) -> set[str]:
 
 
 _LOCK_BENEFICIARY = select(_LOCKS.c.address).where(_LOCKS.c.address == bindparam("address")).with_for_update()
-_RECENT_FUNDERS = Prepared(
-    select(_DEPOSITS.c.resident_hash)
-    .where(_DEPOSITS.c.beneficiary == bindparam("beneficiary"), _DEPOSITS.c.accepted_at >= bindparam("since"))
-    .distinct()
-)
-
-
 def lock_beneficiary(session: Session, address: str) -> None:
     """Serialise splitting checks per beneficiary address (row lock until commit). On SQLite
     the transaction already holds the database's write lock, so there is nothing to add."""
@@ -167,12 +157,6 @@ def lock_beneficiary(session: Session, address: str) -> None:
         return
     insert_ignore(session, _LOCKS, {"address": address}, ("address",))
     connection.execute(_LOCK_BENEFICIARY, {"address": address})
-
-
-def recent_funders(session: Session, beneficiary: str, since: dt.datetime) -> set[str]:
-    """Distinct residents whose deposits to `beneficiary` were accepted since `since`."""
-    rows = _RECENT_FUNDERS.execute(session, {"beneficiary": beneficiary, "since": since})
-    return {row[0] for row in rows.fetchall()}
 
 
 def list_watch(session: Session, *, include_cleared: bool = False) -> list[WatchListEntry]:

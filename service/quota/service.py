@@ -9,6 +9,7 @@ for mainland residents).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -88,16 +89,18 @@ def check_splitting(
     resident_hash: str,
     now: dt.datetime,
     actor: str,
+    recent_funders: Callable[[Session, str, dt.datetime], set[str]],
 ) -> None:
     """Flag N or more distinct residents funding one beneficiary within the window.
 
-    Counts residents of deposits to `beneficiary` accepted within the window, plus this one.
+    Counts residents of deposits to `beneficiary` accepted within the window (as the deposits
+    side answers `recent_funders(session, beneficiary, since)`), plus this one.
     At the threshold every one of them not yet listed goes on the watch list (suspended if the
     policy says so) and, when suspended, this deposit is refused. Deposits to one address are
     checked one at a time (a lock row per address)."""
     rule = policy.splitting
     repository.lock_beneficiary(session, beneficiary)
-    funders = repository.recent_funders(session, beneficiary, now - rule.window)
+    funders = recent_funders(session, beneficiary, now - rule.window)
     funders.add(resident_hash)
     if len(funders) < rule.min_residents:
         return

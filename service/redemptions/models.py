@@ -1,4 +1,4 @@
-"""Payout accounts, payout instructions and the watcher's cursor."""
+"""Payout accounts and payout instructions (the watcher's chain cursor is in service/chain/cursor.py)."""
 
 from __future__ import annotations
 
@@ -79,13 +79,3 @@ class Payout(Base):
 
     def is_overdue(self, now: dt.datetime) -> bool:
         return self.status == PayoutStatus.PENDING and now >= self.due_at
-
-
-class ChainCursor(Base):
-    """The last block a chain follower has fully processed (committed with what it produced)."""
-
-    __tablename__ = "chain_cursors"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    block_number: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

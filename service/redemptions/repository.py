@@ -1,4 +1,4 @@
-"""Payout-account, payout and cursor queries."""
+"""Payout-account and payout queries."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.db import insert_ignore
-from service.redemptions.models import ChainCursor, Payout, PayoutAccount, PayoutStatus
+from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 
 
 # ---- payout accounts ----------------------------------------------------------------------------
@@ -130,41 +129,3 @@ def mark_settled(session: Session, payout_id: int, values: dict[str, Any]) -> bo
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
-
-
-# ---- cursor -------------------------------------------------------------------------------------
-
-def cursor(session: Session, name: str) -> int | None:
-    return session.scalar(select(ChainCursor.block_number).where(ChainCursor.name == name))
-
-
-def advance_cursor(session: Session, name: str, block: int, now: dt.datetime) -> None:
-    """Move the cursor forward to `block` (never backwards)."""
-    insert_ignore(
-        session,
-        ChainCursor.__table__,
-        {"name": name, "block_number": block, "updated_at": now},
-        ("name",),
-    )
-    session.execute(
-        update(ChainCursor)
-        .where(ChainCursor.name == name, ChainCursor.block_number < block)
-        .values(block_number=block, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def set_cursor(session: Session, name: str, block: int, now: dt.datetime) -> None:
-    """Set the cursor to `block`, also backwards (operators re-scanning a range)."""
-    insert_ignore(
-        session,
-        ChainCursor.__table__,
-        {"name": name, "block_number": block, "updated_at": now},
-        ("name",),
-    )
-    session.execute(
-        update(ChainCursor)
-        .where(ChainCursor.name == name)
-        .values(block_number=block, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )

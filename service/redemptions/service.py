@@ -64,7 +64,7 @@ from service.quota.policy import Policy
 from service.redemptions import repository
 from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 from service.redemptions.schemas import PayoutAccountIn, SettlementRequest
-from service.reserves import ledger
+from service import ledger
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 WATCHER_ACTOR = "redemption-watcher"
@@ -446,6 +446,8 @@ def _debit_reserve_ledger(session: Session, payout: Payout, *, actor: str, now: 
     Dr pending_payouts / Cr custody at the bank, idempotent per payout id."""
     ledger.record_payout_settled(
         session, bank_id=payout.bank_id, amount_cents=payout.amount_cents, payout_id=payout.id,
+        burn=ledger.Burn(redemption_id=payout.redemption_id, units=int(payout.amount_units),
+                         holder=payout.holder, tx_hash=payout.tx_hash, block_number=payout.block_number),
         actor=actor, now=now,
     )
 

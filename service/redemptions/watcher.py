@@ -25,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service import audit
-from service.chain.attestor import Attestor
-from service.chain.token import Token, load_account
+from service.reserves.attestor import Attestor
+from service.chain import cursor as cursors
+from service.chain.token import Token
 from service.config import Settings
 from service.db import Database, utcnow
-from service.redemptions import repository
 from service.redemptions import service as redemptions
-from service.reserves import ledger
+from service import ledger
 
 log = logging.getLogger("ushk.redemptions")
 
@@ -108,7 +108,7 @@ class RedemptionWatcher:
     def cursor(self) -> int:
         """The last processed block (the block before `from_block` when nothing was yet)."""
         with self.db.reading() as session:
-            stored = repository.cursor(session, CURSOR)
+            stored = cursors.cursor(session, CURSOR)
         return self.from_block - 1 if stored is None else stored
 
     def step(self) -> int:
@@ -142,7 +142,7 @@ class RedemptionWatcher:
                     continue
                 created += 1
                 unassigned += payout.status == "unassigned"
-            repository.advance_cursor(session, CURSOR, end, now)
+            cursors.advance_cursor(session, CURSOR, end, now)
             if events:
                 audit.record(
                     session, "redemptions.scanned", redemptions.WATCHER_ACTOR,
@@ -201,16 +201,3 @@ class RedemptionWatcher:
             )
         events.sort(key=lambda e: (e.block_number, e.log_index))
         return events
-
-
-def build_watcher(settings: Settings, db: Database) -> RedemptionWatcher:
-    """The watcher for these settings (`ushk serve`, `ushk redemptions watch`)."""
-    from service.chain.runtime import _deployment_block, build_token
-
-    token = build_token(settings)
-    attestor = None
-    if settings.attestor_private_key is not None:
-        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()))
-    return RedemptionWatcher(
-        db, token, settings, from_block=_deployment_block(settings, token.address), attestor=attestor
-    )

@@ -1,1 +1,2 @@
-"""Reserves: the double-entry reserve ledger, reserve reports, minting halts and the reconciler."""
+"""Reserves: reserve reports, the attestor, minting halts and the reconciler (the ledger itself is
+service/ledger)."""

@@ -2,13 +2,8 @@
 
 Each pass (`reconcile_once`):
 
-1. follows the token's events up to block N (below), in ranges each processed in one transaction with
-   the cursor (`chain_cursors`, name "reserves"):
-   * `Minted`: must be the mint of a deposit the service accepted (accepted, minting or minted,
-     same beneficiary and amount). Anything else (another minter minting behind the service's
-     back, a foreign deposit id) is an `unbacked_mint`.
-   * `RedemptionRequested`: posted to the ledger (tokens outstanding -> pending payouts).
-   * `FrozenBalanceWiped`: posted (tokens outstanding -> wiped) and audited.
+1. follows the token's events up to block N (below) into the ledger, and checks that every
+   `Minted` event is the mint of a deposit the service accepted (service/reserves/follower.py);
 2. compares the chain as of block N (read at the start of the pass: the newest block with
    `confirmations` blocks on top, see `pinned_block`; every chain read is an `eth_call`
    pinned to N) with one snapshot of the database (one read transaction,
@@ -25,7 +20,8 @@ Each pass (`reconcile_once`):
    * `ledger_unbalanced`: a posting whose lines do not sum to zero.
 3. any finding: an `alert.reserves_discrepancy` entry in the audit log, a persistent minting
    halt (the minter claims nothing while it is active) and, when the service holds the pauser
-   key, `pauseMinting` on chain. Only `resume_minting` (an operator, with a cause) lifts it,
+   key, `pauseMinting` on chain. Only `resume_minting` (service/reserves/resume.py: an operator,
+   with a cause) lifts it,
    after a fresh reconciliation: what it still measures must be fixed, or, for a supply
    difference, acknowledged exactly; it unpauses on chain only if the service paused.
 
@@ -40,30 +36,20 @@ import threading
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
-from service import audit
 from service.chain.token import ChainState, Token
-from service.db import Database, utcnow
+from service.db import Database
 from service.deposits.ids import deposit_id_for, seq_for_deposit_id
 from service.deposits.models import Deposit, DepositStatus
 from service.money import cents_to_units
-from service.errors import ServiceError
-from service.redemptions.models import ChainCursor
-from service.reserves import ledger
+from service.chain.events import to_hex
+from service.reserves.follower import ACTOR, ID_CHUNK, ChainFollower, deposit_rows
+from service import ledger
 from service.reserves import service as reserves
-from service.reserves.models import MintingHalt
 
 log = logging.getLogger("ushk.reconciler")
 
-CURSOR = "reserves"
-ACTOR = "reconciler"
-BACKED_STATUSES = (DepositStatus.ACCEPTED, DepositStatus.MINTING, DepositStatus.MINTED)
-# Ledger postings (redemptions, wipes) per write transaction at most, split at block boundaries.
-MAX_EVENTS_PER_TRANSACTION = 200
-# Deposit ids per `id IN (...)` query.
-ID_CHUNK = 500
 
 
 @dataclass
@@ -142,15 +128,7 @@ class Reconciler:
         self.from_block = from_block
         self.batch_blocks = batch_blocks
         self.interval = interval
-        events = token.contract.events
-        self._minted = events.Minted()
-        self._redeemed = events.RedemptionRequested()
-        self._wiped = events.FrozenBalanceWiped()
-        self._by_topic = {_hex(e.topic): e for e in (self._minted, self._redeemed, self._wiped)}
-        self._decoders = {
-            _hex(e.topic): _EventDecoder(kind, e.abi)
-            for kind, e in ((_MINTED, self._minted), (_REDEEMED, self._redeemed), (_WIPED, self._wiped))
-        }
+        self.follower = ChainFollower(db, token, from_block=from_block, batch_blocks=batch_blocks)
         self.last: ReconcileResult | None = None
         # check(): per deposit seen in `minting`, the first block its Minted event was not
         # looked for yet, or its event once found (see _minted_of)
@@ -158,7 +136,6 @@ class Reconciler:
         self._found: dict[bytes, object] = {}
         self._prev_head: int | None = None
         self._scan_head: tuple[int, str] | None = None
-        self._follow_halted = False
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -183,126 +160,13 @@ class Reconciler:
         measures: the comparison halts nothing (an unbacked mint found while following is
         still alerted and halts)."""
         head = self.pinned_block()
-        self._follow_halted = False
-        findings = self.follow(head)
+        findings, follow_halted = self.follower.follow(head)
         result = self.check(findings, block=head, act=act)
-        result.halt_created = result.halt_created or self._follow_halted
+        result.halt_created = result.halt_created or follow_halted
         self.last = result
         return result
 
     # ---- 1. follow the chain -----------------------------------------------------------------
-
-    def cursor(self) -> int:
-        with self.db.reading() as session:
-            stored = session.get(ChainCursor, CURSOR)
-        return self.from_block - 1 if stored is None else stored.block_number
-
-    def follow(self, to_block: int) -> list[dict]:
-        """Processes events up to `to_block`; returns the unbacked mints found (already alerted).
-
-        Per range, everything slow happens before the write transaction: the logs are fetched
-        and decoded, and the deposits behind its `Minted` events are read in bulk (a few
-        `id IN (...)` queries) in a read snapshot. A verdict on a deposit that is `minted` (a
-        final status; beneficiary and amount never change) is final there; only the mints of
-        deposits in another status (or unknown) are read again inside the write transaction,
-        so the findings are those of a check made in it. The write transactions then hold the
-        ledger postings of redemptions and wipes (at most `MAX_EVENTS_PER_TRANSACTION` each,
-        split at block boundaries), the alerts and the cursor."""
-        findings: list[dict] = []
-        start = self.cursor() + 1
-        while start <= to_block:
-            end = min(to_block, start + self.batch_blocks - 1)
-            events = self._events(start, end)
-            mints = [e for e in events if e.kind == _MINTED]
-            problems, recheck = self._check_mints_read(mints)
-            for group_end, group in _groups(events, end, MAX_EVENTS_PER_TRANSACTION):
-                group_mints = [e for e in group if e.kind == _MINTED]
-                now = utcnow()
-                with self.db.transaction() as session:
-                    again = [e for e in group_mints if e.seq in recheck]
-                    if again:
-                        rows = _deposit_rows(session, {e.seq for e in again})
-                        for e in again:
-                            problems[id(e)] = _mint_problem(e, rows.get(e.seq))
-                    found = []
-                    for e in group:
-                        if e.kind == _MINTED:
-                            problem = problems.get(id(e))
-                            if problem:
-                                found.append({
-                                    "code": "unbacked_mint", "message": problem,
-                                    "deposit_id": "0x" + e.args["depositId"].hex(),
-                                    "to": e.args["to"], "amount_units": str(e.args["amount"]),
-                                    "minter": e.args["minter"], "tx_hash": e.tx_hash,
-                                    "block_number": e.block,
-                                })
-                        elif e.kind == _REDEEMED:
-                            ledger.record_redemption(
-                                session, redemption_id=int(e.args["redemptionId"]), units=int(e.args["amount"]),
-                                holder=e.args["holder"], tx_hash=e.tx_hash, block_number=e.block,
-                                actor=ACTOR, now=now,
-                            )
-                        else:
-                            ledger.record_wipe(
-                                session, account=e.args["account"], units=int(e.args["amount"]),
-                                tx_hash=e.tx_hash, log_index=e.log_index, block_number=e.block,
-                                actor=ACTOR, now=now,
-                            )
-                    _advance(session, group_end, now)
-                    if found:
-                        _, created = reserves.halt(session, found, difference_units=0, actor=ACTOR, now=now)
-                        self._follow_halted = self._follow_halted or created
-                        for f in found:
-                            audit.record(session, "alert.unbacked_mint", ACTOR, f, now=now)
-                findings.extend(found)
-            start = end + 1
-        return findings
-
-    def _events(self, start: int, end: int) -> list[_Event]:
-        """The token's followed events in blocks start..end, decoded, in chain order."""
-        raw = self.token.w3.provider.make_request("eth_getLogs", [{
-            "address": self.token.address, "fromBlock": hex(start), "toBlock": hex(end),
-            "topics": [list(self._by_topic)],
-        }])
-        if raw.get("error"):
-            raise RuntimeError(f"eth_getLogs {start}..{end} failed: {raw['error']}")
-        events = [self._decode(entry) for entry in raw["result"]]
-        events.sort(key=lambda e: (e.block, e.log_index))
-        return events
-
-    def _decode(self, entry: dict) -> _Event:
-        topics = [_hex(t) for t in entry["topics"]]
-        decoder = self._decoders.get(topics[0]) if topics else None
-        if decoder is None or entry.get("removed"):
-            raise ValueError(f"unexpected log from eth_getLogs: {entry}")
-        return decoder.decode(topics, _bytes(entry["data"]), _hex(entry["transactionHash"]),
-                              _int(entry["blockNumber"]), _int(entry["logIndex"]))
-
-    def _check_mints_read(self, mints: list[_Event]) -> tuple[dict[int, str | None], set[int]]:
-        """Verdicts on `mints` from a read snapshot: ({id(event): problem}, the seqs to read
-        again in the write transaction: every deposit not yet `minted`)."""
-        problems: dict[int, str | None] = {}
-        valid = []
-        for e in mints:
-            try:
-                e.seq = seq_for_deposit_id(e.args["depositId"])
-            except ValueError as exc:
-                problems[id(e)] = f"Minted event with a deposit id the service never issued ({exc})"
-            else:
-                valid.append(e)
-        if not valid:
-            return problems, set()
-        with self.db.reading() as session:
-            rows = _deposit_rows(session, {e.seq for e in valid})
-        recheck: set[int] = set()
-        for e in valid:
-            row = rows.get(e.seq)
-            problems[id(e)] = _mint_problem(e, row)
-            if row is None or row.status != DepositStatus.MINTED:
-                recheck.add(e.seq)
-        return problems, recheck
-
-    # ---- 2. compare --------------------------------------------------------------------------
 
     def check(self, findings: list[dict] | None = None, *, block: int | None = None,
               act: bool = True) -> ReconcileResult:
@@ -427,7 +291,7 @@ class Reconciler:
         return events
 
     def _block_hash(self, number: int) -> str:
-        return _hex(self.token.w3.eth.get_block(number)["hash"])
+        return to_hex(self.token.w3.eth.get_block(number)["hash"])
 
     def _same_chain(self) -> bool:
         number, hash_ = self._scan_head
@@ -453,106 +317,6 @@ class Reconciler:
                 with self.db.transaction() as session:
                     reserves.note_paused_on_chain(session, halt_id, receipt.tx_hash, actor=ACTOR)
                 log.error("minting paused on chain in %s", receipt.tx_hash)
-
-
-_MINTED, _REDEEMED, _WIPED = "Minted", "RedemptionRequested", "FrozenBalanceWiped"
-
-
-@dataclass(eq=False)
-class _Event:
-    kind: str
-    args: dict
-    tx_hash: str
-    block: int
-    log_index: int
-    seq: int | None = None  # Minted: the deposit's sequence number, once parsed
-
-
-class _EventDecoder:
-    """Decodes one event's logs as web3's `process_log` does (checksummed addresses, ints,
-    bytes), for events whose inputs are all static ABI types: indexed ones from the topics,
-    the others as consecutive 32-byte words of the data."""
-
-    _STATIC = {"address", "bool", "bytes32"}
-
-    def __init__(self, kind: str, abi: dict):
-        self.kind = kind
-        inputs = abi["inputs"]
-        for i in inputs:
-            t = i["type"]
-            if not (t in self._STATIC or t.startswith("uint") or t.startswith("int")) or "[" in t:
-                raise ValueError(f"{abi['name']}: {t} is not a static type this decoder handles")
-        self.indexed = [(i["name"], i["type"]) for i in inputs if i["indexed"]]
-        self.data = [(i["name"], i["type"]) for i in inputs if not i["indexed"]]
-
-    def decode(self, topics: list[str], data: bytes, tx_hash: str, block: int, log_index: int) -> _Event:
-        if len(topics) != 1 + len(self.indexed) or len(data) != 32 * len(self.data):
-            raise ValueError(f"{self.kind} log with {len(topics)} topics and {len(data)} data bytes")
-        args = {}
-        for (name, type_), topic in zip(self.indexed, topics[1:], strict=True):
-            args[name] = _word(type_, bytes.fromhex(topic[2:]))
-        for n, (name, type_) in enumerate(self.data):
-            args[name] = _word(type_, data[32 * n: 32 * n + 32])
-        return _Event(self.kind, args, tx_hash, block, log_index)
-
-
-def _word(type_: str, word: bytes):
-    if len(word) != 32:
-        raise ValueError("an ABI word is 32 bytes")
-    if type_ == "address":
-        if any(word[:12]):
-            raise ValueError("address word with non-zero padding")
-        return _checksum("0x" + word[12:].hex())
-    if type_ == "bytes32":
-        return word
-    if type_ == "bool":
-        return bool(int.from_bytes(word, "big"))
-    return int.from_bytes(word, "big", signed=type_.startswith("int"))
-
-
-_CHECKSUMS: dict[str, str] = {}
-
-
-def _checksum(address: str) -> str:
-    out = _CHECKSUMS.get(address)
-    if out is None:
-        if len(_CHECKSUMS) > 100_000:
-            _CHECKSUMS.clear()
-        out = _CHECKSUMS[address] = to_checksum_address(address)
-    return out
-
-
-def _groups(events: list[_Event], end: int, limit: int):
-    """(last block, events) per write transaction: the ledger postings (redemptions, wipes) of
-    a range at most `limit` at a time, each group ending at a block boundary (so the cursor
-    never stops inside a block); the last group ends at `end`. Mints cost no writes."""
-    group: list[_Event] = []
-    postings = 0
-    for n, e in enumerate(events):
-        group.append(e)
-        if e.kind != _MINTED:
-            postings += 1
-        following = events[n + 1] if n + 1 < len(events) else None
-        if postings >= limit and following is not None and following.block != e.block:
-            yield e.block, group
-            group, postings = [], 0
-    yield end, group
-
-
-_DEPOSIT_ROWS = (
-    select(Deposit.id, Deposit.status, Deposit.beneficiary, Deposit.amount_cents)
-    .where(Deposit.id.in_(bindparam("ids", expanding=True)))
-)
-
-
-def _deposit_rows(session, seqs) -> dict:
-    """seq -> (id, status, beneficiary, amount_cents) of the deposits among `seqs`."""
-    ordered = sorted(seqs)
-    rows = {}
-    for i in range(0, len(ordered), ID_CHUNK):
-        for row in session.execute(_DEPOSIT_ROWS, {"ids": ordered[i: i + ID_CHUNK]}):
-            rows[row.id] = row
-    return rows
 
 
 @dataclass(frozen=True)
@@ -606,149 +370,6 @@ def _finished(session, deposit_ids: list[bytes]) -> set[bytes]:
     """The deposits among `deposit_ids` that are minted or rejected (final statuses)."""
     if not deposit_ids:
         return set()
-    rows = _deposit_rows(session, {seq_for_deposit_id(d) for d in deposit_ids})
+    rows = deposit_rows(session, {seq_for_deposit_id(d) for d in deposit_ids})
     final = (DepositStatus.MINTED, DepositStatus.REJECTED)
     return {d for d in deposit_ids if (row := rows.get(seq_for_deposit_id(d))) is not None and row.status in final}
-
-
-def _mint_problem(event: _Event, row) -> str | None:
-    """Why the `Minted` event of deposit `event.seq` (row: its deposit, or None) is unbacked."""
-    seq, to, units = event.seq, event.args["to"], int(event.args["amount"])
-    if row is None or row.status not in BACKED_STATUSES:
-        state = "unknown" if row is None else row.status
-        return f"Minted event for deposit {seq}, which is {state}: no accepted deposit behind it"
-    amount = cents_to_units(row.amount_cents)
-    if row.beneficiary.lower() != to.lower() or amount != units:
-        return (f"Minted event for deposit {seq} pays {to} {units} units; the deposit is "
-                f"{row.beneficiary} {amount} units")
-    return None
-
-
-def _hex(value) -> str:
-    if isinstance(value, str):
-        return value.lower() if value.startswith("0x") else "0x" + value.lower()
-    return "0x" + bytes(value).hex()
-
-
-def _bytes(value) -> bytes:
-    if isinstance(value, str):
-        return bytes.fromhex(value[2:] if value[:2].lower() == "0x" else value)
-    return bytes(value)
-
-
-def _int(value) -> int:
-    return int(value, 16) if isinstance(value, str) else int(value)
-
-
-def _advance(session, block: int, now) -> None:
-    row = session.get(ChainCursor, CURSOR, with_for_update=True)
-    if row is None:
-        session.add(ChainCursor(name=CURSOR, block_number=block, updated_at=now))
-    else:
-        row.block_number = max(row.block_number, block)
-        row.updated_at = now
-    session.flush()
-
-
-def resume_minting(
-    db: Database, *, cause: str, actor: str, reconciler: Reconciler | None,
-    acknowledge_units: int | None = None,
-) -> MintingHalt:
-    """An operator lifts the active halt with `cause`, after a fresh reconciliation.
-
-    `reconciler` follows the chain to its head and compares (`reconcile_once(act=False)`):
-
-    * nothing found: the halt is closed, nothing is acknowledged (a difference that a
-      reconciliation no longer measures leaves no trace in later ones);
-    * only a supply difference remains: the operator must acknowledge exactly that amount
-      (`acknowledge_units`, units; otherwise `AcknowledgementMismatch` says what it is); it is
-      recorded with the cause and the reconciliation's figures, and later passes add it to
-      what the ledger explains;
-    * anything else (reserves below supply, an attestation above reserves or below supply, a
-      new unbacked mint, an unbalanced posting): `DiscrepancyRemains`, the halt stays: a resume
-      would only halt again at the next pass.
-
-    If the service paused minting on chain for this halt, it unpauses it (with the reconciler's
-    pauser key) before recording the resume in the audit log."""
-    cause = (cause or "").strip()
-    if len(cause) < 3:
-        raise reserves.CauseRequired()
-    with db.reading() as session:
-        row = reserves.active_halt(session)
-        if row is None:
-            raise reserves.NotHalted()
-        paused_by_us = row.paused_on_chain
-    if reconciler is None:
-        raise ChainRequired()
-    if paused_by_us and reconciler.pauser is None:
-        raise PauserRequired()
-    result = reconciler.reconcile_once(act=False)
-    others = [f for f in result.findings if f["code"] != "supply_mismatch"]
-    if others:
-        raise DiscrepancyRemains(others, result.block)
-    difference = result.difference_units
-    if (acknowledge_units or 0) != difference:
-        raise AcknowledgementMismatch(difference, result)
-    unpause_tx = None
-    if paused_by_us:
-        token = reconciler.token
-        if token.contract.functions.mintingPaused().call():
-            unpause_tx = token.transact(reconciler.pauser, "unpauseMinting").tx_hash
-    evidence = {
-        "block": result.block, "supply_units": str(result.supply_units),
-        "explained_units": str(result.explained_units),
-        "in_flight_units": str(result.in_flight_units),
-        "previously_acknowledged_units": str(result.acknowledged_units),
-        "difference_units": str(difference),
-    }
-    with db.transaction() as session:
-        return reserves.resume(session, cause=cause, actor=actor, acknowledged_units=difference,
-                               evidence=evidence, unpause_tx_hash=unpause_tx)
-
-
-class PauserRequired(ServiceError):
-    status_code = 409
-    code = "pauser_key_required"
-    message = ("The service paused minting on chain for this halt: resuming unpauses it, which "
-               "needs USHK_PAUSER_PRIVATE_KEY and the chain.")
-
-
-class ChainRequired(ServiceError):
-    status_code = 409
-    code = "chain_required"
-    message = ("Resuming runs a fresh reconciliation against the chain first, which needs "
-               "USHK_RPC_URL and the token's address (USHK_TOKEN_ADDRESS or the deployment file).")
-
-
-class DiscrepancyRemains(ServiceError):
-    """A fresh reconciliation still finds more than a supply difference: resuming is refused."""
-
-    status_code = 409
-    code = "discrepancy_remains"
-
-    def __init__(self, findings: list[dict], block: int) -> None:
-        self.findings = findings
-        super().__init__(
-            f"A fresh reconciliation at block {block} still finds: "
-            + "; ".join(f"{f['code']} ({f['message']})" for f in findings)
-            + ". Fix the cause first; resuming now would only halt again."
-        )
-
-
-class AcknowledgementMismatch(ServiceError):
-    """The difference to acknowledge is not the one a fresh reconciliation measures."""
-
-    status_code = 409
-    code = "acknowledgement_mismatch"
-
-    def __init__(self, difference: int, result: ReconcileResult) -> None:
-        self.difference_units = difference
-        if difference == 0:
-            message = (f"No supply difference remains at block {result.block}: resume without "
-                       "acknowledging one.")
-        else:
-            message = (f"A supply difference of {difference} units remains at block {result.block} "
-                       f"(totalSupply {result.supply_units}, the ledger explains {result.explained_units}). "
-                       f"To resume anyway, acknowledge exactly {difference} units; it is recorded with the "
-                       "cause and shown in the reserve summary.")
-        super().__init__(message)

@@ -15,7 +15,7 @@ from service.canonical import canonical_json
 from service.db import insert_ignore, insert_returning, utcnow
 from service.errors import NotFound, ServiceError
 from service.money import format_cents
-from service.reserves import ledger
+from service import ledger
 from service.reserves.models import MintingHalt, ReserveReport
 
 

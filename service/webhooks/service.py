@@ -19,7 +19,9 @@ import hmac
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
@@ -57,12 +59,16 @@ def _bank(session: Session, bank_id: int) -> Bank | None:
 
 
 def enqueue_deposit_event(
-    session: Session, deposit, *, now: dt.datetime | None = None, bank: Bank | None = None
+    session: Session,
+    deposit: Any,
+    view: Callable[[Any], dict],
+    *,
+    now: dt.datetime | None = None,
+    bank: Bank | None = None,
 ) -> None:
     """Queue a delivery of the deposit's current state if its bank (`bank`, or read by id) has
-    a webhook URL."""
-    from service.deposits.schemas import DepositOut
-
+    a webhook URL. `deposit` needs `id` and `bank_id`; `view(deposit)` is the JSON object sent
+    as its state (the deposits side passes its public view: webhooks know no deposit schema)."""
     if bank is None or bank.id != deposit.bank_id:
         bank = _bank(session, deposit.bank_id)
     if bank is None or not bank.webhook_url:
@@ -84,7 +90,7 @@ def enqueue_deposit_event(
         "event": EVENT_DEPOSIT,
         "delivery_id": delivery.id,
         "created_at": now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "deposit": DepositOut.of(deposit).model_dump(mode="json"),
+        "deposit": view(deposit),
     }
     delivery.payload = json.dumps(body, separators=(",", ":"), sort_keys=True)
     session.flush()

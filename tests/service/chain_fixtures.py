@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from service.chain.attestor import Attestor
+from service.reserves.attestor import Attestor
 from service.client import BankClient
-from service.chain.minter import Minter
+from service.minting.minter import Minter
 from service.chain.token import Token, load_account
 
 ROOT = Path(__file__).resolve().parents[2]

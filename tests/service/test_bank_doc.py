@@ -11,7 +11,7 @@ import pytest
 
 from service.banks.schemas import BankOut, SigningKeyOut, WebhookOut
 from service.deposits.schemas import DepositList, DepositOut
-from service.quota.api import QuotaOut
+from service.api.quota import QuotaOut
 from service.redemptions.schemas import PayoutAccountOut, PayoutOut
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from service import audit
 from service.deposits import service as deposits
 from service.deposits.models import Deposit
 from service.deposits.writer import SubmissionWriter
-from service.deps import AppState
+from service.api.deps import AppState
 from service.client import signed_request
 
 

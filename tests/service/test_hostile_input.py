@@ -15,7 +15,7 @@ from svc_support import BENEFICIARY, LiveServer, confirmation, today
 from service.app import create_app
 from service.banks import service as banks
 from service.client import BankClient, build_settlement
-from service.openapi import complete_routes
+from service.api.openapi import complete_routes
 from service.quota.policy import Policy
 from service.redemptions import service as redemptions
 

@@ -107,6 +107,7 @@ def test_gives_up_after_max_attempts(env):
     with env.db.transaction() as session:
         b = banks.require_bank(session, bank.name)
         from service.deposits.models import Deposit
+        from service.deposits.schemas import deposit_json
         from service.webhooks.service import enqueue_deposit_event
 
         deposit = Deposit(bank_id=b.id, reference="X", content_hmac="0" * 64, status="accepted",
@@ -116,7 +117,7 @@ def test_gives_up_after_max_attempts(env):
                           key_id="k1")
         session.add(deposit)
         session.flush()
-        enqueue_deposit_event(session, deposit)
+        enqueue_deposit_event(session, deposit, deposit_json)
     now = dt.datetime.now(dt.UTC)
     assert deliver_due(env.db, env.settings, now=now).retrying
     assert deliver_due(env.db, env.settings, now=now + dt.timedelta(hours=1)).failed

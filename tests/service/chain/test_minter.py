@@ -462,7 +462,7 @@ def test_attestor_isDueWhenTheAttestationGetsOld_whateverTheInterval(bank, deplo
 
 
 def test_aLargeBatch_isClaimedAndMarkedInChunks_andAClaimCutShortIsRequeued(bank, deployed, workers, monkeypatch):
-    from service.chain import minter as minter_module
+    from service.minting import minter as minter_module
     from service.deposits.models import MintBatch
     from service.models import LedgerPosting
 

@@ -170,7 +170,7 @@ def test_settlement_settlesOnce_replayIsTheSameAnswer(two_banks):
     assert snapshot(env) == before
     assert audit_kinds(env).count("payout.settled") == 1
     # settling debited the reserve ledger once: the burn became payable, then was paid
-    from service.reserves import ledger
+    from service import ledger
 
     with env.db.reading() as session:
         assert ledger.is_posted(session, ledger.REDEMPTION, str(payout["redemption_id"]))

@@ -11,6 +11,7 @@ from svc_support import LiveServer, today
 
 from service import audit
 from service.app import create_app
+from service.chain import cursor as cursors
 from service.redemptions import repository
 from service.redemptions.watcher import CURSOR, RedemptionWatcher
 
@@ -125,7 +126,7 @@ def test_restartMidStream_eachRedemptionExactlyOnePayout(bank, deployed, workers
     # processing the whole range again (cursor rewound) creates nothing twice
     created = audit_kinds(env).count("payout.created")
     with env.db.transaction() as session:
-        repository.set_cursor(session, CURSOR, deployed.from_block - 1, env.clock())
+        cursors.set_cursor(session, CURSOR, deployed.from_block - 1, env.clock())
     _watcher(env, deployed).catch_up()
     assert [p.redemption_id for p in payouts_of(env)] == list(range(1, 8))
     assert audit_kinds(env).count("payout.created") == created == 6
@@ -233,7 +234,7 @@ def test_attestationComesDownBeforeAPayoutExists(bank, deployed, workers, monkey
     on-chain attestation must already claim no more than the ledger can attest."""
     from service.money import cents_to_units
     from service.redemptions import service as redemptions
-    from service.reserves import ledger
+    from service import ledger
 
     env, client = bank
     minter, attestor = workers

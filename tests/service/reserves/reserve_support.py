@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from service.chain.token import Token
 from service.models import LedgerLine, LedgerPosting
-from service.reserves import ledger
+from service import ledger
 from service.reserves import service as reserves
 
 

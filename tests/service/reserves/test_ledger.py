@@ -17,9 +17,9 @@ from svc_support import accept, server_env
 from service.cli import cli
 from service.deposits import outbox
 from service.models import AuditEntry, LedgerPosting, MintingHalt
-from service.reserves import ledger
+from service import ledger
 from service.reserves import service as reserves
-from service.reserves.reconciler import ChainRequired, resume_minting
+from service.reserves.resume import ChainRequired, resume_minting
 
 TX = "0x" + "cd" * 32
 

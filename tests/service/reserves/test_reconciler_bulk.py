@@ -10,7 +10,9 @@ from reserve_support import block_on_top, halted, reconcile
 
 from service.chain.token import load_account
 from service.deposits.ids import deposit_id_for
-from service.reserves.reconciler import _MINTED, _REDEEMED, Reconciler, _Event, _groups
+from service.chain.events import MINTED, REDEEMED, Event
+from service.reserves.follower import _groups
+from service.reserves.reconciler import Reconciler
 
 USD = UNITS_PER_USD
 DEPOSITS = 300
@@ -63,13 +65,13 @@ def test_passOverHundredsOfMints_findsExactlyTheUnbackedOne(bank, deployed, work
     assert audit_kinds(env).count("alert.unbacked_mint") == 1
 
 
-def _event(kind: str, block: int, log_index: int = 0) -> _Event:
-    return _Event(kind, {}, "0x", block, log_index)
+def _event(kind: str, block: int, log_index: int = 0) -> Event:
+    return Event(kind, {}, "0x", block, log_index)
 
 
 def test_groups_splitPostingsAtBlockBoundariesOnly():
-    events = [_event(_REDEEMED, 10, 0), _event(_REDEEMED, 10, 1), _event(_MINTED, 10, 2),
-              _event(_REDEEMED, 11), _event(_MINTED, 12), _event(_REDEEMED, 13)]
+    events = [_event(REDEEMED, 10, 0), _event(REDEEMED, 10, 1), _event(MINTED, 10, 2),
+              _event(REDEEMED, 11), _event(MINTED, 12), _event(REDEEMED, 13)]
     groups = list(_groups(events, 20, 2))
     assert [(end, [(e.block, e.log_index) for e in g]) for end, g in groups] == [
         (10, [(10, 0), (10, 1), (10, 2)]),

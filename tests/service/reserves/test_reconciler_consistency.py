@@ -17,14 +17,15 @@ from reserve_support import block_on_top, halted, reconcile
 from sqlalchemy import select
 from svc_support import accept
 
-from service.chain.attestor import Attestor
-from service.chain.minter import Minter
+from service.reserves.attestor import Attestor
+from service.minting.minter import Minter
 from service.chain.token import load_account
 from service.deposits import outbox
 from service.models import AuditEntry
-from service.reserves import ledger
+from service import ledger
 from service.reserves import service as reserves
-from service.reserves.reconciler import AcknowledgementMismatch, Reconciler, resume_minting
+from service.reserves.reconciler import Reconciler
+from service.reserves.resume import AcknowledgementMismatch, resume_minting
 
 USD = UNITS_PER_USD
 

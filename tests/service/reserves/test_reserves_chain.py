@@ -18,16 +18,16 @@ from svc_support import LiveServer, make_settings, server_env
 
 from service import audit
 from service.app import create_app
-from service.chain.minter import Minter
+from service.minting.minter import Minter
 from service.chain.token import load_account
 from service.cli import cli
-from service.reserves import ledger
+from service import ledger
 from service.reserves import service as reserves
-from service.reserves.reconciler import (
+from service.reserves.reconciler import Reconciler
+from service.reserves.resume import (
     AcknowledgementMismatch,
     DiscrepancyRemains,
     PauserRequired,
-    Reconciler,
     resume_minting,
 )
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from service import audit
 from service.banks.service import OperatorRequired
-from service.deps import CurrentOperatorRead, ReadSessionDep
+from service.api.deps import CurrentOperatorRead, ReadSessionDep
 from service.errors import error_responses
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])

@@ -106,7 +106,7 @@ def _body_after(authenticate: Callable[..., Any], model: type[BaseModel]) -> Cal
     # Real objects, not the strings `from __future__ import annotations` would leave: FastAPI
     # resolves strings in the module's globals, where `authenticate` is not.
     body.__annotations__ = {"request": Request, "_caller": Annotated[Any, Depends(authenticate)]}
-    body.body_model = model  # type: ignore[attr-defined]  # read by service.openapi
+    body.body_model = model  # type: ignore[attr-defined]  # read by service.api.openapi
     return body
 
 

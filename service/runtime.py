@@ -1,15 +1,20 @@
-"""Builds the chain workers from the settings (for `ushk serve`, `ushk minter run` and the
-`ushk reserves` commands)."""
+"""Builds the chain-facing parts from the settings: the token client, the minter, the attestor,
+the reconciler and the redemption watcher (for `ushk serve`, the workers, the `ushk minter`,
+`ushk reserves` and `ushk redemptions` commands and the operator API), and the chain view of the
+public reserve summary. It is the one place that turns configuration into chain objects."""
 
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
-from service.chain.attestor import Attestor
-from service.chain.minter import Minter
+from service.reserves.attestor import Attestor
+from service.minting.minter import Minter
 from service.chain.token import Token, load_account
 from service.config import Settings
 from service.db import Database
+from service.redemptions.watcher import RedemptionWatcher
 
 
 class ChainNotConfigured(RuntimeError):
@@ -86,3 +91,44 @@ def _deployment_block(settings: Settings, address: str) -> int:
         if str(info.get("token", "")).lower() == address.lower():
             return int(info.get("deployment_block", 0))
     return 0
+
+
+def build_watcher(settings: Settings, db: Database) -> RedemptionWatcher:
+    """The redemption watcher for these settings (`ushk serve`, `ushk redemptions watch`)."""
+    token = build_token(settings)
+    attestor = None
+    if settings.attestor_private_key is not None:
+        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()))
+    return RedemptionWatcher(
+        db, token, settings, from_block=_deployment_block(settings, token.address), attestor=attestor
+    )
+
+
+_TOKENS: dict[tuple[str, str], Any] = {}
+_TOKENS_LOCK = threading.Lock()
+
+
+def chain_view(settings: Settings) -> dict | None:
+    """Supply and attestation read from the token, or None if the chain is not configured or
+    does not answer within a few seconds (the summary is then served from the ledger alone)."""
+    try:
+        address = settings.resolved_token_address()
+        if address is None:
+            return None
+        key = (settings.rpc_url, address.lower())
+        with _TOKENS_LOCK:
+            token = _TOKENS.get(key)
+            if token is None:
+                token = _TOKENS[key] = Token(settings.rpc_url, address, timeout=3.0)
+        attestation = token.reserve_attestation()
+        return {
+            "supply_units": token.total_supply(),
+            "attestation": {
+                "amount": attestation.amount,
+                "timestamp": attestation.timestamp,
+                "report_hash": attestation.report_hash.hex(),
+                "audit_head": attestation.audit_head.hex(),
+            } if attestation.timestamp else None,
+        }
+    except Exception:  # noqa: BLE001 - node down or misconfigured: ledger-only summary
+        return None

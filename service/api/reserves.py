@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.banks.service import OperatorRequired
-from service.deps import CurrentOperator, OperatorBody, ReadSessionDep, StateDep
+from service.chain.token import ChainError
+from service.api.deps import CurrentOperator, OperatorBody, ReadSessionDep, StateDep
 from service.errors import ServiceError, error_responses
+from service import runtime
 from service.reserves import service as reserves
-from service.reserves.reconciler import (
+from service.reserves.resume import (
     AcknowledgementMismatch,
     ChainRequired,
     DiscrepancyRemains,
@@ -22,38 +21,6 @@ from service.reserves.reconciler import (
 
 router = APIRouter(prefix="/v1/reserves", tags=["reserves"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
-
-_TOKENS: dict[tuple[str, str], Any] = {}
-_TOKENS_LOCK = threading.Lock()
-
-
-def _chain_view(settings) -> dict | None:
-    """Supply and attestation read from the token, or None if the chain is not configured or
-    does not answer within a few seconds (the summary is then served from the ledger alone)."""
-    try:
-        from service.chain.token import Token
-
-        address = settings.resolved_token_address()
-        if address is None:
-            return None
-        key = (settings.rpc_url, address.lower())
-        with _TOKENS_LOCK:
-            token = _TOKENS.get(key)
-            if token is None:
-                token = _TOKENS[key] = Token(settings.rpc_url, address, timeout=3.0)
-        attestation = token.reserve_attestation()
-        return {
-            "supply_units": token.total_supply(),
-            "attestation": {
-                "amount": attestation.amount,
-                "timestamp": attestation.timestamp,
-                "report_hash": attestation.report_hash.hex(),
-                "audit_head": attestation.audit_head.hex(),
-            } if attestation.timestamp else None,
-        }
-    except Exception:  # noqa: BLE001 - node down or misconfigured: ledger-only summary
-        return None
-
 
 class CustodyOut(BaseModel):
     bank: str
@@ -91,7 +58,7 @@ class ReservesOut(BaseModel):
 
 @router.get("", response_model=ReservesOut, summary="Public reserve summary (no login)")
 def get_reserves(state: StateDep, session: ReadSessionDep) -> ReservesOut:
-    return ReservesOut(**reserves.summary(session, _chain_view(state.settings)))
+    return ReservesOut(**reserves.summary(session, runtime.chain_view(state.settings)))
 
 
 @router.get(
@@ -140,13 +107,10 @@ def resume(body: OperatorBody[ResumeIn], operator: CurrentOperator, state: State
     recorded with the cause (409 `acknowledgement_mismatch` says the amount otherwise). Any other
     finding: 409 `discrepancy_remains`. Unpauses minting on chain when the service paused it
     for this halt (needs USHK_PAUSER_PRIVATE_KEY), then records the resume in the audit log."""
-    from service.chain.runtime import ChainNotConfigured, build_reconciler
-    from service.chain.token import ChainError
-
     try:
         try:
-            reconciler = build_reconciler(state.settings, state.db)
-        except ChainNotConfigured:
+            reconciler = runtime.build_reconciler(state.settings, state.db)
+        except runtime.ChainNotConfigured:
             reconciler = None
         acknowledge = None if body.acknowledge_units is None else int(body.acknowledge_units)
         row = resume_minting(state.db, cause=body.cause, actor=f"operator:{operator.name}",

@@ -48,7 +48,7 @@ from service import audit
 from service.canonical import canonical_json
 from service.db import Prepared, insert_ignore, insert_returning, transaction_cache, utcnow
 from service.money import UNITS_PER_CENT
-from service.reserves.models import LedgerAccount, LedgerLine, LedgerPosting
+from service.ledger.models import LedgerAccount, LedgerLine, LedgerPosting
 
 PENDING_MINT = "pending_mint"
 TOKENS_OUTSTANDING = "tokens_outstanding"
@@ -253,19 +253,39 @@ def record_redemption(
     return posting
 
 
+@dataclass(frozen=True)
+class Burn:
+    """The on-chain redemption a payout pays out, as the redemptions side recorded it."""
+
+    redemption_id: str
+    units: int
+    holder: str
+    tx_hash: str
+    block_number: int
+
+
 def record_payout_settled(
     session: Session, *, bank_id: int, amount_cents: int, payout_id: int, actor: str,
-    now: dt.datetime | None = None,
+    burn: Burn | None = None, now: dt.datetime | None = None,
 ) -> int | None:
     """A bank paid out a redemption: Dr pending_payouts / Cr custody at that bank.
 
     Call it in the transaction that marks the payout settled; it is idempotent per payout id
-    (a second call records nothing and returns None). If the payout's redemption has not been
-    posted yet (the reconciler follows the chain on its own schedule), it is posted first from
-    the payout row, so the ledger never pays out a burn it has not recorded."""
+    (a second call records nothing and returns None). `burn` is the redemption the payout pays
+    out: if it has not been posted yet (the reconciler follows the chain on its own schedule), it
+    is posted first, so the ledger never pays out a burn it has not recorded; the posting carries
+    the burn's block (see `custody_paid_after`)."""
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents < 0:
         raise LedgerError("amount_cents must be a non-negative int")
-    burn_block = _post_redemption_of_payout(session, payout_id, actor=actor, now=now)
+    burn_block = None
+    if burn is not None:
+        burn_block = burn.block_number
+        if not is_posted(session, REDEMPTION, str(burn.redemption_id)):
+            record_redemption(
+                session, redemption_id=burn.redemption_id, units=int(burn.units),
+                holder=burn.holder, tx_hash=burn.tx_hash, block_number=burn.block_number,
+                actor=actor, now=now,
+            )
     posting = post(
         session,
         kind=PAYOUT_SETTLED,
@@ -281,26 +301,6 @@ def record_payout_settled(
                      {"payout_id": int(payout_id), "bank_id": int(bank_id), "amount_cents": amount_cents},
                      now=now)
     return posting
-
-
-def _post_redemption_of_payout(session: Session, payout_id: int, *, actor: str, now) -> int | None:
-    """Posts the redemption of payout `payout_id` if it is not posted yet; returns the block of
-    its burn (None when there is no such payout)."""
-    try:
-        from service.redemptions.models import Payout
-    except ImportError:  # pragma: no cover - redemptions not installed
-        return None
-    payout = session.get(Payout, int(payout_id))
-    if payout is None:
-        return None
-    if is_posted(session, REDEMPTION, str(payout.redemption_id)):
-        return payout.block_number
-    record_redemption(
-        session, redemption_id=payout.redemption_id, units=int(payout.amount_units),
-        holder=payout.holder, tx_hash=payout.tx_hash, block_number=payout.block_number,
-        actor=actor, now=now,
-    )
-    return payout.block_number
 
 
 def record_wipe(

@@ -1,6 +1,6 @@
 """The attestor: posts `attestReserves(amount, reportHash, auditHead)` so that mints stay covered.
 
-The amount is the reserve ledger's attestable balance (service/reserves/ledger.py): custody at
+The amount is the reserve ledger's attestable balance (service/ledger): custody at
 the banks minus what no longer backs tokens (pending payouts, refunds due, wiped), i.e. the
 dollars behind tokens outstanding and accepted deposits awaiting their mint. Deposits are
 credited when accepted, so they are attested before they are minted, and the attestation never
@@ -36,7 +36,7 @@ from service import audit
 from service.chain.token import Receipt, Token
 from service.db import Database
 from service.money import cents_to_units
-from service.reserves import ledger as reserves_ledger
+from service import ledger as reserves_ledger
 from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.attestor")

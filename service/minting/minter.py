@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 
 from service import audit
-from service.chain.attestor import Attestor
+from service.reserves.attestor import Attestor
 from service.chain.leader import Lease
 from service.chain.token import ChainError, ChainRevert, Receipt, SignedTx, Token
 from service.db import Database

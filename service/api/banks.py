@@ -17,7 +17,7 @@ from service.banks.schemas import (
     WebhookIn,
     WebhookOut,
 )
-from service.deps import (
+from service.api.deps import (
     BankBody,
     CurrentBank,
     CurrentBankRead,

@@ -11,7 +11,7 @@ from service.deposits import repository
 from service.deposits import service as deposits
 from service.deposits.models import DepositStatus
 from service.deposits.schemas import DepositList, DepositOut, DepositRequest
-from service.deps import (
+from service.api.deps import (
     BankCredentials,
     CurrentBankRead,
     Cursor,

@@ -11,7 +11,7 @@ route's OpenAPI `responses` it adds the refusals that do not depend on the endpo
 * `422 validation_error` when the route has parameters or a body;
 * `404 not_found` when it has path parameters (one holding an encoded "/" matches no route).
 
-It documents the request body of each `BankBody`/`OperatorBody` dependency (service.deps) and
+It documents the request body of each `BankBody`/`OperatorBody` dependency (service.api.deps) and
 refuses, at startup, a route that declares a FastAPI body parameter: FastAPI would parse that
 body before authenticating the caller (service.jsonbody).
 """
@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from service.banks.service import BankDisabled, OperatorRequired
-from service.deps import bank_bearer, current_bank, current_operator, operator_bearer
+from service.api.deps import bank_bearer, current_bank, current_operator, operator_bearer
 from service.errors import (
     DatabaseBusy,
     NotAuthenticated,
@@ -69,7 +69,7 @@ def complete_routes(routes: Iterable[BaseRoute]) -> None:
         if route.body_field is not None:
             raise TypeError(
                 f"{route.path}: declare the request body as BankBody[...] or OperatorBody[...] "
-                "(service.deps), so that it is parsed after authentication"
+                "(service.api.deps), so that it is parsed after authentication"
             )
         calls = _calls(route.dependant)
         errors: list[type[ServiceError]] = [PayloadTooLarge, DatabaseBusy]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.exc import IntegrityError
 
 from service.banks.service import BankDisabled, OperatorRequired
-from service.deps import (
+from service.api.deps import (
     MAX_ID,
     BankBody,
     CurrentBank,

@@ -1,0 +1,36 @@
+"""`ushk`: the operator command line of the reserve service, one module per domain.
+
+Every command reads the same settings as the server (USHK_* environment, .env). Commands that
+change state run in one transaction each and are recorded in the audit log with the actor
+"cli:<os user>". Secrets (API keys, operator tokens, webhook secrets, generated private keys)
+are printed once and never stored.
+"""
+
+from __future__ import annotations
+
+import click
+
+from service.cli import audit, banks, deposits, minting, quota, redemptions, reserves, server, webhooks
+
+
+@click.group(name="ushk")
+def cli() -> None:
+    """USHK reserve service."""
+
+
+for command in (
+    server.serve, server.db, server.workers,
+    banks.operator, banks.bank,
+    quota.quota,
+    deposits.deposits,
+    audit.audit,
+    webhooks.webhooks,
+    minting.minter, minting.minting,
+    reserves.reserves,
+    redemptions.redemptions, redemptions.payouts,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="ushk")

@@ -1,0 +1,291 @@
+"""Operators and banks: `ushk operator ...` (operator tokens) and `ushk bank ...` (banks, their
+confirmation keys, API keys, limits and webhooks)."""
+
+from __future__ import annotations
+
+import click
+
+from service.cli.common import actor, Context, emit, fail_on_service_error, parse_dollars, pass_ctx
+from service.money import format_cents
+
+
+@click.group()
+def operator() -> None:
+    """Operator credentials for the admin HTTP API."""
+
+
+@operator.command("add")
+@click.argument("name")
+@pass_ctx
+@fail_on_service_error
+def operator_add(ctx: Context, name: str) -> None:
+    """Create an operator; prints its token once."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        _, token = banks.create_operator(session, name, actor=actor())
+    click.echo(f"operator {name} created")
+    click.echo(f"token (shown once): {token}")
+
+
+@operator.command("list")
+@pass_ctx
+def operator_list(ctx: Context) -> None:
+    from service.banks import repository
+
+    with ctx.db.reading() as session:
+        for op in repository.list_operators(session):
+            state = "revoked" if op.revoked_at else "active"
+            click.echo(f"{op.name}\t{state}\t{op.created_at:%Y-%m-%d}")
+
+
+@operator.command("revoke")
+@click.argument("name")
+@pass_ctx
+@fail_on_service_error
+def operator_revoke(ctx: Context, name: str) -> None:
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.revoke_operator(session, name, actor=actor())
+    click.echo(f"operator {name} revoked")
+
+
+@click.group()
+def bank() -> None:
+    """Banks: creation, keys, limits, webhook, disable."""
+
+
+@bank.command("add")
+@click.argument("name")
+@click.option("--public-key", help="The bank's Ed25519 public key (32 bytes, base64 or hex).")
+@click.option("--generate-key", is_flag=True,
+              help="Generate a key pair here and print the private seed once (demos only).")
+@click.option("--key-id", default=None, help="Id of the confirmation key (default k1).")
+@click.option("--single-max", default=None, help="Per-deposit maximum, dollars.")
+@click.option("--daily-limit", default=None, help="Daily total, dollars (Hong Kong day).")
+@click.option("--webhook-url", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+@fail_on_service_error
+def bank_add(
+    ctx: Context,
+    name: str,
+    public_key: str | None,
+    generate_key: bool,
+    key_id: str | None,
+    single_max: str | None,
+    daily_limit: str | None,
+    webhook_url: str | None,
+    as_json: bool,
+) -> None:
+    """Create a bank; prints its API key once."""
+    from service.banks import service as banks
+
+    seed = None
+    if generate_key:
+        if public_key:
+            raise click.BadOptionUsage("generate_key", "give --public-key or --generate-key")
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from service.deposits.signing import public_key_b64, seed_hex
+
+        private = Ed25519PrivateKey.generate()
+        seed, public_key = seed_hex(private), public_key_b64(private)
+    with ctx.db.transaction() as session:
+        created = banks.create_bank(
+            session,
+            ctx.settings,
+            name,
+            actor=actor(),
+            public_key=public_key,
+            key_id=key_id,
+            single_max_cents=parse_dollars(single_max),
+            daily_limit_cents=parse_dollars(daily_limit),
+            webhook_url=webhook_url,
+        )
+    result = {
+        "bank": name,
+        "api_key": created.api_key,
+        "key_id": created.signing_key.key_id if created.signing_key else None,
+        "public_key": public_key,
+        "private_key_seed": seed,
+        "webhook_secret": created.webhook_secret,
+    }
+    if as_json:
+        emit(result, True)
+        return
+    click.echo(f"bank {name} created")
+    click.echo(f"api key (shown once): {created.api_key}")
+    if created.signing_key:
+        click.echo(f"confirmation key id: {created.signing_key.key_id}")
+    if seed:
+        click.echo(f"private key seed, hex (shown once; demo use only): {seed}")
+    if created.webhook_secret:
+        click.echo(f"webhook secret (shown once): {created.webhook_secret}")
+
+
+@bank.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bank_list(ctx: Context, as_json: bool) -> None:
+    """Banks with their limits and confirmation keys."""
+    from service.banks import repository
+
+    rows = []
+    with ctx.db.reading() as session:
+        for b in repository.list_banks(session):
+            keys = repository.signing_keys(session, b.id)
+            api_keys = repository.api_keys(session, b.id)
+            rows.append(
+                {
+                    "name": b.name,
+                    "active": b.active,
+                    "single_max": None if b.single_max_cents is None
+                    else format_cents(b.single_max_cents),
+                    "daily_limit": None if b.daily_limit_cents is None
+                    else format_cents(b.daily_limit_cents),
+                    "webhook_url": b.webhook_url,
+                    "signing_keys": [
+                        {"key_id": k.key_id, "active": k.active, "public_key": k.public_key}
+                        for k in keys
+                    ],
+                    "api_keys": [
+                        {"prefix": k.prefix, "active": k.revoked_at is None} for k in api_keys
+                    ],
+                }
+            )
+    if as_json:
+        emit(rows, True)
+        return
+    for row in rows:
+        keys = ", ".join(
+            f"{k['key_id']}{'' if k['active'] else ' (retired)'}" for k in row["signing_keys"]
+        )
+        click.echo(
+            f"{row['name']}\t{'active' if row['active'] else 'DISABLED'}\t"
+            f"single_max={row['single_max']}\tdaily_limit={row['daily_limit']}\tkeys: {keys}"
+        )
+
+
+@bank.command("rotate-key")
+@click.argument("name")
+@click.option("--public-key", required=True, help="New Ed25519 public key (base64 or hex).")
+@click.option("--key-id", default=None, help="Id of the new key (default k<N>).")
+@click.option("--retire", "retire", default=None,
+              help="Retire this key id in the same step (otherwise both stay active).")
+@pass_ctx
+@fail_on_service_error
+def bank_rotate_key(
+    ctx: Context, name: str, public_key: str, key_id: str | None, retire: str | None
+) -> None:
+    """Add a confirmation key (rotation without downtime); retiring the old one is explicit."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        b = banks.require_bank(session, name)
+        key = banks.rotate_signing_key(
+            session, b, public_key, key_id=key_id, retire=retire, actor=actor()
+        )
+        new_id = key.key_id
+    click.echo(f"bank {name}: key {new_id} added" + (f", key {retire} retired" if retire else ""))
+
+
+@bank.command("retire-key")
+@click.argument("name")
+@click.argument("key_id")
+@pass_ctx
+@fail_on_service_error
+def bank_retire_key(ctx: Context, name: str, key_id: str) -> None:
+    """Retire a confirmation key: confirmations signed with it are refused from now on."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.retire_signing_key(session, banks.require_bank(session, name), key_id,
+                                 actor=actor())
+    click.echo(f"bank {name}: key {key_id} retired")
+
+
+@bank.command("new-api-key")
+@click.argument("name")
+@pass_ctx
+@fail_on_service_error
+def bank_new_api_key(ctx: Context, name: str) -> None:
+    """Issue another API key (the old ones stay valid until revoked)."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        key = banks.add_api_key(session, banks.require_bank(session, name), actor=actor())
+    click.echo(f"api key (shown once): {key}")
+
+
+@bank.command("revoke-api-key")
+@click.argument("name")
+@click.argument("prefix")
+@pass_ctx
+@fail_on_service_error
+def bank_revoke_api_key(ctx: Context, name: str, prefix: str) -> None:
+    """Revoke the API key starting with PREFIX (as shown by `bank list --json`)."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.revoke_api_key(session, banks.require_bank(session, name), prefix, actor=actor())
+    click.echo(f"bank {name}: api key {prefix}... revoked")
+
+
+@bank.command("set-limits")
+@click.argument("name")
+@click.option("--single-max", default=None, help="Dollars, or 'none'.")
+@click.option("--daily-limit", default=None, help="Dollars, or 'none'.")
+@pass_ctx
+@fail_on_service_error
+def bank_set_limits(ctx: Context, name: str, single_max: str | None, daily_limit: str | None) -> None:
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.set_limits(session, banks.require_bank(session, name),
+                         single_max_cents=parse_dollars(single_max),
+                         daily_limit_cents=parse_dollars(daily_limit), actor=actor())
+    click.echo(f"bank {name}: limits set")
+
+
+@bank.command("set-webhook")
+@click.argument("name")
+@click.argument("url", required=False)
+@pass_ctx
+@fail_on_service_error
+def bank_set_webhook(ctx: Context, name: str, url: str | None) -> None:
+    """Set the webhook URL (prints a new secret), or remove it when URL is omitted."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        secret = banks.set_webhook(session, ctx.settings, banks.require_bank(session, name), url,
+                                   actor=actor())
+    click.echo(f"bank {name}: webhook {'set' if url else 'removed'}")
+    if secret:
+        click.echo(f"webhook secret (shown once): {secret}")
+
+
+@bank.command("disable")
+@click.argument("name")
+@pass_ctx
+@fail_on_service_error
+def bank_disable(ctx: Context, name: str) -> None:
+    """Refuse every request of the bank from now on."""
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.set_disabled(session, banks.require_bank(session, name), True, actor=actor())
+    click.echo(f"bank {name} disabled")
+
+
+@bank.command("enable")
+@click.argument("name")
+@pass_ctx
+@fail_on_service_error
+def bank_enable(ctx: Context, name: str) -> None:
+    from service.banks import service as banks
+
+    with ctx.db.transaction() as session:
+        banks.set_disabled(session, banks.require_bank(session, name), False, actor=actor())
+    click.echo(f"bank {name} enabled")

@@ -1,0 +1,85 @@
+"""`ushk minter ...` (the on-chain minter) and `ushk minting ...` (halts and resumes)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from service.cli.common import actor, Context, fail_on_service_error, pass_ctx
+
+
+@click.group()
+def minter() -> None:
+    """The on-chain minter (also runs inside `serve` with USHK_MINTER_ENABLED=true)."""
+
+
+@minter.command("run")
+@pass_ctx
+def minter_run(ctx: Context) -> None:
+    """Mint accepted deposits until interrupted (one instance at a time holds the lease)."""
+    import logging
+    import threading
+
+    from service.runtime import ChainNotConfigured, build_minter
+
+    logging.basicConfig(level=ctx.settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        worker = build_minter(ctx.settings, ctx.db)
+    except ChainNotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    stop = threading.Event()
+    try:
+        worker.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@click.group()
+def minting() -> None:
+    """Minting halts decided by the reserve reconciler."""
+
+
+@minting.command("status")
+@pass_ctx
+def minting_status(ctx: Context) -> None:
+    """Print the active halt, if any."""
+    from service.reserves import service as reserve_service
+
+    with ctx.db.reading() as session:
+        halt = reserve_service.halt_out(reserve_service.active_halt(session))
+    if halt is None:
+        click.echo("minting is not halted")
+        return
+    click.echo(json.dumps(halt, indent=2))
+
+
+@minting.command("resume")
+@click.option("--cause", required=True, help="What was found and what was done about it (recorded).")
+@click.option("--acknowledge-units", type=int, default=None,
+              help="Accept this supply difference (token units, as the fresh reconciliation measures it).")
+@pass_ctx
+@fail_on_service_error
+def minting_resume(ctx: Context, cause: str, acknowledge_units: int | None) -> None:
+    """Lift the reconciler's halt after a fresh reconciliation; unpauses minting on chain if
+    the service paused it. A supply difference that remains must be acknowledged exactly
+    (--acknowledge-units); any other finding keeps the halt."""
+    from service.runtime import ChainNotConfigured, build_reconciler
+    from service.chain.token import ChainError
+    from service.reserves.resume import resume_minting
+
+    try:
+        reconciler = build_reconciler(ctx.settings, ctx.db)
+    except ChainNotConfigured:
+        reconciler = None
+    try:
+        row = resume_minting(ctx.db, cause=cause, actor=actor(), reconciler=reconciler,
+                             acknowledge_units=acknowledge_units)
+    except ChainError as exc:
+        raise click.ClickException(str(exc)) from None
+    outcome = (f"acknowledged a supply difference of {row.acknowledged_units} units"
+               if row.acknowledged_units else "no difference remains")
+    click.echo(f"minting resumed (halt {row.id}: {row.codes}; fresh reconciliation at block "
+               f"{row.resume_block}: {outcome})"
+               + (f"; unpaused on chain in {row.unpause_tx_hash}" if row.unpause_tx_hash else ""))

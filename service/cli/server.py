@@ -1,0 +1,85 @@
+"""The processes: `ushk serve` (the HTTP API, with the workers the settings enable), `ushk workers run`
+(the workers alone), and `ushk db upgrade` (migrations)."""
+
+from __future__ import annotations
+
+import click
+
+from service.cli.common import Context, pass_ctx
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--migrate/--no-migrate", default=True, show_default=True,
+              help="Run database migrations to head before serving.")
+@click.option("--log-level", default=None, help="Defaults to USHK_LOG_LEVEL.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, migrate: bool, log_level: str | None) -> None:
+    """Run the HTTP API with uvicorn (one process; run several on PostgreSQL to scale)."""
+    import logging
+
+    import uvicorn
+
+    from service.app import create_app
+
+    level = (log_level or ctx.settings.log_level).upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if migrate:
+        ctx.db.upgrade()
+    app = create_app(ctx.settings)
+    # uvicorn's own access log would print query strings (GET /v1/quota carries an identity
+    # number); the app logs requests itself without them.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level=level.lower())
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_ctx
+def db_upgrade(ctx: Context, revision: str) -> None:
+    """Run Alembic migrations up to REVISION."""
+    ctx.db.upgrade(revision)
+    click.echo(f"database at {revision}")
+
+
+@click.group()
+def workers() -> None:
+    """The background workers, without the HTTP API."""
+
+
+@workers.command("run")
+@pass_ctx
+def workers_run(ctx: Context) -> None:
+    """Run the workers the settings enable (minter, redemption watcher, reconciler, periodic
+    attestor, webhook delivery) until interrupted; `make run` runs them beside `ushk serve`."""
+    import logging
+    import signal
+    import threading
+
+    from service import workers as background
+    from service.runtime import ChainNotConfigured
+
+    logging.basicConfig(level=ctx.settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(threadName)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        threads = background.start(ctx.settings, ctx.db, stop)
+    except ChainNotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    named = [t.name for t in threads if t.name != background.CHECKPOINTER]
+    if not named:
+        stop.set()
+        raise click.ClickException("no worker is enabled (see USHK_MINTER_ENABLED and the others)")
+    click.echo("workers: " + ", ".join(named), err=True)
+    while not stop.wait(1.0):
+        if not any(t.is_alive() for t in threads):
+            break
+    stop.set()
+    background.join(threads)
