@@ -12,7 +12,10 @@ import json
 import pytest
 from eth_utils import keccak
 
-from scripts._ushk import IMPLEMENTATION_SLOT, ROLE_IDS, UNIT, deposit_id
+from scripts._ushk.amounts import UNIT
+from scripts._ushk.contracts import IMPLEMENTATION_SLOT
+from scripts._ushk.ids import deposit_id
+from scripts._ushk.roles import ROLE_IDS
 
 pytestmark = pytest.mark.slow
 

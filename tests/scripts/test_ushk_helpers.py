@@ -1,21 +1,14 @@
-"""scripts/_ushk.py's parsing: what operators type becomes exact integers, or a clear error."""
+"""The scripts' parsing (scripts/_ushk/): what operators type becomes exact integers, or a clear error."""
 
 from __future__ import annotations
 
 import pytest
 from eth_utils import keccak
 
-from scripts._ushk import (
-    ROLE_IDS,
-    deposit_id,
-    deposit_seq,
-    format_usd,
-    parse_address,
-    parse_bytes32,
-    parse_deposit_id,
-    parse_usd,
-    role_name,
-)
+from scripts._ushk.amounts import format_usd, parse_usd
+from scripts._ushk.ids import deposit_id, deposit_seq, parse_deposit_id
+from scripts._ushk.roles import ROLE_IDS, role_name
+from scripts._ushk.values import parse_address, parse_bytes32
 
 
 @pytest.mark.parametrize(
