@@ -119,7 +119,7 @@ def measure(rows=None, *, log=None) -> dict[str, int]:
 
     from scripts._ushk import deploy_ushk
     from scripts._ushk.amounts import UNIT
-    from scripts._ushk.ids import deposit_id
+    from service.deposits.ids import deposit_id_for as deposit_id
 
     wanted = list(ROWS if rows is None else rows)
     unknown = set(wanted) - set(ROWS)

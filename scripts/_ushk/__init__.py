@@ -1,8 +1,8 @@
 """Shared helpers of the USHK ape scripts: a package, not a script (ape runs no module or folder
 of scripts/ whose name starts with `_`). One concern a module:
 
-- amounts: US dollar amounts as operators type them, and token units
-- ids: deposit ids: the reserve service's sequence numbers, or a bytes32
+- amounts: US dollar amounts, by the reserve service's rule (service.money), and token units
+- ids: deposit ids: the service's sequence numbers (service.deposits.ids) or a bytes32
 - values: addresses and bytes32 values
 - roles: role names and ids; who holds which role
 - cli: click parameter types (a clear `click.BadParameter`), --json and --account, and the

@@ -1,28 +1,38 @@
-"""Deposit ids as operators type them: a bytes32 in hex, or the reserve service's sequence number."""
+"""Deposit ids as operators type them: the reserve service's sequence number, or a bytes32.
+
+A sequence number n means the service's on-chain id of deposit n (`service.deposits.ids`:
+"USHK-DEP" in the top 64 bits, n below); the service's rule decides which n are ids (1 to
+2^192-1, so 0 is not one). A 0x-prefixed bytes32 is taken as given (the token mints any id once),
+except that an id with the USHK-DEP prefix must hold a sequence number the service could give.
+"""
 
 from __future__ import annotations
 
+from service.deposits.ids import PREFIX, SEQ_BITS, deposit_id_for, seq_for_deposit_id
+
 from scripts._ushk.values import parse_bytes32
 
-# Deposit ids of the reserve service: "USHK-DEP" in the top 64 bits, a sequence number below.
-DEPOSIT_PREFIX = int.from_bytes(b"USHK-DEP", "big") << 192
-MAX_DEPOSIT_SEQ = 2**192 - 1
 
-
-def deposit_id(seq: int) -> bytes:
-    """The reserve service's deposit id for sequence number `seq`."""
-    if not 0 <= seq <= MAX_DEPOSIT_SEQ:
-        raise ValueError(f"deposit sequence number {seq} is out of range (0 .. 2^192-1)")
-    return (DEPOSIT_PREFIX | seq).to_bytes(32, "big")
+def _by_the_service(text: str, convert, value):
+    try:
+        return convert(value)
+    except ValueError as err:
+        raise ValueError(
+            f"'{text}' is not a deposit id: {err} "
+            f"(the reserve service's sequence numbers run from 1 to 2^{SEQ_BITS}-1)"
+        ) from None
 
 
 def parse_deposit_id(text: str) -> bytes:
     """A deposit id: a bytes32 in hex (0x + 64 hex digits) or a sequence number (42 -> USHK-DEP 42)."""
     raw = str(text).strip()
     if raw.lower().startswith("0x"):
-        return parse_bytes32(raw, what="deposit id")
+        dep_id = parse_bytes32(raw, what="deposit id")
+        if int.from_bytes(dep_id, "big") >> SEQ_BITS == PREFIX:
+            _by_the_service(text, seq_for_deposit_id, dep_id)
+        return dep_id
     if raw.isdigit():
-        return deposit_id(int(raw))
+        return _by_the_service(text, deposit_id_for, int(raw))
     raise ValueError(
         f"'{text}' is not a deposit id: give 0x and 64 hex digits, or the deposit's sequence number"
     )
@@ -30,5 +40,7 @@ def parse_deposit_id(text: str) -> bytes:
 
 def deposit_seq(dep_id: bytes) -> int | None:
     """The sequence number of a reserve-service deposit id, or None for any other id."""
-    value = int.from_bytes(bytes(dep_id), "big")
-    return value & MAX_DEPOSIT_SEQ if value >> 192 == DEPOSIT_PREFIX >> 192 else None
+    try:
+        return seq_for_deposit_id(bytes(dep_id))
+    except ValueError:
+        return None
