@@ -1,6 +1,6 @@
 """Gas benchmark of the USHK token through its proxy: `make bench` (python bench/gas.py).
 
-Starts a fresh anvil through ape's foundry provider, deploys with scripts/_ushk.py's deploy_ushk
+Starts a fresh anvil through ape's foundry provider, deploys with scripts/_ushk's deploy_ushk
 (the same deployment as `ape run deploy token`), and measures the whole-transaction gasUsed
 (21,000 intrinsic + calldata + execution, as a wallet pays it) of one transaction per row. Writes
 bench/gas.json and prints each row against its target and USDC's figure (FiatToken v2.2 behind its
@@ -117,7 +117,9 @@ def measure(rows=None, *, log=None) -> dict[str, int]:
     """
     from ape import accounts, chain
 
-    from scripts._ushk import UNIT, deploy_ushk, deposit_id
+    from scripts._ushk import deploy_ushk
+    from scripts._ushk.amounts import UNIT
+    from service.deposits.ids import deposit_id_for as deposit_id
 
     wanted = list(ROWS if rows is None else rows)
     unknown = set(wanted) - set(ROWS)

@@ -1,1 +1,1 @@
-"""USHK ape scripts: `ape run deploy|roles|mint|redeem|ops ...` (helpers in _ushk.py)."""
+"""USHK ape scripts: `ape run deploy|roles|mint|redeem|ops ...` (helpers in the _ushk package)."""

@@ -7,24 +7,12 @@ anvil's account 0, which also signs when no --account is given.
 
 import click
 
-from scripts._ushk import (
-    signer_option,
-    ConnectedCommand,
-    ADDRESS,
-    BYTES32,
-    DEFAULT_MAX_ATTESTATION_AGE,
-    USD,
-    USD_OR_ZERO,
-    ZERO32,
-    deploy_ushk,
-    format_usd,
-    is_local_network,
-    is_throwaway_node,
-    network_choice,
-    resolve_sender,
-    save_deployment,
-    _relative,
-)
+from scripts._ushk.amounts import format_usd
+from scripts._ushk.cli import ADDRESS, BYTES32, USD, USD_OR_ZERO, ConnectedCommand, signer_option
+from scripts._ushk.deploy import DEFAULT_MAX_ATTESTATION_AGE, deploy_ushk
+from scripts._ushk.deployments import relative_path, save_deployment
+from scripts._ushk.network import is_local_network, is_throwaway_node, network_choice, resolve_sender
+from scripts._ushk.values import ZERO32
 
 
 @click.group()
@@ -152,7 +140,7 @@ def token(
     click.echo("")
     click.echo(f"USHK token (proxy): {token_.address}")
     click.echo(f"implementation:     {info['implementation']}")
-    click.echo(f"chain {info['chain_id']}, block {info['deployment_block']}; wrote {_relative(path)}")
+    click.echo(f"chain {info['chain_id']}, block {info['deployment_block']}; wrote {relative_path(path)}")
     click.echo("")
     click.echo("Next steps:")
     click.echo(f"  ape run ops status --network {net}")

@@ -10,28 +10,15 @@ from pathlib import Path
 
 import click
 
-from scripts._ushk import (
-    signer_option,
-    ConnectedCommand,
-    ADDRESS,
-    DEPOSIT_ID,
-    USD,
-    USD_OR_ZERO,
-    MAX_UINT120,
-    deposit_seq,
-    format_usd,
-    hex32,
-    parse_address,
-    parse_deposit_id,
-    parse_usd,
-    add_holder,
-    remove_holder,
-    require_role,
-    resolve_sender,
-    save_deployment,
-    token_from_deployment,
-    transact,
-)
+from scripts._ushk.amounts import MAX_UINT120, format_usd, parse_usd
+from scripts._ushk.cli import ADDRESS, DEPOSIT_ID, USD, USD_OR_ZERO, ConnectedCommand, signer_option
+from scripts._ushk.contracts import token_from_deployment
+from scripts._ushk.deployments import add_holder, remove_holder, save_deployment
+from scripts._ushk.ids import deposit_seq, parse_deposit_id
+from scripts._ushk.network import resolve_sender
+from scripts._ushk.roles import require_role
+from scripts._ushk.transactions import transact
+from scripts._ushk.values import hex32, parse_address
 
 
 @click.group()

@@ -9,29 +9,14 @@ import time
 
 import click
 
-from scripts._ushk import (
-    signer_option,
-    ConnectedCommand,
-    json_option,
-    ADDRESS,
-    BYTES32,
-    ROLE_NAMES,
-    USD_OR_ZERO,
-    ZERO32,
-    format_usd,
-    hex32,
-    implementation_of,
-    known_addresses,
-    project_contract,
-    require_role,
-    resolve_sender,
-    role_table,
-    save_deployment,
-    short_role,
-    token_from_deployment,
-    transact,
-    _now,
-)
+from scripts._ushk.amounts import format_usd
+from scripts._ushk.cli import ADDRESS, BYTES32, USD_OR_ZERO, ConnectedCommand, json_option, signer_option
+from scripts._ushk.contracts import implementation_of, project_contract, token_from_deployment
+from scripts._ushk.deployments import save_deployment, utc_now
+from scripts._ushk.network import resolve_sender
+from scripts._ushk.roles import ROLE_NAMES, known_addresses, require_role, role_table, short_role
+from scripts._ushk.transactions import transact
+from scripts._ushk.values import ZERO32, hex32
 
 
 @click.group()
@@ -224,7 +209,7 @@ def upgrade(account, contract_name, call_data):
     info["implementation"] = new
     info["implementation_contract"] = contract_name
     info.setdefault("upgrades", []).append(
-        {"from": old, "to": new, "contract": contract_name, "at": _now()}
+        {"from": old, "to": new, "contract": contract_name, "at": utc_now()}
     )
     save_deployment(info)
     click.echo(f"upgraded {token.address}: implementation {old} -> {new} ({contract_name})")

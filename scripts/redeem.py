@@ -6,19 +6,12 @@ it as 0x + 64 hex digits, or give the bank's reference text and its keccak256 is
 
 import click
 
-from scripts._ushk import (
-    signer_option,
-    ConnectedCommand,
-    ADDRESS,
-    USD,
-    Bytes32Type,
-    format_usd,
-    hex32,
-    is_local_network,
-    resolve_sender,
-    token_from_deployment,
-    transact,
-)
+from scripts._ushk.amounts import format_usd
+from scripts._ushk.cli import ADDRESS, USD, Bytes32Type, ConnectedCommand, signer_option
+from scripts._ushk.contracts import token_from_deployment
+from scripts._ushk.network import is_local_network, resolve_sender
+from scripts._ushk.transactions import transact
+from scripts._ushk.values import hex32
 
 PAYOUT_REF = Bytes32Type(what="payout reference", hash_text=True)
 

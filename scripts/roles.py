@@ -9,25 +9,12 @@ import json
 
 import click
 
-from scripts._ushk import (
-    signer_option,
-    ConnectedCommand,
-    json_option,
-    ADDRESS,
-    ROLE,
-    ROLE_IDS,
-    ROLE_NAMES,
-    add_holder,
-    known_addresses,
-    remove_holder,
-    require_role,
-    resolve_sender,
-    role_table,
-    save_deployment,
-    short_role,
-    token_from_deployment,
-    transact,
-)
+from scripts._ushk.cli import ADDRESS, ROLE, ConnectedCommand, json_option, signer_option
+from scripts._ushk.contracts import token_from_deployment
+from scripts._ushk.deployments import add_holder, remove_holder, save_deployment
+from scripts._ushk.network import resolve_sender
+from scripts._ushk.roles import ROLE_IDS, ROLE_NAMES, known_addresses, require_role, role_table, short_role
+from scripts._ushk.transactions import transact
 
 
 @click.group()

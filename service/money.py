@@ -29,8 +29,8 @@ class InvalidAmount(ServiceError):
     code = "invalid_amount"
 
 
-def parse_amount(value: object) -> int:
-    """Parse a dollar string into positive integer cents.
+def parse_amount(value: object, *, allow_zero: bool = False) -> int:
+    """Parse a dollar string into positive integer cents (or zero too, with `allow_zero`).
 
     Accepted: "1250", "1250.5", "1250.00". Refused (InvalidAmount): non-strings, zero, negative or
     signed values, more than two decimals, exponents ("1e3"), leading zeros ("01.00"), whitespace,
@@ -48,7 +48,7 @@ def parse_amount(value: object) -> int:
     if len(whole) > MAX_INTEGER_DIGITS:
         raise InvalidAmount(f"amount has more than {MAX_INTEGER_DIGITS} integer digits")
     cents = int(whole) * CENTS_PER_DOLLAR + int(fraction.ljust(2, "0"))
-    if cents <= 0:
+    if cents <= 0 and not allow_zero:
         raise InvalidAmount("amount must be greater than zero")
     return cents
 

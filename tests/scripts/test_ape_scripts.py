@@ -12,7 +12,10 @@ import json
 import pytest
 from eth_utils import keccak
 
-from scripts._ushk import IMPLEMENTATION_SLOT, ROLE_IDS, UNIT, deposit_id
+from scripts._ushk.amounts import UNIT
+from scripts._ushk.contracts import IMPLEMENTATION_SLOT
+from scripts._ushk.roles import ROLE_IDS
+from service.deposits.ids import deposit_id_for as deposit_id
 
 pytestmark = pytest.mark.slow
 
@@ -131,8 +134,22 @@ def test_mint_batch_from_csv(ape_run, deployed, dev_accounts, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(f"{a[7]},1.00,20\n{a[7]},1.005,21\n")
     proc = ape_run.fails("mint", "mint-batch", str(bad), "--account", "TEST::1", code=2)
-    assert "line 2" in proc.output and "more than 2 decimals" in proc.output
+    assert "line 2" in proc.output and "at most 2 decimal places" in proc.output
     assert not token.functions.isDepositMinted(deposit_id(20)).call()
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ('"1,250.00",23', 'line 1: \'1,250.00\': amount must be a positive decimal string with at most 2'),
+        ("1.00,0", "line 1: '0' is not a deposit id: deposit seq out of range: 0"),
+    ],
+)
+def test_mint_batch_refuses_what_the_service_refuses(ape_run, dev_accounts, tmp_path, row, message):
+    csv_file = tmp_path / "deposits.csv"
+    csv_file.write_text(f"{dev_accounts[7]},{row}\n")
+    proc = ape_run.fails("mint", "mint-batch", str(csv_file), "--account", "TEST::1", code=2)
+    assert message in proc.output
 
 
 def test_redeem(ape_run, deployed, dev_accounts, w3):
@@ -244,8 +261,16 @@ def test_upgrade_keeps_state(ape_run, deployed, dev_accounts, w3, compiled_abi):
     "args, message",
     [
         (("mint", "mint", "0x1234", "1.00", "--deposit", "1"), "is not an address"),
-        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1.001", "--deposit", "1"), "more than 2 decimals"),
-        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0.00", "--deposit", "1"), "must be positive"),
+        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1.001", "--deposit", "1"), "at most 2 decimal places"),
+        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0.00", "--deposit", "1"), "must be greater than zero"),
+        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1,250.00", "--deposit", "1"),
+         "Invalid value for 'AMOUNT': '1,250.00': amount must be a positive decimal string with at most 2 "
+         'decimal places, such as "1250.00"'),
+        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1.00", "--deposit", "0"),
+         "Invalid value for '--deposit': '0' is not a deposit id: deposit seq out of range: 0 "
+         "(the reserve service's sequence numbers run from 1 to 2^192-1)"),
+        (("ops", "attest", "1,000,000.00"), "amount must be a positive decimal string"),
+        (("deploy", "token", "--minter-allowance", "$1000.00"), "amount must be a positive decimal string"),
         (("roles", "grant", "janitor", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"), "unknown role 'janitor'"),
     ],
 )
@@ -257,6 +282,10 @@ def test_bad_input_is_a_usage_error(ape_run, args, message):
 def test_bad_input_from_ape_run(ape_run):
     proc = ape_run.fails("mint", "mint", "0xnot-an-address", "1.00", "--deposit", "1", code=2, real=True)
     assert "Invalid value for 'TO'" in proc.output and "is not an address" in proc.output
+    # the reserve service's rules, through `ape run` (the service package imported by the script)
+    holder = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    proc = ape_run.fails("mint", "mint", holder, "1.00", "--deposit", "0", code=2, real=True)
+    assert "Invalid value for '--deposit': '0' is not a deposit id: deposit seq out of range: 0" in proc.output
 
 
 def test_missing_deployment_file_says_to_deploy_first(ape_run, tmp_path):

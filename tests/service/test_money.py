@@ -44,3 +44,13 @@ def test_units():
     assert units_to_cents(1_250_000_000) == 125_000
     with pytest.raises(ValueError):
         units_to_cents(1)
+
+
+def test_zero_only_when_allowed():
+    # ceilings and attestations (the ape scripts' allowances, `ops attest`) may be zero
+    assert parse_amount("0.00", allow_zero=True) == 0
+    assert parse_amount("0", allow_zero=True) == 0
+    assert parse_amount("12.50", allow_zero=True) == 1_250
+    for bad in ("-0.00", "00.00", "0.001", "1,000.00", ""):
+        with pytest.raises(InvalidAmount):
+            parse_amount(bad, allow_zero=True)
