@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 PYTEST_ARGS ?=
 
-.PHONY: help install compile abi run demo test test-blocktime test-fast bench clean
+.PHONY: help install compile abi run demo lint test test-blocktime test-fast bench clean
 
 help:
 	@echo "make run     install, start anvil, deploy USHK, start the reserve service (Ctrl-C stops)"
@@ -15,6 +15,7 @@ help:
 	@echo "             then the service's chain tests again on an anvil mining a block a second"
 	@echo "make demo    signed deposits as the demo bank, against a running 'make run'"
 	@echo "make bench   gas and throughput benchmarks (bench/*.json)"
+	@echo "make lint    the checks of the code's structure (import layers of service/, docs/architecture.md)"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
 	@echo "make compile; make abi; make clean"
 
@@ -38,11 +39,17 @@ run: compile
 demo: install
 	@python tools/demo.py
 
-# Every test on anvil's automine, then the tests marked blocktime again on an anvil that mines a
-# block a second (tests/conftest.py). Both passes run even when the first fails; the second
+# The layering of service/ (pyproject.toml [tool.importlinter], docs/architecture.md).
+lint: install
+	lint-imports
+
+# The import layers (`make lint`), then every test on anvil's automine, then the tests marked
+# blocktime again on an anvil that mines a block a second (tests/conftest.py). All three run even when one fails; the second
 # selecting none of PYTEST_ARGS's tests (pytest's exit status 5) is no failure.
 test: compile
 	@status=0; \
+	echo "lint-imports"; \
+	lint-imports || status=1; \
 	echo "python -m pytest $(PYTEST_ARGS)"; \
 	python -m pytest $(PYTEST_ARGS) || status=1; \
 	echo "python -m pytest --block-time 1 $(PYTEST_ARGS)"; \

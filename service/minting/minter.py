@@ -47,18 +47,18 @@ import signal
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
 from service import audit
 from service.reserves.attestor import Attestor
 from service.chain.leader import Lease
-from service.chain.token import ChainError, ChainRevert, Receipt, SignedTx, Token
+from service.chain.token import ChainError, ChainRevert, Receipt, Token
 from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
 from service.deposits.models import DepositStatus
+from service.minting.batches import BLOCKING_ERRORS, InFlight, Item, MinterStats
 from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.minter")
@@ -74,47 +74,6 @@ SETTLE_CHUNK = 50
 CLAIM_CHUNK = 100
 # Points at which `crash_at` makes the process SIGKILL itself: the crash-recovery tests use them.
 FAILPOINTS = ("claimed", "recorded", "sent", "mined")
-# Custom errors that concern the whole token, not one deposit: keep the batch queued.
-BLOCKING_ERRORS = {
-    "TokenPaused": "minting_blocked_paused",
-    "MintingIsPaused": "minting_blocked_paused",
-    "NotMinter": "minting_blocked_not_minter",
-    "MinterAllowanceExceeded": "minting_blocked_allowance",
-    "ReserveCeilingExceeded": "minting_blocked_reserves",
-    "AttestationStale": "minting_blocked_attestation",
-}
-
-
-@dataclass
-class Item:
-    seq: int
-    beneficiary: str
-    units: int
-    deposit_id: bytes
-
-
-@dataclass
-class InFlight:
-    """A batch whose transaction was recorded and broadcast, not yet settled."""
-
-    batch_id: int
-    items: list[Item]
-    signed: SignedTx
-    blocked_by: str | None = None  # the minter's block when it was sent
-
-    @property
-    def units(self) -> int:
-        return sum(i.units for i in self.items)
-
-
-@dataclass
-class MinterStats:
-    batches: int = 0
-    minted: int = 0
-    rejected: int = 0
-    requeued: int = 0
-    blocked_by: str | None = None
-    errors: list[str] = field(default_factory=list)
 
 
 class Minter:
