@@ -27,31 +27,27 @@ def cursor(session: Session, name: str) -> int | None:
 
 def advance_cursor(session: Session, name: str, block: int, now: dt.datetime) -> None:
     """Move the cursor forward to `block` (never backwards)."""
-    insert_ignore(
-        session,
-        ChainCursor.__table__,
-        {"name": name, "block_number": block, "updated_at": now},
-        ("name",),
-    )
-    session.execute(
-        update(ChainCursor)
-        .where(ChainCursor.name == name, ChainCursor.block_number < block)
-        .values(block_number=block, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    _write(session, name, block, now, forward_only=True)
 
 
 def set_cursor(session: Session, name: str, block: int, now: dt.datetime) -> None:
     """Set the cursor to `block`, also backwards (operators re-scanning a range)."""
+    _write(session, name, block, now, forward_only=False)
+
+
+def _write(session: Session, name: str, block: int, now: dt.datetime, *, forward_only: bool) -> None:
     insert_ignore(
         session,
         ChainCursor.__table__,
         {"name": name, "block_number": block, "updated_at": now},
         ("name",),
     )
+    where = [ChainCursor.name == name]
+    if forward_only:
+        where.append(ChainCursor.block_number < block)
     session.execute(
         update(ChainCursor)
-        .where(ChainCursor.name == name)
+        .where(*where)
         .values(block_number=block, updated_at=now)
         .execution_options(synchronize_session=False)
     )
