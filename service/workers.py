@@ -4,9 +4,9 @@ watcher, the reserve reconciler and the periodic attestor, each when its setting
 USHK_RECONCILER_ENABLED, USHK_ATTEST_INTERVAL_SECONDS > 0).
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
-their own. `make run` does the latter: the workers' chain client and log decoding then do not
-share the API process's interpreter lock with the deposit writer, whose latency they would
-otherwise multiply. Each worker is safe to run in several processes (the minter and watcher
+their own, so that their chain client and log decoding do not share the API process's
+interpreter lock with the deposit writer. `make run` does the latter (see docs/performance.md,
+"The workers run in their own process"). Each worker is safe to run in several processes (the minter and watcher
 hold leases; the reconciler and attestor are idempotent).
 """
 

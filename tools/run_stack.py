@@ -172,8 +172,8 @@ class Stack:
     def start_workers(self, **overrides: str) -> None:
         """`python -m service workers run` as its own process (var/workers.log), with these
         USHK_* settings changed: the minter, the redemption watcher, the reconciler, the
-        periodic attestor and webhook delivery. In the API process their chain client would
-        share the interpreter lock with the deposit writer and multiply its latency."""
+        periodic attestor and webhook delivery, outside the API process (see docs/performance.md,
+        "The workers run in their own process")."""
         if self.workers is not None and self.workers.poll() is None:
             return
         say(f"starting the workers: minter, redemption watcher, reconciler, attestor, webhooks "

@@ -39,7 +39,8 @@ class Bank(Base):
 
 class BankRecord(SimpleNamespace):
     """A bank as plain attributes, one per column of `Bank`: what API-key authentication returns
-    on every request (an ORM object costs about ten times the query to build)."""
+    on every request, instead of an ORM object (see docs/performance.md, "Authentication
+    returns a plain record"). Not attached to a session: code that changes the bank re-reads it."""
 
     active = Bank.active
 

@@ -10,8 +10,8 @@ SQLite (the embedded default) and PostgreSQL run the same code:
   Before that BEGIN a writer takes `SQLiteWriteLock`, a lock per database file shared by every
   thread (a mutex) and every process (``flock`` on ``<file>.writelock``), released when the
   transaction ends: writers wait in a queue and the next one starts the moment the previous
-  commits. SQLite's own busy handler would instead have them poll with sleeps of up to 100 ms,
-  which is what made the tail latency of concurrent requests seconds long. Read sessions
+  commits, instead of polling SQLite's busy handler (see docs/performance.md, "The SQLite
+  write lock is handed over, not polled for"). Read sessions
   (`Database.read_session`) start with a plain deferred ``BEGIN``, take no lock, and see one
   consistent snapshot (taken at their first statement).
 * PostgreSQL: write sessions are READ COMMITTED; correctness under concurrency comes from

@@ -97,13 +97,10 @@ class Database:
 
     def run_wal_checkpoints(self, stop: threading.Event, interval: float = 0.25) -> None:
         """On SQLite, checkpoints the write-ahead log every `interval` seconds until `stop` is
-        set, and meanwhile no commit of this process does. Left to SQLite, the commit that finds
-        1,000 pages in the log copies them into the database file and syncs it while holding
-        the write lock: one commit in about forty took 5-18 ms instead of 0.15-0.4 ms. PASSIVE
-        takes no lock and waits for nobody. The log restarts from its beginning only when a
-        writer finds it fully copied; under a steady stream of commits that seldom happens, so
-        once it holds 4,000 pages a RESTART checkpoint (which makes the next writer wait until
-        it is done) shortens it."""
+        set, and meanwhile no commit of this process does: PASSIVE, which takes no lock and
+        waits for nobody, and RESTART (which makes the next writer wait until it is done) once
+        the log holds more than 4,000 pages. Why: docs/performance.md, "WAL checkpoints
+        outside the commits"."""
         database = self.engine.url.database
         if self.dialect != "sqlite" or not database or database == ":memory:":
             return
@@ -126,7 +123,8 @@ class Database:
         """Between two write transactions of a longer job (the minter settling a large batch in
         chunks): on SQLite, if another writer is waiting for the write lock, pause long enough
         for it to take the lock (a waiter polls at least every 5 ms), so it waits for one chunk
-        rather than the whole job. Elsewhere nothing: PostgreSQL's writers do not exclude each
+        rather than the whole job (docs/performance.md, "Claims and settlements in chunks, with
+        waiting writers let in"). Elsewhere nothing: PostgreSQL's writers do not exclude each
         other."""
         database = self.engine.url.database
         if self.dialect != "sqlite" or not database or database == ":memory:":

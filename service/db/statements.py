@@ -18,11 +18,8 @@ from sqlalchemy.orm import Session
 class Prepared:
     """A Core statement run directly on the DBAPI connection of a session's transaction,
     compiled once per dialect (and per set of parameter names, for an INSERT or UPDATE that
-    takes its columns from them).
-
-    The accept path runs about ten statements per deposit, and SQLAlchemy's work per execution
-    (cache key, parameter processing, result set-up, events) costs about twenty times SQLite's
-    own: 33 µs against 1.6 µs for a SELECT by key, about 40% of a deposit's CPU. Parameters
+    takes its columns from them), without SQLAlchemy's per-execution work: for the hot
+    statements of the accept path (see docs/performance.md, "Prepared statements"). Parameters
     still go through each bind's type (`bind_processor`: UTC datetimes and dates are stored as
     the ORM stores them). Results are the driver's rows, unprocessed: select only integers and
     strings."""

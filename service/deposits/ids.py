@@ -2,8 +2,8 @@
 
 `seq` is the deposit row's database-assigned integer primary key, so ids of successive
 deposits are consecutive integers. The token records minted ids in a bitmap of 256 ids per
-storage word; consecutive ids share words, which makes a `mintBatch` much cheaper than random
-ids would. (Confirmations refused by a policy check are stored too and use up a seq, as do
+storage word, so consecutive ids share words (gas: docs/performance.md, "Sequential deposit
+ids"). (Confirmations refused by a policy check are stored too and use up a seq, as do
 rolled-back inserts on PostgreSQL, so the minted ids have small gaps; a word still holds many.)
 PREFIX is the ASCII text "USHK-DEP" read as a big-endian 64-bit integer, so an id
 is recognisable in a block explorer and cannot collide with ids from another scheme.

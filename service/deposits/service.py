@@ -1,4 +1,4 @@
-"""Deposit confirmation rules (DESIGN.md section 2).
+"""Deposit confirmation rules (docs/design.md section 2).
 
 `submit()` runs the checks in this order, each refusal with its own code:
 

@@ -1,4 +1,4 @@
-"""Quota and eligibility rules (DESIGN.md section 3).
+"""Quota and eligibility rules (docs/design.md section 3).
 
 A deposit holds its amount on acceptance, commits it when minted, releases it when finally
 rejected; redemption never gives quota back. The period is taken from the acceptance instant

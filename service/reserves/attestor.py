@@ -15,7 +15,7 @@ current attestation still covers (`headroom`); deposits accepted since wait for 
 attestation, which it asks for when they do not fit (`attest_due`: at most once per
 `min_interval` seconds, USHK_ATTEST_MIN_INTERVAL_SECONDS, unless the attestation is getting
 old). Under a steady stream of deposits that is one attestation per `min_interval`, not one
-per batch. `ensure_covers` checks a batch just before it is signed, attesting if it must; the
+per batch (docs/performance.md, "One attestation per interval, not per batch"). `ensure_covers` checks a batch just before it is signed, attesting if it must; the
 contract refuses a mint above the attestation in any case. Periodic attestations: `run`
 (every USHK_ATTEST_INTERVAL_SECONDS).
 """
