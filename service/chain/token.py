@@ -286,8 +286,8 @@ class Token:
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of `tx_hash`, or None while it is not mined (or unknown).
 
-        Read with a plain JSON-RPC request: web3's result formatters cost about 0.1 ms per log,
-        some 50 ms for the receipt of a 500-item mintBatch, and nothing here needs them."""
+        Read with a plain JSON-RPC request, without web3's result formatters (see
+        docs/performance.md, "Receipts read as plain JSON-RPC")."""
         response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash])
         if response.get("error"):
             raise ChainError(f"eth_getTransactionReceipt {tx_hash}: {response['error']}")
@@ -340,8 +340,8 @@ def _function_abi(name: str) -> tuple[bytes, list[str]]:
 
 def encode_call(name: str, *args: Any) -> bytes:
     """Calldata of the token's function `name`, encoded by eth_abi straight from the ABI's types.
-    The same bytes as web3's contract encoding, without its per-argument normalization, which
-    costs about 0.2 ms per item of a batch (over 100 ms for a 500-item mintBatch)."""
+    The same bytes as web3's contract encoding, without its per-argument normalization (see
+    docs/performance.md, "Calldata encoded without web3")."""
     selector, types = _function_abi(name)
     return selector + abi_encode(types, list(args))
 
@@ -368,8 +368,8 @@ def _bytes32_word(value: bytes) -> bytes:
 def encode_mint_batch(items: Sequence[tuple[str, int, bytes]]) -> bytes:
     """Calldata of `mintBatch(address[], uint256[], bytes32[])` for (recipient, units, deposit
     id) items: the same bytes as `encode_call("mintBatch", ...)` (the tests compare them), laid
-    out by hand: three static-element arrays need no general ABI encoder, and skipping it (and
-    the checksum of every address) saves about 0.08 ms per item (40 ms for 500 items)."""
+    out by hand: three static-element arrays need no general ABI encoder, and no address is
+    checksummed (see docs/performance.md, "Calldata encoded without web3")."""
     n = len(items)
     selector, types = _function_abi("mintBatch")
     if types != ["address[]", "uint256[]", "bytes32[]"]:

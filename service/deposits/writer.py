@@ -6,7 +6,8 @@ thread takes every submission waiting (up to `accept_batch_max`), runs each one 
 savepoint of one transaction (authentication, body validation, then `deposits.submit`), and
 commits once: the transaction's fixed costs (taking the write lock, BEGIN, chaining the audit
 entries, COMMIT) are paid once per group instead of once per request, and requests never
-compete for the write lock among themselves.
+compete for the write lock among themselves (see docs/performance.md, "Group commit in the
+deposit writer").
 
 A submission's answer is exactly what it would be alone: a refusal rolls back its own
 savepoint only, recorded refusals (quota, watch list, limits) are kept like acceptances, and
@@ -183,8 +184,8 @@ class SubmissionWriter:
 
     def _in_savepoint(self, session: Any, job: _Job) -> Answer:
         """One submission of a group, in a savepoint that a refusal rolls back. The savepoint is
-        the driver's own (SAVEPOINT statements on the transaction's connection): SQLAlchemy's
-        nested transactions cost a tenth of a submission. That is safe because a refusal
+        the driver's own (SAVEPOINT statements on the transaction's connection), not SQLAlchemy's
+        nested transaction (see docs/performance.md, "Group commit in the deposit writer"). That is safe because a refusal
         happens before the submission writes anything through the ORM; should one ever leave
         ORM objects behind, the whole group is redone one by one instead."""
         raw = session.connection().connection.dbapi_connection

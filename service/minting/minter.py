@@ -58,16 +58,17 @@ from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
 from service.deposits.models import DepositStatus
+from service.evm import ZERO_ADDRESS
 from service.minting.batches import BLOCKING_ERRORS, InFlight, Item, MinterStats
 from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.minter")
 
-ZERO_ADDRESS = "0x" + "00" * 20
 # Deposits marked minted per transaction when a batch settles. Marking one holds SQLite's write
 # lock for its quota, ledger and audit rows; in smaller transactions, with waiting writers let in
 # between (`Database.let_writers_in`), deposits being accepted meanwhile wait for one chunk, not
-# the whole batch. A batch left half-marked by a crash is settled by `recover()` like any other
+# the whole batch (docs/performance.md, "Claims and settlements in chunks, with waiting writers
+# let in"). A batch left half-marked by a crash is settled by `recover()` like any other
 # (marking is idempotent per deposit and transaction).
 SETTLE_CHUNK = 50
 # Deposits claimed per transaction, for the same reason (a claim costs less per deposit).
@@ -118,8 +119,8 @@ class Minter:
         self.max_in_flight = max_in_flight
         self.chain_recheck_seconds = chain_recheck_seconds
         # Unless on a backlog, a batch is claimed at most once per `linger_seconds`: a steady
-        # trickle of deposits then makes fewer, larger batches (each costs a transaction, chain
-        # calls and its own fixed share of CPU); a deposit after a quiet spell goes at once.
+        # trickle of deposits then makes fewer, larger batches; a deposit after a quiet spell goes
+        # at once (docs/performance.md, "Lingering below a full batch").
         self.linger_seconds = linger_seconds
         self._claimed_at = float("-inf")
         self.stats = MinterStats()

@@ -1,4 +1,4 @@
-"""Redemption rules (DESIGN.md section 4): payout accounts, payouts, settlement, overdue.
+"""Redemption rules (docs/design.md section 4): payout accounts, payouts, settlement, overdue.
 
 Payout accounts
     A bank registers a customer's US-dollar account for a holder address. The service keeps
@@ -442,7 +442,7 @@ def settle(
 
 
 def _debit_reserve_ledger(session: Session, payout: Payout, *, actor: str, now: dt.datetime) -> None:
-    """Settling debits the reserve ledger (DESIGN.md section 4), in the same transaction:
+    """Settling debits the reserve ledger (docs/design.md section 4), in the same transaction:
     Dr pending_payouts / Cr custody at the bank, idempotent per payout id."""
     ledger.record_payout_settled(
         session, bank_id=payout.bank_id, amount_cents=payout.amount_cents, payout_id=payout.id,
