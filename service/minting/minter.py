@@ -30,8 +30,7 @@ happened in the last `chain_recheck_seconds` (or while blocked); in between, a p
 the simulation's `TokenPaused`/`MintingIsPaused` revert (the batch is requeued, minting blocked),
 or, for a batch already broadcast, as a reverted transaction settled by the chain's events.
 
-While the reserve reconciler has halted minting (service/reserves/reconciler.py), `step` claims
-nothing; batches already claimed are still settled.
+While the reconciler has halted minting, `step` claims nothing; claimed batches still settle.
 
 A simulation that reverts is diagnosed from the decoded custom error: an error about one item
 (frozen or non-allowlisted beneficiary, amount above the minter's per-mint maximum) rejects the
