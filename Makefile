@@ -18,6 +18,7 @@ help:
 	@echo "make lint    the checks of the code's structure (import layers of service/, docs/architecture.md)"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
 	@echo "make compile; make abi; make storage-layout  record USHKStorage's layout after appending to it; make clean"
+	@echo "make lint-contracts  Slither over the token and its proxy (slither.config.json); any finding fails"
 
 install:
 	@tools/install.sh
@@ -75,3 +76,13 @@ bench: compile
 
 clean:
 	rm -rf .build contracts/.cache var .pytest_cache .hypothesis
+
+# Slither over the token and its proxy, compiled by tools/solc with the settings of
+# slither.config.json; the detectors it excludes and the findings disabled inline are explained in
+# docs/token-design.md. Slither has a venv of its own (tools/install.sh --slither). Any finding fails.
+.PHONY: lint-contracts
+lint-contracts:
+	@tools/install.sh --slither
+	@status=0; for contract in contracts/USHK.sol contracts/USHKProxy.sol; do \
+	  echo "slither $$contract"; .tools/slither-venv/bin/slither $$contract || status=1; \
+	done; exit $$status

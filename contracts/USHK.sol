@@ -26,6 +26,9 @@ import {IUSHKCore} from "./interfaces/IUSHK.sol";
 ///   any bytes32 id maps to exactly one bit, and sequential ids share words.
 /// - Balances and the supply are 128-bit: 3.4e26 US dollars, far beyond any reserve. Amounts that
 ///   do not fit revert with AmountTooLarge or on the reserve ceiling.
+// Not `is IUSHK`: IUSHK redeclares errors of Initializable and UUPSUpgradeable, which solc refuses
+// in a contract that inherits both (contracts/interfaces/IUSHK.sol).
+// slither-disable-next-line missing-inheritance
 contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgradeable {
     using SafeERC20 for IERC20;
 
@@ -231,10 +234,12 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     }
 
     /// @inheritdoc IERC20Permit
+    // slither-disable-start naming-convention
     // solhint-disable-next-line func-name-mixedcase
     function DOMAIN_SEPARATOR() public view returns (bytes32) {
         return keccak256(abi.encode(_DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, block.chainid, address(this)));
     }
+    // slither-disable-end naming-convention
 
     /// @inheritdoc IERC5267
     function eip712Domain()
@@ -577,6 +582,8 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
 
     /// @dev The namespaced storage.
     function _storage() private pure returns (USHKStorage storage $) {
+        // a struct at a fixed (ERC-7201) slot can only be named in assembly
+        // slither-disable-next-line assembly
         assembly {
             $.slot := _STORAGE_SLOT
         }
@@ -651,6 +658,8 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     /// by `signer` (high-s and malformed signatures are refused by ECDSA.tryRecover).
     function _checkSignature(address signer, bytes32 structHash, uint8 v, bytes32 r, bytes32 s) private view {
         bytes32 digest = keccak256(abi.encodePacked(hex"1901", DOMAIN_SEPARATOR(), structHash));
+        // the third value only details the error (a length or an s); any error is InvalidSignature
+        // slither-disable-next-line unused-return
         (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
         if (error != ECDSA.RecoverError.NoError || recovered != signer || signer == address(0)) {
             revert InvalidSignature();
