@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 PYTEST_ARGS ?=
 
-.PHONY: help install compile abi run demo lint test test-blocktime test-fast bench clean
+.PHONY: help install compile abi storage-layout run demo lint test test-blocktime test-fast bench clean
 
 help:
 	@echo "make run     install, start anvil, deploy USHK, start the reserve service (Ctrl-C stops)"
@@ -17,7 +17,8 @@ help:
 	@echo "make bench   gas and throughput benchmarks (bench/*.json)"
 	@echo "make lint    the checks of the code's structure (import layers of service/, docs/architecture.md)"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
-	@echo "make compile; make abi; make clean"
+	@echo "make compile; make abi; make storage-layout  record USHKStorage's layout after appending to it; make clean"
+	@echo "make lint-contracts  Slither over the token and its proxy (slither.config.json); any finding fails"
 
 install:
 	@tools/install.sh
@@ -32,6 +33,12 @@ compile: install
 # The ABI the service uses, after an interface change (the tests check it is current).
 abi: compile
 	@python tools/export_abi.py
+
+# The recorded storage layout of the token's ERC-7201 namespace (contracts/storage-layout/USHK.json),
+# after appending members to USHKStorage: the tests check it is current, and the tool refuses a
+# layout that moves or changes a recorded member.
+storage-layout: install
+	@python tools/storage_layout.py --write
 
 run: compile
 	@python tools/run_stack.py
@@ -69,3 +76,13 @@ bench: compile
 
 clean:
 	rm -rf .build contracts/.cache var .pytest_cache .hypothesis
+
+# Slither over the token and its proxy, compiled by tools/solc with the settings of
+# slither.config.json; the detectors it excludes and the findings disabled inline are explained in
+# docs/token-design.md. Slither has a venv of its own (tools/install.sh --slither). Any finding fails.
+.PHONY: lint-contracts
+lint-contracts:
+	@tools/install.sh --slither
+	@status=0; for contract in contracts/USHK.sol contracts/USHKProxy.sol; do \
+	  echo "slither $$contract"; .tools/slither-venv/bin/slither $$contract || status=1; \
+	done; exit $$status

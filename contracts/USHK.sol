@@ -12,7 +12,7 @@ import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
-import {IUSHK} from "./interfaces/IUSHK.sol";
+import {IUSHKCore} from "./interfaces/IUSHK.sol";
 
 /// @title USHK
 /// @notice US dollar stablecoin issued 1:1 against bank deposits, behind an ERC-1967 (UUPS) proxy.
@@ -26,7 +26,10 @@ import {IUSHK} from "./interfaces/IUSHK.sol";
 ///   any bytes32 id maps to exactly one bit, and sequential ids share words.
 /// - Balances and the supply are 128-bit: 3.4e26 US dollars, far beyond any reserve. Amounts that
 ///   do not fit revert with AmountTooLarge or on the reserve ceiling.
-contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable {
+// Not `is IUSHK`: IUSHK redeclares errors of Initializable and UUPSUpgradeable, which solc refuses
+// in a contract that inherits both (contracts/interfaces/IUSHK.sol).
+// slither-disable-next-line missing-inheritance
+contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgradeable {
     using SafeERC20 for IERC20;
 
     /*//////////////////////////////////////////////////////////////
@@ -159,7 +162,7 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         return 6;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function version() external pure returns (string memory) {
         return "1";
     }
@@ -231,10 +234,12 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
     }
 
     /// @inheritdoc IERC20Permit
+    // slither-disable-start naming-convention
     // solhint-disable-next-line func-name-mixedcase
     function DOMAIN_SEPARATOR() public view returns (bytes32) {
         return keccak256(abi.encode(_DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, block.chainid, address(this)));
     }
+    // slither-disable-end naming-convention
 
     /// @inheritdoc IERC5267
     function eip712Domain()
@@ -312,7 +317,7 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
                                   MINTING
     //////////////////////////////////////////////////////////////*/
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function mint(address to, uint256 amount, bytes32 depositId) external {
         USHKStorage storage $ = _storage();
         Minter memory minter = _activeMinter($);
@@ -323,7 +328,7 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         _finishMint($, minter, flags, amount);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function mintBatch(address[] calldata to, uint256[] calldata amounts, bytes32[] calldata depositIds) external {
         if (to.length == 0 || amounts.length != to.length || depositIds.length != to.length) revert InvalidBatch();
         USHKStorage storage $ = _storage();
@@ -333,13 +338,13 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         _finishMint($, minter, flags, total);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function isDepositMinted(bytes32 depositId) external view returns (bool) {
         uint256 id = uint256(depositId);
         return _storage().mintedDeposits[id >> 8] & (1 << (id & 0xff)) != 0;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function configureMinter(address minter, uint256 allowance_, uint256 maxPerMint)
         external
         onlyRole(DEFAULT_ADMIN_ROLE)
@@ -353,22 +358,22 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         emit MinterConfigured(minter, allowance_, maxPerMint);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function removeMinter(address minter) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _revokeRole(MINTER_ROLE, minter);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function minterAllowance(address minter) external view returns (uint256) {
         return _storage().minters[minter].allowance;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function minterMaxPerMint(address minter) external view returns (uint256) {
         return _storage().minters[minter].maxPerMint;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function isMinter(address account) external view returns (bool) {
         return _storage().minters[account].active;
     }
@@ -377,7 +382,7 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
                                   RESERVES
     //////////////////////////////////////////////////////////////*/
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function attestReserves(uint256 amount, bytes32 reportHash, bytes32 auditHead)
         external
         onlyRole(ATTESTOR_ROLE)
@@ -391,7 +396,7 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         emit ReservesAttested(msg.sender, amount, reportHash, auditHead, uint64(block.timestamp));
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function reserveAttestation()
         external
         view
@@ -401,14 +406,14 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         return ($.ceiling.amount, $.ceiling.timestamp, $.reportHash, $.auditHead);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function setMaxAttestationAge(uint64 maxAge) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (maxAge == 0) revert InvalidMaxAge();
         _storage().ceiling.maxAge = maxAge;
         emit MaxAttestationAgeSet(maxAge);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function maxAttestationAge() external view returns (uint64) {
         return _storage().ceiling.maxAge;
     }
@@ -417,7 +422,7 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
                                  REDEMPTION
     //////////////////////////////////////////////////////////////*/
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function redeem(uint256 amount, bytes32 payoutRef) external returns (uint256 redemptionId) {
         if (amount == 0) revert ZeroAmount();
         if (payoutRef == bytes32(0)) revert InvalidPayoutRef();
@@ -440,7 +445,7 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         emit RedemptionRequested(redemptionId, msg.sender, amount, payoutRef);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function redemptionCount() external view returns (uint256) {
         return _storage().flags.redemptionCount;
     }
@@ -449,53 +454,53 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
                                    PAUSES
     //////////////////////////////////////////////////////////////*/
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function pause() external onlyRole(PAUSER_ROLE) {
         _storage().flags.paused = true;
         emit Paused(msg.sender);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function unpause() external onlyRole(PAUSER_ROLE) {
         _storage().flags.paused = false;
         emit Unpaused(msg.sender);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function paused() external view returns (bool) {
         return _storage().flags.paused;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function pauseMinting() external onlyRole(PAUSER_ROLE) {
         _storage().flags.mintingPaused = true;
         emit MintingPaused(msg.sender);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function unpauseMinting() external onlyRole(PAUSER_ROLE) {
         _storage().flags.mintingPaused = false;
         emit MintingUnpaused(msg.sender);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function mintingPaused() external view returns (bool) {
         return _storage().flags.mintingPaused;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function pauseRedemptions() external onlyRole(PAUSER_ROLE) {
         _storage().flags.redemptionsPaused = true;
         emit RedemptionsPaused(msg.sender);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function unpauseRedemptions() external onlyRole(PAUSER_ROLE) {
         _storage().flags.redemptionsPaused = false;
         emit RedemptionsUnpaused(msg.sender);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function redemptionsPaused() external view returns (bool) {
         return _storage().flags.redemptionsPaused;
     }
@@ -504,25 +509,25 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
                                  COMPLIANCE
     //////////////////////////////////////////////////////////////*/
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function freeze(address account) external onlyRole(COMPLIANCE_ROLE) {
         if (account == address(0)) revert ZeroAddress();
         _storage().accounts[account].frozen = true;
         emit Frozen(account);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function unfreeze(address account) external onlyRole(COMPLIANCE_ROLE) {
         _storage().accounts[account].frozen = false;
         emit Unfrozen(account);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function isFrozen(address account) external view returns (bool) {
         return _storage().accounts[account].frozen;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function wipeFrozen(address account) external onlyRole(COMPLIANCE_ROLE) returns (uint256 amount) {
         USHKStorage storage $ = _storage();
         Account storage acct = $.accounts[account];
@@ -537,30 +542,30 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
         emit Transfer(account, address(0), amount);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function setAllowlistEnabled(bool enabled) external onlyRole(COMPLIANCE_ROLE) {
         _storage().flags.allowlistEnabled = enabled;
         emit AllowlistEnabledSet(enabled);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function allowlistEnabled() external view returns (bool) {
         return _storage().flags.allowlistEnabled;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function setAllowed(address account, bool allowed) external onlyRole(COMPLIANCE_ROLE) {
         if (account == address(0)) revert ZeroAddress();
         _storage().accounts[account].allowed = allowed;
         emit AllowedSet(account, allowed);
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function isAllowed(address account) external view returns (bool) {
         return _storage().accounts[account].allowed;
     }
 
-    /// @inheritdoc IUSHK
+    /// @inheritdoc IUSHKCore
     function rescueERC20(address token, address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (to == address(0)) revert ZeroAddress();
         if (token == address(this)) {
@@ -577,6 +582,8 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
 
     /// @dev The namespaced storage.
     function _storage() private pure returns (USHKStorage storage $) {
+        // a struct at a fixed (ERC-7201) slot can only be named in assembly
+        // slither-disable-next-line assembly
         assembly {
             $.slot := _STORAGE_SLOT
         }
@@ -651,6 +658,8 @@ contract USHK is IUSHK, Initializable, AccessControlUpgradeable, UUPSUpgradeable
     /// by `signer` (high-s and malformed signatures are refused by ECDSA.tryRecover).
     function _checkSignature(address signer, bytes32 structHash, uint8 v, bytes32 r, bytes32 s) private view {
         bytes32 digest = keccak256(abi.encodePacked(hex"1901", DOMAIN_SEPARATOR(), structHash));
+        // the third value only details the error (a length or an s); any error is InvalidSignature
+        // slither-disable-next-line unused-return
         (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
         if (error != ECDSA.RecoverError.NoError || recovered != signer || signer == address(0)) {
             revert InvalidSignature();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make` needs and is missing, pinned: the Python venv (requirements.txt), the npm
-# toolchain (package-lock.json: solcjs, anvil, OpenZeppelin) and the solc launcher.
+# toolchain (package-lock.json: solcjs, anvil, OpenZeppelin) and the solc launcher; with --slither
+# also Slither (tools/slither-requirements.txt) in a venv of its own, .tools/slither-venv.
 # Idempotent: each step runs only when its lock file is newer than its stamp.
 # Everything comes from PyPI and npm; nothing is downloaded from elsewhere.
 set -euo pipefail
@@ -53,3 +54,18 @@ mkdir -p .tools/bin .tools/solcx
 ln -sf "$root/tools/solc" .tools/bin/solc
 ln -sf "$root/tools/solc" ".tools/solcx/solc-v$version"
 ln -sf "$root/$anvil_bin" .tools/bin/anvil
+
+# Slither, for `make lint-contracts` only: its own venv, since it needs newer web3 and eth-abi
+# than the ones ape needs in .venv.
+if [ "${1:-}" = "--slither" ]; then
+  slither_venv=.tools/slither-venv
+  if [ ! -x "$slither_venv/bin/python" ]; then
+    say "creating $slither_venv"
+    "$python" -m venv "$slither_venv" || die "could not create a venv; on Debian: apt-get install python3-venv"
+  fi
+  if [ ! -f "$slither_venv/.installed" ] || [ tools/slither-requirements.txt -nt "$slither_venv/.installed" ]; then
+    say "installing Slither (tools/slither-requirements.txt)"
+    "$slither_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tools/slither-requirements.txt
+    touch "$slither_venv/.installed"
+  fi
+fi

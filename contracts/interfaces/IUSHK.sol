@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {IERC3009, IERC3009Cancel} from "@openzeppelin/contracts/interfaces/draft-IERC3009.sol";
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 
-/// @title IUSHK
+/// @title IUSHKCore
 /// @notice The USHK stablecoin: US dollars issued 1:1 against reserves held by commercial banks,
 /// minted only for recorded bank deposits and only under a fresh on-chain reserve attestation,
 /// redeemable at par by any holder.
@@ -17,7 +18,9 @@ import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 /// per-minter allowance and per-mint maximum; PAUSER_ROLE pauses and unpauses; COMPLIANCE_ROLE
 /// freezes, unfreezes, wipes frozen balances and keeps the allowlist; ATTESTOR_ROLE posts reserve
 /// attestations; UPGRADER_ROLE upgrades the implementation (UUPS).
-interface IUSHK is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009Cancel, IERC5267 {
+/// IUSHKCore is what the token declares itself, and USHK inherits it; integrators use IUSHK (at
+/// the end of this file), which adds the errors of the OpenZeppelin code the token runs.
+interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009Cancel, IERC5267 {
     /*//////////////////////////////////////////////////////////////
                                 CUSTOM ERRORS
     //////////////////////////////////////////////////////////////*/
@@ -381,4 +384,56 @@ interface IUSHK is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009Cance
     /// @notice The EIP-712 version of this token's signing domain.
     /// @return The version string.
     function version() external view returns (string memory);
+}
+
+/// @title IUSHK
+/// @notice The interface of the USHK token for integrators: IUSHKCore, OpenZeppelin's
+/// IAccessControl (the role functions, events and errors), and the errors the token's other
+/// OpenZeppelin bases and libraries revert with, so that every refusal of the token decodes with
+/// this ABI alone.
+/// @dev These errors are redeclared here with the signatures OpenZeppelin 5.7 gives them (same
+/// name and arguments, so the same selector). USHK cannot inherit IUSHK: it inherits Initializable
+/// and UUPSUpgradeable, which declare four of them already, and solc refuses a second declaration
+/// of an error name in one contract ("Identifier already declared"). tests/contracts/
+/// test_token_interface.py checks that IUSHK's errors are exactly those of the compiled token.
+interface IUSHK is IUSHKCore, IAccessControl {
+    /// @notice Initializable: `initialize` was called on a token that is already initialised, or
+    /// on the implementation contract (its constructor disables initializers).
+    error InvalidInitialization();
+
+    /// @notice Initializable: an initialisation step ran outside `initialize`. USHK's only such
+    /// step runs inside `initialize`, so the token does not revert with it.
+    error NotInitializing();
+
+    /// @notice UUPSUpgradeable: `upgradeToAndCall` was called on the implementation instead of the
+    /// proxy, or `proxiableUUID` through the proxy instead of on the implementation.
+    error UUPSUnauthorizedCallContext();
+
+    /// @notice UUPSUpgradeable: the new implementation's `proxiableUUID` is not the ERC-1967
+    /// implementation slot.
+    /// @param slot The slot it returned.
+    error UUPSUnsupportedProxiableUUID(bytes32 slot);
+
+    /// @notice ERC1967Utils: the new implementation is not a UUPS implementation (it has no
+    /// `proxiableUUID`, or that call reverts).
+    /// @param implementation The address given.
+    error ERC1967InvalidImplementation(address implementation);
+
+    /// @notice ERC1967Utils: `upgradeToAndCall` was sent ether without call data.
+    error ERC1967NonPayable();
+
+    /// @notice Address: the call data given to `upgradeToAndCall` reverted without a reason (a
+    /// reverting call with a reason reverts with that reason).
+    error FailedCall();
+
+    /// @notice Address: the call data given to `upgradeToAndCall` returned nothing from an address
+    /// without code. The implementation's code was checked just before, so the token does not
+    /// revert with it.
+    /// @param target The address called.
+    error AddressEmptyCode(address target);
+
+    /// @notice SafeERC20: the token given to `rescueERC20` refused the transfer (it returned
+    /// false, or it is an address without code).
+    /// @param token The token.
+    error SafeERC20FailedOperation(address token);
 }
