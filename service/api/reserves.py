@@ -22,6 +22,7 @@ from service.reserves.resume import (
 router = APIRouter(prefix="/v1/reserves", tags=["reserves"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
+
 class CustodyOut(BaseModel):
     bank: str
     amount: str

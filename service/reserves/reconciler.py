@@ -51,7 +51,6 @@ from service.reserves import service as reserves
 log = logging.getLogger("ushk.reconciler")
 
 
-
 @dataclass
 class ReconcileResult:
     block: int
@@ -165,8 +164,6 @@ class Reconciler:
         result.halt_created = result.halt_created or follow_halted
         self.last = result
         return result
-
-    # ---- 1. follow the chain -----------------------------------------------------------------
 
     def check(self, findings: list[dict] | None = None, *, block: int | None = None,
               act: bool = True) -> ReconcileResult:
