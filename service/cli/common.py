@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -75,3 +78,22 @@ def fail_on_service_error(fn: Any) -> Any:
 def emit(data: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
+
+
+def start_logging(ctx: Context, level: str | None = None, *, threads: bool = False) -> None:
+    """Log to stderr at `level` (default USHK_LOG_LEVEL), with thread names for multi-worker
+    processes."""
+    thread = " %(threadName)s" if threads else ""
+    logging.basicConfig(level=(level or ctx.settings.log_level).upper(),
+                        format=f"%(asctime)s %(levelname)s %(name)s{thread} %(message)s")
+
+
+@contextmanager
+def chain_configured() -> Iterator[None]:
+    """Settings that lack what a chain worker needs become a click error saying what to set."""
+    from service.runtime import ChainNotConfigured
+
+    try:
+        yield
+    except ChainNotConfigured as exc:
+        raise click.ClickException(str(exc)) from None

@@ -6,7 +6,14 @@ import json
 
 import click
 
-from service.cli.common import actor, Context, fail_on_service_error, pass_ctx
+from service.cli.common import (
+    actor,
+    chain_configured,
+    Context,
+    fail_on_service_error,
+    pass_ctx,
+    start_logging,
+)
 
 
 @click.group()
@@ -18,17 +25,13 @@ def minter() -> None:
 @pass_ctx
 def minter_run(ctx: Context) -> None:
     """Mint accepted deposits until interrupted (one instance at a time holds the lease)."""
-    import logging
     import threading
 
-    from service.runtime import ChainNotConfigured, build_minter
+    from service.runtime import build_minter
 
-    logging.basicConfig(level=ctx.settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
+    start_logging(ctx)
+    with chain_configured():
         worker = build_minter(ctx.settings, ctx.db)
-    except ChainNotConfigured as exc:
-        raise click.ClickException(str(exc)) from None
     stop = threading.Event()
     try:
         worker.run(stop)

@@ -7,7 +7,15 @@ import sys
 
 import click
 
-from service.cli.common import actor, Context, emit, fail_on_service_error, pass_ctx
+from service.cli.common import (
+    actor,
+    chain_configured,
+    Context,
+    emit,
+    fail_on_service_error,
+    pass_ctx,
+    start_logging,
+)
 
 
 @click.group()
@@ -22,18 +30,13 @@ def redemptions() -> None:
 @pass_ctx
 def redemptions_watch(ctx: Context, once: bool, confirmations: int | None) -> None:
     """Turn RedemptionRequested events into payouts, resuming from the stored cursor."""
-    import logging
     import threading
 
-    from service.runtime import ChainNotConfigured
     from service.runtime import build_watcher
 
-    logging.basicConfig(level=ctx.settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
+    start_logging(ctx)
+    with chain_configured():
         watcher = build_watcher(ctx.settings, ctx.db)
-    except ChainNotConfigured as exc:
-        raise click.ClickException(str(exc)) from None
     if confirmations is not None:
         watcher.confirmations = confirmations
     if once:

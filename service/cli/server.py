@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from service.cli.common import Context, pass_ctx
+from service.cli.common import chain_configured, Context, pass_ctx, start_logging
 
 
 @click.command()
@@ -17,14 +17,12 @@ from service.cli.common import Context, pass_ctx
 @pass_ctx
 def serve(ctx: Context, host: str, port: int, migrate: bool, log_level: str | None) -> None:
     """Run the HTTP API with uvicorn (one process; run several on PostgreSQL to scale)."""
-    import logging
-
     import uvicorn
 
     from service.app import create_app
 
+    start_logging(ctx, log_level)
     level = (log_level or ctx.settings.log_level).upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if migrate:
         ctx.db.upgrade()
     app = create_app(ctx.settings)
@@ -57,22 +55,17 @@ def workers() -> None:
 def workers_run(ctx: Context) -> None:
     """Run the workers the settings enable (minter, redemption watcher, reconciler, periodic
     attestor, webhook delivery) until interrupted; `make run` runs them beside `ushk serve`."""
-    import logging
     import signal
     import threading
 
     from service import workers as background
-    from service.runtime import ChainNotConfigured
 
-    logging.basicConfig(level=ctx.settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(threadName)s %(message)s")
+    start_logging(ctx, threads=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    try:
+    with chain_configured():
         threads = background.start(ctx.settings, ctx.db, stop)
-    except ChainNotConfigured as exc:
-        raise click.ClickException(str(exc)) from None
     named = [t.name for t in threads if t.name != background.CHECKPOINTER]
     if not named:
         stop.set()
