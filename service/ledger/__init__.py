@@ -257,7 +257,7 @@ def record_redemption(
 class Burn:
     """The on-chain redemption a payout pays out, as the redemptions side recorded it."""
 
-    redemption_id: str
+    redemption_id: int
     units: int
     holder: str
     tx_hash: str
