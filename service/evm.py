@@ -1,28 +1,16 @@
-"""EVM addresses: 0x + 40 hex digits; a mixed-case address must carry a valid EIP-55 checksum."""
+"""EVM addresses: 0x + 40 hex digits; a mixed-case address must carry a valid EIP-55 checksum
+(eth-utils computes it)."""
 
 from __future__ import annotations
 
 import re
 
-from Crypto.Hash import keccak  # pycryptodome, pinned in requirements.txt
+from eth_utils import to_checksum_address
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 ZERO_ADDRESS = "0x" + "0" * 40
 
-
-def _keccak256(data: bytes) -> bytes:
-    return keccak.new(digest_bits=256, data=data).digest()
-
-
-def to_checksum_address(address: str) -> str:
-    """EIP-55 form of a 0x-prefixed 40-hex-digit address (any case)."""
-    if not _ADDRESS.fullmatch(address):
-        raise ValueError("not a 0x-prefixed 20-byte hex address")
-    lower = address[2:].lower()
-    digest = _keccak256(lower.encode("ascii")).hex()
-    return "0x" + "".join(
-        c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(lower)
-    )
+__all__ = ["ZERO_ADDRESS", "parse_address", "to_checksum_address"]
 
 
 def parse_address(address: str) -> str:

@@ -1,14 +1,22 @@
 """Decoding the token's event logs: `LogReader` fetches a block range's logs of some events with
-one `eth_getLogs` and decodes them (`EventDecoder`) into `Event`s, in chain order. The chain
-followers (the reserve reconciler) use it."""
+one `eth_getLogs` and decodes them (`EventDecoder`, eth_abi) into `Event`s, in chain order. The
+chain followers (the reserve reconciler, the redemption watcher) and the token's `Minted` lookups
+use it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_utils import to_checksum_address
+from web3.types import RPCEndpoint
 
-from service.chain.token import Token
+from service.chain.abi import abi_item, topic
+
+if TYPE_CHECKING:
+    from service.chain.token import Token
 
 MINTED, REDEEMED, WIPED = "Minted", "RedemptionRequested", "FrozenBalanceWiped"
 
@@ -18,7 +26,7 @@ class Event:
     """One decoded log of the token: its event name, arguments (as web3 decodes them) and place."""
 
     kind: str
-    args: dict
+    args: dict[str, Any]
     tx_hash: str
     block: int
     log_index: int
@@ -26,45 +34,47 @@ class Event:
 
 
 class EventDecoder:
-    """Decodes one event's logs as web3's `process_log` does (checksummed addresses, ints,
-    bytes), for events whose inputs are all static ABI types: indexed ones from the topics,
-    the others as consecutive 32-byte words of the data."""
+    """Decodes one event's logs with eth_abi, into what web3's `process_log` gives (checksummed
+    addresses, ints, bytes): the indexed inputs from the topics (value types only: an indexed
+    dynamic type is a hash), the others from the data."""
 
-    _STATIC = {"address", "bool", "bytes32"}
-
-    def __init__(self, kind: str, abi: dict):
+    def __init__(self, kind: str):
+        item = abi_item("event", kind)
         self.kind = kind
-        inputs = abi["inputs"]
-        for i in inputs:
-            t = i["type"]
-            if not (t in self._STATIC or t.startswith("uint") or t.startswith("int")) or "[" in t:
-                raise ValueError(f"{abi['name']}: {t} is not a static type this decoder handles")
-        self.indexed = [(i["name"], i["type"]) for i in inputs if i["indexed"]]
-        self.data = [(i["name"], i["type"]) for i in inputs if not i["indexed"]]
+        self.topic = topic(item)
+        self.indexed = [(i["name"], i["type"]) for i in item["inputs"] if i["indexed"]]
+        self.data = [(i["name"], i["type"]) for i in item["inputs"] if not i["indexed"]]
+        for _, type_ in self.indexed:
+            if type_ in ("string", "bytes") or "[" in type_ or type_.startswith("("):
+                raise ValueError(f"{kind}: indexed {type_} is a hash, not decodable")
+        self._indexed_types = [t for _, t in self.indexed]
+        self._data_types = [t for _, t in self.data]
+        self._addresses = [i["name"] for i in item["inputs"] if i["type"] == "address"]
+        dynamic = any(t in ("string", "bytes") or "[" in t or "(" in t for t in self._data_types)
+        self._data_size = None if dynamic else 32 * len(self._data_types)
 
     def decode(self, topics: list[str], data: bytes, tx_hash: str, block: int, log_index: int) -> Event:
-        if len(topics) != 1 + len(self.indexed) or len(data) != 32 * len(self.data):
-            raise ValueError(f"{self.kind} log with {len(topics)} topics and {len(data)} data bytes")
-        args = {}
-        for (name, type_), topic in zip(self.indexed, topics[1:], strict=True):
-            args[name] = _word(type_, bytes.fromhex(topic[2:]))
-        for n, (name, type_) in enumerate(self.data):
-            args[name] = _word(type_, data[32 * n: 32 * n + 32])
+        """The event of one log (topics as 0x hex, data as bytes); ValueError if malformed."""
+        if len(topics) != 1 + len(self.indexed) or topics[0] != self.topic:
+            raise ValueError(f"{self.kind} log with topics {topics}")
+        if self._data_size is not None and len(data) != self._data_size:
+            raise ValueError(f"{self.kind} log with {len(data)} data bytes")
+        try:
+            indexed = abi_decode(self._indexed_types, b"".join(bytes.fromhex(t[2:]) for t in topics[1:]))
+            values = abi_decode(self._data_types, data)
+        except DecodingError as exc:
+            raise ValueError(f"{self.kind} log not decodable: {exc}") from None
+        args = dict(zip([n for n, _ in self.indexed], indexed, strict=True))
+        args.update(zip([n for n, _ in self.data], values, strict=True))
+        for name in self._addresses:
+            args[name] = _checksum(args[name])
         return Event(self.kind, args, tx_hash, block, log_index)
 
-
-def _word(type_: str, word: bytes):
-    if len(word) != 32:
-        raise ValueError("an ABI word is 32 bytes")
-    if type_ == "address":
-        if any(word[:12]):
-            raise ValueError("address word with non-zero padding")
-        return _checksum("0x" + word[12:].hex())
-    if type_ == "bytes32":
-        return word
-    if type_ == "bool":
-        return bool(int.from_bytes(word, "big"))
-    return int.from_bytes(word, "big", signed=type_.startswith("int"))
+    def decode_log(self, entry: dict[str, Any]) -> Event:
+        """The event of one log as a node's JSON-RPC returns it (hex strings) or web3 (HexBytes)."""
+        return self.decode([to_hex(t) for t in entry["topics"]], to_bytes(entry["data"]),
+                           to_hex(entry["transactionHash"]), to_int(entry["blockNumber"]),
+                           to_int(entry["logIndex"]))
 
 
 _CHECKSUMS: dict[str, str] = {}
@@ -81,20 +91,19 @@ def _checksum(address: str) -> str:
 
 class LogReader:
     """Fetches and decodes the token's logs of the given events (`eth_getLogs` over a block
-    range), in chain order."""
+    range, as plain JSON-RPC), in chain order."""
 
     def __init__(self, token: Token, kinds: tuple[str, ...]):
         self.token = token
-        self.decoders: dict[str, EventDecoder] = {}
-        for kind in kinds:
-            event = getattr(token.contract.events, kind)()
-            self.decoders[to_hex(event.topic)] = EventDecoder(kind, event.abi)
+        self.decoders = {d.topic: d for d in map(EventDecoder, kinds)}
 
-    def fetch(self, start: int, end: int) -> list[Event]:
-        """The followed events in blocks start..end, decoded, in chain order."""
-        raw = self.token.w3.provider.make_request("eth_getLogs", [{
-            "address": self.token.address, "fromBlock": hex(start), "toBlock": hex(end),
-            "topics": [list(self.decoders)],
+    def fetch(self, start: int, end: int | str, topics: list[Any] | None = None) -> list[Event]:
+        """The followed events in blocks start..end ("latest" allowed), decoded, in chain
+        order; `topics` filters topics 1.. (as `eth_getLogs` does: None matches any)."""
+        to_block = end if isinstance(end, str) else hex(end)
+        raw = self.token.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [{
+            "address": self.token.address, "fromBlock": hex(start), "toBlock": to_block,
+            "topics": [list(self.decoders), *(topics or [])],
         }])
         if raw.get("error"):
             raise RuntimeError(f"eth_getLogs {start}..{end} failed: {raw['error']}")
@@ -102,13 +111,12 @@ class LogReader:
         events.sort(key=lambda e: (e.block, e.log_index))
         return events
 
-    def decode(self, entry: dict) -> Event:
-        topics = [to_hex(t) for t in entry["topics"]]
-        decoder = self.decoders.get(topics[0]) if topics else None
+    def decode(self, entry: dict[str, Any]) -> Event:
+        topics = entry.get("topics") or []
+        decoder = self.decoders.get(to_hex(topics[0])) if topics else None
         if decoder is None or entry.get("removed"):
             raise ValueError(f"unexpected log from eth_getLogs: {entry}")
-        return decoder.decode(topics, to_bytes(entry["data"]), to_hex(entry["transactionHash"]),
-                              to_int(entry["blockNumber"]), to_int(entry["logIndex"]))
+        return decoder.decode_log(entry)
 
 
 def to_hex(value) -> str:

@@ -1,45 +1,34 @@
 """The USHK token as the reserve service sees it: reads, signed transactions, decoded reverts.
 
-web3.py only (no ape at run time); the ABI is service/chain/USHK.abi.json, exported from the
-compiled contract by tools/export_abi.py and checked against it by the tests.
+web3.py only (no ape at run time); the ABI is service/chain/abi.py's.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any, Sequence
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 from web3.types import RPCEndpoint
 
-ABI_FILE = Path(__file__).with_name("USHK.abi.json")
-
-
-@cache
-def token_abi() -> list[dict[str, Any]]:
-    """The USHK ABI (functions, events and custom errors)."""
-    return json.loads(ABI_FILE.read_text())
+from service.chain.abi import abi_item, selector, token_abi
+from service.chain.events import MINTED, Event, LogReader, to_hex
 
 
 @cache
 def _errors_by_selector() -> dict[bytes, tuple[str, list[str]]]:
-    errors = {}
-    for item in token_abi():
-        if item["type"] == "error":
-            types = [i["type"] for i in item["inputs"]]
-            selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
-            errors[selector] = (item["name"], types)
-    return errors
+    return {
+        selector(item): (item["name"], [i["type"] for i in item["inputs"]])
+        for item in token_abi() if item["type"] == "error"
+    }
 
 
 class ChainError(RuntimeError):
@@ -124,7 +113,7 @@ class Token:
         self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
         self.address = to_checksum_address(address)
         self.contract = self.w3.eth.contract(address=self.address, abi=token_abi())
-        self._minted_event = self.contract.events.Minted()
+        self._minted = LogReader(self, (MINTED,))
         self._chain_id_value: int | None = None
 
     # ---- reads -------------------------------------------------------------------------------
@@ -173,43 +162,19 @@ class Token:
         self, from_block: int, to_block: int | str = "latest", deposit_ids: Sequence[bytes] | None = None
     ) -> list[MintedEvent]:
         """`Minted` events in a block range, optionally only those of the given deposit ids."""
-        topics: list[Any] = [self._minted_event.topic, None, None]
+        topics: list[Any] = [None, None]
         if deposit_ids is not None:
             topics.append(["0x" + d.hex() for d in deposit_ids])
-        logs = self.w3.eth.get_logs(
-            {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
-        )
-        return [self._parse_minted(log) for log in logs]
-
-    def _parse_minted(self, log) -> MintedEvent:
-        event = self._minted_event.process_log(log)
-        return MintedEvent(
-            deposit_id=bytes(event["args"]["depositId"]),
-            to=event["args"]["to"],
-            amount=event["args"]["amount"],
-            minter=event["args"]["minter"],
-            tx_hash=event["transactionHash"].to_0x_hex(),
-            block_number=event["blockNumber"],
-        )
+        return [_minted(e) for e in self._minted.fetch(from_block, to_block, topics)]
 
     def minted_in_receipt(self, receipt: Receipt) -> list[MintedEvent]:
         """The token's `Minted` events among a receipt's (raw) logs."""
-        topic = str(self._minted_event.topic).lower()
         address = self.address.lower()
-        events = []
-        for log in receipt.logs:
-            topics = log.get("topics") or []
-            if log["address"].lower() != address or len(topics) != 4 or topics[0].lower() != topic:
-                continue
-            events.append(MintedEvent(
-                deposit_id=bytes.fromhex(topics[3][2:]),
-                to=to_checksum_address("0x" + topics[2][-40:]),
-                amount=int(log["data"], 16),
-                minter=to_checksum_address("0x" + topics[1][-40:]),
-                tx_hash=log["transactionHash"].lower(),
-                block_number=int(log["blockNumber"], 16),
-            ))
-        return events
+        return [
+            _minted(self._minted.decode(log)) for log in receipt.logs
+            if log["address"].lower() == address and log.get("topics")
+            and to_hex(log["topics"][0]) in self._minted.decoders
+        ]
 
     # ---- transactions --------------------------------------------------------------------------
 
@@ -328,14 +293,19 @@ def _receipt(r: dict) -> Receipt:
     )
 
 
+def _minted(event: Event) -> MintedEvent:
+    args = event.args
+    return MintedEvent(
+        deposit_id=args["depositId"], to=args["to"], amount=args["amount"], minter=args["minter"],
+        tx_hash=event.tx_hash, block_number=event.block,
+    )
+
+
 @cache
 def _function_abi(name: str) -> tuple[bytes, list[str]]:
     """Selector and argument types of the token's function `name` (one overload only)."""
-    found = [i for i in token_abi() if i["type"] == "function" and i["name"] == name]
-    if len(found) != 1:
-        raise ValueError(f"the token ABI has {len(found)} functions named {name}")
-    types = [i["type"] for i in found[0]["inputs"]]
-    return keccak(text=f"{name}({','.join(types)})")[:4], types
+    item = abi_item("function", name)
+    return selector(item), [i["type"] for i in item["inputs"]]
 
 
 def encode_call(name: str, *args: Any) -> bytes:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from service import audit
 from service.reserves.attestor import Attestor
 from service.chain import cursor as cursors
+from service.chain.events import REDEEMED, LogReader
 from service.chain.token import Token
 from service.config import Settings
 from service.db import Database, utcnow
@@ -78,7 +79,7 @@ class RedemptionWatcher:
         )
         self.clock = clock
         self.stats = WatcherStats()
-        self._event = token.contract.events.RedemptionRequested()
+        self._logs = LogReader(token, (REDEEMED,))
         self._backoff = 0.0
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -176,28 +177,15 @@ class RedemptionWatcher:
     # ---- chain -------------------------------------------------------------------------------
 
     def fetch(self, start: int, end: int) -> list[redemptions.RedemptionEvent]:
-        logs = self.token.w3.eth.get_logs(
-            {
-                "address": self.token.address,
-                "fromBlock": start,
-                "toBlock": end,
-                "topics": [self._event.topic],
-            }
-        )
-        events = []
-        for entry in logs:
-            decoded = self._event.process_log(entry)
-            args = decoded["args"]
-            events.append(
-                redemptions.RedemptionEvent(
-                    redemption_id=int(args["redemptionId"]),
-                    holder=args["holder"],
-                    amount_units=int(args["amount"]),
-                    payout_ref="0x" + bytes(args["payoutRef"]).hex(),
-                    tx_hash=decoded["transactionHash"].to_0x_hex(),
-                    block_number=decoded["blockNumber"],
-                    log_index=decoded["logIndex"],
-                )
+        return [
+            redemptions.RedemptionEvent(
+                redemption_id=e.args["redemptionId"],
+                holder=e.args["holder"],
+                amount_units=e.args["amount"],
+                payout_ref="0x" + e.args["payoutRef"].hex(),
+                tx_hash=e.tx_hash,
+                block_number=e.block,
+                log_index=e.log_index,
             )
-        events.sort(key=lambda e: (e.block_number, e.log_index))
-        return events
+            for e in self._logs.fetch(start, end)
+        ]
