@@ -112,9 +112,12 @@ class Settings(BaseSettings):
     redemption_poll_seconds: float = 1.0
     # Blocks asked for in one eth_getLogs call (and processed in one transaction).
     redemption_batch_blocks: int = Field(default=2000, ge=1, le=100_000)
-    # Hong Kong public holidays (ISO dates, JSON list in the environment:
-    # USHK_PAYOUT_HOLIDAYS='["2026-12-25","2026-12-26"]'). With weekends they are not business
-    # days: a payout is due by the end of the first business day after the day it was created.
+    # A payout is due by the end of the first Hong Kong business day after the day it was
+    # created (service/business_days.py). Not business days: weekends, Hong Kong's general
+    # holidays from the `holidays` package ("hong-kong"; "none" leaves them out), and the extra
+    # closures listed here (ISO dates, JSON list in the environment:
+    # USHK_PAYOUT_HOLIDAYS='["2026-09-01"]', e.g. a day of typhoon signal No. 8).
+    payout_calendar: Literal["hong-kong", "none"] = "hong-kong"
     payout_holidays: list[dt.date] = Field(default_factory=list)
 
     @field_validator("max_single_deposit")

@@ -58,6 +58,7 @@ from service.deposits import outbox
 from service.deposits import repository as deposits_repository
 from service.deposits.models import DepositStatus
 from service.evm import ZERO_ADDRESS
+from service.retry import Backoff
 from service.minting.batches import BLOCKING_ERRORS, InFlight, Item, MinterStats
 from service.reserves import service as reserves
 
@@ -125,7 +126,7 @@ class Minter:
         self.stats = MinterStats()
         self.lease = Lease(db.engine, "minter")
         self._nonce: int | None = None
-        self._backoff = 0.0
+        self._backoff = Backoff()
         self._in_flight: deque[InFlight] = deque()
         self._backlog = False  # the last claim was a full batch
         self._chain_ok_at = float("-inf")  # monotonic time of the last passed pause check / simulation
@@ -150,12 +151,12 @@ class Minter:
                     self._nonce = None
                     self._in_flight.clear()  # recover() settles them from the database
                     recovered = False
-                    stop.wait(self._next_backoff())
+                    stop.wait(self._backoff.next())
                     continue
                 if self.stats.blocked_by is None:
-                    self._backoff = 0.0  # errors are behind us
+                    self._backoff.reset()  # errors are behind us
                 if done == 0 and not self._in_flight:
-                    stop.wait(max(self.poll_seconds, self._backoff))
+                    stop.wait(max(self.poll_seconds, self._backoff.current))
             self._settle_in_flight()
         finally:
             self.lease.release()
@@ -478,7 +479,7 @@ class Minter:
             with self.db.transaction() as session:
                 audit.record(session, "mint.blocked", "minter", {"code": code, "detail": detail[:300]})
         self.stats.blocked_by = code
-        self._backoff = min(max(self._backoff * 2, 0.5), 30.0)
+        self._backoff.next()
 
     def _unblocked(self) -> None:
         if self.stats.blocked_by is not None:
@@ -486,11 +487,7 @@ class Minter:
             with self.db.transaction() as session:
                 audit.record(session, "mint.resumed", "minter", {"after": self.stats.blocked_by})
         self.stats.blocked_by = None
-        self._backoff = 0.0
-
-    def _next_backoff(self) -> float:
-        self._backoff = min(max(self._backoff * 2, 0.5), 30.0)
-        return self._backoff
+        self._backoff.reset()
 
     def _note_error(self, exc: BaseException) -> None:
         log.warning("minter error: %s", exc)

@@ -26,8 +26,9 @@ Settlement
 
 Overdue
     A pending payout is due by the end (midnight, Hong Kong time) of the first Hong Kong
-    business day after the Hong Kong calendar day on which it was created. Saturdays, Sundays
-    and the configured holidays (`Settings.payout_holidays`) are not business days. `due_at` is
+    business day after the Hong Kong calendar day on which it was created. Saturdays, Sundays,
+    Hong Kong's general holidays (the `holidays` package) and the configured closures
+    (`Settings.payout_holidays`) are not business days (service/business_days.py). `due_at` is
     stored when the payout is created; "overdue" is computed against the current time.
 """
 
@@ -38,13 +39,11 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from service import audit
+from service import audit, business_days
 from service.audit.repository import format_timestamp
 from service.banks.models import Bank
 from service.config import Settings
@@ -66,7 +65,6 @@ from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 from service.redemptions.schemas import PayoutAccountIn, SettlementRequest
 from service import ledger
 
-HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 WATCHER_ACTOR = "redemption-watcher"
 MAX_CENTS = 2**63 - 1
 
@@ -141,18 +139,11 @@ SETTLE_ERRORS: tuple[type[ServiceError], ...] = (
 
 # ---- business days ------------------------------------------------------------------------------
 
-def is_business_day(day: dt.date, holidays: Iterable[dt.date] = ()) -> bool:
-    return day.weekday() < 5 and day not in set(holidays)
-
-
-def due_at(created_at: dt.datetime, holidays: Iterable[dt.date] = ()) -> dt.datetime:
-    """End of the first Hong Kong business day after the Hong Kong day of `created_at`, in UTC."""
-    holidays = set(holidays)
-    day = created_at.astimezone(HONG_KONG).date() + dt.timedelta(days=1)
-    while not is_business_day(day, holidays):
-        day += dt.timedelta(days=1)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=HONG_KONG)
-    return end.astimezone(dt.UTC)
+def payout_due_at(settings: Settings, created_at: dt.datetime) -> dt.datetime:
+    """When a payout created at `created_at` falls overdue (service/business_days.py)."""
+    return business_days.due_at(
+        created_at, settings.payout_holidays, general=settings.payout_calendar == "hong-kong"
+    )
 
 
 # ---- payout accounts ----------------------------------------------------------------------------
@@ -294,7 +285,7 @@ def record_redemption(
         "bank_id": account.bank_id if reason is None else None,
         "status": PayoutStatus.PENDING if reason is None else PayoutStatus.UNASSIGNED,
         "unassigned_reason": reason,
-        "due_at": due_at(now, settings.payout_holidays),
+        "due_at": payout_due_at(settings, now),
         "created_at": now,
         "updated_at": now,
     }
@@ -352,7 +343,7 @@ def assign_payout(
     reason = payout.unassigned_reason
     payout.status = PayoutStatus.PENDING
     payout.bank_id = bank.id
-    payout.due_at = due_at(now, settings.payout_holidays)
+    payout.due_at = payout_due_at(settings, now)
     payout.updated_at = now
     session.flush()
     audit.record(session, "payout.assigned", actor,

@@ -32,6 +32,7 @@ from service.chain.token import Token
 from service.config import Settings
 from service.db import Database, utcnow
 from service.redemptions import service as redemptions
+from service.retry import Backoff
 from service import ledger
 
 log = logging.getLogger("ushk.redemptions")
@@ -80,7 +81,7 @@ class RedemptionWatcher:
         self.clock = clock
         self.stats = WatcherStats()
         self._logs = LogReader(token, (REDEEMED,))
-        self._backoff = 0.0
+        self._backoff = Backoff()
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -91,13 +92,12 @@ class RedemptionWatcher:
             try:
                 processed = self.step()
                 self.report_overdue()
-                self._backoff = 0.0
+                self._backoff.reset()
             except Exception as exc:  # noqa: BLE001 - retried
                 log.exception("redemption watcher pass failed")
                 self.stats.errors.append(str(exc)[:300])
                 del self.stats.errors[:-20]
-                self._backoff = min(max(self._backoff * 2, 0.5), 30.0)
-                stop.wait(self._backoff)
+                stop.wait(self._backoff.next())
                 continue
             if processed == 0:
                 stop.wait(self.poll_seconds)

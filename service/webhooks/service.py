@@ -5,7 +5,8 @@ Body: JSON ``{"event": "deposit.status_changed", "delivery_id": N, "created_at":
 "deposit": <the deposit as GET /v1/deposits/{reference} returns it>}``. Header
 ``X-USHK-Signature: sha256=<hex HMAC-SHA256(bank webhook secret, raw body)>``. A 2xx answer is a
 delivery; anything else (or no answer within the timeout) is retried with exponential backoff
-(base x 2^(attempt-1), capped) up to `webhook_max_attempts`, then the delivery is `failed`.
+and jitter (service/retry.py: base x 2^(attempt-1) plus up to half the base, capped) up to
+`webhook_max_attempts`, then the delivery is `failed`.
 Each attempt's outcome is recorded on the row. Deliveries are claimed with a lease (the row's
 next attempt is pushed past the timeout before posting), so several workers never post the
 same delivery at once.
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from service.banks.models import Bank
 from service.banks.service import webhook_secret
 from service.config import Settings
+from service import retry
 from service.db import Database, transaction_cache, utcnow
 from service.webhooks import repository
 from service.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -97,8 +99,9 @@ def enqueue_deposit_event(
 
 
 def backoff(settings: Settings, attempts: int) -> dt.timedelta:
-    seconds = settings.webhook_backoff_seconds * (2 ** max(0, attempts - 1))
-    return dt.timedelta(seconds=min(seconds, settings.webhook_backoff_max_seconds))
+    """The wait before the next attempt after `attempts` failed ones (service/retry.py)."""
+    return dt.timedelta(seconds=retry.delay(
+        attempts, initial=settings.webhook_backoff_seconds, maximum=settings.webhook_backoff_max_seconds))
 
 
 @dataclass

@@ -73,7 +73,8 @@ def test_deliveries_are_signed_retried_and_recorded(live, receiver):
         delivery = session.scalars(select(WebhookDelivery)).one()
         assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
             "pending", 1, 500)
-        assert delivery.next_attempt_at == now + dt.timedelta(seconds=2)
+        # 2 s after the first failure, plus up to 1 s of jitter (service/retry.py).
+        assert now + dt.timedelta(seconds=2) <= delivery.next_attempt_at <= now + dt.timedelta(seconds=3)
     # Not due yet.
     assert not deliver_due(env.db, env.settings, now=now + dt.timedelta(seconds=1)).delivered
     second = deliver_due(env.db, env.settings, now=now + dt.timedelta(seconds=3))

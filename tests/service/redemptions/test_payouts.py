@@ -23,9 +23,9 @@ from redemption_support import (
     record,
     snapshot,
 )
-from svc_support import today
+from svc_support import make_settings, today
 
-from service import audit
+from service import audit, business_days
 from service.client import BankClient, build_settlement, signed_settlement
 from service.redemptions import service as redemptions
 
@@ -274,16 +274,31 @@ def test_concurrentSettlements_onlyOneContentWins(two_banks):
 
 def test_dueAt_isTheEndOfTheNextHongKongBusinessDay():
     friday = dt.datetime(2026, 11, 27, 10, 0, tzinfo=HKT)
-    assert redemptions.due_at(friday) == dt.datetime(2026, 12, 1, 0, 0, tzinfo=HKT)  # Mon ends
+    assert business_days.due_at(friday) == dt.datetime(2026, 12, 1, 0, 0, tzinfo=HKT)  # Mon ends
     late_friday = dt.datetime(2026, 11, 27, 23, 59, tzinfo=HKT)  # 15:59 UTC, still Friday in HK
-    assert redemptions.due_at(late_friday) == dt.datetime(2026, 12, 1, 0, 0, tzinfo=HKT)
+    assert business_days.due_at(late_friday) == dt.datetime(2026, 12, 1, 0, 0, tzinfo=HKT)
     saturday = dt.datetime(2026, 11, 28, 9, 0, tzinfo=HKT)
-    assert redemptions.due_at(saturday) == dt.datetime(2026, 12, 1, 0, 0, tzinfo=HKT)
+    assert business_days.due_at(saturday) == dt.datetime(2026, 12, 1, 0, 0, tzinfo=HKT)
     tuesday = dt.datetime(2026, 11, 24, 16, 30, tzinfo=dt.UTC)  # Wednesday 00:30 in HK
-    assert redemptions.due_at(tuesday) == dt.datetime(2026, 11, 27, 0, 0, tzinfo=HKT)
+    assert business_days.due_at(tuesday) == dt.datetime(2026, 11, 27, 0, 0, tzinfo=HKT)
     christmas = [dt.date(2026, 12, 25), dt.date(2026, 12, 28)]  # Fri, and Mon as a holiday
     thursday = dt.datetime(2026, 12, 24, 12, 0, tzinfo=HKT)
-    assert redemptions.due_at(thursday, christmas) == dt.datetime(2026, 12, 30, 0, 0, tzinfo=HKT)
+    assert business_days.due_at(thursday, christmas) == dt.datetime(2026, 12, 30, 0, 0, tzinfo=HKT)
+
+
+def test_dueAt_skipsHongKongGeneralHolidays_unlessTheCalendarIsOff():
+    # Thursday before Easter 2026: Good Friday (3 April), the weekend, Monday 6 April (the day
+    # following Tomb-Sweeping Day) and Tuesday 7 April (the day following Easter Monday) are
+    # general holidays: due by the end of Wednesday 8 April.
+    thursday = dt.datetime(2026, 4, 2, 12, 0, tzinfo=HKT)
+    assert business_days.due_at(thursday) == dt.datetime(2026, 4, 9, 0, 0, tzinfo=HKT)
+    assert business_days.due_at(thursday, general=False) == dt.datetime(2026, 4, 4, 0, 0, tzinfo=HKT)
+    assert not business_days.is_business_day(dt.date(2026, 10, 1))  # National Day
+    assert business_days.is_business_day(dt.date(2026, 10, 2))
+    assert not business_days.is_business_day(dt.date(2026, 10, 2), [dt.date(2026, 10, 2)])
+    settings_off = make_settings("sqlite://", payout_calendar="none")
+    assert redemptions.payout_due_at(settings_off, thursday) == dt.datetime(2026, 4, 4, 0, 0, tzinfo=HKT)
+    assert redemptions.payout_due_at(make_settings("sqlite://"), thursday) == dt.datetime(2026, 4, 9, 0, 0, tzinfo=HKT)
 
 
 def test_overdue_acrossAWeekend_isComputedShownAndReportedOnce(two_banks):
