@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +164,9 @@ def measure(rows=None, *, log=None) -> dict[str, int]:
     if "transfer" in wanted:
         record("transfer", token.transfer(bob, HUNDRED_USD, sender=alice))
     if "transfer_new_holder" in wanted:
-        record("transfer_new_holder", token.transfer(_fresh_address("new-recipient"), HUNDRED_USD, sender=alice))
+        record(
+            "transfer_new_holder", token.transfer(_fresh_address("new-recipient"), HUNDRED_USD, sender=alice)
+        )
     if "approve" in wanted or "transfer_from" in wanted:
         receipt = token.approve(spender, 10 * HUNDRED_USD, sender=alice)
         if "approve" in wanted:
@@ -183,7 +185,13 @@ def measure(rows=None, *, log=None) -> dict[str, int]:
         for n, to in enumerate((_fresh_address("permit-spender-0"), _fresh_address("permit-spender-1"))):
             nonce = int(token.nonces(alice))
             assert nonce == n
-            message = {"owner": alice.address, "spender": to, "value": 10 * HUNDRED_USD, "nonce": nonce, "deadline": deadline}
+            message = {
+                "owner": alice.address,
+                "spender": to,
+                "value": 10 * HUNDRED_USD,
+                "nonce": nonce,
+                "deadline": deadline,
+            }
             v, r, s = _sign_typed(alice, "Permit", permit_fields, message, token, chain_id)
             receipt = token.permit(alice, to, 10 * HUNDRED_USD, deadline, v, r, s, sender=relayer)
         assert int(token.allowance(alice, to)) == 10 * HUNDRED_USD
@@ -237,7 +245,9 @@ def table(rows: dict[str, int]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=OUTPUT, help="where to write the JSON (bench/gas.json)")
+    parser.add_argument(
+        "--output", type=Path, default=OUTPUT, help="where to write the JSON (bench/gas.json)"
+    )
     parser.add_argument("--rows", nargs="*", choices=ROWS, help="measure only these rows")
     args = parser.parse_args(argv)
 
@@ -265,7 +275,7 @@ def main(argv=None) -> int:
         "solc": _solc_version(),
         "anvil": anvil,
         "hardfork": hardfork,
-        "measured_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "measured_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

@@ -89,10 +89,22 @@ class Config:
     @classmethod
     def quick(cls) -> Config:
         return cls(
-            clients=2, banks=2, holders=4, saturation_count=6, saturation_seconds=10.0,
-            paced_rate=20.0, paced_seconds=0.3, backlog_count=6, backlog_seconds=10.0,
-            breakdown_count=4, breakdown_seconds=10.0, transfers=8,
-            transfer_batch=4, redemptions=6, profile_requests=5, mint_timeout=30.0,
+            clients=2,
+            banks=2,
+            holders=4,
+            saturation_count=6,
+            saturation_seconds=10.0,
+            paced_rate=20.0,
+            paced_seconds=0.3,
+            backlog_count=6,
+            backlog_seconds=10.0,
+            breakdown_count=4,
+            breakdown_seconds=10.0,
+            transfers=8,
+            transfer_batch=4,
+            redemptions=6,
+            profile_requests=5,
+            mint_timeout=30.0,
         )
 
 
@@ -400,7 +412,9 @@ class LoadClient:
         async with self._slots:
             connection = None
             try:
-                connection = self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
+                connection = (
+                    self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
+                )
                 reader, writer = connection
                 writer.write(b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body))
                 status = int((await reader.readline()).split()[1])
@@ -435,7 +449,9 @@ def _clients(url: str, banks: list[BankCreds], connections: int) -> list[LoadCli
     return [LoadClient(url, b.api_key, connections) for b in banks]
 
 
-async def closed_loop(url: str, banks: list[BankCreds], bodies: list[list[bytes]], *, max_seconds: float) -> dict:
+async def closed_loop(
+    url: str, banks: list[BankCreds], bodies: list[list[bytes]], *, max_seconds: float
+) -> dict:
     """Each worker posts its bodies one after another (one request in flight per worker)."""
     workers = len(bodies)
     clients = _clients(url, banks, connections=workers)
@@ -461,13 +477,23 @@ async def closed_loop(url: str, banks: list[BankCreds], bodies: list[list[bytes]
     return result
 
 
-async def paced(url: str, banks: list[BankCreds], bodies: list[list[bytes]], *, rate: float,
-                max_inflight: int | None = None) -> dict:
+async def paced(
+    url: str,
+    banks: list[BankCreds],
+    bodies: list[list[bytes]],
+    *,
+    rate: float,
+    max_inflight: int | None = None,
+) -> dict:
     """Open loop: request i starts at t0 + i / rate whatever the answers so far. When more than
     `max_inflight` (default: one second's worth) are unanswered the service has fallen behind:
     no more are started (`fell_behind_after_s`), so an overloaded run stays bounded."""
-    flat = [(w % len(banks), worker[i]) for i in range(max(map(len, bodies), default=0))
-            for w, worker in enumerate(bodies) if i < len(worker)]
+    flat = [
+        (w % len(banks), worker[i])
+        for i in range(max(map(len, bodies), default=0))
+        for w, worker in enumerate(bodies)
+        if i < len(worker)
+    ]
     max_inflight = max_inflight or max(8, int(rate))
     clients = _clients(url, banks, connections=max_inflight + 8)
     samples: list[Sample] = []
@@ -504,8 +530,16 @@ async def paced(url: str, banks: list[BankCreds], bodies: list[list[bytes]], *, 
     return result
 
 
-def accept_phase(stack: BenchStack, work: Workload, phase: str, count: int, *, clients: int,
-                 max_seconds: float = 60.0, rate: float | None = None) -> tuple[dict, int, int]:
+def accept_phase(
+    stack: BenchStack,
+    work: Workload,
+    phase: str,
+    count: int,
+    *,
+    clients: int,
+    max_seconds: float = 60.0,
+    rate: float | None = None,
+) -> tuple[dict, int, int]:
     """Runs one accept phase; (result, first seq, last seq) of the deposits it created."""
     bodies = work.bodies(phase, count, clients)
     outbox = Outbox(stack.db_path)
@@ -525,8 +559,9 @@ def minter_backlog(stack: BenchStack, after: int, upto: int, timeout: float) -> 
     outbox = Outbox(stack.db_path)
     log = open(stack.var / "minter.log", "a")  # noqa: SIM115 - closed below
     spawned = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "service", "minter", "run"], cwd=ROOT,
-                               env=stack.env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "minter", "run"], cwd=ROOT, env=stack.env, stdout=log, stderr=log
+    )
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -534,7 +569,9 @@ def minter_backlog(stack: BenchStack, after: int, upto: int, timeout: float) -> 
             if not counts.get("accepted") and not counts.get("minting"):
                 break
             if process.poll() is not None:
-                raise RuntimeError(f"the minter exited with {process.returncode} (see {stack.var / 'minter.log'})")
+                raise RuntimeError(
+                    f"the minter exited with {process.returncode} (see {stack.var / 'minter.log'})"
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the minter did not drain the backlog in {timeout:.0f}s: {counts}")
             time.sleep(0.1)
@@ -591,12 +628,12 @@ def minter_worker(output: Path, timeout: float) -> None:
     """`--minter-worker`: the service's minter (built from the USHK_* environment as `ushk minter
     run` builds it) with timers around each step; mints until the outbox is empty, writes JSON."""
     from service.audit import repository as audit_repository
-    from service.runtime import build_minter
     from service.config import Settings
     from service.db import Database
     from service.deposits import outbox as outbox_module
     from service.deposits import repository as deposits_repository
     from service.quota import service as quota_service
+    from service.runtime import build_minter
 
     settings = Settings()
     db = Database.from_settings(settings)
@@ -636,7 +673,11 @@ def minter_worker(output: Path, timeout: float) -> None:
         (outbox_module, "record_batch_sent", step_label("record sent", outbox_module.record_batch_sent)),
         (outbox_module, "mark_minted", step_label("mark minted", outbox_module.mark_minted)),
         (quota_service, "commit", timers.wrap("mark minted: quota commit", quota_service.commit)),
-        (audit_repository, "write_pending", timers.wrap("audit append at commit", audit_repository.write_pending)),
+        (
+            audit_repository,
+            "write_pending",
+            timers.wrap("audit append at commit", audit_repository.write_pending),
+        ),
         (token, "minting_paused", timers.wrap("paused check (2 eth_call)", token.minting_paused)),
         (token, "build_mint_batch", timers.wrap("estimate gas + sign", token.build_mint_batch)),
         (token, "send_raw", timers.wrap("broadcast", token.send_raw)),
@@ -644,7 +685,11 @@ def minter_worker(output: Path, timeout: float) -> None:
     ]
     if attestor is not None:
         patches += [
-            (attestor, "ensure_covers", timers.wrap("attestation check (incl. attest)", attestor.ensure_covers)),
+            (
+                attestor,
+                "ensure_covers",
+                timers.wrap("attestation check (incl. attest)", attestor.ensure_covers),
+            ),
             (attestor, "attest", timers.wrap("attest (report, tx, receipt)", attestor.attest)),
         ]
     with patched(patches):
@@ -667,10 +712,18 @@ def minter_worker(output: Path, timeout: float) -> None:
             wall = time.perf_counter() - started
         finally:
             minter.lease.release()
-    output.write_text(json.dumps({
-        "settled": settled, "batches": minter.stats.batches, "wall_s": wall,
-        "seconds": timers.seconds, "calls": timers.calls, "errors": minter.stats.errors,
-    }))
+    output.write_text(
+        json.dumps(
+            {
+                "settled": settled,
+                "batches": minter.stats.batches,
+                "wall_s": wall,
+                "seconds": timers.seconds,
+                "calls": timers.calls,
+                "errors": minter.stats.errors,
+            }
+        )
+    )
 
 
 def minter_breakdown(stack: BenchStack, after: int, upto: int, timeout: float) -> dict:
@@ -678,9 +731,20 @@ def minter_breakdown(stack: BenchStack, after: int, upto: int, timeout: float) -
     output = stack.var / "minter-breakdown.json"
     with open(stack.var / "minter.log", "a") as log:
         subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--minter-worker", str(output),
-             "--timeout", str(timeout)],
-            cwd=ROOT, env=stack.env, stdout=log, stderr=log, check=True, timeout=timeout + 30,
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--minter-worker",
+                str(output),
+                "--timeout",
+                str(timeout),
+            ],
+            cwd=ROOT,
+            env=stack.env,
+            stdout=log,
+            stderr=log,
+            check=True,
+            timeout=timeout + 30,
         )
     raw = json.loads(output.read_text())
     wall = raw["wall_s"]
@@ -747,15 +811,23 @@ def _send_paced(http, raws: list[str], *, batch: int, max_pending: int, timeout:
 
     started = time.perf_counter()
     for offset in range(0, len(raws), batch):
-        chunk = raws[offset:offset + batch]
+        chunk = raws[offset : offset + batch]
         _rpc_batch(http, [("eth_sendRawTransaction", [raw]) for raw in chunk])
         wait_pool(max_pending - batch)
     wait_pool(0)
     return time.perf_counter() - started, stalls
 
 
-def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, batch: int = 200,
-                  max_pending: int = 600, timeout: float = 60.0) -> dict:
+def erc20_ceiling(
+    rpc_url: str,
+    token: str,
+    holders: int,
+    transfers: int,
+    *,
+    batch: int = 200,
+    max_pending: int = 600,
+    timeout: float = 60.0,
+) -> dict:
     """Transfers of 1.00 USHK between the benchmark's holders (each already holds a balance):
     pre-signed, then sent as raw JSON-RPC batches of `batch`, never more than `max_pending`
     unmined: about one block's gas (30M / ~45k). anvil's automine stalls on a bigger burst
@@ -771,11 +843,23 @@ def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, bat
     balance_of = keccak(text="balanceOf(address)")[:4]
     with httpx.Client(base_url=rpc_url, timeout=30) as http:
         # only holders that can pay every transfer they send before receiving any take part
-        balances = _rpc_batch(http, [
-            ("eth_call", [{"to": token, "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex()}, "latest"])
-            for a in candidates
-        ])
-        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances)}
+        balances = _rpc_batch(
+            http,
+            [
+                (
+                    "eth_call",
+                    [
+                        {
+                            "to": token,
+                            "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex(),
+                        },
+                        "latest",
+                    ],
+                )
+                for a in candidates
+            ],
+        )
+        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances, strict=True)}
         accounts = [a for a in candidates if balance[a.address] > 0]
         while True:  # each sender pays about transfers / senders; drop those that could not
             need = (transfers // max(len(accounts), 1) + 1) * 10**6
@@ -787,8 +871,10 @@ def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, bat
             raise RuntimeError("fewer than two benchmark holders hold enough USHK for the transfers")
         holders = len(accounts)
         _rpc_batch(http, [("anvil_setBalance", [a.address, hex(10**20)]) for a in accounts])
-        nonces = [int(n, 16) for n in _rpc_batch(
-            http, [("eth_getTransactionCount", [a.address, "pending"]) for a in accounts])]
+        nonces = [
+            int(n, 16)
+            for n in _rpc_batch(http, [("eth_getTransactionCount", [a.address, "pending"]) for a in accounts])
+        ]
         chain_id = int(_rpc(http, "eth_chainId", []), 16)
         base_fee = int(_rpc(http, "eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16)
         signing_started = time.perf_counter()
@@ -798,8 +884,14 @@ def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, bat
             recipient = accounts[(s + 1) % holders].address
             data = selector + bytes.fromhex(recipient[2:]).rjust(32, b"\0") + (10**6).to_bytes(32, "big")
             tx = {
-                "type": 2, "chainId": chain_id, "nonce": nonces[s], "to": token, "value": 0,
-                "data": data, "gas": 80_000, "maxFeePerGas": 4 * base_fee + 10**9,
+                "type": 2,
+                "chainId": chain_id,
+                "nonce": nonces[s],
+                "to": token,
+                "value": 0,
+                "data": data,
+                "gas": 80_000,
+                "maxFeePerGas": 4 * base_fee + 10**9,
                 "maxPriorityFeePerGas": 10**9,
             }
             nonces[s] += 1
@@ -807,14 +899,18 @@ def erc20_ceiling(rpc_url: str, token: str, holders: int, transfers: int, *, bat
         signing = time.perf_counter() - signing_started
         start_block = int(_rpc(http, "eth_blockNumber", []), 16)
         elapsed, stalls = _send_paced(http, raws, batch=batch, max_pending=max_pending, timeout=timeout)
-        final = [int(n, 16) for n in _rpc_batch(
-            http, [("eth_getTransactionCount", [a.address, "latest"]) for a in accounts])]
+        final = [
+            int(n, 16)
+            for n in _rpc_batch(http, [("eth_getTransactionCount", [a.address, "latest"]) for a in accounts])
+        ]
         end_block = int(_rpc(http, "eth_blockNumber", []), 16)
         # every transfer's receipt, in batches: all must have succeeded
         hashes = ["0x" + keccak(bytes.fromhex(raw[2:])).hex() for raw in raws]
         failed = 0
         for offset in range(0, len(hashes), 500):
-            receipts = _rpc_batch(http, [("eth_getTransactionReceipt", [h]) for h in hashes[offset:offset + 500]])
+            receipts = _rpc_batch(
+                http, [("eth_getTransactionReceipt", [h]) for h in hashes[offset : offset + 500]]
+            )
             failed += sum(1 for r in receipts if r is None or int(r["status"], 16) != 1)
     if final != nonces:
         raise RuntimeError("not every transfer was mined")
@@ -839,12 +935,21 @@ def _settings_of(env: dict[str, str]):
     """The service's Settings from a stack's USHK_* environment."""
     from service.config import Settings
 
-    return Settings(_env_file=None, **{k.removeprefix("USHK_").lower(): v for k, v in env.items()
-                                       if k.startswith("USHK_")})
+    return Settings(
+        _env_file=None,
+        **{k.removeprefix("USHK_").lower(): v for k, v in env.items() if k.startswith("USHK_")},
+    )
 
 
-def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: int = 200,
-                       max_pending: int = 600, timeout: float = 60.0) -> dict:
+def redemption_backlog(
+    stack: BenchStack,
+    holders: int,
+    count: int,
+    *,
+    batch: int = 200,
+    max_pending: int = 600,
+    timeout: float = 60.0,
+) -> dict:
     """Redemptions/s processed into payouts by the redemption watcher, on a backlog.
 
     The demo bank registers a payout account for each benchmark holder whose balance covers its
@@ -858,11 +963,10 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
     from eth_account import Account
     from eth_utils import keccak, to_checksum_address
 
+    from service import ledger, runtime
     from service.client import BankClient
     from service.db import Database
     from service.redemptions import service as redemption_service
-    from service import runtime
-    from service import ledger
 
     units = 10**6  # 1.00 USHK per redemption: 100 cents, no dust
     token = to_checksum_address(stack.token)
@@ -873,11 +977,23 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
     demo = stack.banks[0]
     run = uuid.uuid4().hex[:8]
     with httpx.Client(base_url=stack.rpc_url, timeout=30) as http:
-        balances = _rpc_batch(http, [
-            ("eth_call", [{"to": token, "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex()}, "latest"])
-            for a in candidates
-        ])
-        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances)}
+        balances = _rpc_batch(
+            http,
+            [
+                (
+                    "eth_call",
+                    [
+                        {
+                            "to": token,
+                            "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex(),
+                        },
+                        "latest",
+                    ],
+                )
+                for a in candidates
+            ],
+        )
+        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances, strict=True)}
         accounts = [a for a in candidates if balance[a.address] > 0]
         while accounts:  # each redeemer redeems about count / redeemers; drop those that could not
             need = -(-count // len(accounts)) * units
@@ -890,15 +1006,20 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
 
         registering = time.perf_counter()
         refs = {}
-        with BankClient(stack.service_url, api_key=demo.api_key, key_id=demo.key_id, private_key=demo.seed) as bank:
+        with BankClient(
+            stack.service_url, api_key=demo.api_key, key_id=demo.key_id, private_key=demo.seed
+        ) as bank:
             for n, a in enumerate(accounts):
                 refs[a.address] = bank.register_payout_account(
-                    holder=a.address, account_reference=f"bench-{run}-{n}")["payout_ref"]
+                    holder=a.address, account_reference=f"bench-{run}-{n}"
+                )["payout_ref"]
         registered = time.perf_counter() - registering
 
         _rpc_batch(http, [("anvil_setBalance", [a.address, hex(10**20)]) for a in accounts])
-        nonces = [int(n, 16) for n in _rpc_batch(
-            http, [("eth_getTransactionCount", [a.address, "pending"]) for a in accounts])]
+        nonces = [
+            int(n, 16)
+            for n in _rpc_batch(http, [("eth_getTransactionCount", [a.address, "pending"]) for a in accounts])
+        ]
         chain_id = int(_rpc(http, "eth_chainId", []), 16)
         base_fee = int(_rpc(http, "eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16)
         raws = []
@@ -906,9 +1027,15 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
             s = i % len(accounts)
             ref = bytes.fromhex(refs[accounts[s].address].removeprefix("0x"))
             tx = {
-                "type": 2, "chainId": chain_id, "nonce": nonces[s], "to": token, "value": 0,
-                "data": selector + units.to_bytes(32, "big") + ref, "gas": 150_000,
-                "maxFeePerGas": 4 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9,
+                "type": 2,
+                "chainId": chain_id,
+                "nonce": nonces[s],
+                "to": token,
+                "value": 0,
+                "data": selector + units.to_bytes(32, "big") + ref,
+                "gas": 150_000,
+                "maxFeePerGas": 4 * base_fee + 10**9,
+                "maxPriorityFeePerGas": 10**9,
             }
             nonces[s] += 1
             raws.append("0x" + bytes(accounts[s].sign_transaction(tx).raw_transaction).hex())
@@ -920,7 +1047,9 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
         hashes = ["0x" + keccak(bytes.fromhex(raw[2:])).hex() for raw in raws]
         failed = 0
         for offset in range(0, len(hashes), 500):
-            receipts = _rpc_batch(http, [("eth_getTransactionReceipt", [h]) for h in hashes[offset:offset + 500]])
+            receipts = _rpc_batch(
+                http, [("eth_getTransactionReceipt", [h]) for h in hashes[offset : offset + 500]]
+            )
             failed += sum(1 for r in receipts if r is None or int(r["status"], 16) != 1)
     if failed or last_id - first_id + 1 != count:
         raise RuntimeError(f"{failed} of {count} redemptions failed; ids {first_id}..{last_id}")
@@ -933,14 +1062,21 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
         cursor_before = watcher.cursor()
         timers = Timers()
         watcher.fetch = timers.wrap("eth_getLogs + decode", watcher.fetch)
-        patches = [(redemption_service, "record_redemption",
-                    timers.wrap("record_redemption (payout insert, audit)", redemption_service.record_redemption))]
+        patches = [
+            (
+                redemption_service,
+                "record_redemption",
+                timers.wrap("record_redemption (payout insert, audit)", redemption_service.record_redemption),
+            )
+        ]
         if hasattr(ledger, "record_redemption"):  # the reserve ledger's posting, where the watcher makes it
-            patches.append((ledger, "record_redemption",
-                            timers.wrap("ledger posting", ledger.record_redemption)))
+            patches.append(
+                (ledger, "record_redemption", timers.wrap("ledger posting", ledger.record_redemption))
+            )
         if getattr(watcher, "attestor", None) is not None:
             watcher.attestor.ensure_not_above_attestable = timers.wrap(
-                "attestation check", watcher.attestor.ensure_not_above_attestable)
+                "attestation check", watcher.attestor.ensure_not_above_attestable
+            )
         with patched(patches):
             started = time.perf_counter()
             watcher.catch_up()
@@ -952,25 +1088,40 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
 
     conn = sqlite3.connect(f"file:{stack.db_path}?mode=ro", uri=True, timeout=30)
     try:
-        per_id = dict(conn.execute(
-            "SELECT redemption_id, count(*) FROM payouts WHERE redemption_id >= ? GROUP BY redemption_id",
-            (first_id,)).fetchall())
-        statuses = dict(conn.execute(
-            "SELECT status, count(*) FROM payouts WHERE redemption_id >= ? GROUP BY status", (first_id,)).fetchall())
-        banks = {r[0] for r in conn.execute(
-            "SELECT DISTINCT b.name FROM payouts p JOIN banks b ON b.id = p.bank_id WHERE p.redemption_id >= ?",
-            (first_id,)).fetchall()}
+        per_id = dict(
+            conn.execute(
+                "SELECT redemption_id, count(*) FROM payouts WHERE redemption_id >= ? GROUP BY redemption_id",
+                (first_id,),
+            ).fetchall()
+        )
+        statuses = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM payouts WHERE redemption_id >= ? GROUP BY status", (first_id,)
+            ).fetchall()
+        )
+        banks = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT b.name FROM payouts p JOIN banks b ON b.id = p.bank_id WHERE p.redemption_id >= ?",
+                (first_id,),
+            ).fetchall()
+        }
     finally:
         conn.close()
-    exactly_once = (set(per_id) == set(range(first_id, last_id + 1)) and all(n == 1 for n in per_id.values()))
+    exactly_once = set(per_id) == set(range(first_id, last_id + 1)) and all(n == 1 for n in per_id.values())
     if not exactly_once:
-        raise RuntimeError(f"payouts of redemptions {first_id}..{last_id}: {len(per_id)} ids, "
-                           f"{sum(per_id.values())} rows")
-    parts = {name: {"s": round(sec, 4), "share": round(sec / wall, 3) if wall else None}
-             for name, sec in sorted(timers.seconds.items(), key=lambda kv: -kv[1])}
+        raise RuntimeError(
+            f"payouts of redemptions {first_id}..{last_id}: {len(per_id)} ids, {sum(per_id.values())} rows"
+        )
+    parts = {
+        name: {"s": round(sec, 4), "share": round(sec / wall, 3) if wall else None}
+        for name, sec in sorted(timers.seconds.items(), key=lambda kv: -kv[1])
+    }
     accounted = sum(timers.seconds.values())
     parts["rest (transactions, commit, cursor, audit)"] = {
-        "s": round(wall - accounted, 4), "share": round((wall - accounted) / wall, 3) if wall else None}
+        "s": round(wall - accounted, 4),
+        "share": round((wall - accounted) / wall, 3) if wall else None,
+    }
     return {
         "redemptions": count,
         "redeemers": len(accounts),
@@ -990,7 +1141,7 @@ def redemption_backlog(stack: BenchStack, holders: int, count: int, *, batch: in
         "redemptions_per_s": _rate(count, wall),
         "watcher_parts": parts,
         "watcher": "build_watcher (as `ushk redemptions watch --once`), in the benchmark process, "
-                   "confirmations 0, the stack's workers process stopped",
+        "confirmations 0, the stack's workers process stopped",
     }
 
 
@@ -1026,7 +1177,9 @@ def profile_accept(requests: int, tmp: Path) -> dict:
     db.upgrade()
     seed = os.urandom(32)
     with db.transaction() as session:
-        created = banks.create_bank(session, settings, "profile-bank", actor="bench", public_key=public_key_b64(seed))
+        created = banks.create_bank(
+            session, settings, "profile-bank", actor="bench", public_key=public_key_b64(seed)
+        )
     bank = BankCreds("profile-bank", created.api_key, created.signing_key.key_id, seed.hex())
     work = Workload.make([bank], holders=64)
     warmup = [work.body("warm", k, bank) for k in range(20)]
@@ -1041,10 +1194,18 @@ def profile_accept(requests: int, tmp: Path) -> dict:
         (quota, "check_splitting", timers.wrap("submit: splitting check", quota.check_splitting)),
         (quota, "hold", timers.wrap("submit: quota hold", quota.hold)),
         (banks, "charge_daily", timers.wrap("submit: bank daily limit", banks.charge_daily)),
-        (webhooks, "enqueue_deposit_event", timers.wrap("submit: webhook enqueue", webhooks.enqueue_deposit_event)),
+        (
+            webhooks,
+            "enqueue_deposit_event",
+            timers.wrap("submit: webhook enqueue", webhooks.enqueue_deposit_event),
+        ),
         (Session, "flush", timers.wrap("ORM flush (inserts/updates)", Session.flush)),
         (Session, "commit", timers.wrap("commit", Session.commit)),
-        (audit_repository, "write_pending", timers.wrap("commit: audit append", audit_repository.write_pending)),
+        (
+            audit_repository,
+            "write_pending",
+            timers.wrap("commit: audit append", audit_repository.write_pending),
+        ),
     ]
     app = create_app(settings, db)
     statuses: dict[int, int] = {}
@@ -1058,7 +1219,10 @@ def profile_accept(requests: int, tmp: Path) -> dict:
                 statuses[status] = statuses.get(status, 0) + 1
             total = time.perf_counter() - started
     db.dispose()
-    per = {name: round(s / requests * 1000, 3) for name, s in sorted(timers.seconds.items(), key=lambda kv: -kv[1])}
+    per = {
+        name: round(s / requests * 1000, 3)
+        for name, s in sorted(timers.seconds.items(), key=lambda kv: -kv[1])
+    }
     accounted = sum(timers.seconds.get(n, 0.0) for n in ("auth (API key lookup)", "submit()", "commit"))
     per["rest (FastAPI, pydantic, routing, TestClient)"] = round((total - accounted) / requests * 1000, 3)
     return {
@@ -1101,13 +1265,22 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         stack.start(banks=cfg.banks)
         work = Workload.make(stack.banks, cfg.holders)
         outbox = Outbox(stack.db_path)
-        batch_size = int(stack.env.get("USHK_MINTER_BATCH_SIZE", Settings.model_fields["minter_batch_size"].default))
+        batch_size = int(
+            stack.env.get("USHK_MINTER_BATCH_SIZE", Settings.model_fields["minter_batch_size"].default)
+        )
         out["config"] = {
-            "clients": cfg.clients, "banks": len(stack.banks), "beneficiaries": cfg.holders,
-            "residents": cfg.holders * RESIDENTS_PER_BENEFICIARY, "amount": AMOUNT, "category": "hk",
+            "clients": cfg.clients,
+            "banks": len(stack.banks),
+            "beneficiaries": cfg.holders,
+            "residents": cfg.holders * RESIDENTS_PER_BENEFICIARY,
+            "amount": AMOUNT,
+            "category": "hk",
             "minter_batch_size": batch_size,
-            "minter_poll_seconds": float(stack.env.get(
-                "USHK_MINTER_POLL_SECONDS", Settings.model_fields["minter_poll_seconds"].default)),
+            "minter_poll_seconds": float(
+                stack.env.get(
+                    "USHK_MINTER_POLL_SECONDS", Settings.model_fields["minter_poll_seconds"].default
+                )
+            ),
             "database": "SQLite WAL (synchronous=NORMAL)",
         }
         # warm-up: connections, the first attestation
@@ -1115,48 +1288,72 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         outbox.wait_settled(0, outbox.max_seq(), cfg.mint_timeout)
 
         log(f"accept, closed loop: {cfg.clients} clients, {cfg.saturation_count} deposits, minter running")
-        sat, first, last = accept_phase(stack, work, "sat", cfg.saturation_count, clients=cfg.clients,
-                                        max_seconds=cfg.saturation_seconds)
+        sat, first, last = accept_phase(
+            stack, work, "sat", cfg.saturation_count, clients=cfg.clients, max_seconds=cfg.saturation_seconds
+        )
         outbox.wait_settled(first, last, cfg.mint_timeout)
         sat_mint = mint_rates(outbox, first, last)
-        log(f"  {sat['accepted_per_s']}/s accepted, p99 {sat['latency_p99_ms']} ms; "
-            f"{sat_mint.get('minted_per_s_from_first_accept')}/s minted from first accept")
+        log(
+            f"  {sat['accepted_per_s']}/s accepted, p99 {sat['latency_p99_ms']} ms; "
+            f"{sat_mint.get('minted_per_s_from_first_accept')}/s minted from first accept"
+        )
 
         log(f"accept, paced: {cfg.paced_rate:g}/s for {cfg.paced_seconds:g}s, minter running")
         count = max(1, round(cfg.paced_rate * cfg.paced_seconds))
-        pace, first, last = accept_phase(stack, work, "paced", count, clients=cfg.clients, rate=cfg.paced_rate)
+        pace, first, last = accept_phase(
+            stack, work, "paced", count, clients=cfg.clients, rate=cfg.paced_rate
+        )
         outbox.wait_settled(first, last, cfg.mint_timeout)
         pace_mint = mint_rates(outbox, first, last)
         behind = pace["fell_behind_after_s"]
-        log(f"  p50 {pace['latency_p50_ms']} ms, p99 {pace['latency_p99_ms']} ms; "
+        log(
+            f"  p50 {pace['latency_p50_ms']} ms, p99 {pace['latency_p99_ms']} ms; "
             f"accept to minted p99 {pace_mint.get('accept_to_minted_p99_ms')} ms"
-            + (f"; fell behind after {behind} s, {pace['requests']} of {pace['planned']} sent" if behind else ""))
+            + (
+                f"; fell behind after {behind} s, {pace['requests']} of {pace['planned']} sent"
+                if behind
+                else ""
+            )
+        )
 
         log("the stack's workers process (minter, watcher, reconciler, attestor) stopped")
         stack.stack.stop_workers()
         log(f"accept, closed loop without the minter: {cfg.backlog_count} deposits (the backlog)")
-        backlog, first, last = accept_phase(stack, work, "backlog", cfg.backlog_count, clients=cfg.clients,
-                                            max_seconds=cfg.backlog_seconds)
+        backlog, first, last = accept_phase(
+            stack, work, "backlog", cfg.backlog_count, clients=cfg.clients, max_seconds=cfg.backlog_seconds
+        )
         log(f"  {backlog['accepted_per_s']}/s accepted, p99 {backlog['latency_p99_ms']} ms")
         log(f"minter: `python -m service minter run` on {last - first} accepted deposits")
         minter = minter_backlog(stack, first, last, cfg.mint_timeout)
-        log(f"  {minter.get('minted_per_s_from_first_claim')}/s from its first claim, "
-            f"{minter.get('batches')} batches")
+        log(
+            f"  {minter.get('minted_per_s_from_first_claim')}/s from its first claim, "
+            f"{minter.get('batches')} batches"
+        )
 
         log(f"minter breakdown: an instrumented minter process on {cfg.breakdown_count} deposits")
-        _, first, last = accept_phase(stack, work, "breakdown", cfg.breakdown_count, clients=cfg.clients,
-                                      max_seconds=cfg.breakdown_seconds)
+        _, first, last = accept_phase(
+            stack,
+            work,
+            "breakdown",
+            cfg.breakdown_count,
+            clients=cfg.clients,
+            max_seconds=cfg.breakdown_seconds,
+        )
         breakdown = minter_breakdown(stack, first, last, cfg.mint_timeout)
         log(f"  {breakdown['minted_per_s']}/s over {breakdown['batches']} batches")
 
         log(f"ceiling: {cfg.transfers} USHK transfers straight to anvil")
-        ceiling = erc20_ceiling(stack.rpc_url, stack.token, cfg.holders, cfg.transfers, batch=cfg.transfer_batch)
+        ceiling = erc20_ceiling(
+            stack.rpc_url, stack.token, cfg.holders, cfg.transfers, batch=cfg.transfer_batch
+        )
         log(f"  {ceiling['transfers_per_s']}/s")
 
         log(f"redemptions: {cfg.redemptions} redeem transactions, then the watcher on the backlog")
         redemptions = redemption_backlog(stack, cfg.holders, cfg.redemptions, batch=cfg.transfer_batch)
-        log(f"  {redemptions['redemptions_per_s']}/s events to payout rows "
-            f"({redemptions['payouts_created']} payouts in {redemptions['watcher_s']} s)")
+        log(
+            f"  {redemptions['redemptions_per_s']}/s events to payout rows "
+            f"({redemptions['payouts_created']} payouts in {redemptions['watcher_s']} s)"
+        )
         out["machine"] = machine_facts(stack)
     finally:
         stack.stop()
@@ -1175,12 +1372,18 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
     out["where_time_goes"] = {"accept_in_process": profile, "minter": breakdown}
     out["targets"] = TARGETS
     out["verdicts"] = {
-        "paced_accept_p99_ms": "missed" if pace["fell_behind_after_s"] is not None
+        "paced_accept_p99_ms": "missed"
+        if pace["fell_behind_after_s"] is not None
         else _verdict(pace["latency_p99_ms"], TARGETS["paced_accept_p99_ms"], lower=True),
-        "minted_per_s": _verdict(minter.get("minted_per_s_from_first_claim"), TARGETS["minted_per_s"], lower=False),
+        "minted_per_s": _verdict(
+            minter.get("minted_per_s_from_first_claim"), TARGETS["minted_per_s"], lower=False
+        ),
         "paced_attestations_per_1000_minted": _verdict(
-            pace_mint.get("attestations_per_1000_minted"), TARGETS["paced_attestations_per_1000_minted"],
-            lower=True, strict=True),
+            pace_mint.get("attestations_per_1000_minted"),
+            TARGETS["paced_attestations_per_1000_minted"],
+            lower=True,
+            strict=True,
+        ),
     }
     out["machine"]["loadavg_1_5_15_before"] = [round(x, 2) for x in load_before]
     out["machine"]["loadavg_1_5_15_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -1217,34 +1420,72 @@ def table(result: dict) -> str:
         lines.append(f"{name:<58} {_f(value):>12}  {_f(p50):>9} {_f(p99):>9}  {note}")
 
     sat, pace, nom = a["saturated_with_minter"], a["paced"], a["saturated_no_minter"]
-    row(f"accepted/s, {sat['concurrency']} clients, minter running (ms)", sat["accepted_per_s"],
-        sat["latency_p50_ms"], sat["latency_p99_ms"], f"n={sat['accepted']}")
-    row(f"accepted/s, {nom['concurrency']} clients, minter off (ms)", nom["accepted_per_s"],
-        nom["latency_p50_ms"], nom["latency_p99_ms"], f"n={nom['accepted']}")
+    row(
+        f"accepted/s, {sat['concurrency']} clients, minter running (ms)",
+        sat["accepted_per_s"],
+        sat["latency_p50_ms"],
+        sat["latency_p99_ms"],
+        f"n={sat['accepted']}",
+    )
+    row(
+        f"accepted/s, {nom['concurrency']} clients, minter off (ms)",
+        nom["accepted_per_s"],
+        nom["latency_p50_ms"],
+        nom["latency_p99_ms"],
+        f"n={nom['accepted']}",
+    )
     verdict = result["verdicts"]["paced_accept_p99_ms"]
     behind = pace["fell_behind_after_s"]
-    row(f"paced {pace['rate_per_s']:g}/s: accept latency (ms)", pace["accepted_per_s"], pace["latency_p50_ms"],
-        pace["latency_p99_ms"], f"target p99 <= {TARGETS['paced_accept_p99_ms']:g} ms: {verdict}"
-        + (f"; fell behind after {behind} s ({pace['requests']} of {pace['planned']} sent)" if behind else ""))
+    row(
+        f"paced {pace['rate_per_s']:g}/s: accept latency (ms)",
+        pace["accepted_per_s"],
+        pace["latency_p50_ms"],
+        pace["latency_p99_ms"],
+        f"target p99 <= {TARGETS['paced_accept_p99_ms']:g} ms: {verdict}"
+        + (
+            f"; fell behind after {behind} s ({pace['requests']} of {pace['planned']} sent)" if behind else ""
+        ),
+    )
     e2e, pm, mb = m["end_to_end_saturated"], m["end_to_end_paced"], m["minter_process_backlog"]
-    row("minted/s, first accept -> last minted (saturated run)", e2e.get("minted_per_s_from_first_accept"),
-        note=f"n={e2e.get('minted')}, {e2e.get('batches')} batches")
-    row("paced run: accept -> minted (ms)", pm.get("minted"), pm.get("accept_to_minted_p50_ms"),
-        pm.get("accept_to_minted_p99_ms"), f"{pm.get('batches')} batches, mean {pm.get('batch_size_mean')}")
+    row(
+        "minted/s, first accept -> last minted (saturated run)",
+        e2e.get("minted_per_s_from_first_accept"),
+        note=f"n={e2e.get('minted')}, {e2e.get('batches')} batches",
+    )
+    row(
+        "paced run: accept -> minted (ms)",
+        pm.get("minted"),
+        pm.get("accept_to_minted_p50_ms"),
+        pm.get("accept_to_minted_p99_ms"),
+        f"{pm.get('batches')} batches, mean {pm.get('batch_size_mean')}",
+    )
     verdict = result["verdicts"]["paced_attestations_per_1000_minted"]
-    row("paced run: attestations per 1,000 minted deposits", pm.get("attestations_per_1000_minted"),
+    row(
+        "paced run: attestations per 1,000 minted deposits",
+        pm.get("attestations_per_1000_minted"),
         note=f"{pm.get('attestations')} attestations; target under {TARGETS['paced_attestations_per_1000_minted']:g}: "
-             f"{verdict}")
+        f"{verdict}",
+    )
     verdict = result["verdicts"]["minted_per_s"]
-    row("minted/s, minter process on a backlog (first claim -> last)", mb.get("minted_per_s_from_first_claim"),
+    row(
+        "minted/s, minter process on a backlog (first claim -> last)",
+        mb.get("minted_per_s_from_first_claim"),
         note=f"n={mb.get('minted')}, {mb.get('batches')} batches of <= {cfg['minter_batch_size']}; "
-             f"target >= {TARGETS['minted_per_s']:,.0f}: {verdict}")
+        f"target >= {TARGETS['minted_per_s']:,.0f}: {verdict}",
+    )
     row("  same, from process spawn", _rate(mb.get("minted", 0), mb.get("process_spawn_to_last_minted_s", 0)))
-    row("ceiling: anvil ERC-20 transfers/s (automine, as make run)", c["transfers_per_s"], note=f"n={c['transfers']}")
+    row(
+        "ceiling: anvil ERC-20 transfers/s (automine, as make run)",
+        c["transfers_per_s"],
+        note=f"n={c['transfers']}",
+    )
     r = result["redemptions"]["watcher_backlog"]
-    row("redemptions/s processed into payouts (events -> payout rows)", r["redemptions_per_s"],
+    row(
+        "redemptions/s processed into payouts (events -> payout rows)",
+        r["redemptions_per_s"],
         note=f"n={r['redemptions']}, watcher on a backlog, {r['watcher_ranges']} ranges; "
-             f"one payout per redemption id: {'yes' if r['each_redemption_one_payout'] else 'NO'}")
+        f"one payout per redemption id: {'yes' if r['each_redemption_one_payout'] else 'NO'}",
+    )
     lines.append("")
     lines.append("where time goes, accept path in-process (ms per deposit):")
     prof = result["where_time_goes"]["accept_in_process"]
@@ -1253,8 +1494,10 @@ def table(result: dict) -> str:
         lines.append(f"  {name:<52} {ms:>8.3f}")
     br = result["where_time_goes"]["minter"]
     lines.append("")
-    lines.append(f"where time goes, minter ({br['deposits']} deposits, {br['batches']} batches, "
-                 f"{br['wall_s']:.2f} s, {br['minted_per_s']:,.0f}/s):")
+    lines.append(
+        f"where time goes, minter ({br['deposits']} deposits, {br['batches']} batches, "
+        f"{br['wall_s']:.2f} s, {br['minted_per_s']:,.0f}/s):"
+    )
     for name, part in br["parts"].items():
         per_batch = part["s"] / max(1, br["batches"]) * 1000
         lines.append(f"  {name:<52} {part['s']:>8.3f} s  {part['share']:>6.1%}  {per_batch:>8.1f} ms/batch")
@@ -1262,21 +1505,26 @@ def table(result: dict) -> str:
     lines.append(f"where time goes, redemption watcher ({r['redemptions']} events, {r['watcher_s']:.2f} s):")
     for name, part in r["watcher_parts"].items():
         per_event = part["s"] / max(1, r["redemptions"]) * 1000
-        lines.append(f"  {name:<52} {part['s']:>8.3f} s  {part['share'] or 0:>6.1%}  {per_event:>8.3f} ms/event")
+        lines.append(
+            f"  {name:<52} {part['s']:>8.3f} s  {part['share'] or 0:>6.1%}  {per_event:>8.3f} ms/event"
+        )
     return "\n".join(lines)
 
 
 def use_project_tools() -> None:
     """anvil, ape and solc from the project's .tools and venv first on PATH (as the Makefile does)."""
     tools = ROOT / ".tools"
-    os.environ["PATH"] = os.pathsep.join([str(tools / "bin"), str(Path(sys.executable).parent),
-                                          os.environ.get("PATH", "")])
+    os.environ["PATH"] = os.pathsep.join(
+        [str(tools / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    )
     os.environ.setdefault("SOLCX_BINARY_PATH", str(tools / "solcx"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=OUTPUT, help="where to write the JSON (bench/throughput.json)")
+    parser.add_argument(
+        "--output", type=Path, default=OUTPUT, help="where to write the JSON (bench/throughput.json)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny counts (a smoke run)")
     parser.add_argument("--minter-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=90.0, help=argparse.SUPPRESS)
@@ -1294,9 +1542,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(result))
     m = result["machine"]
-    print(f"\n{m['cores']} cores, Python {m['python']}, SQLite {m['sqlite']}, anvil {m['anvil']}; load average "
-          f"{m['loadavg_1_5_15_before'][0]:.1f} before, {m['loadavg_1_5_15_after'][0]:.1f} after; "
-          f"{result['run_seconds']} s; wrote {args.output}")
+    print(
+        f"\n{m['cores']} cores, Python {m['python']}, SQLite {m['sqlite']}, anvil {m['anvil']}; load average "
+        f"{m['loadavg_1_5_15_before'][0]:.1f} before, {m['loadavg_1_5_15_after'][0]:.1f} after; "
+        f"{result['run_seconds']} s; wrote {args.output}"
+    )
     missed = [name for name, verdict in result["verdicts"].items() if verdict == "missed"]
     if missed:
         print(f"missed target: {', '.join(missed)}", file=sys.stderr)

@@ -63,7 +63,10 @@ def cli():
 )
 @click.option("--no-attest", is_flag=True, help="Make no first attestation.")
 @click.option(
-    "--report-hash", type=BYTES32, default="0x" + "00" * 32, help="Reserve report hash of the first attestation."
+    "--report-hash",
+    type=BYTES32,
+    default="0x" + "00" * 32,
+    help="Reserve report hash of the first attestation.",
 )
 @click.option(
     "--audit-head", type=BYTES32, default="0x" + "00" * 32, help="Audit log head of the first attestation."
@@ -146,9 +149,7 @@ def token(
     click.echo(f"  ape run ops status --network {net}")
     click.echo(f"  ape run ops attest 1000000.00 --network {net}    # reserves, so mints can go ahead")
     if info["minters"]:
-        click.echo(
-            f"  ape run mint mint <recipient> 100.00 --deposit 1 --network {net}    # as the minter"
-        )
+        click.echo(f"  ape run mint mint <recipient> 100.00 --deposit 1 --network {net}    # as the minter")
     else:
         click.echo(f"  ape run mint configure-minter <minter> --allowance 1000000.00 --network {net}")
     click.echo(f"  ape run roles list --network {net}")

@@ -56,8 +56,7 @@ def configure_minter(account, minter, allowance, max_per_mint):
     require_role(token, "DEFAULT_ADMIN_ROLE", sender, doing="configuring a minter")
     transact(token.configureMinter, minter, allowance, max_per_mint, sender=sender, what="configureMinter")
     click.echo(
-        f"minter {minter}: allowance {format_usd(allowance)} USD, "
-        f"max per mint {format_usd(max_per_mint)} USD"
+        f"minter {minter}: allowance {format_usd(allowance)} USD, max per mint {format_usd(max_per_mint)} USD"
     )
     info.setdefault("minters", {})[minter] = {
         "allowance": allowance,
@@ -141,7 +140,7 @@ def read_batch_csv(path: Path) -> list[tuple[str, int, bytes]]:
                 amount = parse_usd(fields[1])
                 dep_id = parse_deposit_id(fields[2])
             except ValueError as err:
-                raise click.BadParameter(f"line {line_no}: {err}", param_hint="CSV_FILE")
+                raise click.BadParameter(f"line {line_no}: {err}", param_hint="CSV_FILE") from None
             if dep_id in seen:
                 raise click.BadParameter(
                     f"line {line_no}: deposit {_deposit_label(dep_id)} repeats line {seen[dep_id]}",
@@ -182,7 +181,9 @@ def mint_batch(account, csv_file, batch_size, dry_run):
     if already:
         listed = ", ".join(_deposit_label(d) for d in already[:5])
         raise click.ClickException(f"{len(already)} deposit(s) already minted: {listed}")
-    click.echo(f"{len(rows)} deposits, {format_usd(total)} USD in {-(-len(rows) // batch_size)} transaction(s)")
+    click.echo(
+        f"{len(rows)} deposits, {format_usd(total)} USD in {-(-len(rows) // batch_size)} transaction(s)"
+    )
     if dry_run:
         return
     sender = resolve_sender(account, what="the mints")

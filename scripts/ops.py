@@ -39,18 +39,54 @@ def _simple(name: str, method: str, role: str, doing: str, done: str, help_text:
     return command
 
 
-_simple("pause", "pause", "PAUSER_ROLE", "pausing", "paused: all token movements stop",
-        "Pause all token movements: transfers, approvals, mints, redemptions (as a pauser).")
-_simple("unpause", "unpause", "PAUSER_ROLE", "unpausing", "unpaused",
-        "End a pause of all token movements (as a pauser).")
-_simple("pause-minting", "pauseMinting", "PAUSER_ROLE", "pausing minting", "minting paused",
-        "Pause minting only (as a pauser).")
-_simple("unpause-minting", "unpauseMinting", "PAUSER_ROLE", "unpausing minting", "minting unpaused",
-        "End a pause of minting (as a pauser).")
-_simple("pause-redemptions", "pauseRedemptions", "PAUSER_ROLE", "pausing redemptions",
-        "redemptions paused", "Pause redemptions only (as a pauser).")
-_simple("unpause-redemptions", "unpauseRedemptions", "PAUSER_ROLE", "unpausing redemptions",
-        "redemptions unpaused", "End a pause of redemptions (as a pauser).")
+_simple(
+    "pause",
+    "pause",
+    "PAUSER_ROLE",
+    "pausing",
+    "paused: all token movements stop",
+    "Pause all token movements: transfers, approvals, mints, redemptions (as a pauser).",
+)
+_simple(
+    "unpause",
+    "unpause",
+    "PAUSER_ROLE",
+    "unpausing",
+    "unpaused",
+    "End a pause of all token movements (as a pauser).",
+)
+_simple(
+    "pause-minting",
+    "pauseMinting",
+    "PAUSER_ROLE",
+    "pausing minting",
+    "minting paused",
+    "Pause minting only (as a pauser).",
+)
+_simple(
+    "unpause-minting",
+    "unpauseMinting",
+    "PAUSER_ROLE",
+    "unpausing minting",
+    "minting unpaused",
+    "End a pause of minting (as a pauser).",
+)
+_simple(
+    "pause-redemptions",
+    "pauseRedemptions",
+    "PAUSER_ROLE",
+    "pausing redemptions",
+    "redemptions paused",
+    "Pause redemptions only (as a pauser).",
+)
+_simple(
+    "unpause-redemptions",
+    "unpauseRedemptions",
+    "PAUSER_ROLE",
+    "unpausing redemptions",
+    "redemptions unpaused",
+    "End a pause of redemptions (as a pauser).",
+)
 
 
 @cli.command(cls=ConnectedCommand)
@@ -89,7 +125,9 @@ def wipe(account, address):
         raise click.ClickException(f"{address} is not frozen: run `ape run ops freeze {address}` first")
     balance = int(token.balanceOf(address))
     transact(token.wipeFrozen, address, sender=sender, what="wipeFrozen")
-    click.echo(f"wiped {format_usd(balance)} USD from {address}; supply now {format_usd(token.totalSupply())} USD")
+    click.echo(
+        f"wiped {format_usd(balance)} USD from {address}; supply now {format_usd(token.totalSupply())} USD"
+    )
 
 
 @cli.group()
@@ -100,8 +138,9 @@ def allowlist():
 def _allowlist_mode(enabled: bool):
     word = "enable" if enabled else "disable"
 
-    @allowlist.command(word, cls=ConnectedCommand,
-                       help=f"{word.capitalize()} allowlist mode (as compliance).")
+    @allowlist.command(
+        word, cls=ConnectedCommand, help=f"{word.capitalize()} allowlist mode (as compliance)."
+    )
     @signer_option("compliance")
     def command(account):
         token, _info = token_from_deployment()
@@ -116,8 +155,11 @@ def _allowlist_mode(enabled: bool):
 def _allowlist_entry(allowed: bool):
     word = "allow" if allowed else "disallow"
 
-    @allowlist.command(word, cls=ConnectedCommand,
-                       help=f"{'Put ADDRESS on' if allowed else 'Take ADDRESS off'} the allowlist (as compliance).")
+    @allowlist.command(
+        word,
+        cls=ConnectedCommand,
+        help=f"{'Put ADDRESS on' if allowed else 'Take ADDRESS off'} the allowlist (as compliance).",
+    )
     @signer_option("compliance")
     @click.argument("address", type=ADDRESS)
     def command(account, address):
@@ -150,8 +192,14 @@ def attest(account, amount, report_hash, audit_head):
     token, _info = token_from_deployment()
     sender = resolve_sender(account, what="the attestation")
     require_role(token, "ATTESTOR_ROLE", sender, doing="attesting reserves")
-    transact(token.attestReserves, amount, report_hash or ZERO32, audit_head or ZERO32,
-             sender=sender, what="attestReserves")
+    transact(
+        token.attestReserves,
+        amount,
+        report_hash or ZERO32,
+        audit_head or ZERO32,
+        sender=sender,
+        what="attestReserves",
+    )
     supply = int(token.totalSupply())
     click.echo(f"reserves attested: {format_usd(amount)} USD (supply {format_usd(supply)} USD)")
     if amount < supply:
@@ -187,10 +235,12 @@ def upgrade(account, contract_name, call_data):
     try:
         data = bytes.fromhex(call_data.removeprefix("0x"))
     except ValueError:
-        raise click.BadParameter(f"'{call_data}' is not hex", param_hint="--call-data")
+        raise click.BadParameter(f"'{call_data}' is not hex", param_hint="--call-data") from None
     container = project_contract(contract_name)
     if container is None:
-        raise click.BadParameter(f"no contract named '{contract_name}' in this project", param_hint="CONTRACT_NAME")
+        raise click.BadParameter(
+            f"no contract named '{contract_name}' in this project", param_hint="CONTRACT_NAME"
+        )
     abi_names = {getattr(item, "name", None) for item in container.contract_type.abi}
     if not {"proxiableUUID", "upgradeToAndCall"} <= abi_names:
         raise click.BadParameter(

@@ -57,8 +57,7 @@ def revoke(account, role, address):
     require_role(token, "DEFAULT_ADMIN_ROLE", sender, doing="revoking a role")
     if role == "DEFAULT_ADMIN_ROLE" and address == sender.address:
         others = [
-            a for a in known_addresses(token, info)
-            if a != address and token.hasRole(ROLE_IDS[role], a)
+            a for a in known_addresses(token, info) if a != address and token.hasRole(ROLE_IDS[role], a)
         ]
         if not others:
             raise click.BadParameter(

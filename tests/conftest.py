@@ -72,8 +72,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         relative = Path(os.path.relpath(Path(str(item.path)).resolve(), ROOT)).as_posix()
-        if (relative in BLOCK_TIME_MODULES and "deployed" in item.fixturenames
-                and item.get_closest_marker("postgres") is None):
+        if (
+            relative in BLOCK_TIME_MODULES
+            and "deployed" in item.fixturenames
+            and item.get_closest_marker("postgres") is None
+        ):
             item.add_marker(pytest.mark.blocktime)
     seconds = block_time(config)
     if seconds is None:

@@ -39,7 +39,10 @@ def main() -> None:
     demo = json.loads(demo_file.read_text())
     run = uuid.uuid4().hex[:6]
     client = BankClient(
-        demo["service_url"], api_key=demo["api_key"], key_id=demo["key_id"], private_key=demo["private_key_seed"]
+        demo["service_url"],
+        api_key=demo["api_key"],
+        key_id=demo["key_id"],
+        private_key=demo["private_key_seed"],
     )
     try:
         client.http.get("/healthz").raise_for_status()
@@ -58,18 +61,49 @@ def main() -> None:
     hk = {"id_type": "hkid", "category": "hk"}
     mainland = {"id_type": "prc_id", "id_number": f"11010519491231{run[:4]}", "category": "mainland"}
     print("Deposits sent by the demo bank:")
-    first = send("HK resident, US$1,250.00", reference=f"demo-{run}-1", amount="1250.00",
-                 beneficiary=HOLDERS[0], id_number=f"A{run}1", **hk)
-    send("HK resident, US$300.50", reference=f"demo-{run}-2", amount="300.50",
-         beneficiary=HOLDERS[1], id_number=f"A{run}2", **hk)
-    send("institution, US$25,000.00", reference=f"demo-{run}-3", amount="25000.00",
-         beneficiary=HOLDERS[2], id_type="br", id_number=f"BR{run}", category="institution")
+    first = send(
+        "HK resident, US$1,250.00",
+        reference=f"demo-{run}-1",
+        amount="1250.00",
+        beneficiary=HOLDERS[0],
+        id_number=f"A{run}1",
+        **hk,
+    )
+    send(
+        "HK resident, US$300.50",
+        reference=f"demo-{run}-2",
+        amount="300.50",
+        beneficiary=HOLDERS[1],
+        id_number=f"A{run}2",
+        **hk,
+    )
+    send(
+        "institution, US$25,000.00",
+        reference=f"demo-{run}-3",
+        amount="25000.00",
+        beneficiary=HOLDERS[2],
+        id_type="br",
+        id_number=f"BR{run}",
+        category="institution",
+    )
     response = client.submit(first)
-    print(f"  {'replay of the first (same answer)':<44} HTTP {response.status_code}  {response.json().get('status')}")
-    send("mainland resident, US$45,000.00", reference=f"demo-{run}-4", amount="45000.00",
-         beneficiary=HOLDERS[0], **mainland)
-    send("same mainland resident, US$10,000.00", reference=f"demo-{run}-5", amount="10000.00",
-         beneficiary=HOLDERS[0], **mainland)
+    print(
+        f"  {'replay of the first (same answer)':<44} HTTP {response.status_code}  {response.json().get('status')}"
+    )
+    send(
+        "mainland resident, US$45,000.00",
+        reference=f"demo-{run}-4",
+        amount="45000.00",
+        beneficiary=HOLDERS[0],
+        **mainland,
+    )
+    send(
+        "same mainland resident, US$10,000.00",
+        reference=f"demo-{run}-5",
+        amount="10000.00",
+        beneficiary=HOLDERS[0],
+        **mainland,
+    )
     quota = client.quota(id_type="prc_id", id_number=mainland["id_number"], category="mainland")
     print(f"  mainland resident's quota: {json.dumps(quota)}")
 
@@ -111,10 +145,13 @@ def redeem(client: BankClient, token: Token, run: str) -> None:
         print("  no payout yet: is the redemption watcher running (USHK_REDEMPTION_WATCHER_ENABLED)?")
         return
     payout = new[0]
-    print(f"  payout {payout['id']} for redemption {payout['redemption_id']}: {payout['amount']} USD, "
-          f"{payout['status']}, due {payout['due_at']}")
-    settled = client.settle_payout(payout, bank_reference=f"DEMO-PAY-{run}",
-                                   value_date=time.strftime("%Y-%m-%d"))
+    print(
+        f"  payout {payout['id']} for redemption {payout['redemption_id']}: {payout['amount']} USD, "
+        f"{payout['status']}, due {payout['due_at']}"
+    )
+    settled = client.settle_payout(
+        payout, bank_reference=f"DEMO-PAY-{run}", value_date=time.strftime("%Y-%m-%d")
+    )
     print(f"  settled by the bank: {settled['status']} ({settled['bank_reference']})")
 
 

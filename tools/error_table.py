@@ -66,9 +66,13 @@ def _listed_by() -> dict[str, set[str]]:
     from service.errors import error_codes_of
 
     with tempfile.TemporaryDirectory() as tmp:  # the app is built, never started: no file is made
-        settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp}/unused.db",
-                            policy_file=ROOT / "config" / "policy.yaml",
-                            id_hmac_secret="x" * 32, webhook_signing_key="x" * 32)
+        settings = Settings(
+            _env_file=None,
+            database_url=f"sqlite:///{tmp}/unused.db",
+            policy_file=ROOT / "config" / "policy.yaml",
+            id_hmac_secret="x" * 32,
+            webhook_signing_key="x" * 32,
+        )
         spec = create_app(settings).openapi()
     listed: dict[str, set[str]] = {}
     for operations in spec["paths"].values():

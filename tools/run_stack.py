@@ -31,9 +31,18 @@ SERVICE_URL = f"http://127.0.0.1:{SERVICE_PORT}"
 # anvil's default dev accounts (mnemonic "test test ... junk"): public, for local use only
 MINTER_ALLOWANCE_USD = "1000000000000.00"
 DEV_ACCOUNTS = [
-    ("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"),
-    ("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"),
-    ("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"),
+    (
+        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    ),
+    (
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    ),
+    (
+        "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    ),
 ]
 
 
@@ -80,7 +89,12 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
     secrets_file = var / "secrets.json"
     if not secrets_file.exists():
         secrets_file.write_text(
-            json.dumps({"id_hmac_secret": secrets.token_urlsafe(48), "webhook_signing_key": secrets.token_urlsafe(48)})
+            json.dumps(
+                {
+                    "id_hmac_secret": secrets.token_urlsafe(48),
+                    "webhook_signing_key": secrets.token_urlsafe(48),
+                }
+            )
         )
         secrets_file.chmod(0o600)
     kept = json.loads(secrets_file.read_text())
@@ -120,8 +134,9 @@ ANVIL_ARGS = ("--block-time", "1", "--mixed-mining")
 class Stack:
     """anvil + USHK + the service, each a child process; `make run` and the benchmarks use it."""
 
-    def __init__(self, var: Path, anvil_port: int, service_port: int, *,
-                 anvil_args: tuple[str, ...] = ANVIL_ARGS):
+    def __init__(
+        self, var: Path, anvil_port: int, service_port: int, *, anvil_args: tuple[str, ...] = ANVIL_ARGS
+    ):
         self.var = var
         self.rpc_url = f"http://127.0.0.1:{anvil_port}"
         self.service_url = f"http://127.0.0.1:{service_port}"
@@ -136,8 +151,10 @@ class Stack:
     def start(self) -> None:
         for port in (self.anvil_port, self.service_port):
             if port_in_use(port):
-                fail(f"127.0.0.1:{port} is in use (another `make run`?); stop it first, or set "
-                     "USHK_ANVIL_PORT / USHK_SERVICE_PORT")
+                fail(
+                    f"127.0.0.1:{port} is in use (another `make run`?); stop it first, or set "
+                    "USHK_ANVIL_PORT / USHK_SERVICE_PORT"
+                )
         anvil = shutil.which("anvil")
         if anvil is None:
             fail("anvil is not on PATH: run `make install` (it comes from npm @foundry-rs/anvil)")
@@ -149,11 +166,16 @@ class Stack:
         self.processes.append(
             subprocess.Popen(
                 [anvil, "--host", "127.0.0.1", "--port", str(self.anvil_port), *self.anvil_args],
-                stdout=log, stderr=log,
+                stdout=log,
+                stderr=log,
             )
         )
         rpc = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}
-        wait_for(lambda: httpx.post(self.rpc_url, json=rpc, timeout=1).status_code == 200, "anvil", self.processes[0])
+        wait_for(
+            lambda: httpx.post(self.rpc_url, json=rpc, timeout=1).status_code == 200,
+            "anvil",
+            self.processes[0],
+        )
         self._deploy()
         self.env = service_env(self.var, self.rpc_url, self.deployment["token"])
         self._register_demo_bank()
@@ -162,7 +184,10 @@ class Stack:
         self.processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--no-migrate", "--port", str(self.service_port)],
-                cwd=ROOT, env=self.api_env, stdout=log, stderr=log,
+                cwd=ROOT,
+                env=self.api_env,
+                stdout=log,
+                stderr=log,
             )
         )
         health = f"{self.service_url}/healthz"
@@ -176,12 +201,17 @@ class Stack:
         "The workers run in their own process")."""
         if self.workers is not None and self.workers.poll() is None:
             return
-        say(f"starting the workers: minter, redemption watcher, reconciler, attestor, webhooks "
-            f"(log: {self.var / 'workers.log'})")
+        say(
+            f"starting the workers: minter, redemption watcher, reconciler, attestor, webhooks "
+            f"(log: {self.var / 'workers.log'})"
+        )
         log = open(self.var / "workers.log", "a")  # noqa: SIM115 - open for the process's lifetime
         self.workers = subprocess.Popen(
-            [sys.executable, "-m", "service", "workers", "run"], cwd=ROOT, env={**self.env, **overrides},
-            stdout=log, stderr=log,
+            [sys.executable, "-m", "service", "workers", "run"],
+            cwd=ROOT,
+            env={**self.env, **overrides},
+            stdout=log,
+            stderr=log,
         )
         self.processes.append(self.workers)
 
@@ -209,11 +239,18 @@ class Stack:
         deployments = self.var / "deployments"
         deploy = subprocess.run(
             [
-                "ape", "run", "deploy", "token",
-                "--network", f"ethereum:local:{self.rpc_url}",
-                "--minter", DEV_ACCOUNTS[1][0],
-                "--minter-allowance", MINTER_ALLOWANCE_USD,
-                "--attestor", DEV_ACCOUNTS[2][0],
+                "ape",
+                "run",
+                "deploy",
+                "token",
+                "--network",
+                f"ethereum:local:{self.rpc_url}",
+                "--minter",
+                DEV_ACCOUNTS[1][0],
+                "--minter-allowance",
+                MINTER_ALLOWANCE_USD,
+                "--attestor",
+                DEV_ACCOUNTS[2][0],
                 "--no-attest",
             ],
             cwd=ROOT,
@@ -227,10 +264,16 @@ class Stack:
 
     def _register_demo_bank(self) -> None:
         ushk = [sys.executable, "-m", "service"]
-        subprocess.run([*ushk, "db", "upgrade"], cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*ushk, "db", "upgrade"], cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL
+        )
         bank = subprocess.run(
             [*ushk, "bank", "add", "demo-bank", "--generate-key", "--json"],
-            cwd=ROOT, env=self.env, check=True, capture_output=True, text=True,
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         demo = json.loads(bank.stdout)
         demo.update(service_url=self.service_url, rpc_url=self.rpc_url, token=self.deployment["token"])
@@ -265,13 +308,15 @@ def main() -> None:
     stack.start()
     (ROOT / "deployments").mkdir(exist_ok=True)
     (ROOT / "deployments" / "local.json").write_text(json.dumps(stack.deployment, indent=2) + "\n")
-    (VAR / "run.env").write_text("".join(f"export {k}={v}\n" for k, v in stack.env.items() if k.startswith("USHK_")))
+    (VAR / "run.env").write_text(
+        "".join(f"export {k}={v}\n" for k, v in stack.env.items() if k.startswith("USHK_"))
+    )
     (VAR / "run.env").chmod(0o600)
     token = stack.deployment["token"]
     print(
         f"""
 USHK is running.
-  chain        {RPC_URL} (anvil, chain id {stack.deployment.get('chain_id')})
+  chain        {RPC_URL} (anvil, chain id {stack.deployment.get("chain_id")})
   token        {token} (deployments/local.json)
   service      {SERVICE_URL}
   API docs     {SERVICE_URL}/docs   (OpenAPI: {SERVICE_URL}/openapi.json)

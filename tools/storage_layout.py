@@ -60,7 +60,9 @@ def namespace_of(source: str) -> tuple[str, str]:
     annotation = re.search(r"@custom:storage-location erc7201:(\S+)\s*\n\s*struct USHKStorage\b", source)
     constant = re.search(r"\b_STORAGE_SLOT\s*=\s*(0x[0-9a-fA-F]{64})\s*;", source)
     if annotation is None or constant is None:
-        raise SystemExit(f"{TOKEN}: no `@custom:storage-location erc7201:` on USHKStorage, or no _STORAGE_SLOT")
+        raise SystemExit(
+            f"{TOKEN}: no `@custom:storage-location erc7201:` on USHKStorage, or no _STORAGE_SLOT"
+        )
     return annotation.group(1), constant.group(1).lower()
 
 
@@ -95,7 +97,11 @@ def compile_layout(token_source: str | None = None) -> dict:
     }
     result = subprocess.run(
         [str(SOLC), "--standard-json", "--base-path", str(ROOT)],
-        input=json.dumps(request), capture_output=True, text=True, cwd=ROOT, timeout=300,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     if result.returncode != 0:
         raise SystemExit(f"tools/solc failed ({result.returncode}): {result.stderr.strip()}")
@@ -139,7 +145,9 @@ def _compare_members(old_members: list[dict], new_members: list[dict], path: str
             continue
         new = new_members[index]
         changed = [
-            f"{key} {old[key]!r} -> {new[key]!r}" for key in ("label", "slot", "offset", "type") if old[key] != new[key]
+            f"{key} {old[key]!r} -> {new[key]!r}"
+            for key in ("label", "slot", "offset", "type")
+            if old[key] != new[key]
         ]
         if changed:
             problems.append(f"{name}: " + ", ".join(changed))
@@ -170,23 +178,34 @@ def render(layout: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="record the compiled layout")
-    parser.add_argument("--force", action="store_true", help="with --write: also when it moves recorded members")
+    parser.add_argument(
+        "--force", action="store_true", help="with --write: also when it moves recorded members"
+    )
     args = parser.parse_args(argv)
 
     compiled = compile_layout()
     namespace = compiled["namespace"].removeprefix("erc7201:")
     if erc7201_slot(namespace) != compiled["slot"]:
-        print(f"{TOKEN}: _STORAGE_SLOT {compiled['slot']} is not the ERC-7201 slot of {namespace!r} "
-              f"({erc7201_slot(namespace)})", file=sys.stderr)
+        print(
+            f"{TOKEN}: _STORAGE_SLOT {compiled['slot']} is not the ERC-7201 slot of {namespace!r} "
+            f"({erc7201_slot(namespace)})",
+            file=sys.stderr,
+        )
         return 1
     recorded = load_recorded()
     problems = incompatibilities(recorded, compiled) if recorded is not None else []
     relative = LAYOUT_FILE.relative_to(ROOT)
     if args.write:
         if problems and not args.force:
-            print(f"not written: the compiled layout moves or changes members {relative} records:", file=sys.stderr)
+            print(
+                f"not written: the compiled layout moves or changes members {relative} records:",
+                file=sys.stderr,
+            )
             print("\n".join("  " + p for p in problems), file=sys.stderr)
-            print("an upgrade of a deployed token must not do that; --force writes it all the same", file=sys.stderr)
+            print(
+                "an upgrade of a deployed token must not do that; --force writes it all the same",
+                file=sys.stderr,
+            )
             return 1
         LAYOUT_FILE.parent.mkdir(parents=True, exist_ok=True)
         LAYOUT_FILE.write_text(render(compiled))
@@ -196,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{relative} is missing: {UPDATE_HINT}", file=sys.stderr)
         return 1
     if problems:
-        print(f"the compiled layout of USHKStorage moves or changes members {relative} records:", file=sys.stderr)
+        print(
+            f"the compiled layout of USHKStorage moves or changes members {relative} records:",
+            file=sys.stderr,
+        )
         print("\n".join("  " + p for p in problems), file=sys.stderr)
         return 1
     if recorded != compiled:

@@ -3,7 +3,8 @@ tests and the gas benchmark."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -34,11 +35,9 @@ def _receipt_of(instance):
     return chain.provider.get_receipt(txn_hash)
 
 
-def _role_map(
-    admin: str, roles: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _role_map(admin: str, roles: Mapping[str, Any] | None) -> dict[str, Any]:
     """Role name -> holder (an address or a signing account); unnamed roles go to the admin."""
-    out: dict[str, Any] = {name: admin for name in OPERATIONAL_ROLES}
+    out: dict[str, Any] = dict.fromkeys(OPERATIONAL_ROLES, admin)
     for key, holder in (roles or {}).items():
         name = role_name(key)
         if name in ("DEFAULT_ADMIN_ROLE", "MINTER_ROLE"):
@@ -121,11 +120,17 @@ def deploy_ushk(
     minter_addr = _address_of(minter) if minter is not None else None
     if minter_addr is not None:
         transact(
-            token.configureMinter, minter_addr, minter_allowance, max_per_mint,
-            sender=deployer, what="configureMinter",
+            token.configureMinter,
+            minter_addr,
+            minter_allowance,
+            max_per_mint,
+            sender=deployer,
+            what="configureMinter",
         )
-        say(f"minter {minter_addr}: allowance {format_usd(minter_allowance)}, "
-            f"max per mint {format_usd(max_per_mint)} USD")
+        say(
+            f"minter {minter_addr}: allowance {format_usd(minter_allowance)}, "
+            f"max per mint {format_usd(max_per_mint)} USD"
+        )
 
     attestation = None
     if attest_amount is not None:
@@ -139,12 +144,21 @@ def deploy_ushk(
                 grant("ATTESTOR_ROLE", deployer_addr)
                 temporary = True
         receipt = transact(
-            token.attestReserves, attest_amount, report_hash, audit_head,
-            sender=signer, what="attestReserves",
+            token.attestReserves,
+            attest_amount,
+            report_hash,
+            audit_head,
+            sender=signer,
+            what="attestReserves",
         )
         if temporary:
-            transact(token.revokeRole, ROLE_IDS["ATTESTOR_ROLE"], deployer_addr,
-                     sender=deployer, what="revoke the deployer's ATTESTOR_ROLE")
+            transact(
+                token.revokeRole,
+                ROLE_IDS["ATTESTOR_ROLE"],
+                deployer_addr,
+                sender=deployer,
+                what="revoke the deployer's ATTESTOR_ROLE",
+            )
         amount, timestamp, rh, ah = token.reserveAttestation()
         attestation = {
             "amount": int(amount),
@@ -162,8 +176,13 @@ def deploy_ushk(
         for name in OPERATIONAL_ROLES:
             if holder_addrs[name] != deployer_addr and token.hasRole(ROLE_IDS[name], deployer_addr):
                 transact(token.revokeRole, ROLE_IDS[name], deployer_addr, sender=deployer)
-        transact(token.renounceRole, ROLE_IDS["DEFAULT_ADMIN_ROLE"], deployer_addr,
-                 sender=deployer, what="renounce the deployer's admin role")
+        transact(
+            token.renounceRole,
+            ROLE_IDS["DEFAULT_ADMIN_ROLE"],
+            deployer_addr,
+            sender=deployer,
+            what="renounce the deployer's admin role",
+        )
         say(f"DEFAULT_ADMIN_ROLE -> {admin_addr} (the deployer renounced it)")
 
     role_holders: dict[str, list[str]] = {"DEFAULT_ADMIN_ROLE": [admin_addr]}

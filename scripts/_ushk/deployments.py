@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import click
 
@@ -65,7 +66,7 @@ def load_deployment(network: str | None = None, *, check_chain: bool = True) -> 
         raise click.BadParameter(
             f"{relative_path(path)} is not a USHK deployment file ({err}): run `{deploy_cmd}` again",
             param_hint="--network",
-        )
+        ) from None
     if check_chain:
         from ape import chain
 
@@ -84,8 +85,7 @@ def load_deployment(network: str | None = None, *, check_chain: bool = True) -> 
                 stale = f"block {block} of this chain is not the block the token was deployed in"
         if stale:
             raise click.BadParameter(
-                f"{relative_path(path)} describes another chain ({stale}): "
-                f"run `{deploy_cmd}` first",
+                f"{relative_path(path)} describes another chain ({stale}): run `{deploy_cmd}` first",
                 param_hint="--network",
             )
     return info
@@ -104,4 +104,4 @@ def remove_holder(info: dict, role: str, address: str) -> None:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

@@ -8,9 +8,8 @@ except that an id with the USHK-DEP prefix must hold a sequence number the servi
 
 from __future__ import annotations
 
-from service.deposits.ids import PREFIX, SEQ_BITS, deposit_id_for, seq_for_deposit_id
-
 from scripts._ushk.values import parse_bytes32
+from service.deposits.ids import PREFIX, SEQ_BITS, deposit_id_for, seq_for_deposit_id
 
 
 def _by_the_service(text: str, convert, value):

@@ -31,7 +31,9 @@ def network_choice() -> str:
     uri = getattr(provider, "http_uri", None) or getattr(provider, "uri", None)
     if provider.name == "node" and uri:
         try:
-            configured = provider.config.ethereum.local.get("uri") if provider.network.name == "local" else None
+            configured = (
+                provider.config.ethereum.local.get("uri") if provider.network.name == "local" else None
+            )
         except Exception:  # noqa: BLE001 - another ecosystem's config
             configured = None
         if not configured or str(configured).rstrip("/") != str(uri).rstrip("/"):

@@ -7,7 +7,8 @@ about each.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import click
 from eth_utils import keccak, to_checksum_address
@@ -69,7 +70,7 @@ def known_addresses(token, info: Mapping[str, Any], extra: Iterable[str] = ()) -
     for holders in (info.get("roles") or {}).values():
         for address in holders:
             seen[to_checksum_address(address)] = None
-    for address in (info.get("minters") or {}):
+    for address in info.get("minters") or {}:
         seen[to_checksum_address(address)] = None
     try:
         from ape import chain
@@ -87,6 +88,4 @@ def known_addresses(token, info: Mapping[str, Any], extra: Iterable[str] = ()) -
 def role_table(token, addresses: Iterable[str]) -> dict[str, list[str]]:
     """Role name -> the addresses among `addresses` that hold it now."""
     addresses = list(addresses)
-    return {
-        name: [a for a in addresses if token.hasRole(ROLE_IDS[name], a)] for name in ROLE_NAMES
-    }
+    return {name: [a for a in addresses if token.hasRole(ROLE_IDS[name], a)] for name in ROLE_NAMES}

@@ -46,8 +46,12 @@ def test_every_phase_with_a_few_deposits(tmp_path):
 
     breakdown = result["where_time_goes"]["minter"]
     assert breakdown["deposits"] == cfg.breakdown_count and breakdown["batches"] >= 1
-    assert {"claim (transaction)", "estimate gas + sign", "wait for receipt",
-            "mark minted (transaction)"} <= set(breakdown["parts"])
+    assert {
+        "claim (transaction)",
+        "estimate gas + sign",
+        "wait for receipt",
+        "mark minted (transaction)",
+    } <= set(breakdown["parts"])
     profile = result["where_time_goes"]["accept_in_process"]
     assert profile["statuses"] == {"201": cfg.profile_requests}
     assert "submit: Ed25519 verify" in profile["parts_ms_per_request"]
@@ -63,7 +67,9 @@ def test_every_phase_with_a_few_deposits(tmp_path):
     assert redemptions["payout_statuses"] == {"pending": cfg.redemptions}
     assert redemptions["payout_banks"] == ["demo-bank"]
     assert redemptions["redemptions_per_s"] > 0 and redemptions["watcher_s"] > 0
-    assert {"eth_getLogs + decode", "record_redemption (payout insert, audit)"} <= set(redemptions["watcher_parts"])
+    assert {"eth_getLogs + decode", "record_redemption (payout insert, audit)"} <= set(
+        redemptions["watcher_parts"]
+    )
 
     assert set(result["verdicts"]) == set(bench.TARGETS)
     assert result["machine"]["cores"] and result["config"]["minter_batch_size"] == 500

@@ -46,7 +46,9 @@ def _ape_executable() -> str:
 
 def _tool_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(ROOT / ".tools" / "bin"), str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join(
+        [str(ROOT / ".tools" / "bin"), str(Path(sys.executable).parent), env.get("PATH", "")]
+    )
     env.setdefault("SOLCX_BINARY_PATH", str(ROOT / ".tools" / "solcx"))
     return env
 
@@ -133,7 +135,12 @@ class ApeRun:
         if real:
             env = dict(self.env, USHK_DEPLOYMENTS_DIR=directory)
             proc = subprocess.run(
-                [self.ape, "run", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
+                [self.ape, "run", *argv],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
             )
             return RunResult(proc.returncode, proc.stdout, proc.stdout + proc.stderr)
         import importlib

@@ -29,11 +29,30 @@ def deployed(ape_run, dev_accounts, w3, compiled_abi):
     """`ape run deploy token` with every role on its own account; returns (token, info, output)."""
     a = dev_accounts
     proc = ape_run.ok(
-        "deploy", "token",
-        "--pauser", a[2], "--compliance", a[3], "--attestor", a[4], "--upgrader", a[5],
-        "--minter", "TEST::1", "--minter-allowance", "5000000.00", "--max-per-mint", "100000.00",
-        "--max-attestation-age", "3600", "--attest", "1000000.00",
-        "--report-hash", REPORT, "--audit-head", AUDIT,
+        "deploy",
+        "token",
+        "--pauser",
+        a[2],
+        "--compliance",
+        a[3],
+        "--attestor",
+        a[4],
+        "--upgrader",
+        a[5],
+        "--minter",
+        "TEST::1",
+        "--minter-allowance",
+        "5000000.00",
+        "--max-per-mint",
+        "100000.00",
+        "--max-attestation-age",
+        "3600",
+        "--attest",
+        "1000000.00",
+        "--report-hash",
+        REPORT,
+        "--audit-head",
+        AUDIT,
         real=True,
     )
     info = ape_run.deployment()
@@ -94,7 +113,9 @@ def test_deploy_writes_a_deployment_file_that_matches_the_chain(deployed, dev_ac
 def test_mint_and_repeat_deposit(ape_run, deployed, dev_accounts):
     token, _, _ = deployed
     holder = dev_accounts[6]
-    out = ape_run.ok("mint", "mint", holder, "1250.00", "--deposit", "1", "--account", "TEST::1", real=True).output
+    out = ape_run.ok(
+        "mint", "mint", holder, "1250.00", "--deposit", "1", "--account", "TEST::1", real=True
+    ).output
     assert "minted 1250.00 USD" in out and "USHK-DEP 1" in out
     assert token.functions.balanceOf(holder).call() == 1250 * UNIT
     assert token.functions.isDepositMinted(deposit_id(1)).call()
@@ -115,12 +136,7 @@ def test_mint_batch_from_csv(ape_run, deployed, dev_accounts, tmp_path):
     a = dev_accounts
     csv_file = tmp_path / "deposits.csv"
     hex_id = "0x" + deposit_id(12).hex()
-    csv_file.write_text(
-        "to,amount,deposit_id\n"
-        f"{a[7]},10.00,10\n"
-        f"{a[8]},20.50,11\n"
-        f"{a[7]},0.01,{hex_id}\n"
-    )
+    csv_file.write_text(f"to,amount,deposit_id\n{a[7]},10.00,10\n{a[8]},20.50,11\n{a[7]},0.01,{hex_id}\n")
     before = token.functions.totalSupply().call()
     out = ape_run.ok(
         "mint", "mint-batch", str(csv_file), "--batch-size", "2", "--account", "TEST::1", real=True
@@ -141,7 +157,7 @@ def test_mint_batch_from_csv(ape_run, deployed, dev_accounts, tmp_path):
 @pytest.mark.parametrize(
     "row, message",
     [
-        ('"1,250.00",23', 'line 1: \'1,250.00\': amount must be a positive decimal string with at most 2'),
+        ('"1,250.00",23', "line 1: '1,250.00': amount must be a positive decimal string with at most 2"),
         ("1.00,0", "line 1: '0' is not a deposit id: deposit seq out of range: 0"),
     ],
 )
@@ -167,7 +183,9 @@ def test_redeem(ape_run, deployed, dev_accounts, w3):
     assert logs[-1]["args"]["payoutRef"] == keccak(text="ACME-PAYOUT-1")
     assert logs[-1]["args"]["holder"] == holder
     # more than the balance: refused before sending
-    too_much = ape_run.fails("redeem", "request", "75.01", "--payout-ref", "0x" + "11" * 32, "--account", "TEST::9")
+    too_much = ape_run.fails(
+        "redeem", "request", "75.01", "--payout-ref", "0x" + "11" * 32, "--account", "TEST::9"
+    )
     assert "less than 75.01 USD" in too_much.output
 
 
@@ -178,7 +196,9 @@ def test_pause_and_unpause(ape_run, deployed, dev_accounts):
     assert "does not hold PAUSER_ROLE" in refused.output
     ape_run.ok("ops", "pause", "--account", "TEST::2", real=True)
     assert token.functions.paused().call()
-    blocked = ape_run.fails("mint", "mint", dev_accounts[6], "1.00", "--deposit", "40", "--account", "TEST::1", code=1)
+    blocked = ape_run.fails(
+        "mint", "mint", dev_accounts[6], "1.00", "--deposit", "40", "--account", "TEST::1", code=1
+    )
     assert "TokenPaused" in blocked.output
     ape_run.ok("ops", "unpause", "--account", "TEST::2")
     assert not token.functions.paused().call()
@@ -261,17 +281,30 @@ def test_upgrade_keeps_state(ape_run, deployed, dev_accounts, w3, compiled_abi):
     "args, message",
     [
         (("mint", "mint", "0x1234", "1.00", "--deposit", "1"), "is not an address"),
-        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1.001", "--deposit", "1"), "at most 2 decimal places"),
-        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0.00", "--deposit", "1"), "must be greater than zero"),
-        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1,250.00", "--deposit", "1"),
-         "Invalid value for 'AMOUNT': '1,250.00': amount must be a positive decimal string with at most 2 "
-         'decimal places, such as "1250.00"'),
-        (("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1.00", "--deposit", "0"),
-         "Invalid value for '--deposit': '0' is not a deposit id: deposit seq out of range: 0 "
-         "(the reserve service's sequence numbers run from 1 to 2^192-1)"),
+        (
+            ("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1.001", "--deposit", "1"),
+            "at most 2 decimal places",
+        ),
+        (
+            ("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0.00", "--deposit", "1"),
+            "must be greater than zero",
+        ),
+        (
+            ("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1,250.00", "--deposit", "1"),
+            "Invalid value for 'AMOUNT': '1,250.00': amount must be a positive decimal string with at most 2 "
+            'decimal places, such as "1250.00"',
+        ),
+        (
+            ("mint", "mint", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1.00", "--deposit", "0"),
+            "Invalid value for '--deposit': '0' is not a deposit id: deposit seq out of range: 0 "
+            "(the reserve service's sequence numbers run from 1 to 2^192-1)",
+        ),
         (("ops", "attest", "1,000,000.00"), "amount must be a positive decimal string"),
         (("deploy", "token", "--minter-allowance", "$1000.00"), "amount must be a positive decimal string"),
-        (("roles", "grant", "janitor", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"), "unknown role 'janitor'"),
+        (
+            ("roles", "grant", "janitor", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+            "unknown role 'janitor'",
+        ),
     ],
 )
 def test_bad_input_is_a_usage_error(ape_run, args, message):
@@ -285,7 +318,9 @@ def test_bad_input_from_ape_run(ape_run):
     # the reserve service's rules, through `ape run` (the service package imported by the script)
     holder = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
     proc = ape_run.fails("mint", "mint", holder, "1.00", "--deposit", "0", code=2, real=True)
-    assert "Invalid value for '--deposit': '0' is not a deposit id: deposit seq out of range: 0" in proc.output
+    assert (
+        "Invalid value for '--deposit': '0' is not a deposit id: deposit seq out of range: 0" in proc.output
+    )
 
 
 def test_missing_deployment_file_says_to_deploy_first(ape_run, tmp_path):
@@ -323,8 +358,17 @@ def test_deploy_hands_over_to_another_admin(ape_run, dev_accounts, w3, compiled_
     a = dev_accounts
     outside_attestor = "0x000000000000000000000000000000000000dEaD"
     ape_run.ok(
-        "deploy", "token", "--admin", a[7], "--attestor", outside_attestor, "--attest", "10.00",
-        "--max-attestation-age", "60", deployments=tmp_path,
+        "deploy",
+        "token",
+        "--admin",
+        a[7],
+        "--attestor",
+        outside_attestor,
+        "--attest",
+        "10.00",
+        "--max-attestation-age",
+        "60",
+        deployments=tmp_path,
     )
     import json as _json
 

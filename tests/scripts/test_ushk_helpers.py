@@ -75,7 +75,7 @@ def test_zero_only_where_allowed_and_formatting():
 
 def test_deposit_ids():
     prefix = int.from_bytes(b"USHK-DEP", "big") << 192
-    assert PREFIX << 192 == prefix
+    assert prefix == PREFIX << 192
     assert parse_deposit_id("42") == deposit_id_for(42) == (prefix | 42).to_bytes(32, "big")
     assert parse_deposit_id("0x" + deposit_id_for(7).hex()) == deposit_id_for(7)
     assert parse_deposit_id("0x" + "01" * 32) == b"\x01" * 32  # an id of another scheme, as given

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from service.reserves.attestor import Attestor
+from service.chain.token import Token, load_account
 from service.client import BankClient
 from service.minting.minter import Minter
-from service.chain.token import Token, load_account
+from service.reserves.attestor import Attestor
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

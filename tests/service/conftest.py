@@ -22,13 +22,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
 # chain_support (helpers of the chain-side tests) lives in tests/service/chain
 CHAIN_TESTS = Path(__file__).resolve().parent / "chain"
 if str(CHAIN_TESTS) not in sys.path:
     sys.path.insert(0, str(CHAIN_TESTS))
 
 from chain_fixtures import bank, deployed, workers  # noqa: E402,F401 - fixtures for chain/ redemptions/ reserves/
-from svc_support import (
+from service.app import create_app  # noqa: E402
+from service.config import Settings  # noqa: E402
+from service.db import Database  # noqa: E402
+from svc_support import (  # noqa: E402
     PG_URL,
     REPO,
     REQUIRE_PG,
@@ -36,14 +40,11 @@ from svc_support import (
     LiveServer,
     free_port,
     make_env,
-    server_env,
-    postgres_problem,
     make_settings,
+    postgres_problem,
+    server_env,
     wait_healthy,
 )
-
-from service.app import create_app
-from service.db import Database
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +145,6 @@ def spawn_server():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

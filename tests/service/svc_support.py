@@ -53,9 +53,7 @@ DEMO_POLICY = REPO / "config" / "policy.demo.yaml"
 PRODUCTION_POLICY = REPO / "config" / "policy.yaml"
 TEST_ID_SECRET = "test-id-hmac-secret-not-for-production-0123456789"
 TEST_WEBHOOK_KEY = "test-webhook-key-not-for-production-0123456789ab"
-PG_URL = os.environ.get(
-    "USHK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("USHK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("USHK_REQUIRE_POSTGRES") == "1"
 BENEFICIARY = "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"
 
@@ -74,7 +72,6 @@ def make_settings(database_url: str, **overrides) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-
 def server_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("USHK_")}
     env.update(
@@ -90,7 +87,6 @@ def server_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-
 def postgres_problem() -> str | None:
     try:
         engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
@@ -102,14 +98,12 @@ def postgres_problem() -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-
 @dataclass
 class BankHandle:
     name: str
     api_key: str
     key_id: str
     seed: bytes
-
 
 
 class Clock:
@@ -120,7 +114,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now or dt.datetime.now(dt.UTC)
-
 
 
 @dataclass
@@ -134,7 +127,11 @@ class Env:
         seed = uuid.uuid4().bytes * 2
         with self.db.transaction() as session:
             created = banks.create_bank(
-                session, self.settings, name, actor="test", public_key=public_key_b64(seed),
+                session,
+                self.settings,
+                name,
+                actor="test",
+                public_key=public_key_b64(seed),
                 **kwargs,
             )
         return BankHandle(name, created.api_key, created.signing_key.key_id, seed)
@@ -147,7 +144,11 @@ class Env:
             counts = {
                 model.__tablename__: session.scalar(select(func.count()).select_from(model))
                 for model in (
-                    Deposit, AuditEntry, QuotaUsage, WatchListEntry, WebhookDelivery,
+                    Deposit,
+                    AuditEntry,
+                    QuotaUsage,
+                    WatchListEntry,
+                    WebhookDelivery,
                     BankDailyUsage,
                 )
             }
@@ -163,19 +164,16 @@ class Env:
         return counts
 
 
-
 def make_env(url: str, **overrides) -> Env:
     settings = make_settings(url, **overrides)
     db = Database.from_settings(settings)
     return Env(settings=settings, db=db, policy=Policy.load(settings.policy_file))
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
 
 
 class LiveServer:
@@ -185,7 +183,11 @@ class LiveServer:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
@@ -205,7 +207,6 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -218,7 +219,6 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 20) -> No
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server at {url} did not become healthy")
-
 
 
 def today(days: int = 0) -> str:
@@ -257,27 +257,42 @@ def accept(env, bank, count, prefix="O", amount="100.00"):
     for i in range(count):
         body = signed_request(
             confirmation(f"{prefix}-{i}", amount=amount, id_number=f"{prefix}{i % 3}"),
-            bank.key_id, bank.seed,
+            bank.key_id,
+            bank.seed,
         )
         with env.db.transaction() as session:
-            outcome = submit(session, bank=require_bank(session, bank.name),
-                             request=DepositRequest.model_validate(body),
-                             settings=env.settings, policy=env.policy, now=env.clock())
+            outcome = submit(
+                session,
+                bank=require_bank(session, bank.name),
+                request=DepositRequest.model_validate(body),
+                settings=env.settings,
+                policy=env.policy,
+                now=env.clock(),
+            )
             assert outcome.error is None
             refs.append(outcome.deposit.id)
     return refs
 
 
 async def burst(url, handle, count, prefix, beneficiary_of=None):
-    async with AsyncBankClient(url, api_key=handle.api_key, key_id=handle.key_id,
-                               private_key=handle.seed, max_connections=count) as client:
+    async with AsyncBankClient(
+        url, api_key=handle.api_key, key_id=handle.key_id, private_key=handle.seed, max_connections=count
+    ) as client:
         bodies = [
-            client.sign(build_confirmation(
-                reference=f"{prefix}-{i}", amount="1000.00", value_date=today(),
-                beneficiary=beneficiary_of(i) if beneficiary_of else
-                "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
-                id_type="prc_id", id_number="110105194912310021", category="mainland",
-                purpose_code="INVS"))
+            client.sign(
+                build_confirmation(
+                    reference=f"{prefix}-{i}",
+                    amount="1000.00",
+                    value_date=today(),
+                    beneficiary=beneficiary_of(i)
+                    if beneficiary_of
+                    else "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
+                    id_type="prc_id",
+                    id_number="110105194912310021",
+                    category="mainland",
+                    purpose_code="INVS",
+                )
+            )
             for i in range(count)
         ]
         return await asyncio.gather(*(client.post_deposit(body) for body in bodies))
@@ -288,7 +303,7 @@ def assert_exactly_fifty(responses, db):
     codes = [r.json().get("error", {}).get("code") for r in responses]
     assert statuses.count(201) == 50, (statuses, codes)
     assert statuses.count(422) == 150
-    assert set(c for c in codes if c) == {"quota_exceeded"}
+    assert {c for c in codes if c} == {"quota_exceeded"}
     with db.reading() as session:
         rows = session.scalars(select(QuotaUsage)).all()
         assert len(rows) == 1

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from svc_support import confirmation, server_env
 from sqlalchemy import text
 
 from service import audit
 from service.cli import cli
 from service.client import BankClient
+from svc_support import confirmation, server_env
 
 
 def submit_some(live, n=3):
     env, url = live
     bank = env.add_bank()
-    with BankClient(url, api_key=bank.api_key, key_id=bank.key_id,
-                    private_key=bank.seed) as client:
+    with BankClient(url, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed) as client:
         for i in range(n):
             assert client.submit(confirmation(f"A-{i}", id_number=f"A{i}")).status_code == 201
         client.submit(confirmation("A-0", amount="1.00"))  # conflict: no entry
@@ -42,8 +41,10 @@ def test_chain_verifies_and_holds_no_raw_ids(live):
     assert "A0" not in json.dumps([json.loads(r.payload).get("resident") for r in rows])
     assert env.last_api_key not in blob and env.settings.id_hmac_secret.get_secret_value() not in blob
     for r in rows:  # stored canonically
-        assert json.dumps(json.loads(r.payload), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False) == r.payload
+        assert (
+            json.dumps(json.loads(r.payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            == r.payload
+        )
 
 
 def test_tampering_is_found_at_the_right_seq(live):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from service.api.quota import QuotaOut
 from service.banks.schemas import BankOut, SigningKeyOut, WebhookOut
 from service.deposits.schemas import DepositList, DepositOut
-from service.api.quota import QuotaOut
 from service.redemptions.schemas import PayoutAccountOut, PayoutOut
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,16 +27,26 @@ def test_the_error_table_is_generated_from_the_error_classes():
 
 def test_the_table_has_every_code_including_the_http_layers():
     codes = set(re.findall(r"^\| \d{3} \| `([a-z_]+)` \|", error_table.current(DOC), re.M))
-    assert {"validation_error", "not_found", "method_not_allowed", "unauthenticated",
-            "payload_too_large", "database_busy", "internal_error", "invalid_bank_input",
-            "value_date_out_of_range", "operator_unauthenticated"} <= codes
+    assert {
+        "validation_error",
+        "not_found",
+        "method_not_allowed",
+        "unauthenticated",
+        "payload_too_large",
+        "database_busy",
+        "internal_error",
+        "invalid_bank_input",
+        "value_date_out_of_range",
+        "operator_unauthenticated",
+    } <= codes
 
 
-@pytest.mark.parametrize("model", [DepositOut, DepositList, PayoutOut, PayoutAccountOut, BankOut,
-                                   SigningKeyOut, WebhookOut, QuotaOut])
+@pytest.mark.parametrize(
+    "model",
+    [DepositOut, DepositList, PayoutOut, PayoutAccountOut, BankOut, SigningKeyOut, WebhookOut, QuotaOut],
+)
 def test_the_doc_names_every_field_a_bank_gets_back(model):
-    missing = [name for name in model.model_fields
-               if f"`{name}`" not in DOC and f'"{name}":' not in DOC]
+    missing = [name for name in model.model_fields if f"`{name}`" not in DOC and f'"{name}":' not in DOC]
     assert not missing, f"{model.__name__}: {missing} not in docs/bank-api.md"
 
 

@@ -6,28 +6,32 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import event, func, select
-from svc_support import accept
 
 from service.deposits import outbox
 from service.deposits.ids import deposit_id_for
 from service.models import QuotaUsage
 from service.quota import repository as quota_repository
 from service.webhooks.models import WebhookDelivery
+from svc_support import accept
 
 TX = "0x" + "ab" * 32
 
 
 def usage_sums(env) -> tuple[int, int]:
     with env.db.reading() as session:
-        return tuple(session.execute(
-            select(func.sum(QuotaUsage.held_cents), func.sum(QuotaUsage.committed_cents))
-        ).one())
+        return tuple(
+            session.execute(
+                select(func.sum(QuotaUsage.held_cents), func.sum(QuotaUsage.committed_cents))
+            ).one()
+        )
 
 
 def holds_of(env) -> list[tuple[str, str, str, int]]:
     with env.db.reading() as session:
-        return [(u.resident_hash, u.category, u.period, u.held_cents)
-                for u in session.scalars(select(QuotaUsage).order_by(QuotaUsage.resident_hash))]
+        return [
+            (u.resident_hash, u.category, u.period, u.held_cents)
+            for u in session.scalars(select(QuotaUsage).order_by(QuotaUsage.resident_hash))
+        ]
 
 
 def test_mark_minted_commits_every_hold_of_a_batch(env):
@@ -48,9 +52,11 @@ def _refuses_missing_or_short_holds(env):
     missing = [*holds, ("00" * 32, "mainland", holds[0][2], 1)]
     short = [*holds[:-1], (*holds[-1][:3], holds[-1][3] + 1)]
     for bad in (missing, short):
-        with pytest.raises(RuntimeError, match="quota hold to commit not found"):
-            with env.db.transaction() as session:
-                quota_repository.commit_holds(session, bad)
+        with (
+            pytest.raises(RuntimeError, match="quota hold to commit not found"),
+            env.db.transaction() as session,
+        ):
+            quota_repository.commit_holds(session, bad)
         assert usage_sums(env) == before  # rolled back: nothing committed
     with env.db.transaction() as session:
         quota_repository.commit_holds(session, holds)

@@ -10,10 +10,12 @@ def test_production_refuses_placeholder_secrets():
     with pytest.raises(ValidationError, match="placeholder"):
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValidationError, match="USHK_WEBHOOK_SIGNING_KEY"):
-        Settings(_env_file=None, environment="production", id_hmac_secret=STRONG,
-                 webhook_signing_key="changethis")
-    settings = Settings(_env_file=None, environment="production", id_hmac_secret=STRONG,
-                        webhook_signing_key=STRONG)
+        Settings(
+            _env_file=None, environment="production", id_hmac_secret=STRONG, webhook_signing_key="changethis"
+        )
+    settings = Settings(
+        _env_file=None, environment="production", id_hmac_secret=STRONG, webhook_signing_key=STRONG
+    )
     assert settings.max_single_deposit_cents == 100_000_000
 
 

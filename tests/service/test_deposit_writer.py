@@ -10,14 +10,14 @@ import threading
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
-from svc_support import confirmation
 
 from service import audit
+from service.api.deps import AppState
+from service.client import signed_request
 from service.deposits import service as deposits
 from service.deposits.models import Deposit
 from service.deposits.writer import SubmissionWriter
-from service.api.deps import AppState
-from service.client import signed_request
+from svc_support import confirmation
 
 
 def _writer(env) -> SubmissionWriter:
@@ -116,8 +116,10 @@ def test_a_group_that_fails_as_a_whole_is_redone_one_by_one(env, monkeypatch):
         return real_submit(session, request=request, **kwargs)
 
     monkeypatch.setattr(deposits, "submit", submit)
-    submissions = [(auth, _body(bank, ref, id_number=f"11010519491231{n:04d}"))
-                   for n, ref in enumerate(["G-1", "G-2", "BAD", "G-3"])]
+    submissions = [
+        (auth, _body(bank, ref, id_number=f"11010519491231{n:04d}"))
+        for n, ref in enumerate(["G-1", "G-2", "BAD", "G-3"])
+    ]
     writer = _writer(env)
     answers = _submit_together(env, writer, submissions)
     assert [_status(a) for a in answers if a.error is None] == [(201, "accepted")] * 3
@@ -135,8 +137,17 @@ def test_the_writer_restarts_after_close(env, size):
     writer = _writer(env)
     auth = f"Bearer {bank.api_key}"
     for round_ in range(2):
-        bodies = [(auth, _body(bank, f"R{round_}-{n}", id_number=f"1101051949123{round_}{n:04d}",
-                               beneficiary=f"0x{0xB0 + round_:040x}"))
-                  for n in range(size)]
+        bodies = [
+            (
+                auth,
+                _body(
+                    bank,
+                    f"R{round_}-{n}",
+                    id_number=f"1101051949123{round_}{n:04d}",
+                    beneficiary=f"0x{0xB0 + round_:040x}",
+                ),
+            )
+            for n in range(size)
+        ]
         answers = _submit_together(env, writer, bodies)
         assert [_status(a) for a in answers] == [(201, "accepted")] * size

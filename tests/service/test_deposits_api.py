@@ -7,11 +7,11 @@ import json
 
 import httpx
 import pytest
-from svc_support import BENEFICIARY, confirmation
 
 from service.banks import service as banks
 from service.client import BankClient, signed_request
 from service.deposits.signing import public_key_b64
+from svc_support import BENEFICIARY, confirmation
 
 
 def client_for(url, handle) -> BankClient:
@@ -103,6 +103,7 @@ def _mutations():
             for key in path[:-1]:
                 target = target[key]
             target[path[-1]] = value
+
         return apply
 
     def amount(value):
@@ -122,28 +123,37 @@ def _mutations():
         "amount_huge": (amount("99999999999999999999.00"), 422, "invalid_amount"),
         "amount_above_maximum": (amount("1000000.01"), 422, "amount_above_maximum"),
         "address_bad_checksum": (
-            beneficiary("0x5b38Da6a701c568545dCfcB03FcB875f56beddC4"), 422, "invalid_address"),
-        "address_short": (beneficiary("0x5B38Da6a701c568545dCfcB03FcB875f56bedd"), 422,
-                          "invalid_address"),
-        "address_no_prefix": (beneficiary("5B38Da6a701c568545dCfcB03FcB875f56beddC4AB"), 422,
-                              "invalid_address"),
+            beneficiary("0x5b38Da6a701c568545dCfcB03FcB875f56beddC4"),
+            422,
+            "invalid_address",
+        ),
+        "address_short": (beneficiary("0x5B38Da6a701c568545dCfcB03FcB875f56bedd"), 422, "invalid_address"),
+        "address_no_prefix": (
+            beneficiary("5B38Da6a701c568545dCfcB03FcB875f56beddC4AB"),
+            422,
+            "invalid_address",
+        ),
         "address_zero": (beneficiary("0x" + "0" * 40), 422, "invalid_address"),
-        "currency": (set_path(("confirmation", "currency"), "HKD"), 422,
-                     "unsupported_currency"),
-        "value_date": (set_path(("confirmation", "value_date"), "20250314"), 422,
-                       "invalid_value_date"),
-        "value_date_impossible": (set_path(("confirmation", "value_date"), "2025-02-30"), 422,
-                                  "invalid_value_date"),
-        "purpose": (set_path(("confirmation", "purpose_code"), "invest ment"), 422,
-                    "invalid_purpose_code"),
-        "reference": (set_path(("confirmation", "reference"), "has space"), 422,
-                      "invalid_reference"),
-        "unknown_category": (set_path(("confirmation", "resident", "category"), "martian"), 422,
-                             "unknown_category"),
-        "id_type_not_allowed": (set_path(("confirmation", "resident", "id_type"), "hkid"), 422,
-                                "invalid_id_type"),
-        "id_number_bad": (set_path(("confirmation", "resident", "id_number"), "№!"), 422,
-                          "invalid_resident"),
+        "currency": (set_path(("confirmation", "currency"), "HKD"), 422, "unsupported_currency"),
+        "value_date": (set_path(("confirmation", "value_date"), "20250314"), 422, "invalid_value_date"),
+        "value_date_impossible": (
+            set_path(("confirmation", "value_date"), "2025-02-30"),
+            422,
+            "invalid_value_date",
+        ),
+        "purpose": (set_path(("confirmation", "purpose_code"), "invest ment"), 422, "invalid_purpose_code"),
+        "reference": (set_path(("confirmation", "reference"), "has space"), 422, "invalid_reference"),
+        "unknown_category": (
+            set_path(("confirmation", "resident", "category"), "martian"),
+            422,
+            "unknown_category",
+        ),
+        "id_type_not_allowed": (
+            set_path(("confirmation", "resident", "id_type"), "hkid"),
+            422,
+            "invalid_id_type",
+        ),
+        "id_number_bad": (set_path(("confirmation", "resident", "id_number"), "№!"), 422, "invalid_resident"),
     }
     return cases
 
@@ -206,9 +216,11 @@ def test_validation_errors_never_echo_input(live):
 def test_malformed_bodies_are_4xx(live, body):
     env, url = live
     bank = env.add_bank()
-    response = httpx.post(f"{url}/v1/deposits", content=body,
-                          headers={"Authorization": f"Bearer {bank.api_key}",
-                                   "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{url}/v1/deposits",
+        content=body,
+        headers={"Authorization": f"Bearer {bank.api_key}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 422
     assert error_code(response) == "validation_error"
 
@@ -216,9 +228,11 @@ def test_malformed_bodies_are_4xx(live, body):
 def test_oversized_body_is_413(live):
     env, url = live
     bank = env.add_bank()
-    response = httpx.post(f"{url}/v1/deposits", content=b"{" + b" " * 70_000 + b"}",
-                          headers={"Authorization": f"Bearer {bank.api_key}",
-                                   "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{url}/v1/deposits",
+        content=b"{" + b" " * 70_000 + b"}",
+        headers={"Authorization": f"Bearer {bank.api_key}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert error_code(response) == "payload_too_large"
 
@@ -273,8 +287,7 @@ def test_retired_key_is_refused_and_rotation_has_no_downtime(live):
     with client_for(url, bank) as client:
         # Both keys valid during the rotation.
         assert client.submit(confirmation("OLD-1")).status_code == 201
-        assert client.post_deposit(
-            signed_request(confirmation("NEW-1"), "k2", new_seed)).status_code == 201
+        assert client.post_deposit(signed_request(confirmation("NEW-1"), "k2", new_seed)).status_code == 201
         with env.db.transaction() as session:
             b = banks.require_bank(session, bank.name)
             banks.retire_signing_key(session, b, bank.key_id, actor="t")
@@ -282,8 +295,7 @@ def test_retired_key_is_refused_and_rotation_has_no_downtime(live):
         response = client.submit(confirmation("OLD-2"))
         assert response.status_code == 403 and error_code(response) == "key_retired"
         assert env.snapshot() == before
-        assert client.post_deposit(
-            signed_request(confirmation("NEW-2"), "k2", new_seed)).status_code == 201
+        assert client.post_deposit(signed_request(confirmation("NEW-2"), "k2", new_seed)).status_code == 201
 
 
 def test_disabled_bank_and_bad_credentials(live):
@@ -292,18 +304,22 @@ def test_disabled_bank_and_bad_credentials(live):
     with client_for(url, bank) as client:
         request = client.sign(confirmation("R-1"))
     before = env.snapshot()
-    for headers in ({}, {"Authorization": "Bearer ushk_bk_nope"}, {"Authorization": "Basic x"},
-                    {"Authorization": f"Bearer {bank.api_key}x"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer ushk_bk_nope"},
+        {"Authorization": "Basic x"},
+        {"Authorization": f"Bearer {bank.api_key}x"},
+    ):
         response = httpx.post(f"{url}/v1/deposits", json=request, headers=headers)
         assert response.status_code == 401 and error_code(response) == "unauthenticated"
     with env.db.transaction() as session:
         banks.set_disabled(session, banks.require_bank(session, bank.name), True, actor="t")
     before = env.snapshot()
-    response = httpx.post(f"{url}/v1/deposits", json=request,
-                          headers={"Authorization": f"Bearer {bank.api_key}"})
+    response = httpx.post(
+        f"{url}/v1/deposits", json=request, headers={"Authorization": f"Bearer {bank.api_key}"}
+    )
     assert response.status_code == 403 and error_code(response) == "bank_disabled"
-    response = httpx.get(f"{url}/v1/deposits/R-1",
-                         headers={"Authorization": f"Bearer {bank.api_key}"})
+    response = httpx.get(f"{url}/v1/deposits/R-1", headers={"Authorization": f"Bearer {bank.api_key}"})
     assert response.status_code == 403
     assert env.snapshot() == before
 
@@ -316,10 +332,8 @@ def test_bank_single_and_daily_limits(live):
         response = client.submit(confirmation("BIG", amount="5000.01"))
         assert response.status_code == 422 and error_code(response) == "bank_single_limit_exceeded"
         assert env.snapshot() == before
-        assert client.submit(confirmation("D-1", amount="5000.00",
-                                          id_number="A1")).status_code == 201
-        assert client.submit(confirmation("D-2", amount="5000.00",
-                                          id_number="A2")).status_code == 201
+        assert client.submit(confirmation("D-1", amount="5000.00", id_number="A1")).status_code == 201
+        assert client.submit(confirmation("D-2", amount="5000.00", id_number="A2")).status_code == 201
         refused = client.submit(confirmation("D-3", amount="0.01", id_number="A3"))
         assert refused.status_code == 422
         assert error_code(refused) == "bank_daily_limit_exceeded"
@@ -361,10 +375,15 @@ def test_openapi_lists_error_codes(live):
     _env, url = live
     spec = httpx.get(f"{url}/openapi.json").json()
     responses = spec["paths"]["/v1/deposits"]["post"]["responses"]
-    for status, code in [("401", "unauthenticated"), ("403", "invalid_signature"),
-                         ("409", "reference_conflict"), ("422", "quota_exceeded"),
-                         ("422", "validation_error"), ("413", "payload_too_large"),
-                         ("503", "database_busy")]:
+    for status, code in [
+        ("401", "unauthenticated"),
+        ("403", "invalid_signature"),
+        ("409", "reference_conflict"),
+        ("422", "quota_exceeded"),
+        ("422", "validation_error"),
+        ("413", "payload_too_large"),
+        ("503", "database_busy"),
+    ]:
         assert f"`{code}`" in responses[status]["description"]
     # the request body: the signed confirmation, every field, no reference left dangling
     body = spec["paths"]["/v1/deposits"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -373,5 +392,7 @@ def test_openapi_lists_error_codes(live):
     assert {"reference", "amount", "beneficiary", "resident"} <= set(confirmation_schema["properties"])
     assert "id_number" in confirmation_schema["properties"]["resident"]["properties"]
     assert "$ref" not in json.dumps(body)
-    assert "`deposit_not_found`" in (
-        spec["paths"]["/v1/deposits/{reference}"]["get"]["responses"]["404"]["description"])
+    assert (
+        "`deposit_not_found`"
+        in (spec["paths"]["/v1/deposits/{reference}"]["get"]["responses"]["404"]["description"])
+    )

@@ -10,14 +10,14 @@ import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
-from svc_support import BENEFICIARY, LiveServer, confirmation, today
 
+from service.api.openapi import complete_routes
 from service.app import create_app
 from service.banks import service as banks
 from service.client import BankClient, build_settlement
-from service.api.openapi import complete_routes
 from service.quota.policy import Policy
 from service.redemptions import service as redemptions
+from svc_support import BENEFICIARY, LiveServer, confirmation, today
 
 MAX_ID = 2**63 - 1
 
@@ -31,8 +31,14 @@ def pending_payout(env, client: BankClient) -> dict:
     """A pending payout of US$250 for the client's bank (the redemption event given directly)."""
     ref = client.register_payout_account(holder=BENEFICIARY, account_reference="ACC-1")["payout_ref"]
     redemption = redemptions.RedemptionEvent(
-        redemption_id=1, holder=BENEFICIARY, amount_units=250 * 10**6, payout_ref=ref,
-        tx_hash="0x" + "ab" * 32, block_number=100, log_index=0)
+        redemption_id=1,
+        holder=BENEFICIARY,
+        amount_units=250 * 10**6,
+        payout_ref=ref,
+        tx_hash="0x" + "ab" * 32,
+        block_number=100,
+        log_index=0,
+    )
     with env.db.transaction() as session:
         redemptions.record_redemption(session, env.settings, redemption, now=env.clock())
     return client.payouts()[-1]
@@ -59,8 +65,10 @@ def parties(live):
 
 # ---- numeric parameters ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/v1/deposits", "/v1/payouts", "/v1/payout-accounts",
-                                  "/v1/operator/payouts"])
+
+@pytest.mark.parametrize(
+    "path", ["/v1/deposits", "/v1/payouts", "/v1/payout-accounts", "/v1/operator/payouts"]
+)
 def test_cursor_beyond_64_bits_is_422_and_at_the_bound_an_empty_page(parties, path):
     _env, url, _bank, bank_headers, operator_headers = parties
     headers = operator_headers if "operator" in path else bank_headers
@@ -85,6 +93,7 @@ def test_payout_id_beyond_64_bits_is_422(parties):
 
 
 # ---- bodies: credentials first, then one strict parser -----------------------------------------
+
 
 def _body_operations(url) -> list[tuple[str, str]]:
     spec = httpx.get(f"{url}/openapi.json").json()
@@ -113,12 +122,17 @@ def test_every_body_endpoint_is_known(live):
     operations = {
         (method.upper(), path)
         for path, ops in httpx.get(f"{url}/openapi.json").json()["paths"].items()
-        for method, op in ops.items() if "requestBody" in op
+        for method, op in ops.items()
+        if "requestBody" in op
     }
     assert operations == {
-        ("POST", "/v1/deposits"), ("PUT", "/v1/bank/webhook"), ("POST", "/v1/payout-accounts"),
-        ("POST", "/v1/payouts/{payout_id}/settle"), ("POST", "/v1/operator/banks"),
-        ("POST", "/v1/operator/banks/{name}/signing-keys"), ("POST", "/v1/operator/minting/resume"),
+        ("POST", "/v1/deposits"),
+        ("PUT", "/v1/bank/webhook"),
+        ("POST", "/v1/payout-accounts"),
+        ("POST", "/v1/payouts/{payout_id}/settle"),
+        ("POST", "/v1/operator/banks"),
+        ("POST", "/v1/operator/banks/{name}/signing-keys"),
+        ("POST", "/v1/operator/minting/resume"),
     }
 
 
@@ -127,9 +141,17 @@ def test_without_credentials_any_body_is_401(parties, case):
     env, url, bank, _, _ = parties
     before = env.snapshot()
     for method, path in _body_operations(url):
-        for headers in ({}, {"Authorization": "Bearer ushk_bk_nope"}, {"Authorization": "Bearer ushk_op_nope"}):
-            response = httpx.request(method, f"{url}{path}", content=MALFORMED[case],
-                                     headers={**headers, "Content-Type": "application/json"})
+        for headers in (
+            {},
+            {"Authorization": "Bearer ushk_bk_nope"},
+            {"Authorization": "Bearer ushk_op_nope"},
+        ):
+            response = httpx.request(
+                method,
+                f"{url}{path}",
+                content=MALFORMED[case],
+                headers={**headers, "Content-Type": "application/json"},
+            )
             assert response.status_code == 401, (method, path, case, response.text)
             operator = path.startswith("/v1/operator/")
             assert code_of(response) == ("operator_unauthenticated" if operator else "unauthenticated")
@@ -142,14 +164,24 @@ def test_with_credentials_a_malformed_body_is_422_with_a_reason(parties, case):
     before = env.snapshot()
     for method, path in _body_operations(url):
         headers = operator_headers if path.startswith("/v1/operator/") else bank_headers
-        response = httpx.request(method, f"{url}{path}", content=MALFORMED[case],
-                                 headers={**headers, "Content-Type": "application/json"})
+        response = httpx.request(
+            method,
+            f"{url}{path}",
+            content=MALFORMED[case],
+            headers={**headers, "Content-Type": "application/json"},
+        )
         assert response.status_code == 422, (method, path, case, response.text)
         assert code_of(response) == "validation_error"
         message = response.json()["error"]["message"]
-        expected = {"not_utf8": "not valid UTF-8", "not_json": "invalid JSON", "empty": "empty",
-                    "duplicate_key": 'duplicate key "url"', "nan": "NaN is not JSON",
-                    "wrong_fields": "unknown field", "array": "body:"}[case]
+        expected = {
+            "not_utf8": "not valid UTF-8",
+            "not_json": "invalid JSON",
+            "empty": "empty",
+            "duplicate_key": 'duplicate key "url"',
+            "nan": "NaN is not JSON",
+            "wrong_fields": "unknown field",
+            "array": "body:",
+        }[case]
         assert expected in message, (path, message)
     assert env.snapshot() == before
 
@@ -185,12 +217,14 @@ def test_oversized_bodies_are_413_on_every_body_endpoint(parties):
     _env, url, _bank, bank_headers, operator_headers = parties
     for method, path in _body_operations(url):
         headers = operator_headers if path.startswith("/v1/operator/") else bank_headers
-        response = httpx.request(method, f"{url}{path}", content=b'{"x": "' + b"a" * 70_000 + b'"}',
-                                 headers=headers)
+        response = httpx.request(
+            method, f"{url}{path}", content=b'{"x": "' + b"a" * 70_000 + b'"}', headers=headers
+        )
         assert response.status_code == 413 and code_of(response) == "payload_too_large", path
 
 
 # ---- value dates -------------------------------------------------------------------------------
+
 
 def test_value_date_must_lie_in_the_policy_window(parties):
     env, url, bank, _, _ = parties
@@ -213,11 +247,16 @@ def test_value_date_window_follows_the_service_clock_and_the_policy(parties):
         assert client.submit(confirmation("VC-1", value_date="2025-03-14")).status_code == 201
         refused = client.submit(confirmation("VC-2", value_date="2025-03-22"))
         assert code_of(refused) == "value_date_out_of_range"
-    policy = Policy.from_dict({"categories": {"hk": {"eligible": True, "limit": None,
-                                                     "timezone": "Asia/Hong_Kong"}},
-                               "value_date": {"max_days_past": 0, "max_days_future": 0}})
+    policy = Policy.from_dict(
+        {
+            "categories": {"hk": {"eligible": True, "limit": None, "timezone": "Asia/Hong_Kong"}},
+            "value_date": {"max_days_past": 0, "max_days_future": 0},
+        }
+    )
     assert policy.value_dates.bounds(dt.datetime(2025, 3, 20, 16, 30, tzinfo=dt.UTC)) == (
-        dt.date(2025, 3, 21), dt.date(2025, 3, 21))  # already the 21st in Hong Kong
+        dt.date(2025, 3, 21),
+        dt.date(2025, 3, 21),
+    )  # already the 21st in Hong Kong
     assert Policy.load("config/policy.yaml").value_dates.max_days_past == 30
 
 
@@ -227,9 +266,14 @@ def test_a_settlement_value_date_must_lie_in_the_window(parties):
         payout = pending_payout(env, client)
         before = env.snapshot()
         for value_date in ("0001-01-01", "9999-12-31", today(-31)):
-            body = client.sign_settlement(build_settlement(
-                payout_id=payout["id"], amount=payout["amount"], value_date=value_date,
-                bank_reference="PAY-1"))
+            body = client.sign_settlement(
+                build_settlement(
+                    payout_id=payout["id"],
+                    amount=payout["amount"],
+                    value_date=value_date,
+                    bank_reference="PAY-1",
+                )
+            )
             response = client.post_settlement(payout["id"], body)
             assert response.status_code == 422 and code_of(response) == "value_date_out_of_range"
         assert env.snapshot() == before
@@ -240,17 +284,31 @@ def test_a_settlement_value_date_must_lie_in_the_window(parties):
 
 # ---- webhook URLs ------------------------------------------------------------------------------
 
+
 def test_webhook_url_must_be_https_except_loopback_in_development(parties):
     env, url, bank, headers, _ = parties
-    refused = ["http://bank.example/ushk", "ftp://bank.example/", "https://user:pw@bank.example/",
-               "https://[::1", "https://bank.example:99999/", "https://bank.example/a b",
-               "https://bänk.example/", "https://bank.example/\u0000", "https:///nohost", ""]
+    refused = [
+        "http://bank.example/ushk",
+        "ftp://bank.example/",
+        "https://user:pw@bank.example/",
+        "https://[::1",
+        "https://bank.example:99999/",
+        "https://bank.example/a b",
+        "https://bänk.example/",
+        "https://bank.example/\u0000",
+        "https:///nohost",
+        "",
+    ]
     for webhook in refused:
         response = httpx.put(f"{url}/v1/bank/webhook", json={"url": webhook}, headers=headers)
         assert response.status_code == 422, (webhook, response.text)
         assert code_of(response) == "invalid_bank_input"
-    for webhook in ("https://bank.example/ushk", "http://127.0.0.1:9/hook", "http://[::1]:9/hook",
-                    "http://localhost:9/hook"):
+    for webhook in (
+        "https://bank.example/ushk",
+        "http://127.0.0.1:9/hook",
+        "http://[::1]:9/hook",
+        "http://localhost:9/hook",
+    ):
         response = httpx.put(f"{url}/v1/bank/webhook", json={"url": webhook}, headers=headers)
         assert response.status_code == 200, (webhook, response.text)
         assert response.json()["url"] == webhook and response.json()["secret"].startswith("whsec_")
@@ -262,13 +320,17 @@ def test_webhook_url_must_be_https_except_loopback_in_development(parties):
 
 # ---- strings that name nothing -----------------------------------------------------------------
 
+
 def _names_nothing(url, bank_headers, operator_headers) -> None:
     """Path strings no row could carry (NUL, 65+ characters, non-ASCII) answer 404, and a key id
     of that kind in a body is an unknown key."""
     for weird in ("%00", "a%00b", "x" * 300, "%E2%82%AC", "%F0%9F%98%80"):
         assert httpx.get(f"{url}/v1/deposits/{weird}", headers=bank_headers).status_code == 404
-        for path in (f"/v1/operator/banks/{weird}/disable", f"/v1/operator/banks/hsbc/api-keys/{weird}/revoke",
-                     f"/v1/operator/banks/hsbc/signing-keys/{weird}/retire"):
+        for path in (
+            f"/v1/operator/banks/{weird}/disable",
+            f"/v1/operator/banks/hsbc/api-keys/{weird}/revoke",
+            f"/v1/operator/banks/hsbc/signing-keys/{weird}/retire",
+        ):
             response = httpx.post(f"{url}{path}", headers=operator_headers)
             assert response.status_code == 404, (path, response.text)
         assert httpx.get(f"{url}/v1/reserves/reports/{weird}").status_code == 404
@@ -276,16 +338,30 @@ def _names_nothing(url, bank_headers, operator_headers) -> None:
     body = {"confirmation": confirmation("K-1"), "key_id": "k\u00001", "signature": "AA=="}
     response = httpx.post(f"{url}/v1/deposits", json=body, headers=bank_headers)
     assert response.status_code == 403 and code_of(response) == "unknown_key"
-    response = httpx.post(f"{url}/v1/payouts/1/settle", headers=bank_headers, json={
-        "settlement": build_settlement(payout_id=1, amount="1.00", value_date=today(),
-                                       bank_reference="R"), "key_id": "\u0000", "signature": "AA=="})
+    response = httpx.post(
+        f"{url}/v1/payouts/1/settle",
+        headers=bank_headers,
+        json={
+            "settlement": build_settlement(
+                payout_id=1, amount="1.00", value_date=today(), bank_reference="R"
+            ),
+            "key_id": "\u0000",
+            "signature": "AA==",
+        },
+    )
     assert response.status_code == 403 and code_of(response) == "unknown_key"
 
 
 def test_trailing_slashes_and_encoded_slashes_are_404_not_redirects(parties):
     _env, url, _bank, headers, _ = parties
-    for path in ("/v1/deposits/", "/v1/bank/", "/v1/deposits/%2F", "/v1/deposits/a%2Fb",
-                 "/v1/payouts/1/settle/", "/v1/reserves/"):
+    for path in (
+        "/v1/deposits/",
+        "/v1/bank/",
+        "/v1/deposits/%2F",
+        "/v1/deposits/a%2Fb",
+        "/v1/payouts/1/settle/",
+        "/v1/reserves/",
+    ):
         response = httpx.get(f"{url}{path}", headers=headers)
         assert response.status_code == 404 and code_of(response) == "not_found", path
 
@@ -303,12 +379,16 @@ def test_strings_that_name_nothing_are_404_on_postgres(pg_env):
     app = create_app(pg_env.settings, pg_env.db, policy=pg_env.policy, clock=pg_env.clock)
     with LiveServer(app) as server:
         _names_nothing(server.url, {"Authorization": f"Bearer {bank.api_key}"}, operator)
-        response = httpx.put(f"{server.url}/v1/bank/webhook", json={"url": "https://a.example/\u0000"},
-                             headers={"Authorization": f"Bearer {bank.api_key}"})
+        response = httpx.put(
+            f"{server.url}/v1/bank/webhook",
+            json={"url": "https://a.example/\u0000"},
+            headers={"Authorization": f"Bearer {bank.api_key}"},
+        )
         assert response.status_code == 422 and code_of(response) == "invalid_bank_input"
 
 
 # ---- the OpenAPI document ----------------------------------------------------------------------
+
 
 def test_every_operation_documents_413_and_503_and_its_credentials(live):
     _env, url = live
@@ -350,15 +430,16 @@ def test_a_fastapi_body_parameter_is_refused_at_startup():
 
 # ---- a busy database ---------------------------------------------------------------------------
 
+
 def test_a_503_database_busy_keeps_the_connection_open_for_the_retry(sqlite_url):
     """The documented answer to a busy database is a retry: on the same keep-alive connection."""
     import http.client
     import threading
 
     from sqlalchemy import text
-    from svc_support import make_env
 
     from service.client import signed_request
+    from svc_support import make_env
 
     env = make_env(sqlite_url, sqlite_busy_timeout_ms=300)
     bank = env.add_bank()

@@ -13,8 +13,14 @@ from service.money import (
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("1250.00", 125_000), ("1250.5", 125_050), ("1250", 125_000), ("0.01", 1),
-     ("0.1", 10), ("9999999999999.99", 999_999_999_999_999)],
+    [
+        ("1250.00", 125_000),
+        ("1250.5", 125_050),
+        ("1250", 125_000),
+        ("0.01", 1),
+        ("0.1", 10),
+        ("9999999999999.99", 999_999_999_999_999),
+    ],
 )
 def test_parse_amount_accepts_dollar_strings(text, cents):
     assert parse_amount(text) == cents
@@ -22,9 +28,32 @@ def test_parse_amount_accepts_dollar_strings(text, cents):
 
 @pytest.mark.parametrize(
     "bad",
-    ["0", "0.00", "-1", "-1.00", "+1.00", "1.001", "1e3", "1E3", "1.", ".5", "01.00", " 1.00",
-     "1.00 ", "1,000.00", "NaN", "Infinity", "", "0x10", "١٢٣", "99999999999999999999.00",
-     1000, 1000.0, None, True],
+    [
+        "0",
+        "0.00",
+        "-1",
+        "-1.00",
+        "+1.00",
+        "1.001",
+        "1e3",
+        "1E3",
+        "1.",
+        ".5",
+        "01.00",
+        " 1.00",
+        "1.00 ",
+        "1,000.00",
+        "NaN",
+        "Infinity",
+        "",
+        "0x10",
+        "١٢٣",
+        "99999999999999999999.00",
+        1000,
+        1000.0,
+        None,
+        True,
+    ],
 )
 def test_parse_amount_refuses(bad):
     with pytest.raises(InvalidAmount) as info:

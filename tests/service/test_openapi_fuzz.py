@@ -36,11 +36,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from svc_support import LiveServer, confirmation, make_env, today
 
 from service.app import create_app
 from service.banks import service as banks
 from service.client import signed_request, signed_settlement
+from svc_support import LiveServer, confirmation, make_env
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,8 @@ def service(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Iterat
         spec = httpx.get(f"{server.url}/openapi.json").json()
         security = {
             (method.upper(), path): {name for item in op.get("security", []) for name in item}
-            for path, operations in spec["paths"].items() for method, op in operations.items()
+            for path, operations in spec["paths"].items()
+            for method, op in operations.items()
         }
         yield {
             "url": server.url,
@@ -81,12 +82,14 @@ def service(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Iterat
 
 
 def _schema(service: dict, caller: str):
-    config = schemathesis.Config.from_dict({
-        "seed": SEED,
-        "headers": service["headers"][caller],
-        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none"},
-        "phases": {"stateful": {"enabled": False}},
-    })
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "headers": service["headers"][caller],
+            "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none"},
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
     return schemathesis.openapi.from_url(f"{service['url']}/openapi.json", config=config)
 
 
@@ -153,22 +156,35 @@ def _sign_some(case, service: dict) -> None:
         if draw[0] % 3 == 0:
             n = draw[1] % 6  # a few references, each with one content: new ones, then replays
             case.body = signed_request(
-                confirmation(f"FUZZ-{n}", amount=("1.00", "25.50", "1000")[n % 3],
-                             id_number=f"F{n}", category="hk", id_type="hkid"),
-                bank.key_id, bank.seed)
+                confirmation(
+                    f"FUZZ-{n}",
+                    amount=("1.00", "25.50", "1000")[n % 3],
+                    id_number=f"F{n}",
+                    category="hk",
+                    id_type="hkid",
+                ),
+                bank.key_id,
+                bank.seed,
+            )
         elif draw[0] % 3 == 1 and _only_strings(body["confirmation"]):
-            case.body = {**body, "key_id": bank.key_id,
-                         **{"signature": signed_request(body["confirmation"], bank.key_id, bank.seed)["signature"]}}
+            case.body = {
+                **body,
+                "key_id": bank.key_id,
+                **{"signature": signed_request(body["confirmation"], bank.key_id, bank.seed)["signature"]},
+            }
     elif case.operation.path == "/v1/payouts/{payout_id}/settle":
-        if draw[0] % 2 == 0 and isinstance(body.get("settlement"), dict) and _only_strings(body["settlement"]):
+        if (
+            draw[0] % 2 == 0
+            and isinstance(body.get("settlement"), dict)
+            and _only_strings(body["settlement"])
+        ):
             case.body = {**body, **signed_settlement(body["settlement"], bank.key_id, bank.seed)}
 
 
 def _call(case, service: dict, caller: str) -> None:
     response = case.call(base_url=service["url"], headers=service["headers"][caller])
     STATUSES[caller][(case.method.upper(), case.operation.path, response.status_code)] += 1
-    case.validate_response(response, checks=_checks(caller, service),
-                           headers=service["headers"][caller])
+    case.validate_response(response, checks=_checks(caller, service), headers=service["headers"][caller])
 
 
 @schemathesis.pytest.from_fixture("anonymous").parametrize()
@@ -199,6 +215,10 @@ def test_the_runs_reached_past_the_refusals():
         assert bank["GET", path, 200] > 0, path
     assert operator["GET", "/v1/operator/banks", 200] > 0
     assert operator["POST", "/v1/operator/banks", 201] > 0
-    assert all(status == 401 or status == 405 or path in ("/healthz", "/v1/audit/head")
-               or path.startswith("/v1/reserves")
-               for (_, path, status) in STATUSES["none"]), STATUSES["none"]
+    assert all(
+        status == 401
+        or status == 405
+        or path in ("/healthz", "/v1/audit/head")
+        or path.startswith("/v1/reserves")
+        for (_, path, status) in STATUSES["none"]
+    ), STATUSES["none"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from svc_support import accept
 from sqlalchemy import select, text
 
 from service.deposits import outbox
 from service.deposits.ids import deposit_id_for, deposit_id_hex
 from service.deposits.models import MintBatch
 from service.models import AuditEntry, BankDailyUsage, QuotaUsage
+from svc_support import accept
 
 TX = "0x" + "ab" * 32
 TX2 = "0x" + "cd" * 32
@@ -44,9 +44,7 @@ def test_claim_send_mint(env):
         assert (batch.status, batch.tx_hash, batch.nonce) == ("sent", TX, 7)
     # Ids from chain events (bytes32), hex strings and seqs all work.
     with env.db.transaction() as session:
-        outbox.mark_minted(
-            session, [deposit_id_for(seqs[0]), deposit_id_hex(seqs[1]), seqs[2]], TX, 1234
-        )
+        outbox.mark_minted(session, [deposit_id_for(seqs[0]), deposit_id_hex(seqs[1]), seqs[2]], TX, 1234)
     assert [statuses(env)[s] for s in seqs] == ["minted"] * 3 + ["accepted"] * 2
     with env.db.reading() as session:
         assert outbox.in_flight_batches(session) == []
@@ -73,8 +71,12 @@ def test_requeue_and_reject(env):
     with env.db.transaction() as session:
         outbox.requeue(session, seqs[:2])
         outbox.mark_rejected(session, seqs[2:3], "mint_reverted", "the token refused it")
-    assert statuses(env) == {seqs[0]: "accepted", seqs[1]: "accepted",
-                             seqs[2]: "rejected", seqs[3]: "minting"}
+    assert statuses(env) == {
+        seqs[0]: "accepted",
+        seqs[1]: "accepted",
+        seqs[2]: "rejected",
+        seqs[3]: "minting",
+    }
     with env.db.reading() as session:
         assert [b.id for b in outbox.in_flight_batches(session)] == [batch_id]
         assert [d.id for d in outbox.batch_deposits(session, batch_id)] == seqs[2:]
@@ -133,8 +135,14 @@ def test_webhooks_queued_for_every_status_change(env):
     with env.db.transaction() as session:
         outbox.mark_minted(session, [seq], TX, 5)
     with env.db.reading() as session:
-        payloads = [json.loads(p) for p in session.scalars(
-            text("SELECT payload FROM webhook_deliveries ORDER BY id"))]
+        payloads = [
+            json.loads(p) for p in session.scalars(text("SELECT payload FROM webhook_deliveries ORDER BY id"))
+        ]
     assert [p["deposit"]["status"] for p in payloads] == [
-        "accepted", "minting", "accepted", "minting", "minted"]
+        "accepted",
+        "minting",
+        "accepted",
+        "minting",
+        "minted",
+    ]
     assert payloads[-1]["deposit"]["tx_hash"] == TX

@@ -7,6 +7,13 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import func, select
+
+from service import audit
+from service.app import create_app
+from service.client import AsyncBankClient, BankClient
+from service.deposits import outbox
+from service.deposits.models import Deposit
 from svc_support import (
     LiveServer,
     accept,
@@ -15,15 +22,6 @@ from svc_support import (
     confirmation,
     make_settings,
 )
-from sqlalchemy import func, select
-
-from service import audit
-from service.app import create_app
-from service.client import AsyncBankClient, BankClient
-from service.deposits import outbox
-from service.deposits.models import Deposit
-
-
 
 pytestmark = pytest.mark.postgres
 
@@ -31,9 +29,10 @@ pytestmark = pytest.mark.postgres
 def test_api_flow_on_postgres(pg_env):
     bank = pg_env.add_bank()
     app = create_app(pg_env.settings, pg_env.db, policy=pg_env.policy)
-    with LiveServer(app) as server, BankClient(
-        server.url, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed
-    ) as client:
+    with (
+        LiveServer(app) as server,
+        BankClient(server.url, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed) as client,
+    ):
         first = client.submit(confirmation("P-1"))
         assert first.status_code == 201
         assert client.submit(confirmation("P-1")).json() == first.json()
@@ -41,8 +40,10 @@ def test_api_flow_on_postgres(pg_env):
         conflict = client.submit(confirmation("P-1", amount="2.00"))
         assert conflict.status_code == 409
         assert pg_env.snapshot() == before
-        assert client.quota(id_type="prc_id", id_number="110105194912310021",
-                            category="mainland")["held"] == "1000.00"
+        assert (
+            client.quota(id_type="prc_id", id_number="110105194912310021", category="mainland")["held"]
+            == "1000.00"
+        )
     with pg_env.db.reading() as session:
         assert audit.verify(session).ok
 
@@ -53,8 +54,7 @@ def test_200_concurrent_deposits_two_instances(postgres_url, pg_env, spawn_serve
     urls = [spawn_server(settings), spawn_server(settings)]
 
     async def both():
-        halves = await asyncio.gather(
-            burst(urls[0], bank, 100, "A"), burst(urls[1], bank, 100, "B"))
+        halves = await asyncio.gather(burst(urls[0], bank, 100, "A"), burst(urls[1], bank, 100, "B"))
         return [r for half in halves for r in half]
 
     responses = asyncio.run(both())
@@ -69,8 +69,9 @@ def test_identical_replays_race_on_two_instances(postgres_url, pg_env, spawn_ser
     urls = [spawn_server(settings), spawn_server(settings)]
 
     async def race():
-        clients = [AsyncBankClient(u, api_key=bank.api_key, key_id=bank.key_id,
-                                   private_key=bank.seed) for u in urls]
+        clients = [
+            AsyncBankClient(u, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed) for u in urls
+        ]
         body = clients[0].sign(confirmation("SAME"))
         try:
             return await asyncio.gather(*(clients[i % 2].post_deposit(body) for i in range(20)))

@@ -18,8 +18,15 @@ _BY_SEQ = Prepared(select(ENTRIES.c.kind, ENTRIES.c.actor).where(ENTRIES.c.seq =
 
 
 def _row(seq: int) -> dict:
-    return {"seq": seq, "created_at": "2025-01-01T00:00:00.000000Z", "kind": "test.kind",
-            "actor": f"actor-{seq}", "payload": "{}", "prev_hash": "0" * 64, "hash": f"{seq:064x}"}
+    return {
+        "seq": seq,
+        "created_at": "2025-01-01T00:00:00.000000Z",
+        "kind": "test.kind",
+        "actor": f"actor-{seq}",
+        "payload": "{}",
+        "prev_hash": "0" * 64,
+        "hash": f"{seq:064x}",
+    }
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -44,8 +51,17 @@ def test_typed_parameters_are_processed_by_their_column_types(any_env):
     at = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     statement = Prepared(insert(WatchListEntry.__table__))
     with any_env.db.transaction() as session:
-        statement.execute(session, {"resident_hash": "ab" * 32, "source": "operator", "reason": "test",
-                                    "suspended": True, "created_at": at}, columns=True)
+        statement.execute(
+            session,
+            {
+                "resident_hash": "ab" * 32,
+                "source": "operator",
+                "reason": "test",
+                "suspended": True,
+                "created_at": at,
+            },
+            columns=True,
+        )
     with any_env.db.reading() as session:
         entry = session.scalars(select(WatchListEntry)).one()
         assert entry.created_at == at and entry.created_at.tzinfo is not None and entry.suspended is True

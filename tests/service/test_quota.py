@@ -7,6 +7,13 @@ import asyncio
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
+
+from service.app import create_app
+from service.client import BankClient
+from service.deposits import outbox
+from service.models import QuotaUsage
+from service.quota.policy import Policy
 from svc_support import (
     PRODUCTION_POLICY,
     LiveServer,
@@ -16,13 +23,6 @@ from svc_support import (
     make_env,
     make_settings,
 )
-from sqlalchemy import select
-
-from service.app import create_app
-from service.client import BankClient
-from service.deposits import outbox
-from service.models import QuotaUsage
-from service.quota.policy import Policy
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -44,11 +44,9 @@ def test_mainland_switch_off_refuses_and_records(env):
         assert stored["status"] == "rejected"
         assert stored["rejection_code"] == "category_not_eligible"
         # HK residents are still served.
-        ok = client.submit(confirmation("H-1", id_type="hkid", id_number="A1234567",
-                                        category="hk"))
+        ok = client.submit(confirmation("H-1", id_type="hkid", id_number="A1234567", category="hk"))
         assert ok.status_code == 201
-        quota = client.quota(id_type="prc_id", id_number="110105194912310021",
-                             category="mainland")
+        quota = client.quota(id_type="prc_id", id_number="110105194912310021", category="mainland")
         assert quota["eligible"] is False and quota["held"] == "0.00"
 
 
@@ -66,8 +64,7 @@ def test_quota_limit_query_and_release(live):
         after = env.snapshot()
         assert after["quota_sums"] == before["quota_sums"]  # nothing held for the refusal
         assert client.submit(confirmation("Q-4", amount="5000.00")).status_code == 201
-        q = client.quota(id_type="prc_id", id_number="1101 0519 4912 3100 21",
-                         category="mainland")
+        q = client.quota(id_type="prc_id", id_number="1101 0519 4912 3100 21", category="mainland")
         assert q == {
             "category": "mainland",
             "period": str(dt.datetime.now(SHANGHAI).year),
@@ -88,11 +85,11 @@ def test_quota_limit_query_and_release(live):
             outbox.mark_rejected(session, [claimed[1].id], "mint_failed", "test")
         q = client.quota(id_type="prc_id", id_number="110105194912310021", category="mainland")
         assert (q["used"], q["held"], q["remaining"]) == ("30000.00", "5000.00", "15000.00")
-        bad = client.http.get("/v1/quota", params={"id_type": "prc_id", "id_number": "x!",
-                                                  "category": "mainland"})
+        bad = client.http.get(
+            "/v1/quota", params={"id_type": "prc_id", "id_number": "x!", "category": "mainland"}
+        )
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_resident"
-        bad = client.http.get("/v1/quota", params={"id_type": "prc_id", "id_number": "1",
-                                                  "category": "moon"})
+        bad = client.http.get("/v1/quota", params={"id_type": "prc_id", "id_number": "1", "category": "moon"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_category"
         bad = client.http.get("/v1/quota", params={"id_type": "prc_id"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
@@ -111,11 +108,11 @@ def test_year_rolls_over_at_midnight_shanghai(live, local_time, period):
     with client_for(url, bank) as client:
         # Fill the 2025 quota at noon on Dec 31 (Shanghai).
         env.clock.now = dt.datetime(2025, 12, 31, 12, 0, tzinfo=SHANGHAI)
-        assert client.submit(confirmation("Y-0", amount="50000.00",
-                                          value_date="2025-12-31")).status_code == 201
+        assert (
+            client.submit(confirmation("Y-0", amount="50000.00", value_date="2025-12-31")).status_code == 201
+        )
         env.clock.now = local_time
-        response = client.submit(confirmation("Y-1", amount="1.00",
-                                              value_date=local_time.date().isoformat()))
+        response = client.submit(confirmation("Y-1", amount="1.00", value_date=local_time.date().isoformat()))
         if period == "2025":
             assert response.status_code == 422
             assert response.json()["error"]["code"] == "quota_exceeded"
@@ -138,12 +135,12 @@ def test_splitting_flags_and_watch_list_suspends(live):
     target = "0x1111111111111111111111111111111111111111"
     with client_for(url, bank) as client:
         for i in range(4):
-            response = client.submit(confirmation(f"S-{i}", id_number=f"S{i}", amount="100.00",
-                                                  beneficiary=target))
+            response = client.submit(
+                confirmation(f"S-{i}", id_number=f"S{i}", amount="100.00", beneficiary=target)
+            )
             assert response.status_code == 201
         # The fifth distinct resident funding the same address within 24h: flagged.
-        fifth = client.submit(confirmation("S-4", id_number="S4", amount="100.00",
-                                           beneficiary=target))
+        fifth = client.submit(confirmation("S-4", id_number="S4", amount="100.00", beneficiary=target))
         assert fifth.status_code == 422
         assert fifth.json()["error"]["code"] == "resident_on_watch_list"
         assert "splitting" in fifth.json()["error"]["message"]
@@ -152,17 +149,20 @@ def test_splitting_flags_and_watch_list_suspends(live):
         for i in range(5):
             q = client.quota(id_type="prc_id", id_number=f"S{i}", category="mainland")
             assert q["suspended"] is True
-        again = client.submit(confirmation("S-5", id_number="S0", amount="1.00",
-                                           beneficiary=other))
+        again = client.submit(confirmation("S-5", id_number="S0", amount="1.00", beneficiary=other))
         assert again.status_code == 422
         assert again.json()["error"]["code"] == "resident_on_watch_list"
         # An unrelated resident is not affected.
-        assert client.submit(confirmation("S-6", id_number="Z9", amount="1.00",
-                                          beneficiary=other)).status_code == 201
+        assert (
+            client.submit(confirmation("S-6", id_number="Z9", amount="1.00", beneficiary=other)).status_code
+            == 201
+        )
         # Outside the window the count starts again.
         env.clock.now = dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
-        assert client.submit(confirmation("S-7", id_number="Z8", amount="1.00",
-                                          beneficiary=target)).status_code == 201
+        assert (
+            client.submit(confirmation("S-7", id_number="Z8", amount="1.00", beneficiary=target)).status_code
+            == 201
+        )
 
 
 def test_200_concurrent_deposits_one_resident_sqlite_process(sqlite_url, spawn_server):

@@ -30,7 +30,7 @@ def test_backoff_growsOnFailuresAndResetsOnSuccess():
     assert backoff.current == 0.0
     waits = [backoff.next() for _ in range(10)]
     assert waits[0] <= retry.WORKER_INITIAL_SECONDS * 1.5
-    assert all(a < b for a, b in zip(waits[:5], waits[1:6]))
+    assert all(a < b for a, b in zip(waits[:5], waits[1:6], strict=True))
     assert waits[-1] == backoff.current == retry.WORKER_MAX_SECONDS
     backoff.reset()
     assert (backoff.failures, backoff.current) == (0, 0.0)

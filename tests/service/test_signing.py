@@ -5,7 +5,6 @@ import json
 import re
 
 import pytest
-from svc_support import REPO
 
 from service.canonical import NotCanonicalizable, canonical_json
 from service.deposits.signing import (
@@ -14,6 +13,7 @@ from service.deposits.signing import (
     sign_confirmation,
     verify_signature,
 )
+from svc_support import REPO
 
 DOC = (REPO / "docs" / "bank-api.md").read_text(encoding="utf-8")
 
@@ -40,7 +40,7 @@ def test_doc_example_verifies():
 
 
 def test_canonical_is_sorted_compact_utf8():
-    value = {"b": "2", "a": {"d": "é", "c": "\u0001\n\"\\"}}
+    value = {"b": "2", "a": {"d": "é", "c": '\u0001\n"\\'}}
     assert canonical_json(value) == '{"a":{"c":"\\u0001\\n\\"\\\\","d":"é"},"b":"2"}'.encode()
 
 

@@ -38,7 +38,8 @@ def test_a_writer_in_another_process_makes_this_one_wait_then_go(env, tmp_path):
     ready, release = tmp_path / "ready", tmp_path / "release"
     holder = subprocess.Popen(
         [sys.executable, "-c", _holder_script(env.settings.database_url, ready, release)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         while not ready.exists():
@@ -51,8 +52,11 @@ def test_a_writer_in_another_process_makes_this_one_wait_then_go(env, tmp_path):
             with env.db.transaction() as session:
                 session.execute(text("UPDATE audit_head SET seq = seq WHERE id = 99"))  # BEGIN here
                 order.append("began")
-                order.append("saw the other process's row" if session.execute(
-                    text("SELECT count(*) FROM audit_head WHERE id = 99")).scalar() else "no row")
+                order.append(
+                    "saw the other process's row"
+                    if session.execute(text("SELECT count(*) FROM audit_head WHERE id = 99")).scalar()
+                    else "no row"
+                )
             done.set()
 
         writer = threading.Thread(target=write)
@@ -103,8 +107,17 @@ def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(en
     try:
         for n in range(commits):
             with env.db.transaction() as session:
-                session.add(AuditEntry(seq=10_000 + n, created_at="t", kind="k", actor="a", payload="{}",
-                                       prev_hash="0" * 64, hash=f"{n:064x}"))
+                session.add(
+                    AuditEntry(
+                        seq=10_000 + n,
+                        created_at="t",
+                        kind="k",
+                        actor="a",
+                        payload="{}",
+                        prev_hash="0" * 64,
+                        hash=f"{n:064x}",
+                    )
+                )
                 if n == 0:  # no commit of this process checkpoints while the thread does
                     raw = session.connection().connection.dbapi_connection
                     assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
@@ -121,10 +134,9 @@ def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(en
 
 
 def test_a_submission_that_waits_too_long_for_the_write_lock_is_a_503(tmp_path, sqlite_url):
-    from svc_support import LiveServer, confirmation, make_env
-
     from service.app import create_app
     from service.client import BankClient
+    from svc_support import LiveServer, confirmation, make_env
 
     env = make_env(sqlite_url, sqlite_busy_timeout_ms=300)
     bank = env.add_bank()
@@ -139,9 +151,10 @@ def test_a_submission_that_waits_too_long_for_the_write_lock_is_a_503(tmp_path, 
 
     app = create_app(env.settings, env.db, policy=env.policy)
     holder = threading.Thread(target=hold)
-    with LiveServer(app) as server, BankClient(
-        server.url, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed
-    ) as client:
+    with (
+        LiveServer(app) as server,
+        BankClient(server.url, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed) as client,
+    ):
         holder.start()
         assert holding.wait(30)
         try:
@@ -184,8 +197,9 @@ def test_the_lock_holder_sees_writers_waiting_in_this_and_other_processes(env, t
     with env.db.transaction() as session:
         session.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))  # holds the lock
         assert not lock.others_waiting()
-        other = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
-                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        other = subprocess.Popen(
+            [sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
         try:
             # another process's writer, waiting for this transaction
             assert _wait_for(lock.others_waiting)

@@ -8,7 +8,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from svc_support import confirmation
 from sqlalchemy import select
 
 from service.banks import service as banks
@@ -16,6 +15,7 @@ from service.client import BankClient
 from service.deposits import outbox
 from service.webhooks.models import WebhookDelivery
 from service.webhooks.service import deliver_due, verify_body
+from svc_support import confirmation
 
 
 class Receiver:
@@ -27,7 +27,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((dict(self.headers), body))
                 status = receiver.answers.pop(0) if receiver.answers else 200
@@ -58,8 +58,7 @@ def receiver():
 def test_deliveries_are_signed_retried_and_recorded(live, receiver):
     env, url = live
     bank = env.add_bank()
-    with BankClient(url, api_key=bank.api_key, key_id=bank.key_id,
-                    private_key=bank.seed) as client:
+    with BankClient(url, api_key=bank.api_key, key_id=bank.key_id, private_key=bank.seed) as client:
         registered = client.set_webhook(receiver.url)
         secret = registered["secret"]
         assert secret.startswith("whsec_")
@@ -71,8 +70,7 @@ def test_deliveries_are_signed_retried_and_recorded(live, receiver):
     assert first.retrying and not first.delivered
     with env.db.reading() as session:
         delivery = session.scalars(select(WebhookDelivery)).one()
-        assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
-            "pending", 1, 500)
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
         # 2 s after the first failure, plus up to 1 s of jitter (service/retry.py).
         assert now + dt.timedelta(seconds=2) <= delivery.next_attempt_at <= now + dt.timedelta(seconds=3)
     # Not due yet.
@@ -81,8 +79,7 @@ def test_deliveries_are_signed_retried_and_recorded(live, receiver):
     assert second.delivered
     with env.db.reading() as session:
         delivery = session.scalars(select(WebhookDelivery)).one()
-        assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
-            "delivered", 2, 200)
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 200)
 
     headers, body = receiver.received[-1]
     assert verify_body(secret, body, headers["X-USHK-Signature"])
@@ -111,11 +108,21 @@ def test_gives_up_after_max_attempts(env):
         from service.deposits.schemas import deposit_json
         from service.webhooks.service import enqueue_deposit_event
 
-        deposit = Deposit(bank_id=b.id, reference="X", content_hmac="0" * 64, status="accepted",
-                          amount_cents=1, currency="USD", value_date=dt.date(2025, 1, 1),
-                          beneficiary="0x" + "1" * 40, resident_hash="0" * 64,
-                          resident_category="hk", id_type="hkid", purpose_code="INVS",
-                          key_id="k1")
+        deposit = Deposit(
+            bank_id=b.id,
+            reference="X",
+            content_hmac="0" * 64,
+            status="accepted",
+            amount_cents=1,
+            currency="USD",
+            value_date=dt.date(2025, 1, 1),
+            beneficiary="0x" + "1" * 40,
+            resident_hash="0" * 64,
+            resident_category="hk",
+            id_type="hkid",
+            purpose_code="INVS",
+            key_id="k1",
+        )
         session.add(deposit)
         session.flush()
         enqueue_deposit_event(session, deposit, deposit_json)

@@ -46,8 +46,11 @@ def _package(name: str) -> str | None:
 
 
 def test_no_module_under_service_is_longer_than_500_lines():
-    long = {str(p.relative_to(ROOT)): n for p in SERVICE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in SERVICE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 
@@ -61,7 +64,7 @@ def test_no_two_service_packages_import_each_other():
             target = _package(name)
             if target is not None and target != source:
                 edges.setdefault(source, set()).add(target)
-    pairs = sorted({tuple(sorted((a, b))) for a, targets in edges.items() for b in targets
-                    if a in edges.get(b, set())})
+    pairs = sorted(
+        {tuple(sorted((a, b))) for a, targets in edges.items() for b in targets if a in edges.get(b, set())}
+    )
     assert pairs == []
-

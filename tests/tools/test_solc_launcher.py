@@ -64,7 +64,9 @@ def test_version_commitMatchesTheWasmCompiler():
 
 def test_pySolcX_readsTheVersion(pinned_version):
     assert str(solcx.wrapper.get_solc_version(SOLC)) == pinned_version
-    assert str(solcx.wrapper.get_solc_version(SOLC, with_commit_hash=True)).startswith(pinned_version + "+commit.")
+    assert str(solcx.wrapper.get_solc_version(SOLC, with_commit_hash=True)).startswith(
+        pinned_version + "+commit."
+    )
 
 
 def test_pySolcX_findsTheLauncherWhereApeSolidityLooks(pinned_version):
@@ -109,8 +111,9 @@ def test_standardJson_resolvesImportsThroughBaseAndIncludePaths(tmp_path):
         "settings": {"outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}}},
     }
 
-    result = run("--standard-json", "--base-path", str(base), "--include-path", str(include),
-                 stdin=json.dumps(request))
+    result = run(
+        "--standard-json", "--base-path", str(base), "--include-path", str(include), stdin=json.dumps(request)
+    )
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     errors = [e for e in output.get("errors", []) if e["severity"] == "error"]
@@ -139,9 +142,17 @@ def test_combinedJson_reportsCompileErrors(tmp_path):
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["--bin", "Counter.sol"], 2, "tools/solc serves --standard-json, --combined-json, --help and --version only"),
+        (
+            ["--bin", "Counter.sol"],
+            2,
+            "tools/solc serves --standard-json, --combined-json, --help and --version only",
+        ),
         ([], 2, "tools/solc serves --standard-json"),
-        (["--combined-json", "abi,nonsense", "Counter.sol"], 1, "--combined-json: unsupported output 'nonsense'"),
+        (
+            ["--combined-json", "abi,nonsense", "Counter.sol"],
+            1,
+            "--combined-json: unsupported output 'nonsense'",
+        ),
         (["--combined-json", "abi"], 1, "no input files given"),
         (["--combined-json"], 1, "option --combined-json needs a value"),
         (["--combined-json", "abi", "does/not/exist.sol"], 1, "cannot read does/not/exist.sol"),

@@ -52,8 +52,10 @@ def test_storageLayout_matchesTheRecordedFile(recorded, compiled):
 def test_namespaceSlot_isTheERC7201SlotOfItsId(compiled):
     assert compiled["namespace"] == "erc7201:ushk.storage.USHK"
     # the value USHK.sol's comment gives, from the ERC-7201 formula
-    assert storage_layout.erc7201_slot("ushk.storage.USHK") == compiled["slot"] == (
-        "0x4180283d436740db6191cb4f8f80a25058ea4e11ccac5beb9d54e135fa610c00"
+    assert (
+        storage_layout.erc7201_slot("ushk.storage.USHK")
+        == compiled["slot"]
+        == ("0x4180283d436740db6191cb4f8f80a25058ea4e11ccac5beb9d54e135fa610c00")
     )
 
 
@@ -62,12 +64,24 @@ def test_recordedLayout_isTheTokensDesign(recorded):
     # the mappings; an account and a minter are one slot each
     members = {m["label"]: m for m in recorded["members"]}
     assert [(m["label"], m["slot"]) for m in recorded["members"]] == [
-        ("flags", 0), ("ceiling", 1), ("reportHash", 2), ("auditHead", 3), ("accounts", 4),
-        ("allowances", 5), ("minters", 6), ("mintedDeposits", 7), ("authorizations", 8),
+        ("flags", 0),
+        ("ceiling", 1),
+        ("reportHash", 2),
+        ("auditHead", 3),
+        ("accounts", 4),
+        ("allowances", 5),
+        ("minters", 6),
+        ("mintedDeposits", 7),
+        ("authorizations", 8),
     ]
     assert members["flags"]["bytes"] == members["ceiling"]["bytes"] == 32
     assert members["accounts"]["value"]["bytes"] == members["minters"]["value"]["bytes"] == 32
-    assert [m["label"] for m in members["accounts"]["value"]["members"]] == ["balance", "nonce", "frozen", "allowed"]
+    assert [m["label"] for m in members["accounts"]["value"]["members"]] == [
+        "balance",
+        "nonce",
+        "frozen",
+        "allowed",
+    ]
 
 
 def edit(old: str, new: str) -> str:
@@ -78,13 +92,18 @@ def edit(old: str, new: str) -> str:
 # (id, USHK.sol edited, what the check reports: [] when the change keeps the recorded layout)
 CHANGES = [
     pytest.param(
-        edit("        mapping(uint256 word => uint256 bits) mintedDeposits;\n",
-             "        uint256 inserted;\n        mapping(uint256 word => uint256 bits) mintedDeposits;\n"),
+        edit(
+            "        mapping(uint256 word => uint256 bits) mintedDeposits;\n",
+            "        uint256 inserted;\n        mapping(uint256 word => uint256 bits) mintedDeposits;\n",
+        ),
         ["mintedDeposits: label 'mintedDeposits' -> 'inserted'"],
         id="member-inserted-before-the-end",
     ),
     pytest.param(
-        edit("        bool allowlistEnabled;\n    }\n", "        bool allowlistEnabled;\n        uint64 extra;\n    }\n"),
+        edit(
+            "        bool allowlistEnabled;\n    }\n",
+            "        bool allowlistEnabled;\n        uint64 extra;\n    }\n",
+        ),
         ["ceiling: slot 1 -> 2", "reportHash: slot 2 -> 3", "authorizations: slot 8 -> 9"],
         id="embedded-struct-grown-past-its-slot",
     ),
@@ -94,20 +113,27 @@ CHANGES = [
         id="account-member-widened",
     ),
     pytest.param(
-        edit("        bytes32 reportHash;\n        bytes32 auditHead;\n",
-             "        bytes32 auditHead;\n        bytes32 reportHash;\n"),
+        edit(
+            "        bytes32 reportHash;\n        bytes32 auditHead;\n",
+            "        bytes32 auditHead;\n        bytes32 reportHash;\n",
+        ),
         ["reportHash: label 'reportHash' -> 'auditHead'", "auditHead: label 'auditHead' -> 'reportHash'"],
         id="members-swapped",
     ),
     pytest.param(
-        edit("        mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;\n    }\n",
-             "        mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;\n"
-             "        uint256 appended;\n    }\n"),
+        edit(
+            "        mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;\n    }\n",
+            "        mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;\n"
+            "        uint256 appended;\n    }\n",
+        ),
         [],
         id="member-appended-at-the-end",
     ),
     pytest.param(
-        edit("        bool allowlistEnabled;\n    }\n", "        bool allowlistEnabled;\n        bool spare;\n    }\n"),
+        edit(
+            "        bool allowlistEnabled;\n    }\n",
+            "        bool allowlistEnabled;\n        bool spare;\n    }\n",
+        ),
         [],
         id="flag-added-in-the-spare-bytes-of-its-slot",
     ),

@@ -33,15 +33,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chain_support import assert_chain_matches, deposits_of
 from sqlalchemy import func, select
-from svc_support import REPO, free_port, server_env, today, wait_healthy
 
+from chain_support import assert_chain_matches, deposits_of
 from service import audit
 from service.client import BankClient, build_confirmation
 from service.deposits import outbox
 from service.deposits.models import DepositStatus, MintBatchStatus
 from service.models import AuditEntry, ChainCursor, Deposit, MintingHalt
+from svc_support import REPO, free_port, server_env, today, wait_healthy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.blocktime(only=True)]
 
@@ -92,8 +92,11 @@ class Service:
     def _spawn(self, args: list[str], variables: dict[str, str], name: str) -> subprocess.Popen:
         log = open(self.logs / f"{name}-{next(self._runs)}.log", "w")  # noqa: SIM115 - the child's
         process = subprocess.Popen(
-            [sys.executable, "-m", "service", *args], env=variables, cwd=str(REPO),
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "service", *args],
+            env=variables,
+            cwd=str(REPO),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         self._all.append(process)
@@ -172,8 +175,10 @@ class Load:
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True, name=f"load-{n}")
-                        for n in range(CLIENT_THREADS)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(n,), daemon=True, name=f"load-{n}")
+            for n in range(CLIENT_THREADS)
+        ]
 
     def start(self) -> None:
         for thread in self.threads:
@@ -200,8 +205,10 @@ class Load:
 
     def _run(self, n: int) -> None:
         h = self.handle
-        clients = [BankClient(url, api_key=h.api_key, key_id=h.key_id, private_key=h.seed, timeout=30)
-                   for url in self.urls]
+        clients = [
+            BankClient(url, api_key=h.api_key, key_id=h.key_id, private_key=h.seed, timeout=30)
+            for url in self.urls
+        ]
         turn = itertools.count(n)
         try:
             while not self.stop.is_set():
@@ -210,15 +217,22 @@ class Load:
                     return
                 beneficiary = self.holders[i % len(self.holders)]
                 cents = 100 + (i * 7919) % 100_000
-                body = clients[0].sign(build_confirmation(
-                    reference=f"chaos-{i:05d}", amount=f"{cents // 100}.{cents % 100:02d}",
-                    value_date=today(), beneficiary=beneficiary, id_type="hkid",
-                    id_number="R1234567", category="hk", purpose_code="INVS",
-                ))
+                body = clients[0].sign(
+                    build_confirmation(
+                        reference=f"chaos-{i:05d}",
+                        amount=f"{cents // 100}.{cents % 100:02d}",
+                        value_date=today(),
+                        beneficiary=beneficiary,
+                        id_type="hkid",
+                        id_number="R1234567",
+                        category="hk",
+                        purpose_code="INVS",
+                    )
+                )
                 self._send(clients, turn, body, beneficiary, cents)
                 if not self.burst.is_set():
                     self.stop.wait(PACE_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - reported by finish()
+        except Exception as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             for client in clients:
@@ -281,8 +295,10 @@ def assert_not_halted(service: Service, when: str) -> None:
         halts = [(h.codes, h.details) for h in session.scalars(select(MintingHalt))]
     if halts:
         blocks = [json.loads(details)[0].get("block") for _, details in halts]
-        pytest.fail(f"minting halted {when}: {halts}; now "
-                    f"{chain_and_database(service.env, service.deployed, blocks[-1])}")
+        pytest.fail(
+            f"minting halted {when}: {halts}; now "
+            f"{chain_and_database(service.env, service.deployed, blocks[-1])}"
+        )
 
 
 def chain_and_database(env, deployed, halted_at: int | None = None) -> str:
@@ -302,10 +318,12 @@ def chain_and_database(env, deployed, halted_at: int | None = None) -> str:
         for e in events:
             if halted_at - 3 <= e.block_number <= halted_at + 1:
                 near[(e.block_number, e.tx_hash[:10])] += e.amount
-    return (f"block {block}: totalSupply {supply} units, {len(events)} Minted events for "
-            f"{len(set(ids))} deposit ids summing to {sum(e.amount for e in events)} units; "
-            f"deposits by status, in units: {dict(by_status)}; units minted per (block, "
-            f"transaction) around block {halted_at}: {dict(sorted(near.items()))}")
+    return (
+        f"block {block}: totalSupply {supply} units, {len(events)} Minted events for "
+        f"{len(set(ids))} deposit ids summing to {sum(e.amount for e in events)} units; "
+        f"deposits by status, in units: {dict(by_status)}; units minted per (block, "
+        f"transaction) around block {halted_at}: {dict(sorted(near.items()))}"
+    )
 
 
 def count_status(env, status: str) -> int:
@@ -368,10 +386,13 @@ def test_chaos_killsAtEveryMinterStepAndOfAnApiInstance_everyAcceptedDepositMint
 
         # the workers, killed at each step of the minter with a batch on its way, restarted
         for crash_at in CRASH_POINTS:
-            wait_for(f"{BATCH_SIZE} accepted deposits",
-                     lambda: count_status(env, DepositStatus.ACCEPTED) >= BATCH_SIZE, service)
+            wait_for(
+                f"{BATCH_SIZE} accepted deposits",
+                lambda: count_status(env, DepositStatus.ACCEPTED) >= BATCH_SIZE,
+                service,
+            )
             workers = service.start_workers(crash_at)
-            wait_for(f"the workers killed at {crash_at}", lambda: workers.poll() is not None, service)
+            wait_for(f"the workers killed at {crash_at}", lambda w=workers: w.poll() is not None, service)
             code = workers.returncode
             assert code == -signal.SIGKILL, f"workers exited with {code}\n{service.log_tails()}"
             kills[f"workers@{crash_at}"] += 1
@@ -393,7 +414,7 @@ def test_chaos_killsAtEveryMinterStepAndOfAnApiInstance_everyAcceptedDepositMint
             served = load.served[0]
             service.start_api(0)
             # the restarted instance answers again
-            wait_for("an answer of the restarted instance", lambda: load.served[0] > served, service)
+            wait_for("an answer of the restarted instance", lambda n=served: load.served[0] > n, service)
             lost = load.lost_in_flight(0, killed_at)
             if lost:
                 break
@@ -402,22 +423,32 @@ def test_chaos_killsAtEveryMinterStepAndOfAnApiInstance_everyAcceptedDepositMint
         assert not load.refused, load.refused[:10]
         accepted = dict(load.accepted)
 
-        wait_for("every accepted deposit minted",
-                 lambda: count_status(env, DepositStatus.MINTED) == len(accepted)
-                 and count_status(env, DepositStatus.ACCEPTED) == 0
-                 and count_status(env, DepositStatus.MINTING) == 0, service)
+        wait_for(
+            "every accepted deposit minted",
+            lambda: (
+                count_status(env, DepositStatus.MINTED) == len(accepted)
+                and count_status(env, DepositStatus.ACCEPTED) == 0
+                and count_status(env, DepositStatus.MINTING) == 0
+            ),
+            service,
+        )
         # a whole reconciler pass after the last mint: one that followed the chain to a block
         # mined after it (its cursor), then the next pass (its check() is done)
         head = token.block_number()
-        passed = wait_for("a reconciler pass after the last mint",
-                          lambda: (c := reconciler_cursor(env)) > head and c, service)
+        passed = wait_for(
+            "a reconciler pass after the last mint",
+            lambda: (c := reconciler_cursor(env)) > head and c,
+            service,
+        )
         wait_for("the next reconciler pass", lambda: reconciler_cursor(env) > passed, service)
         assert service.workers.poll() is None, service.log_tails()
     finally:
         load.stop.set()
         service.stop()
-        print(f"\nchaos: {summary(env, load, kills)}, block time {anvil_mining}s, "
-              f"{time.monotonic() - started:.0f}s")
+        print(
+            f"\nchaos: {summary(env, load, kills)}, block time {anvil_mining}s, "
+            f"{time.monotonic() - started:.0f}s"
+        )
 
     deposits = deposits_of(env)
     references = [d.reference for d in deposits]
@@ -438,12 +469,18 @@ def test_chaos_killsAtEveryMinterStepAndOfAnApiInstance_everyAcceptedDepositMint
 
 def summary(env, load: Load, kills: Counter) -> str:
     with env.db.reading() as session:
-        minted = session.scalar(select(func.count()).select_from(Deposit).where(Deposit.status == DepositStatus.MINTED))
+        minted = session.scalar(
+            select(func.count()).select_from(Deposit).where(Deposit.status == DepositStatus.MINTED)
+        )
         transactions = session.scalar(select(func.count(func.distinct(Deposit.tx_hash))))
         halts = session.scalar(select(func.count()).select_from(MintingHalt))
-        alerts = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.kind.like("alert.%")))
+        alerts = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.kind.like("alert.%"))
+        )
     with load.lock:
-        return (f"accepted {len(load.accepted)} (answers {dict(load.answers)}), minted {minted} in "
-                f"{transactions} transactions, kills {dict(kills)}, requests lost with a killed "
-                f"instance {len(load.dropped)}, connections refused "
-                f"{sum(load.refused_connections.values())}, halts {halts}, alerts {alerts}")
+        return (
+            f"accepted {len(load.accepted)} (answers {dict(load.answers)}), minted {minted} in "
+            f"{transactions} transactions, kills {dict(kills)}, requests lost with a killed "
+            f"instance {len(load.dropped)}, connections refused "
+            f"{sum(load.refused_connections.values())}, halts {halts}, alerts {alerts}"
+        )

@@ -10,11 +10,11 @@ import time
 
 import pytest
 from sqlalchemy import select
-from chain_support import assert_chain_matches, deposit, deposits_of
-from svc_support import REPO, free_port, server_env, wait_healthy
 
+from chain_support import assert_chain_matches, deposit, deposits_of
 from service.deposits.models import MintBatch
 from service.models import Deposit
+from svc_support import REPO, free_port, server_env, wait_healthy
 
 DEPOSITS = 24
 
@@ -39,7 +39,10 @@ def _serve(variables: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--no-migrate", "--port", str(port)],
-        env=variables, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=variables,
+        cwd=str(REPO),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     return process, f"http://127.0.0.1:{port}"
 

@@ -8,12 +8,13 @@ import time
 from collections import deque
 
 import pytest
-from chain_support import UNITS_PER_USD, assert_chain_matches, audit_kinds, deposit, deposits_of
 from sqlalchemy import select
 
+from chain_support import UNITS_PER_USD, assert_chain_matches, audit_kinds, deposit, deposits_of
 from service.chain.token import ChainRevert
 from service.deposits import outbox
 from service.models import QuotaUsage
+
 
 def test_minter_mintsAcceptedDepositsOnceAndCommitsQuota(bank, deployed, workers):
     env, client = bank
@@ -120,7 +121,9 @@ def _claim_and_sign(env, minter, deployed):
         items = [(d.beneficiary, d.onchain_amount, d.deposit_id) for d in deposits]
         batch_id = deposits[0].mint_batch_id
     minter.attestor.ensure_covers(sum(i[1] for i in items))
-    signed = minter.token.build_mint_batch(minter.signer, items, minter.token.pending_nonce(minter.signer.address))
+    signed = minter.token.build_mint_batch(
+        minter.signer, items, minter.token.pending_nonce(minter.signer.address)
+    )
     with env.db.transaction() as session:
         outbox.record_batch_sent(session, batch_id, signed.tx_hash, signed.nonce)
     return signed
@@ -309,7 +312,9 @@ def test_minter_lingering_claimsATrickleTogetherButABacklogAtOnce(bank, deployed
     with env.db.reading() as session:
         from service.deposits.models import MintBatch
 
-        sizes = [len(json.loads(s)) for s in session.scalars(select(MintBatch.deposit_seqs).order_by(MintBatch.id))]
+        sizes = [
+            len(json.loads(s)) for s in session.scalars(select(MintBatch.deposit_seqs).order_by(MintBatch.id))
+        ]
     assert sizes == [1, 2, 3, 3, 1]
     assert_chain_matches(env, deployed, deployed.token())
 
@@ -375,8 +380,9 @@ def test_minter_attestationLoweredBehindTheAttestorsBack_attestsAgainAndMints(ba
     with env.db.reading() as session:
         from service.models import AuditEntry
 
-        last = session.scalars(select(AuditEntry).where(AuditEntry.kind == "reserves.attested")
-                               .order_by(AuditEntry.seq.desc())).first()
+        last = session.scalars(
+            select(AuditEntry).where(AuditEntry.kind == "reserves.attested").order_by(AuditEntry.seq.desc())
+        ).first()
     assert json.loads(last.payload)["reason"] == "ReserveCeilingExceeded"  # the simulation's revert
 
 
@@ -401,10 +407,16 @@ def test_encodeMintBatch_isTheAbiEncoding():
     from service.chain.token import encode_call, encode_mint_batch
 
     for n in (0, 1, 7):
-        items = [("0x" + os.urandom(20).hex(), int.from_bytes(os.urandom(12), "big"), os.urandom(32))
-                 for _ in range(n)]
-        expected = encode_call("mintBatch", [to_checksum_address(i[0]) for i in items],
-                               [i[1] for i in items], [i[2] for i in items])
+        items = [
+            ("0x" + os.urandom(20).hex(), int.from_bytes(os.urandom(12), "big"), os.urandom(32))
+            for _ in range(n)
+        ]
+        expected = encode_call(
+            "mintBatch",
+            [to_checksum_address(i[0]) for i in items],
+            [i[1] for i in items],
+            [i[2] for i in items],
+        )
         assert encode_mint_batch(items) == expected
     with pytest.raises(ValueError):
         encode_mint_batch([("0x1234", 1, b"\x00" * 32)])
@@ -461,9 +473,11 @@ def test_attestor_isDueWhenTheAttestationGetsOld_whateverTheInterval(bank, deplo
     assert minter.step() == 1 and attestor.attestations == 2
 
 
-def test_aLargeBatch_isClaimedAndMarkedInChunks_andAClaimCutShortIsRequeued(bank, deployed, workers, monkeypatch):
-    from service.minting import minter as minter_module
+def test_aLargeBatch_isClaimedAndMarkedInChunks_andAClaimCutShortIsRequeued(
+    bank, deployed, workers, monkeypatch
+):
     from service.deposits.models import MintBatch
+    from service.minting import minter as minter_module
     from service.models import LedgerPosting
 
     env, client = bank

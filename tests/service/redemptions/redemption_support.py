@@ -19,8 +19,9 @@ HKT = dt.timezone(dt.timedelta(hours=8))
 _tx = itertools.count(1)
 
 
-def event(redemption_id: int, payout_ref: str, amount_units: int = 250 * 10**6,
-          holder: str = HOLDER) -> redemptions.RedemptionEvent:
+def event(
+    redemption_id: int, payout_ref: str, amount_units: int = 250 * 10**6, holder: str = HOLDER
+) -> redemptions.RedemptionEvent:
     n = next(_tx)
     return redemptions.RedemptionEvent(
         redemption_id=redemption_id,
@@ -35,8 +36,7 @@ def event(redemption_id: int, payout_ref: str, amount_units: int = 250 * 10**6,
 
 def record(env, ev: redemptions.RedemptionEvent, now: dt.datetime | None = None):
     with env.db.transaction() as session:
-        payout = redemptions.record_redemption(session, env.settings, ev,
-                                               now=now or env.clock())
+        payout = redemptions.record_redemption(session, env.settings, ev, now=now or env.clock())
         return None if payout is None else payout.id
 
 
@@ -50,8 +50,7 @@ def snapshot(env) -> dict:
     """Everything a payout request may change."""
     with env.db.reading() as session:
         payouts = [
-            (p.id, p.status, p.settlement_hmac, p.bank_reference, p.value_date, p.settled_at,
-             p.updated_at)
+            (p.id, p.status, p.settlement_hmac, p.bank_reference, p.value_date, p.settled_at, p.updated_at)
             for p in session.scalars(select(Payout).order_by(Payout.id))
         ]
         return {

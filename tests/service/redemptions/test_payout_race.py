@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from redemption_support import audit_kinds, event, payouts_of
 
+from redemption_support import audit_kinds, event, payouts_of
 from service.db import Database
 from service.redemptions import service as redemptions
 
@@ -27,10 +27,9 @@ def _race(env) -> None:
             barrier.wait()
             for ev in events:
                 with db.transaction() as session:
-                    if redemptions.record_redemption(session, env.settings, ev,
-                                                     now=env.clock()) is not None:
+                    if redemptions.record_redemption(session, env.settings, ev, now=env.clock()) is not None:
                         created.append(ev.redemption_id)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             db.dispose()

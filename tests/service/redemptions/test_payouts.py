@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from redemption_support import (
     HKT,
     HOLDER,
@@ -23,11 +24,10 @@ from redemption_support import (
     record,
     snapshot,
 )
-from svc_support import make_settings, today
-
 from service import audit, business_days
 from service.client import BankClient, build_settlement, signed_settlement
 from service.redemptions import service as redemptions
+from svc_support import make_settings, today
 
 ACCOUNT = "HSBC-HK-004-123456-838"
 
@@ -36,8 +36,10 @@ ACCOUNT = "HSBC-HK-004-123456-838"
 def two_banks(live):
     env, url = live
     a, b = env.add_bank("hsbc"), env.add_bank("boc")
-    with BankClient(url, api_key=a.api_key, key_id=a.key_id, private_key=a.seed) as ca, \
-            BankClient(url, api_key=b.api_key, key_id=b.key_id, private_key=b.seed) as cb:
+    with (
+        BankClient(url, api_key=a.api_key, key_id=a.key_id, private_key=a.seed) as ca,
+        BankClient(url, api_key=b.api_key, key_id=b.key_id, private_key=b.seed) as cb,
+    ):
         yield env, url, (a, ca), (b, cb)
 
 
@@ -49,17 +51,21 @@ def _pending_payout(env, client, redemption_id=1, amount_units=250 * 10**6):
 
 # ---- payout accounts ----------------------------------------------------------------------------
 
+
 def test_registration_returnsASaltedRefAndKeepsNoAccountInClear(two_banks):
     env, url, (_, hsbc), (_, boc) = two_banks
-    response = hsbc.http.post("/v1/payout-accounts", json={
-        "holder": HOLDER.lower(), "account_reference": ACCOUNT, "currency": "USD"})
+    response = hsbc.http.post(
+        "/v1/payout-accounts",
+        json={"holder": HOLDER.lower(), "account_reference": ACCOUNT, "currency": "USD"},
+    )
     assert response.status_code == 201, response.text
     first = response.json()
     assert re.fullmatch(r"0x[0-9a-f]{64}", first["payout_ref"])
     assert first["holder"] == HOLDER  # checksummed
     # the same registration again: 200, the same ref
-    again = hsbc.http.post("/v1/payout-accounts", json={
-        "holder": HOLDER, "account_reference": ACCOUNT, "currency": "USD"})
+    again = hsbc.http.post(
+        "/v1/payout-accounts", json={"holder": HOLDER, "account_reference": ACCOUNT, "currency": "USD"}
+    )
     assert again.status_code == 200 and again.json()["payout_ref"] == first["payout_ref"]
     # another account, or the same account at another bank: another ref
     other = hsbc.register_payout_account(holder=HOLDER, account_reference=ACCOUNT + "-2")
@@ -69,7 +75,8 @@ def test_registration_returnsASaltedRefAndKeepsNoAccountInClear(two_banks):
     listed = hsbc.http.get("/v1/payout-accounts").json()["items"]
     assert [a["payout_ref"] for a in listed] == [first["payout_ref"], other["payout_ref"]]
     assert [a["payout_ref"] for a in boc.http.get("/v1/payout-accounts").json()["items"]] == [
-        at_boc["payout_ref"]]
+        at_boc["payout_ref"]
+    ]
     # the account reference is nowhere in the database file (nor in the audit log)
     env.db.dispose()
     database = Path(env.settings.database_url.removeprefix("sqlite:///"))
@@ -81,19 +88,17 @@ def test_registration_returnsASaltedRefAndKeepsNoAccountInClear(two_banks):
 @pytest.mark.parametrize(
     "body, code",
     [
-        ({"holder": "0x123", "account_reference": ACCOUNT, "currency": "USD"},
-         "invalid_payout_account"),
-        ({"holder": "0x" + "0" * 40, "account_reference": ACCOUNT, "currency": "USD"},
-         "invalid_payout_account"),
+        ({"holder": "0x123", "account_reference": ACCOUNT, "currency": "USD"}, "invalid_payout_account"),
+        (
+            {"holder": "0x" + "0" * 40, "account_reference": ACCOUNT, "currency": "USD"},
+            "invalid_payout_account",
+        ),
         ({"holder": HOLDER, "account_reference": "", "currency": "USD"}, "invalid_payout_account"),
-        ({"holder": HOLDER, "account_reference": "a\nb", "currency": "USD"},
-         "invalid_payout_account"),
-        ({"holder": HOLDER, "account_reference": ACCOUNT, "currency": "EUR"},
-         "unsupported_currency"),
+        ({"holder": HOLDER, "account_reference": "a\nb", "currency": "USD"}, "invalid_payout_account"),
+        ({"holder": HOLDER, "account_reference": ACCOUNT, "currency": "EUR"}, "unsupported_currency"),
         ({"holder": HOLDER, "account_reference": ACCOUNT}, "validation_error"),
         ({"holder": HOLDER, "account_reference": 5, "currency": "USD"}, "validation_error"),
-        ({"holder": HOLDER, "account_reference": ACCOUNT, "currency": "USD", "x": "1"},
-         "validation_error"),
+        ({"holder": HOLDER, "account_reference": ACCOUNT, "currency": "USD", "x": "1"}, "validation_error"),
     ],
 )
 def test_registration_refusesBadInputAndChangesNothing(two_banks, body, code):
@@ -114,6 +119,7 @@ def test_payoutEndpointsNeedABankKey(two_banks):
 
 
 # ---- payouts ------------------------------------------------------------------------------------
+
 
 def test_redemption_becomesOnePendingPayoutOfTheRegisteringBank(two_banks):
     env, url, (_, hsbc), (_, boc) = two_banks
@@ -148,14 +154,16 @@ def test_unknownRefOrOtherHolder_isHeldUnassignedAndReported(two_banks):
     assert hsbc.payouts() == [] and hsbc.payouts("unassigned") == []
     token = operator_token(env)
     headers = {"Authorization": f"Bearer {token}"}
-    listed = httpx.get(f"{url}/v1/operator/payouts", params={"status": "unassigned"},
-                       headers=headers).json()["items"]
+    listed = httpx.get(f"{url}/v1/operator/payouts", params={"status": "unassigned"}, headers=headers).json()[
+        "items"
+    ]
     assert [p["redemption_id"] for p in listed] == [1, 2, 3]
     # banks' keys do not open the operator list
     assert hsbc.http.get("/v1/operator/payouts").status_code == 401
 
 
 # ---- settlement ---------------------------------------------------------------------------------
+
 
 def test_settlement_settlesOnce_replayIsTheSameAnswer(two_banks):
     env, url, (_, hsbc), _ = two_banks
@@ -184,9 +192,11 @@ def test_settlement_conflictingReplayIs409AndChangesNothing(two_banks):
     payout = _pending_payout(env, hsbc)
     hsbc.settle_payout(payout, bank_reference="HSBC-PAY-1", value_date=today())
     before = snapshot(env)
-    body = hsbc.sign_settlement(build_settlement(
-        payout_id=payout["id"], amount=payout["amount"], value_date=today(-1),
-        bank_reference="HSBC-PAY-1"))
+    body = hsbc.sign_settlement(
+        build_settlement(
+            payout_id=payout["id"], amount=payout["amount"], value_date=today(-1), bank_reference="HSBC-PAY-1"
+        )
+    )
     response = hsbc.post_settlement(payout["id"], body)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "settlement_conflict"
@@ -195,8 +205,12 @@ def test_settlement_conflictingReplayIs409AndChangesNothing(two_banks):
 
 
 def _settlement(payout, **overrides):
-    values = dict(payout_id=payout["id"], amount=payout["amount"], value_date=today(),
-                  bank_reference="HSBC-PAY-1")
+    values = {
+        "payout_id": payout["id"],
+        "amount": payout["amount"],
+        "value_date": today(),
+        "bank_reference": "HSBC-PAY-1",
+    }
     values.update(overrides)
     return build_settlement(**values)
 
@@ -213,13 +227,28 @@ def test_settlement_refusals_changeNothing(two_banks):
         # another bank, with its own valid signature: not its payout
         (boc, payout["id"], boc.sign_settlement(_settlement(payout)), 404, "payout_not_found"),
         # another bank's key signing for this bank: the signature does not verify
-        (hsbc, payout["id"], signed_settlement(_settlement(payout), hsbc_handle.key_id,
-                                               boc_handle.seed), 403, "invalid_signature"),
-        (hsbc, payout["id"] + 1, hsbc.sign_settlement(_settlement(payout, payout_id=payout["id"] + 1)),
-         404, "payout_not_found"),
+        (
+            hsbc,
+            payout["id"],
+            signed_settlement(_settlement(payout), hsbc_handle.key_id, boc_handle.seed),
+            403,
+            "invalid_signature",
+        ),
+        (
+            hsbc,
+            payout["id"] + 1,
+            hsbc.sign_settlement(_settlement(payout, payout_id=payout["id"] + 1)),
+            404,
+            "payout_not_found",
+        ),
         (hsbc, payout["id"] + 1, good, 422, "payout_id_mismatch"),
-        (hsbc, payout["id"], hsbc.sign_settlement(_settlement(payout, amount="249.99")), 422,
-         "amount_mismatch"),
+        (
+            hsbc,
+            payout["id"],
+            hsbc.sign_settlement(_settlement(payout, amount="249.99")),
+            422,
+            "amount_mismatch",
+        ),
         (hsbc, payout["id"], hsbc.sign_settlement(_settlement(payout, amount="250")), 200, None),
     ]
     for client, path_id, body, status, code in cases[:-1]:
@@ -239,8 +268,7 @@ def test_settlement_refusals_changeNothing(two_banks):
         response = hsbc.post_settlement(payout["id"], hsbc.sign_settlement(settlement))
         assert response.status_code == 422 and response.json()["error"]["code"] == code
         assert snapshot(env) == before
-    assert hsbc.http.post(f"/v1/payouts/{payout['id']}/settle",
-                          json={"settlement": {}}).status_code == 422
+    assert hsbc.http.post(f"/v1/payouts/{payout['id']}/settle", json={"settlement": {}}).status_code == 422
     assert hsbc.get_payout(payout["id"])["status"] == "pending"
     # "250" and "250.00" are the same amount
     client, path_id, body, status, _ = cases[-1]
@@ -250,8 +278,7 @@ def test_settlement_refusals_changeNothing(two_banks):
 def test_concurrentSettlements_onlyOneContentWins(two_banks):
     env, url, (_, hsbc), _ = two_banks
     payout = _pending_payout(env, hsbc)
-    bodies = [hsbc.sign_settlement(_settlement(payout, bank_reference=f"REF-{i % 2}"))
-              for i in range(8)]
+    bodies = [hsbc.sign_settlement(_settlement(payout, bank_reference=f"REF-{i % 2}")) for i in range(8)]
     results = [None] * len(bodies)
 
     def send(i):
@@ -264,13 +291,14 @@ def test_concurrentSettlements_onlyOneContentWins(two_banks):
     for t in threads:
         t.join()
     winner = hsbc.get_payout(payout["id"])["bank_reference"]
-    for body, response in zip(bodies, results):
+    for body, response in zip(bodies, results, strict=True):
         expected = 200 if body["settlement"]["bank_reference"] == winner else 409
         assert response.status_code == expected, response.text
     assert audit_kinds(env).count("payout.settled") == 1
 
 
 # ---- overdue ------------------------------------------------------------------------------------
+
 
 def test_dueAt_isTheEndOfTheNextHongKongBusinessDay():
     friday = dt.datetime(2026, 11, 27, 10, 0, tzinfo=HKT)
@@ -298,7 +326,9 @@ def test_dueAt_skipsHongKongGeneralHolidays_unlessTheCalendarIsOff():
     assert not business_days.is_business_day(dt.date(2026, 10, 2), [dt.date(2026, 10, 2)])
     settings_off = make_settings("sqlite://", payout_calendar="none")
     assert redemptions.payout_due_at(settings_off, thursday) == dt.datetime(2026, 4, 4, 0, 0, tzinfo=HKT)
-    assert redemptions.payout_due_at(make_settings("sqlite://"), thursday) == dt.datetime(2026, 4, 9, 0, 0, tzinfo=HKT)
+    assert redemptions.payout_due_at(make_settings("sqlite://"), thursday) == dt.datetime(
+        2026, 4, 9, 0, 0, tzinfo=HKT
+    )
 
 
 def test_overdue_acrossAWeekend_isComputedShownAndReportedOnce(two_banks):
@@ -306,8 +336,10 @@ def test_overdue_acrossAWeekend_isComputedShownAndReportedOnce(two_banks):
     env.clock.now = dt.datetime(2026, 11, 27, 10, 0, tzinfo=HKT)  # Friday
     payout = _pending_payout(env, hsbc)
     assert payout["due_at"] == "2026-11-30T16:00:00Z"  # the end of Monday in Hong Kong
-    for moment in (dt.datetime(2026, 11, 28, 12, 0, tzinfo=HKT),  # Saturday
-                   dt.datetime(2026, 11, 30, 23, 59, 59, tzinfo=HKT)):  # Monday, last second
+    for moment in (
+        dt.datetime(2026, 11, 28, 12, 0, tzinfo=HKT),  # Saturday
+        dt.datetime(2026, 11, 30, 23, 59, 59, tzinfo=HKT),
+    ):  # Monday, last second
         env.clock.now = moment
         assert hsbc.get_payout(payout["id"])["overdue"] is False
         assert hsbc.payouts("overdue") == []
@@ -341,9 +373,12 @@ def test_overdue_respectsConfiguredHolidays(tmp_path, sqlite_template):
             from service.redemptions.schemas import PayoutAccountIn
 
             account, _ = redemptions.register_account(
-                session, env.settings, require_bank(session, "hsbc"),
+                session,
+                env.settings,
+                require_bank(session, "hsbc"),
                 PayoutAccountIn(holder=HOLDER, account_reference=ACCOUNT, currency="USD"),
-                now=env.clock())
+                now=env.clock(),
+            )
             ref = account.payout_ref
         record(env, event(1, ref), now=dt.datetime(2026, 11, 27, 10, 0, tzinfo=HKT))
         [payout] = payouts_of(env)
@@ -367,10 +402,16 @@ def test_openapi_listsThePayoutErrors(live):
     _env, url = live
     spec = httpx.get(f"{url}/openapi.json").json()
     settle = spec["paths"]["/v1/payouts/{payout_id}/settle"]["post"]["responses"]
-    for status, code in [("401", "unauthenticated"), ("403", "invalid_signature"),
-                         ("403", "unknown_key"), ("404", "payout_not_found"),
-                         ("409", "settlement_conflict"), ("422", "amount_mismatch"),
-                         ("422", "payout_id_mismatch"), ("422", "validation_error")]:
+    for status, code in [
+        ("401", "unauthenticated"),
+        ("403", "invalid_signature"),
+        ("403", "unknown_key"),
+        ("404", "payout_not_found"),
+        ("409", "settlement_conflict"),
+        ("422", "amount_mismatch"),
+        ("422", "payout_id_mismatch"),
+        ("422", "validation_error"),
+    ]:
         assert f"`{code}`" in settle[status]["description"], (status, code)
     register = spec["paths"]["/v1/payout-accounts"]["post"]["responses"]
     assert "`invalid_payout_account`" in register["422"]["description"]
@@ -382,9 +423,9 @@ def test_openapi_listsThePayoutErrors(live):
 
 def test_operatorAssignsAnUnassignedPayout_thenTheBankSettlesIt(two_banks):
     from click.testing import CliRunner
-    from svc_support import server_env
 
     from service.cli import cli
+    from svc_support import server_env
 
     env, url, (_, hsbc), _ = two_banks
     record(env, event(1, "0x" + "ef" * 32))  # a ref nobody registered
@@ -395,13 +436,15 @@ def test_operatorAssignsAnUnassignedPayout_thenTheBankSettlesIt(two_banks):
     runner = CliRunner()
     listed = runner.invoke(cli, ["payouts", "list", "--status", "unassigned"], env=variables)
     assert listed.exit_code == 0 and "unknown_payout_ref" in listed.output
-    refused = runner.invoke(cli, ["payouts", "assign", str(pending.id), "--bank", "hsbc"],
-                            env=variables)
+    refused = runner.invoke(cli, ["payouts", "assign", str(pending.id), "--bank", "hsbc"], env=variables)
     assert refused.exit_code == 1 and "payout_not_unassigned" in refused.output
-    assert runner.invoke(cli, ["payouts", "assign", str(unassigned.id), "--bank", "nobody"],
-                         env=variables).exit_code == 1
-    done = runner.invoke(cli, ["payouts", "assign", str(unassigned.id), "--bank", "hsbc"],
-                         env=variables)
+    assert (
+        runner.invoke(
+            cli, ["payouts", "assign", str(unassigned.id), "--bank", "nobody"], env=variables
+        ).exit_code
+        == 1
+    )
+    done = runner.invoke(cli, ["payouts", "assign", str(unassigned.id), "--bank", "hsbc"], env=variables)
     assert done.exit_code == 0, done.output
     mine = {p["redemption_id"]: p for p in hsbc.payouts("pending")}
     assert sorted(mine) == [1, 2]

@@ -7,21 +7,21 @@ import time
 
 from chain_support import deposit
 from redemption_support import audit_kinds, payouts_of
-from svc_support import LiveServer, today
-
 from service import audit
 from service.app import create_app
 from service.chain import cursor as cursors
 from service.redemptions import repository
 from service.redemptions.watcher import CURSOR, RedemptionWatcher
+from svc_support import LiveServer, today
 
 UNITS = 10**6  # per US dollar
 
 
 def _watcher(env, deployed, **kwargs) -> RedemptionWatcher:
     kwargs.setdefault("confirmations", 0)
-    return RedemptionWatcher(env.db, deployed.token(), env.settings,
-                             from_block=deployed.from_block, poll_seconds=0.05, **kwargs)
+    return RedemptionWatcher(
+        env.db, deployed.token(), env.settings, from_block=deployed.from_block, poll_seconds=0.05, **kwargs
+    )
 
 
 def _fund(client, minter, holders, amount="1000.00"):
@@ -31,9 +31,9 @@ def _fund(client, minter, holders, amount="1000.00"):
 
 
 def _ref(client, holder, account="ACC-1") -> str:
-    return client.register_payout_account(holder=holder.address,
-                                          account_reference=f"{account}-{holder.address}")[
-        "payout_ref"]
+    return client.register_payout_account(
+        holder=holder.address, account_reference=f"{account}-{holder.address}"
+    )["payout_ref"]
 
 
 def _redeem(deployed, holder, dollars, ref):
@@ -63,8 +63,13 @@ def test_fullCycle_depositMintRedeemPayoutSettle(bank, deployed, workers):
     assert settled["status"] == "settled"
     assert client.payouts("settled") == [settled] and client.payouts("pending") == []
     kinds = audit_kinds(env)
-    for kind in ("deposit.minted", "payout_account.registered", "redemptions.scanned",
-                 "payout.created", "payout.settled"):
+    for kind in (
+        "deposit.minted",
+        "payout_account.registered",
+        "redemptions.scanned",
+        "payout.created",
+        "payout.settled",
+    ):
         assert kind in kinds, kind
     with env.db.reading() as session:
         assert audit.verify(session).ok
@@ -140,13 +145,15 @@ def test_serve_runsTheWatcherWhenEnabled(bank, deployed, workers):
     holder = deployed.holders[2]
     _fund(client, minter, [holder])
     ref = _ref(client, holder)
-    settings = env.settings.model_copy(update={
-        "redemption_watcher_enabled": True,
-        "redemption_confirmations": 0,
-        "redemption_poll_seconds": 0.05,
-        "rpc_url": deployed.rpc_url,
-        "token_address": deployed.token_address,
-    })
+    settings = env.settings.model_copy(
+        update={
+            "redemption_watcher_enabled": True,
+            "redemption_confirmations": 0,
+            "redemption_poll_seconds": 0.05,
+            "rpc_url": deployed.rpc_url,
+            "token_address": deployed.token_address,
+        }
+    )
     app = create_app(settings, env.db, policy=env.policy, clock=env.clock)
     with LiveServer(app):
         _redeem(deployed, holder, 25, ref)
@@ -161,9 +168,9 @@ def test_cli_watchOnceThenPayoutsOverdue(bank, deployed, workers):
     import datetime as dt
 
     from click.testing import CliRunner
-    from svc_support import REPO, server_env
 
     from service.cli import cli
+    from svc_support import REPO, server_env
 
     env, client = bank
     minter, _ = workers
@@ -232,9 +239,9 @@ def test_failureMidRange_rollsBackPayoutsAndCursorTogether(bank, deployed, worke
 def test_attestationComesDownBeforeAPayoutExists(bank, deployed, workers, monkeypatch):
     """A bank can settle a payout the moment it exists, and custody then falls: by then the
     on-chain attestation must already claim no more than the ledger can attest."""
+    from service import ledger
     from service.money import cents_to_units
     from service.redemptions import service as redemptions
-    from service import ledger
 
     env, client = bank
     minter, attestor = workers

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from service import ledger
 from service.chain.token import Token
 from service.models import LedgerLine, LedgerPosting
-from service import ledger
 from service.reserves import service as reserves
 
 

@@ -5,11 +5,10 @@ and the reconciler finding nothing wrong at the end."""
 from __future__ import annotations
 
 from chain_support import UNITS_PER_USD, deposit
-from reserve_support import assert_invariant, assert_postings_balance, balances, block_on_top, reconcile
+from reserve_support import assert_invariant, assert_postings_balance, balances, reconcile
+from service.redemptions.watcher import RedemptionWatcher
 from svc_support import today
 from test_reserves_chain import reconciler_for
-
-from service.redemptions.watcher import RedemptionWatcher
 
 USD = UNITS_PER_USD
 
@@ -42,8 +41,15 @@ def test_fullCycle_depositMintTransferRedeemPayoutSettle_invariantAfterEveryStep
     assert token.total_supply() == 400 * USD
     step_done()
 
-    watcher = RedemptionWatcher(env.db, token, env.settings, from_block=deployed.from_block,
-                                poll_seconds=0.05, confirmations=0, attestor=attestor)
+    watcher = RedemptionWatcher(
+        env.db,
+        token,
+        env.settings,
+        from_block=deployed.from_block,
+        poll_seconds=0.05,
+        confirmations=0,
+        attestor=attestor,
+    )
     watcher.catch_up()
     [payout] = client.payouts("pending")
     assert payout["amount"] == "100.00" and payout["holder"] == bob.address

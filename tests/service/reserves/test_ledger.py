@@ -10,16 +10,16 @@ import threading
 import httpx
 import pytest
 from click.testing import CliRunner
-from reserve_support import assert_postings_balance, balances, halted
 from sqlalchemy import func, select
-from svc_support import accept, server_env
 
+from reserve_support import assert_postings_balance, balances, halted
+from service import ledger
 from service.cli import cli
 from service.deposits import outbox
 from service.models import AuditEntry, LedgerPosting, MintingHalt
-from service import ledger
 from service.reserves import service as reserves
 from service.reserves.resume import ChainRequired, resume_minting
+from svc_support import accept, server_env
 
 TX = "0x" + "cd" * 32
 
@@ -40,7 +40,12 @@ def test_acceptMintReject_postBalancedEntries(env):
     with env.db.transaction() as session:
         outbox.mark_rejected(session, seqs[3:4], "beneficiary_frozen", "frozen")
     b = balances(env)
-    assert (b.reserves, b.pending_mint, b.tokens_outstanding, b.refunds_due) == (50_000, 10_000, 30_000, 10_000)
+    assert (b.reserves, b.pending_mint, b.tokens_outstanding, b.refunds_due) == (
+        50_000,
+        10_000,
+        30_000,
+        10_000,
+    )
     assert b.attestable == 40_000  # a refund due backs no token
     identity_holds(b)
     assert_postings_balance(env)
@@ -56,16 +61,26 @@ def test_post_refusesUnbalancedOrNonIntegerLines_andIsIdempotentPerReference(env
         with pytest.raises(ledger.LedgerError):
             ledger.post(session, kind="test", reference="1", lines=[(ledger.PENDING_MINT, 1)], actor="t")
         with pytest.raises(ledger.LedgerError):
-            ledger.post(session, kind="test", reference="1",
-                        lines=[(ledger.PENDING_MINT, 1.0), (ledger.WIPED, -1.0)], actor="t")
+            ledger.post(
+                session,
+                kind="test",
+                reference="1",
+                lines=[(ledger.PENDING_MINT, 1.0), (ledger.WIPED, -1.0)],
+                actor="t",
+            )
         with pytest.raises(ledger.LedgerError):
-            ledger.post(session, kind="test", reference="1",
-                        lines=[("nonsense", 1), (ledger.WIPED, -1)], actor="t")
+            ledger.post(
+                session, kind="test", reference="1", lines=[("nonsense", 1), (ledger.WIPED, -1)], actor="t"
+            )
     bank = env.add_bank()
     bank_id = accept(env, bank, 1) and 1
     with env.db.transaction() as session:
-        first = ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=500, payout_id=3, actor="t")
-        again = ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=500, payout_id=3, actor="t")
+        first = ledger.record_payout_settled(
+            session, bank_id=bank_id, amount_cents=500, payout_id=3, actor="t"
+        )
+        again = ledger.record_payout_settled(
+            session, bank_id=bank_id, amount_cents=500, payout_id=3, actor="t"
+        )
     assert first is not None and again is None
     with env.db.reading() as session:
         assert session.scalar(select(func.count()).where(LedgerPosting.kind == "payout_settled")) == 1
@@ -74,12 +89,33 @@ def test_post_refusesUnbalancedOrNonIntegerLines_andIsIdempotentPerReference(env
 
 def test_redemptionWithDust_paysWholeCentsAndTracksExactUnits(env):
     with env.db.transaction() as session:
-        ledger.record_redemption(session, redemption_id=1, units=12_345_678, holder="0x" + "11" * 20,
-                                 tx_hash=TX, block_number=5, actor="t")
-        ledger.record_redemption(session, redemption_id=1, units=12_345_678, holder="0x" + "11" * 20,
-                                 tx_hash=TX, block_number=5, actor="t")
-        ledger.record_redemption(session, redemption_id=2, units=5_000, holder="0x" + "11" * 20,
-                                 tx_hash=TX, block_number=6, actor="t")  # dust only: no lines
+        ledger.record_redemption(
+            session,
+            redemption_id=1,
+            units=12_345_678,
+            holder="0x" + "11" * 20,
+            tx_hash=TX,
+            block_number=5,
+            actor="t",
+        )
+        ledger.record_redemption(
+            session,
+            redemption_id=1,
+            units=12_345_678,
+            holder="0x" + "11" * 20,
+            tx_hash=TX,
+            block_number=5,
+            actor="t",
+        )
+        ledger.record_redemption(
+            session,
+            redemption_id=2,
+            units=5_000,
+            holder="0x" + "11" * 20,
+            tx_hash=TX,
+            block_number=6,
+            actor="t",
+        )  # dust only: no lines
         assert ledger.supply_units(session) == -(12_345_678 + 5_000)
     b = balances(env)
     assert b.pending_payouts == 1_234 and b.tokens_outstanding == -1_234
@@ -118,8 +154,11 @@ def test_operatorApi_resume_refusals(live):
     assert httpx.get(f"{url}/v1/reserves").json()["minting_halted"] is True  # public, no login
     response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": " "})
     assert response.status_code == 422
-    response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers,
-                          json={"cause": "fixed it", "acknowledge_units": "1.5"})
+    response = httpx.post(
+        f"{url}/v1/operator/minting/resume",
+        headers=headers,
+        json={"cause": "fixed it", "acknowledge_units": "1.5"},
+    )
     assert response.status_code == 422
     # this service has no chain configured: it cannot reconcile afresh, so it does not resume
     response = httpx.post(f"{url}/v1/operator/minting/resume", headers=headers, json={"cause": "fixed it"})
@@ -138,10 +177,12 @@ def test_postgres_concurrentSettlementsAndHalts_recordOnce(pg_env):
         try:
             barrier.wait()
             with pg_env.db.transaction() as session:
-                ledger.record_payout_settled(session, bank_id=1, amount_cents=100, payout_id=42, actor=f"w{i}")
+                ledger.record_payout_settled(
+                    session, bank_id=1, amount_cents=100, payout_id=42, actor=f"w{i}"
+                )
             with pg_env.db.transaction() as session:
                 reserves.halt(session, [{"code": "supply_mismatch"}], difference_units=i, actor=f"w{i}")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
@@ -153,7 +194,9 @@ def test_postgres_concurrentSettlementsAndHalts_recordOnce(pg_env):
     with pg_env.db.reading() as session:
         assert session.scalar(select(func.count()).where(LedgerPosting.kind == "payout_settled")) == 1
         assert session.scalar(select(func.count()).select_from(MintingHalt)) == 1
-        assert session.scalar(select(func.count()).where(AuditEntry.kind == "alert.reserves_discrepancy")) == 1
+        assert (
+            session.scalar(select(func.count()).where(AuditEntry.kind == "alert.reserves_discrepancy")) == 1
+        )
     assert balances(pg_env).reserves == 10_000 - 100
     assert_postings_balance(pg_env)
 
@@ -161,7 +204,13 @@ def test_postgres_concurrentSettlementsAndHalts_recordOnce(pg_env):
 def _snapshot(env) -> tuple:
     with env.db.reading() as session:
         posted = sorted(
-            (p.kind, p.reference, p.supply_delta_units, p.block_number, tuple(sorted(ledger.posting_lines(session, p.id))))
+            (
+                p.kind,
+                p.reference,
+                p.supply_delta_units,
+                p.block_number,
+                tuple(sorted(ledger.posting_lines(session, p.id))),
+            )
             for p in ledger.postings(session, limit=1000)
         )
         return balances(env), ledger.supply_units(session), posted

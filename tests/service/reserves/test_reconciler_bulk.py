@@ -6,11 +6,10 @@ write transactions ends every group at a block boundary."""
 from __future__ import annotations
 
 from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
-from reserve_support import block_on_top, halted, reconcile
-
+from reserve_support import halted, reconcile
+from service.chain.events import MINTED, REDEEMED, Event
 from service.chain.token import load_account
 from service.deposits.ids import deposit_id_for
-from service.chain.events import MINTED, REDEEMED, Event
 from service.reserves.follower import _groups
 from service.reserves.reconciler import Reconciler
 
@@ -40,22 +39,38 @@ def test_passOverHundredsOfMints_findsExactlyTheUnbackedOne(bank, deployed, work
         pass
     assert [d.status for d in deposits_of(env)] == ["minted"] * DEPOSITS
 
-    reconciler = Reconciler(env.db, token, pauser=load_account(deployed.pauser.private_key),
-                            from_block=deployed.from_block, batch_blocks=3)
+    reconciler = Reconciler(
+        env.db,
+        token,
+        pauser=load_account(deployed.pauser.private_key),
+        from_block=deployed.from_block,
+        batch_blocks=3,
+    )
     result = reconcile(reconciler)
     unbacked = [f for f in result.findings if f["code"] == "unbacked_mint"]
-    assert unbacked == [{
-        "code": "unbacked_mint",
-        "message": f"Minted event for deposit {unknown_seq}, which is unknown: no accepted deposit behind it",
-        "deposit_id": "0x" + deposit_id_for(unknown_seq).hex(),
-        "to": deployed.holders[3].address, "amount_units": str(7 * USD),
-        "minter": rogue.address, "tx_hash": receipt.txn_hash.lower(),
-        "block_number": receipt.block_number,
-    }]
+    assert unbacked == [
+        {
+            "code": "unbacked_mint",
+            "message": f"Minted event for deposit {unknown_seq}, which is unknown: no accepted deposit behind it",
+            "deposit_id": "0x" + deposit_id_for(unknown_seq).hex(),
+            "to": deployed.holders[3].address,
+            "amount_units": str(7 * USD),
+            "minter": rogue.address,
+            "tx_hash": receipt.txn_hash.lower(),
+            "block_number": receipt.block_number,
+        }
+    ]
     assert {f["code"] for f in result.findings} == {
-        "unbacked_mint", "supply_mismatch", "reserves_below_supply", "attestation_above_reserves"}
+        "unbacked_mint",
+        "supply_mismatch",
+        "reserves_below_supply",
+        "attestation_above_reserves",
+    }
     mismatch = [f for f in result.findings if f["code"] == "supply_mismatch"]
-    assert len(mismatch) == 1 and int(mismatch[0]["supply_units"]) - int(mismatch[0]["explained_units"]) == 7 * USD
+    assert (
+        len(mismatch) == 1
+        and int(mismatch[0]["supply_units"]) - int(mismatch[0]["explained_units"]) == 7 * USD
+    )
     assert result.ledger_supply_units == DEPOSITS * USD and result.in_flight_units == 0
     assert result.halted and halted(env)
     assert audit_kinds(env).count("alert.unbacked_mint") == 1
@@ -70,8 +85,14 @@ def _event(kind: str, block: int, log_index: int = 0) -> Event:
 
 
 def test_groups_splitPostingsAtBlockBoundariesOnly():
-    events = [_event(REDEEMED, 10, 0), _event(REDEEMED, 10, 1), _event(MINTED, 10, 2),
-              _event(REDEEMED, 11), _event(MINTED, 12), _event(REDEEMED, 13)]
+    events = [
+        _event(REDEEMED, 10, 0),
+        _event(REDEEMED, 10, 1),
+        _event(MINTED, 10, 2),
+        _event(REDEEMED, 11),
+        _event(MINTED, 12),
+        _event(REDEEMED, 13),
+    ]
     groups = list(_groups(events, 20, 2))
     assert [(end, [(e.block, e.log_index) for e in g]) for end, g in groups] == [
         (10, [(10, 0), (10, 1), (10, 2)]),
@@ -98,7 +119,9 @@ def _claim(env, minter, attestor, token):
     return signed, units
 
 
-def test_mintsInFlight_foundAcrossPassesOfOneReconciler_withoutRescanningFromDeployment(bank, deployed, workers):
+def test_mintsInFlight_foundAcrossPassesOfOneReconciler_withoutRescanningFromDeployment(
+    bank, deployed, workers
+):
     """Deposits stuck in `minting` (the minter stopped) while blocks go by: one mined before the
     reconciler's first pass, one claimed before a pass and mined after it, one claimed and mined
     between two passes; each pass explains the supply with them, and once settled they count
@@ -126,7 +149,9 @@ def test_mintsInFlight_foundAcrossPassesOfOneReconciler_withoutRescanningFromDep
     result = reconcile(reconciler)  # claimed, not sent: nothing more in flight
     assert result.ok and result.in_flight_units == units1
     # the next pass looks for the claimed deposit's mint only in blocks above this one
-    assert all(lb == result.block + 1 for d, lb in reconciler._mint_scan.items() if d not in reconciler._found)
+    assert all(
+        lb == result.block + 1 for d, lb in reconciler._mint_scan.items() if d not in reconciler._found
+    )
     other_blocks(5)
     token.send_raw(second)
     token.wait_receipt(second.tx_hash)

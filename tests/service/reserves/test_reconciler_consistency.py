@@ -12,20 +12,20 @@ from __future__ import annotations
 import os
 
 import pytest
+from sqlalchemy import select
+
 from chain_support import UNITS_PER_USD
 from reserve_support import block_on_top, halted, reconcile
-from sqlalchemy import select
-from svc_support import accept
-
-from service.reserves.attestor import Attestor
-from service.minting.minter import Minter
+from service import ledger
 from service.chain.token import load_account
 from service.deposits import outbox
+from service.minting.minter import Minter
 from service.models import AuditEntry
-from service import ledger
 from service.reserves import service as reserves
+from service.reserves.attestor import Attestor
 from service.reserves.reconciler import Reconciler
 from service.reserves.resume import AcknowledgementMismatch, resume_minting
+from svc_support import accept
 
 USD = UNITS_PER_USD
 
@@ -40,10 +40,19 @@ def parts(db_env, deployed):
     """(env, token, minter, attestor, reconciler) on the parametrised database."""
     token = deployed.token()
     attestor = Attestor(db_env.db, token, load_account(deployed.attestor.private_key))
-    minter = Minter(db_env.db, token, load_account(deployed.minter.private_key), attestor=attestor,
-                    batch_size=50, poll_seconds=0.05, from_block=deployed.from_block, max_in_flight=1)
-    reconciler = Reconciler(db_env.db, token, pauser=load_account(deployed.pauser.private_key),
-                            from_block=deployed.from_block)
+    minter = Minter(
+        db_env.db,
+        token,
+        load_account(deployed.minter.private_key),
+        attestor=attestor,
+        batch_size=50,
+        poll_seconds=0.05,
+        from_block=deployed.from_block,
+        max_in_flight=1,
+    )
+    reconciler = Reconciler(
+        db_env.db, token, pauser=load_account(deployed.pauser.private_key), from_block=deployed.from_block
+    )
     yield db_env, token, minter, attestor, reconciler
     minter.lease.release()
 
@@ -152,7 +161,9 @@ def test_custodyShortfall_haltsAtTheFirstPass(parts):
     # 50.00 USD leave custody at the bank with no redemption behind them
     with env.db.transaction() as session:
         bank_id = ledger.balances(session).custody.popitem()[0]
-        ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=5_000, payout_id=999_999, actor="t")
+        ledger.record_payout_settled(
+            session, bank_id=bank_id, amount_cents=5_000, payout_id=999_999, actor="t"
+        )
     result = reconcile(reconciler)
     assert {"reserves_below_supply", "attestation_above_reserves"} <= {f["code"] for f in result.findings}
     assert result.difference_units == 0  # the supply itself is explained
@@ -166,15 +177,21 @@ def test_falseHalt_resume_closesItWithNothingAcknowledged_andNoSecondHalt(parts)
     minter.drain()
     # a halt recorded for a difference that a consistent reconciliation does not measure
     with env.db.transaction() as session:
-        reserves.halt(session, [{"code": "supply_mismatch", "message": "one batch counted twice"}],
-                      difference_units=-100 * USD, actor="reconciler")
+        reserves.halt(
+            session,
+            [{"code": "supply_mismatch", "message": "one batch counted twice"}],
+            difference_units=-100 * USD,
+            actor="reconciler",
+        )
     block_on_top(token)
     with pytest.raises(AcknowledgementMismatch) as info:  # there is nothing to acknowledge
-        resume_minting(env.db, cause="false halt", actor="t", reconciler=reconciler,
-                       acknowledge_units=-100 * USD)
+        resume_minting(
+            env.db, cause="false halt", actor="t", reconciler=reconciler, acknowledge_units=-100 * USD
+        )
     assert "No supply difference remains" in info.value.message and halted(env)
-    row = resume_minting(env.db, cause="false halt: the batch was counted twice", actor="operator:alice",
-                         reconciler=reconciler)
+    row = resume_minting(
+        env.db, cause="false halt: the batch was counted twice", actor="operator:alice", reconciler=reconciler
+    )
     assert row.acknowledged_units == 0 and row.resume_block is not None and not halted(env)
     assert reconcile(reconciler).ok and not halted(env)
     with env.db.reading() as session:

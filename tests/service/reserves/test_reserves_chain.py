@@ -11,17 +11,22 @@ import os
 
 import httpx
 import pytest
-from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
 from click.testing import CliRunner
-from reserve_support import assert_invariant, assert_postings_balance, balances, block_on_top, halted, reconcile
-from svc_support import LiveServer, make_settings, server_env
 
-from service import audit
+from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
+from reserve_support import (
+    assert_invariant,
+    assert_postings_balance,
+    balances,
+    block_on_top,
+    halted,
+    reconcile,
+)
+from service import audit, ledger
 from service.app import create_app
-from service.minting.minter import Minter
 from service.chain.token import load_account
 from service.cli import cli
-from service import ledger
+from service.minting.minter import Minter
 from service.reserves import service as reserves
 from service.reserves.reconciler import Reconciler
 from service.reserves.resume import (
@@ -30,6 +35,7 @@ from service.reserves.resume import (
     PauserRequired,
     resume_minting,
 )
+from svc_support import LiveServer, make_settings, server_env
 
 USD = UNITS_PER_USD
 
@@ -78,7 +84,9 @@ def test_ledger_creditsOnAcceptanceAndMovesToTokensOnMint_invariantAtEachStep(ba
         minted = ledger.postings(session, kind=ledger.DEPOSIT_MINTED)
         assert len(minted) == 1
         assert sorted(ledger.posting_lines(session, minted[0].id)) == [
-            (ledger.PENDING_MINT, 125_050), (ledger.TOKENS_OUTSTANDING, -125_050)]
+            (ledger.PENDING_MINT, 125_050),
+            (ledger.TOKENS_OUTSTANDING, -125_050),
+        ]
         assert minted[0].supply_delta_units == token.total_supply()
 
     # a second deposit -> mint cycle, invariant checked after each step
@@ -148,11 +156,19 @@ def test_redemptionWipeAndPayoutSettlement_areReflected(bank, deployed, workers)
 
     # the bank pays the holder: pending payouts -> out of custody
     with env.db.transaction() as session:
-        assert ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=1_000, payout_id=7,
-                                            actor="test") is not None
+        assert (
+            ledger.record_payout_settled(
+                session, bank_id=bank_id, amount_cents=1_000, payout_id=7, actor="test"
+            )
+            is not None
+        )
     with env.db.transaction() as session:
-        assert ledger.record_payout_settled(session, bank_id=bank_id, amount_cents=1_000, payout_id=7,
-                                            actor="test") is None
+        assert (
+            ledger.record_payout_settled(
+                session, bank_id=bank_id, amount_cents=1_000, payout_id=7, actor="test"
+            )
+            is None
+        )
     b = balances(env)
     assert (b.pending_payouts, b.reserves, b.attestable) == (0, 12_000, 2_000)
     assert "reserves.payout_debited" in audit_kinds(env)
@@ -179,8 +195,12 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
     assert {"unbacked_mint", "supply_mismatch"} <= codes(result)
     assert result.halted and result.halt_created and result.pause_tx_hash
     kinds = audit_kinds(env)
-    assert {"alert.reserves_discrepancy", "alert.unbacked_mint", "minting.halted",
-            "minting.paused_on_chain"} <= set(kinds)
+    assert {
+        "alert.reserves_discrepancy",
+        "alert.unbacked_mint",
+        "minting.halted",
+        "minting.paused_on_chain",
+    } <= set(kinds)
     assert halted(env) and token.minting_paused()
 
     # the minter claims nothing while halted (even if the chain were unpaused behind its back)
@@ -198,19 +218,33 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
     with pytest.raises(reserves.CauseRequired):
         resume_minting(env.db, cause=" ", actor="test", reconciler=reconciler)
     with pytest.raises(PauserRequired):
-        resume_minting(env.db, cause="rogue minter removed", actor="test",
-                       reconciler=reconciler_for(env, deployed, pauser=False))
+        resume_minting(
+            env.db,
+            cause="rogue minter removed",
+            actor="test",
+            reconciler=reconciler_for(env, deployed, pauser=False),
+        )
     with pytest.raises(AcknowledgementMismatch) as info:
         resume_minting(env.db, cause="rogue minter removed", actor="test", reconciler=reconciler)
     assert info.value.difference_units == 50 * USD and "50000000 units remains" in info.value.message
     with pytest.raises(AcknowledgementMismatch):
-        resume_minting(env.db, cause="rogue minter removed", actor="test", reconciler=reconciler,
-                       acknowledge_units=49 * USD)
+        resume_minting(
+            env.db,
+            cause="rogue minter removed",
+            actor="test",
+            reconciler=reconciler,
+            acknowledge_units=49 * USD,
+        )
     assert halted(env) and token.minting_paused()
     deployed.contract.removeMinter(rogue, sender=deployed.admin)
     block_on_top(token)
-    row = resume_minting(env.db, cause="rogue minter removed; 50.00 USD unbacked under investigation",
-                         actor="operator:alice", reconciler=reconciler, acknowledge_units=50 * USD)
+    row = resume_minting(
+        env.db,
+        cause="rogue minter removed; 50.00 USD unbacked under investigation",
+        actor="operator:alice",
+        reconciler=reconciler,
+        acknowledge_units=50 * USD,
+    )
     assert row.unpause_tx_hash and row.acknowledged_units == 50 * USD and row.resume_block
     assert not halted(env) and not token.minting_paused()
     assert "minting.resumed" in audit_kinds(env)
@@ -219,8 +253,12 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
         summary = reserves.summary(session, None)
     payload = json.loads(entries[0].payload)
     assert payload["cause"].startswith("rogue minter removed")
-    assert payload["acknowledged_difference_units"] == str(50 * USD) and payload["difference_cleared"] is False
-    assert payload["evidence"]["supply_units"] == str(50 * USD) and payload["evidence"]["explained_units"] == "0"
+    assert (
+        payload["acknowledged_difference_units"] == str(50 * USD) and payload["difference_cleared"] is False
+    )
+    assert (
+        payload["evidence"]["supply_units"] == str(50 * USD) and payload["evidence"]["explained_units"] == "0"
+    )
     assert summary["acknowledged_difference_units"] == str(50 * USD)
 
     # the acknowledged difference no longer halts; the real shortfall still blocks mints on chain
@@ -271,8 +309,9 @@ def test_publicSummaryAndReports_needNoLogin(bank, deployed, workers):
     minter, _ = workers
     deposit(client, deployed.holders[0].address, "1250.00")
     minter.drain()
-    settings = make_settings(env.settings.database_url, rpc_url=deployed.rpc_url,
-                             token_address=deployed.token_address)
+    settings = make_settings(
+        env.settings.database_url, rpc_url=deployed.rpc_url, token_address=deployed.token_address
+    )
     app = create_app(settings, env.db, policy=env.policy)
     with LiveServer(app) as server:
         summary = httpx.get(f"{server.url}/v1/reserves").json()
@@ -296,10 +335,13 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
     deposit(client, deployed.holders[0].address, "20.00")
     minter.drain()
     variables = server_env(env.settings)
-    variables.update(USHK_RPC_URL=deployed.rpc_url, USHK_TOKEN_ADDRESS=deployed.token_address,
-                     USHK_PAUSER_PRIVATE_KEY=str(deployed.pauser.private_key),
-                     USHK_ATTESTOR_PRIVATE_KEY=str(deployed.attestor.private_key),
-                     USHK_DEPLOYMENT_FILE="/nonexistent.json")
+    variables.update(
+        USHK_RPC_URL=deployed.rpc_url,
+        USHK_TOKEN_ADDRESS=deployed.token_address,
+        USHK_PAUSER_PRIVATE_KEY=str(deployed.pauser.private_key),
+        USHK_ATTESTOR_PRIVATE_KEY=str(deployed.attestor.private_key),
+        USHK_DEPLOYMENT_FILE="/nonexistent.json",
+    )
 
     def run(*args):
         return CliRunner().invoke(cli, list(args), env=variables)
@@ -325,7 +367,10 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
     assert "5000000 units remains" in result.output and halted(env)
     result = run("minting", "resume", "--cause", "rogue minter revoked", "--acknowledge-units", "5000000")
     assert result.exit_code == 0, result.output
-    assert "unpaused on chain" in result.output and "acknowledged a supply difference of 5000000 units" in result.output
+    assert (
+        "unpaused on chain" in result.output
+        and "acknowledged a supply difference of 5000000 units" in result.output
+    )
     assert not deployed.token().minting_paused() and not halted(env)
     assert run("minting", "resume", "--cause", "again").exit_code == 1  # not halted
     result = run("reserves", "summary")
@@ -342,9 +387,14 @@ def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
     env, client = bank
     deposit(client, deployed.holders[0].address, "40.00")
     settings = make_settings(
-        env.settings.database_url, rpc_url=deployed.rpc_url, token_address=deployed.token_address,
-        deployment_file="/nonexistent.json", reconciler_enabled=True, reconcile_interval_seconds=0.2,
-        attest_interval_seconds=0.3, attestor_private_key=str(deployed.attestor.private_key),
+        env.settings.database_url,
+        rpc_url=deployed.rpc_url,
+        token_address=deployed.token_address,
+        deployment_file="/nonexistent.json",
+        reconciler_enabled=True,
+        reconcile_interval_seconds=0.2,
+        attest_interval_seconds=0.3,
+        attestor_private_key=str(deployed.attestor.private_key),
         pauser_private_key=str(deployed.pauser.private_key),
     )
     token = deployed.token()
@@ -379,17 +429,21 @@ def test_operatorApi_resume_reconcilesFirstAndNeedsTheExactAcknowledgement(bank,
     with env.db.transaction() as session:
         _, token = banks.create_operator(session, "alice", actor="test")
     headers = {"Authorization": f"Bearer {token}"}
-    settings = make_settings(env.settings.database_url, rpc_url=deployed.rpc_url,
-                             token_address=deployed.token_address,
-                             pauser_private_key=str(deployed.pauser.private_key))
+    settings = make_settings(
+        env.settings.database_url,
+        rpc_url=deployed.rpc_url,
+        token_address=deployed.token_address,
+        pauser_private_key=str(deployed.pauser.private_key),
+    )
     with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
         url = f"{server.url}/v1/operator/minting/resume"
         response = httpx.post(url, headers=headers, json={"cause": "rogue minter revoked"})
         assert response.status_code == 409, response.text
         error = response.json()["error"]
         assert error["code"] == "acknowledgement_mismatch" and "3000000 units remains" in error["message"]
-        response = httpx.post(url, headers=headers,
-                              json={"cause": "rogue minter revoked", "acknowledge_units": "3000000"})
+        response = httpx.post(
+            url, headers=headers, json={"cause": "rogue minter revoked", "acknowledge_units": "3000000"}
+        )
         assert response.status_code == 200, response.text
         halt = response.json()["halt"]
         assert halt["acknowledged_units"] == "3000000" and halt["resumed_by"] == "operator:alice"
