@@ -15,7 +15,7 @@ help:
 	@echo "             then the service's chain tests again on an anvil mining a block a second"
 	@echo "make demo    signed deposits as the demo bank, against a running 'make run'"
 	@echo "make bench   gas and throughput benchmarks (bench/*.json)"
-	@echo "make lint    the checks of the code's structure (import layers of service/, docs/architecture.md)"
+	@echo "make lint    the static checks: import layers of service/, ruff, mypy over service/, Slither"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
 	@echo "make compile; make abi; make storage-layout  record USHKStorage's layout after appending to it; make clean"
 	@echo "make lint-contracts  Slither over the token and its proxy (slither.config.json); any finding fails"
@@ -46,17 +46,23 @@ run: compile
 demo: install
 	@python tools/demo.py
 
-# The layering of service/ (pyproject.toml [tool.importlinter], docs/architecture.md).
+# The static checks, each run even when one fails: the layering of service/ (pyproject.toml
+# [tool.importlinter], docs/architecture.md), ruff's lint and format check over the repository's
+# Python, mypy over service/ (pyproject.toml [tool.mypy]), and Slither over the contracts.
+LINT_CHECKS := "lint-imports" "ruff check ." "ruff format --check ." "mypy service"
 lint: install
-	lint-imports
+	@status=0; \
+	for check in $(LINT_CHECKS); do echo "$$check"; $$check || status=1; done; \
+	$(MAKE) --no-print-directory lint-contracts || status=1; \
+	exit $$status
 
-# The import layers (`make lint`), then every test on anvil's automine, then the tests marked
-# blocktime again on an anvil that mines a block a second (tests/conftest.py). All three run even when one fails; the second
-# selecting none of PYTEST_ARGS's tests (pytest's exit status 5) is no failure.
+# The static checks (`make lint`), then every test on anvil's automine, then the tests marked
+# blocktime again on an anvil that mines a block a second (tests/conftest.py). All run even when
+# one fails; the block-time pass selecting none of PYTEST_ARGS's tests (pytest's exit status 5)
+# is no failure.
 test: compile
 	@status=0; \
-	echo "lint-imports"; \
-	lint-imports || status=1; \
+	$(MAKE) --no-print-directory lint || status=1; \
 	echo "python -m pytest $(PYTEST_ARGS)"; \
 	python -m pytest $(PYTEST_ARGS) || status=1; \
 	echo "python -m pytest --block-time 1 $(PYTEST_ARGS)"; \
