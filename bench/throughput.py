@@ -773,6 +773,24 @@ def _rpc(http, method: str, params: list) -> Any:
     return reply["result"]
 
 
+def _balances(http, token: str, accounts) -> dict[str, int]:
+    """USHK balance of each account (one batched `eth_call` of balanceOf per account)."""
+    from eth_utils import keccak
+
+    balance_of = keccak(text="balanceOf(address)")[:4]
+    calls = [
+        (
+            "eth_call",
+            [
+                {"to": token, "data": "0x" + (balance_of + bytes(12) + bytes.fromhex(a.address[2:])).hex()},
+                "latest",
+            ],
+        )
+        for a in accounts
+    ]
+    return {a.address: int(b, 16) for a, b in zip(accounts, _rpc_batch(http, calls), strict=True)}
+
+
 def _rpc_batch(http, calls: list[tuple[str, list]]) -> list[Any]:
     payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
     replies = sorted(http.post("", json=payload).json(), key=lambda r: r["id"])
@@ -840,26 +858,9 @@ def erc20_ceiling(
     candidates = [Account.from_key(holder_key(i)) for i in range(holders)]
     token = to_checksum_address(token)
     selector = keccak(text="transfer(address,uint256)")[:4]
-    balance_of = keccak(text="balanceOf(address)")[:4]
     with httpx.Client(base_url=rpc_url, timeout=30) as http:
         # only holders that can pay every transfer they send before receiving any take part
-        balances = _rpc_batch(
-            http,
-            [
-                (
-                    "eth_call",
-                    [
-                        {
-                            "to": token,
-                            "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex(),
-                        },
-                        "latest",
-                    ],
-                )
-                for a in candidates
-            ],
-        )
-        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances, strict=True)}
+        balance = _balances(http, token, candidates)
         accounts = [a for a in candidates if balance[a.address] > 0]
         while True:  # each sender pays about transfers / senders; drop those that could not
             need = (transfers // max(len(accounts), 1) + 1) * 10**6
@@ -971,29 +972,12 @@ def redemption_backlog(
     units = 10**6  # 1.00 USHK per redemption: 100 cents, no dust
     token = to_checksum_address(stack.token)
     candidates = [Account.from_key(holder_key(i)) for i in range(holders)]
-    balance_of = keccak(text="balanceOf(address)")[:4]
     redemption_count = "0x" + keccak(text="redemptionCount()")[:4].hex()
     selector = keccak(text="redeem(uint256,bytes32)")[:4]
     demo = stack.banks[0]
     run = uuid.uuid4().hex[:8]
     with httpx.Client(base_url=stack.rpc_url, timeout=30) as http:
-        balances = _rpc_batch(
-            http,
-            [
-                (
-                    "eth_call",
-                    [
-                        {
-                            "to": token,
-                            "data": "0x" + (balance_of + bytes.fromhex(a.address[2:]).rjust(32, b"\0")).hex(),
-                        },
-                        "latest",
-                    ],
-                )
-                for a in candidates
-            ],
-        )
-        balance = {a.address: int(b, 16) for a, b in zip(candidates, balances, strict=True)}
+        balance = _balances(http, token, candidates)
         accounts = [a for a in candidates if balance[a.address] > 0]
         while accounts:  # each redeemer redeems about count / redeemers; drop those that could not
             need = -(-count // len(accounts)) * units

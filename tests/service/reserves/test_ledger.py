@@ -89,24 +89,16 @@ def test_post_refusesUnbalancedOrNonIntegerLines_andIsIdempotentPerReference(env
 
 def test_redemptionWithDust_paysWholeCentsAndTracksExactUnits(env):
     with env.db.transaction() as session:
-        ledger.record_redemption(
-            session,
-            redemption_id=1,
-            units=12_345_678,
-            holder="0x" + "11" * 20,
-            tx_hash=TX,
-            block_number=5,
-            actor="t",
-        )
-        ledger.record_redemption(
-            session,
-            redemption_id=1,
-            units=12_345_678,
-            holder="0x" + "11" * 20,
-            tx_hash=TX,
-            block_number=5,
-            actor="t",
-        )
+        for _ in range(2):  # the second is a replay: nothing more is posted
+            ledger.record_redemption(
+                session,
+                redemption_id=1,
+                units=12_345_678,
+                holder="0x" + "11" * 20,
+                tx_hash=TX,
+                block_number=5,
+                actor="t",
+            )
         ledger.record_redemption(
             session,
             redemption_id=2,
