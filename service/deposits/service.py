@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from service import audit
 from service.banks import service as banks
-from service.banks.models import Bank
+from service.banks.models import Bank, BankRecord
 from service.banks.repository import signing_key_state
 from service.config import Settings
 from service.db import Prepared
@@ -222,7 +222,7 @@ class SubmitOutcome:
     error: ServiceError | None = None  # a recorded refusal (to be committed, then raised)
 
 
-def actor_for(bank: Bank) -> str:
+def actor_for(bank: Bank | BankRecord) -> str:
     return f"bank:{bank.name}"
 
 
@@ -261,7 +261,7 @@ def replay_error(deposit: Deposit) -> ServiceError | None:
 
 def check_bank_signature(
     session: Session,
-    bank: Bank,
+    bank: Bank | BankRecord,
     key_id: str,
     payload: dict,
     signature: str,
@@ -284,7 +284,7 @@ def check_bank_signature(
 def submit(
     session: Session,
     *,
-    bank: Bank,
+    bank: Bank | BankRecord,
     request: DepositRequest,
     settings: Settings,
     policy: Policy,
@@ -430,7 +430,7 @@ def _update(session: Session, deposit: DepositRecord, **values) -> None:
 
 def _reject(
     session: Session, deposit: DepositRecord, code: str, reason: str, *, actor: str, now: dt.datetime,
-    bank: Bank | None = None,
+    bank: Bank | BankRecord | None = None,
 ) -> None:
     _update(
         session, deposit, status=DepositStatus.REJECTED, rejection_code=code, reason=reason[:500],
@@ -441,7 +441,7 @@ def _reject(
     webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now, bank=bank)
 
 
-def get_for_bank(session: Session, bank: Bank, reference: str) -> Deposit:
+def get_for_bank(session: Session, bank: Bank | BankRecord, reference: str) -> Deposit:
     # A reference that no confirmation could have used is looked up nowhere.
     deposit = (
         repository.get_by_reference(session, bank.id, reference)

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from service import audit
 from service.audit.repository import format_timestamp
-from service.banks.models import Bank
+from service.banks.models import Bank, BankRecord
 from service.config import Settings
 from service.deposits import service as deposits
 from service.deposits.service import (
@@ -195,7 +195,8 @@ def account_payload(account: PayoutAccount) -> dict:
 
 
 def register_account(
-    session: Session, settings: Settings, bank: Bank, body: PayoutAccountIn, *, now: dt.datetime
+    session: Session, settings: Settings, bank: Bank | BankRecord, body: PayoutAccountIn, *,
+    now: dt.datetime,
 ) -> tuple[PayoutAccount, bool]:
     """Register (bank, holder, account); returns (account, created). The same registration
     again returns the existing row and its payout_ref."""
@@ -361,7 +362,7 @@ def assign_payout(
     return payout
 
 
-def get_for_bank(session: Session, bank: Bank, payout_id: int) -> Payout:
+def get_for_bank(session: Session, bank: Bank | BankRecord, payout_id: int) -> Payout:
     payout = repository.get_payout(session, payout_id)
     if payout is None or payout.bank_id != bank.id:
         raise PayoutNotFound()
@@ -384,7 +385,7 @@ class SettleOutcome:
 def settle(
     session: Session,
     settings: Settings,
-    bank: Bank,
+    bank: Bank | BankRecord,
     payout_id: int,
     request: SettlementRequest,
     *,

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from service.banks.models import Bank
+from service.banks.models import Bank, BankRecord
 from service.banks.service import webhook_secret
 from service.config import Settings
 from service.db import Database, transaction_cache, utcnow
@@ -64,7 +64,7 @@ def enqueue_deposit_event(
     view: Callable[[Any], dict],
     *,
     now: dt.datetime | None = None,
-    bank: Bank | None = None,
+    bank: Bank | BankRecord | None = None,
 ) -> None:
     """Queue a delivery of the deposit's current state if its bank (`bank`, or read by id) has
     a webhook URL. `deposit` needs `id` and `bank_id`; `view(deposit)` is the JSON object sent
