@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
+from web3.types import RPCEndpoint
 
 from service.chain.token import Token
 
@@ -53,7 +54,7 @@ class EventDecoder:
         return Event(self.kind, args, tx_hash, block, log_index)
 
 
-def _word(type_: str, word: bytes):
+def _word(type_: str, word: bytes) -> str | bytes | bool | int:
     if len(word) != 32:
         raise ValueError("an ABI word is 32 bytes")
     if type_ == "address":
@@ -92,7 +93,7 @@ class LogReader:
 
     def fetch(self, start: int, end: int) -> list[Event]:
         """The followed events in blocks start..end, decoded, in chain order."""
-        raw = self.token.w3.provider.make_request("eth_getLogs", [{
+        raw = self.token.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [{
             "address": self.token.address, "fromBlock": hex(start), "toBlock": hex(end),
             "topics": [list(self.decoders)],
         }])
@@ -111,17 +112,17 @@ class LogReader:
                               to_int(entry["blockNumber"]), to_int(entry["logIndex"]))
 
 
-def to_hex(value) -> str:
+def to_hex(value: str | bytes) -> str:
     if isinstance(value, str):
         return value.lower() if value.startswith("0x") else "0x" + value.lower()
     return "0x" + bytes(value).hex()
 
 
-def to_bytes(value) -> bytes:
+def to_bytes(value: str | bytes) -> bytes:
     if isinstance(value, str):
         return bytes.fromhex(value[2:] if value[:2].lower() == "0x" else value)
     return bytes(value)
 
 
-def to_int(value) -> int:
+def to_int(value: str | int) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -20,7 +20,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
-from web3.types import RPCEndpoint
+from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, TxParams
 
 ABI_FILE = Path(__file__).with_name("USHK.abi.json")
 
@@ -170,7 +170,8 @@ class Token:
         )
 
     def minted_events(
-        self, from_block: int, to_block: int | str = "latest", deposit_ids: Sequence[bytes] | None = None
+        self, from_block: int, to_block: BlockIdentifier = "latest",
+        deposit_ids: Sequence[bytes] | None = None,
     ) -> list[MintedEvent]:
         """`Minted` events in a block range, optionally only those of the given deposit ids."""
         topics: list[Any] = [self._minted_event.topic, None, None]
@@ -181,7 +182,7 @@ class Token:
         )
         return [self._parse_minted(log) for log in logs]
 
-    def _parse_minted(self, log) -> MintedEvent:
+    def _parse_minted(self, log: LogReceipt) -> MintedEvent:
         event = self._minted_event.process_log(log)
         return MintedEvent(
             deposit_id=bytes(event["args"]["depositId"]),
@@ -213,13 +214,13 @@ class Token:
 
     # ---- transactions --------------------------------------------------------------------------
 
-    def _estimate_or_revert(self, call: dict[str, Any]) -> int:
+    def _estimate_or_revert(self, call: TxParams) -> int:
         """Estimates gas for an encoded call ({"from", "to", "data"}); a revert raises ChainRevert
         with the decoded custom error."""
         try:
             return self.w3.eth.estimate_gas(call)
         except ContractCustomError as exc:
-            raise decode_revert(exc.data) from None
+            raise decode_revert(cast(str, exc.data)) from None  # web3 sets it to the hex data
         except ContractLogicError as exc:
             raise decode_revert(getattr(exc, "data", None)) from None
 
@@ -231,7 +232,7 @@ class Token:
     def _sign_call(self, signer: LocalAccount, data: bytes, gas: int, nonce: int) -> SignedTx:
         """Signs an EIP-1559 transaction to the token with calldata `data`."""
         max_fee, tip = self._fees()
-        tx = {
+        tx: dict[str, Any] = {
             "type": 2,
             "to": self.address,
             "value": 0,
@@ -264,7 +265,7 @@ class Token:
         A revert in the simulation raises ChainRevert: nothing is signed for a batch that would fail.
         """
         data = encode_mint_batch(items)
-        call = {"from": signer.address, "to": self.address, "data": data}
+        call: TxParams = {"from": signer.address, "to": self.address, "data": data}
         gas = self._estimate_or_revert(call)
         return self._sign_call(signer, data, gas + gas // 5, nonce)
 
@@ -305,7 +306,7 @@ class Token:
                 raise TimeExhausted(f"transaction {tx_hash} not mined after {timeout} seconds")
             time.sleep(poll)
 
-    def transact(self, signer: LocalAccount, fn_name: str, *args, timeout: float = 60.0) -> Receipt:
+    def transact(self, signer: LocalAccount, fn_name: str, *args: Any, timeout: float = 60.0) -> Receipt:
         """Simulates, signs, sends `fn_name(*args)` from `signer` and waits for its receipt."""
         data = encode_call(fn_name, *args)
         gas = self._estimate_or_revert({"from": signer.address, "to": self.address, "data": data})
