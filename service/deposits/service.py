@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
@@ -310,6 +311,7 @@ def submit(
         if not hmac.compare_digest(stored_digest, digest):
             raise ReferenceConflict()
         replayed = repository.get(session, seq)
+        assert replayed is not None  # found by its reference just above; deposits are never deleted
         return SubmitOutcome(replayed, created=False, error=replay_error(replayed))
 
     # 4. formats
@@ -415,13 +417,13 @@ _UPDATE = Prepared(update(_DEPOSITS).where(_DEPOSITS.c.id == bindparam("d_seq"))
 _UNSET = dict.fromkeys(_DEPOSITS.c.keys())
 
 
-def _insert(session: Session, **values) -> DepositRecord:
+def _insert(session: Session, **values: Any) -> DepositRecord:
     """INSERT the deposit (a prepared statement: this is the hot path); returns it as a record."""
     seq = _INSERT.execute(session, values, columns=True).fetchone()[0]
     return DepositRecord(**{**_UNSET, **values, "id": seq})
 
 
-def _update(session: Session, deposit: DepositRecord, **values) -> None:
+def _update(session: Session, deposit: DepositRecord, **values: Any) -> None:
     """Set columns of the deposit, in the database (one prepared UPDATE) and on the record."""
     for name, value in values.items():
         setattr(deposit, name, value)
