@@ -292,7 +292,7 @@ def record_redemption(
         "dust_units": dust,
         "payout_ref": ref,
         "payout_account_id": account.id if account is not None else None,
-        "bank_id": account.bank_id if reason is None else None,
+        "bank_id": account.bank_id if account is not None and reason is None else None,
         "status": PayoutStatus.PENDING if reason is None else PayoutStatus.UNASSIGNED,
         "unassigned_reason": reason,
         "due_at": due_at(now, settings.payout_holidays),
@@ -445,6 +445,7 @@ def settle(
 def _debit_reserve_ledger(session: Session, payout: Payout, *, actor: str, now: dt.datetime) -> None:
     """Settling debits the reserve ledger (docs/design.md section 4), in the same transaction:
     Dr pending_payouts / Cr custody at the bank, idempotent per payout id."""
+    assert payout.bank_id is not None  # settled by its bank (settle checks it is the caller)
     ledger.record_payout_settled(
         session, bank_id=payout.bank_id, amount_cents=payout.amount_cents, payout_id=payout.id,
         burn=ledger.Burn(redemption_id=payout.redemption_id, units=int(payout.amount_units),

@@ -130,6 +130,7 @@ def deliver_due(
     now = now or utcnow()
     lease = dt.timedelta(seconds=settings.webhook_timeout_seconds * 2 + 5)
     jobs: list[_Job] = []
+    delivery: WebhookDelivery | None  # locked below, read again once posted
     with db.transaction() as session:
         for delivery in repository.lock_due(session, now, limit):
             bank = session.get(Bank, delivery.bank_id)
