@@ -45,7 +45,8 @@ def build_minter(settings: Settings, db: Database) -> Minter:
     token = build_token(settings)
     attestor = None
     if (attestor_signer := _account(settings.attestor_private_key)) is not None:
-        attestor = Attestor(db, token, attestor_signer, min_interval=settings.attest_min_interval_seconds)
+        attestor = Attestor(db, token, attestor_signer,
+                            min_interval=settings.attest_min_interval_seconds)
     return Minter(
         db,
         token,
