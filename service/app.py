@@ -161,7 +161,8 @@ def create_app(
     current UTC time (injectable for tests of period rollover)."""
     settings = settings or Settings()
     owns_db = session_factory is None
-    db = Database.from_settings(settings) if owns_db else _as_database(session_factory)
+    db = (Database.from_settings(settings) if session_factory is None
+          else _as_database(session_factory))
     state = AppState(
         settings=settings,
         db=db,

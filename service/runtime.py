@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from eth_account.signers.local import LocalAccount
+from pydantic import SecretStr
 
 from service.reserves.attestor import Attestor
 from service.minting.minter import Minter
@@ -15,6 +18,9 @@ from service.chain.token import Token, load_account
 from service.config import Settings
 from service.db import Database
 from service.redemptions.watcher import RedemptionWatcher
+
+if TYPE_CHECKING:
+    from service.reserves.reconciler import Reconciler
 
 
 class ChainNotConfigured(RuntimeError):
@@ -33,13 +39,13 @@ def build_token(settings: Settings) -> Token:
 
 def build_minter(settings: Settings, db: Database) -> Minter:
     """The minter (and, when an attestor key is set, its attestor) for these settings."""
-    if settings.minter_private_key is None:
+    signer = _account(settings.minter_private_key)
+    if signer is None:
         raise ChainNotConfigured("USHK_MINTER_PRIVATE_KEY is not set (the MINTER_ROLE account's key)")
     token = build_token(settings)
-    signer = load_account(settings.minter_private_key.get_secret_value())
     attestor = None
-    if settings.attestor_private_key is not None:
-        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()),
+    if (attestor_signer := _account(settings.attestor_private_key)) is not None:
+        attestor = Attestor(db, token, attestor_signer,
                             min_interval=settings.attest_min_interval_seconds)
     return Minter(
         db,
@@ -55,18 +61,23 @@ def build_minter(settings: Settings, db: Database) -> Minter:
 
 
 def build_attestor(settings: Settings, db: Database) -> Attestor:
-    if settings.attestor_private_key is None:
+    signer = _account(settings.attestor_private_key)
+    if signer is None:
         raise ChainNotConfigured("USHK_ATTESTOR_PRIVATE_KEY is not set (the ATTESTOR_ROLE account's key)")
-    return Attestor(db, build_token(settings), load_account(settings.attestor_private_key.get_secret_value()))
+    return Attestor(db, build_token(settings), signer)
 
 
-def build_pauser(settings: Settings):
-    """The PAUSER_ROLE signer, or None when USHK_PAUSER_PRIVATE_KEY is not set."""
-    key = settings.pauser_private_key
+def _account(key: SecretStr | None) -> LocalAccount | None:
+    """The signer of a private key setting, or None when it is not set (or set empty)."""
     return load_account(key.get_secret_value()) if key is not None else None
 
 
-def build_reconciler(settings: Settings, db: Database):
+def build_pauser(settings: Settings) -> LocalAccount | None:
+    """The PAUSER_ROLE signer, or None when USHK_PAUSER_PRIVATE_KEY is not set."""
+    return _account(settings.pauser_private_key)
+
+
+def build_reconciler(settings: Settings, db: Database) -> Reconciler:
     """The reserve reconciler for these settings (`ushk serve`, `ushk reserves reconcile`)."""
     from service.reserves.reconciler import Reconciler
 
@@ -97,8 +108,8 @@ def build_watcher(settings: Settings, db: Database) -> RedemptionWatcher:
     """The redemption watcher for these settings (`ushk serve`, `ushk redemptions watch`)."""
     token = build_token(settings)
     attestor = None
-    if settings.attestor_private_key is not None:
-        attestor = Attestor(db, token, load_account(settings.attestor_private_key.get_secret_value()))
+    if (attestor_signer := _account(settings.attestor_private_key)) is not None:
+        attestor = Attestor(db, token, attestor_signer)
     return RedemptionWatcher(
         db, token, settings, from_block=_deployment_block(settings, token.address), attestor=attestor
     )

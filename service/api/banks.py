@@ -53,16 +53,16 @@ def set_own_webhook(
     body: BankBody[WebhookIn], bank: CurrentBank, session: SessionDep, state: StateDep
 ) -> WebhookOut:
     """Register (or replace) the webhook URL. Returns a new signing secret, shown only here."""
-    bank = banks.require_bank(session, bank.name)
-    secret = banks.set_webhook(session, state.settings, bank, body.url, actor=f"bank:{bank.name}")
+    own = banks.require_bank(session, bank.name)
+    secret = banks.set_webhook(session, state.settings, own, body.url, actor=f"bank:{own.name}")
     session.commit()
     return WebhookOut(url=body.url, secret=secret)
 
 
 @router.delete("/webhook", response_model=WebhookOut, responses=error_responses(*_BANK_AUTH))
 def delete_own_webhook(bank: CurrentBank, session: SessionDep, state: StateDep) -> WebhookOut:
-    bank = banks.require_bank(session, bank.name)
-    banks.set_webhook(session, state.settings, bank, None, actor=f"bank:{bank.name}")
+    own = banks.require_bank(session, bank.name)
+    banks.set_webhook(session, state.settings, own, None, actor=f"bank:{own.name}")
     session.commit()
     return WebhookOut(url=None, secret=None)
 

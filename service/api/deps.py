@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -100,7 +100,7 @@ CurrentOperatorRead = CurrentOperator
 
 
 def _body_after(authenticate: Callable[..., Any], model: type[BaseModel]) -> Callable[..., Any]:
-    async def body(request, _caller):  # noqa: ANN001 - annotated below
+    async def body(request: Request, _caller: Any) -> BaseModel:  # FastAPI's annotations: below
         return parse_json_body(model, await request.body())
 
     # Real objects, not the strings `from __future__ import annotations` would leave: FastAPI
@@ -110,20 +110,25 @@ def _body_after(authenticate: Callable[..., Any], model: type[BaseModel]) -> Cal
     return body
 
 
-class BankBody:
-    """``body: BankBody[Model]``: the request body as `Model`, parsed after the bank is
-    authenticated (and found active)."""
+_Model = TypeVar("_Model", bound=BaseModel)
 
-    def __class_getitem__(cls, model: type[BaseModel]) -> Any:
-        return Annotated[model, Depends(_body_after(current_bank, model))]
+if TYPE_CHECKING:  # to a type checker, `BankBody[Model]` and `OperatorBody[Model]` are `Model`
+    BankBody = Annotated[_Model, "bank body"]
+    OperatorBody = Annotated[_Model, "operator body"]
+else:
+    class BankBody:
+        """``body: BankBody[Model]``: the request body as `Model`, parsed after the bank is
+        authenticated (and found active)."""
 
+        def __class_getitem__(cls, model: type[BaseModel]) -> Any:
+            return Annotated[model, Depends(_body_after(current_bank, model))]
 
-class OperatorBody:
-    """``body: OperatorBody[Model]``: the request body as `Model`, parsed after the operator is
-    authenticated."""
+    class OperatorBody:
+        """``body: OperatorBody[Model]``: the request body as `Model`, parsed after the operator is
+        authenticated."""
 
-    def __class_getitem__(cls, model: type[BaseModel]) -> Any:
-        return Annotated[model, Depends(_body_after(current_operator, model))]
+        def __class_getitem__(cls, model: type[BaseModel]) -> Any:
+            return Annotated[model, Depends(_body_after(current_operator, model))]
 
 
 # Paging of the list endpoints: `after` is the `next_after` of the previous page.

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.banks.service import BankDisabled, OperatorRequired
 from service.api.deps import (
     MAX_ID,
+    AppState,
     BankBody,
     CurrentBank,
     CurrentBankRead,
@@ -108,7 +110,10 @@ def list_payout_accounts(
     )
 
 
-def _list(session, state, *, bank_id, status, after, limit) -> PayoutList:
+def _list(
+    session: Session, state: AppState, *, bank_id: int | None, status: PayoutFilter | None,
+    after: int, limit: int,
+) -> PayoutList:
     now = state.clock()
     if status == PayoutFilter.OVERDUE:
         rows = repository.list_payouts(

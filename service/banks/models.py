@@ -42,7 +42,9 @@ class BankRecord(SimpleNamespace):
     on every request, instead of an ORM object (see docs/performance.md, "Authentication
     returns a plain record"). Not attached to a session: code that changes the bank re-reads it."""
 
-    active = Bank.active
+    @property
+    def active(self) -> bool:  # as Bank.active
+        return self.disabled_at is None
 
 
 class BankApiKey(Base):

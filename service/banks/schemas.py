@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from service.banks.models import Bank, BankApiKey, BankSigningKey
+from service.banks.models import Bank, BankApiKey, BankRecord, BankSigningKey
 from service.money import format_cents
 
 Text = Annotated[str, StringConstraints(strict=True, max_length=500)]
@@ -49,7 +49,7 @@ class BankOut(BaseModel):
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, bank: Bank, keys: list[BankSigningKey]) -> BankOut:
+    def of(cls, bank: Bank | BankRecord, keys: list[BankSigningKey]) -> BankOut:
         return cls(
             name=bank.name,
             active=bank.active,

@@ -432,7 +432,7 @@ def authenticate_operator(session: Session, authorization: str | None) -> Operat
 
 
 def charge_daily(
-    session: Session, bank: Bank, day: dt.date, amount_cents: int
+    session: Session, bank: Bank | BankRecord, day: dt.date, amount_cents: int
 ) -> None:
     if not repository.try_charge_daily(
         session, bank.id, day, amount_cents, bank.daily_limit_cents

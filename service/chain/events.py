@@ -119,17 +119,17 @@ class LogReader:
         return decoder.decode_log(entry)
 
 
-def to_hex(value) -> str:
+def to_hex(value: str | bytes) -> str:
     if isinstance(value, str):
         return value.lower() if value.startswith("0x") else "0x" + value.lower()
     return "0x" + bytes(value).hex()
 
 
-def to_bytes(value) -> bytes:
+def to_bytes(value: str | bytes) -> bytes:
     if isinstance(value, str):
         return bytes.fromhex(value[2:] if value[:2].lower() == "0x" else value)
     return bytes(value)
 
 
-def to_int(value) -> int:
+def to_int(value: str | int) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)

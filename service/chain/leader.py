@@ -13,7 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 # pg_try_advisory_lock(class, object) keys of the lease: the class says "USHK", the object is
@@ -30,7 +30,7 @@ class Lease:
     def __init__(self, engine: Engine, name: str = "minter"):
         self.engine = engine
         self.name = name
-        self._conn = None
+        self._conn: Connection | None = None
         self._fd: int | None = None
 
     def acquire(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -17,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
-from web3.types import RPCEndpoint
+from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, TxParams
 
 from service.chain.abi import abi_item, selector, token_abi
 from service.chain.events import MINTED, Event, LogReader, to_hex
@@ -178,13 +178,13 @@ class Token:
 
     # ---- transactions --------------------------------------------------------------------------
 
-    def _estimate_or_revert(self, call: dict[str, Any]) -> int:
+    def _estimate_or_revert(self, call: TxParams) -> int:
         """Estimates gas for an encoded call ({"from", "to", "data"}); a revert raises ChainRevert
         with the decoded custom error."""
         try:
             return self.w3.eth.estimate_gas(call)
         except ContractCustomError as exc:
-            raise decode_revert(exc.data) from None
+            raise decode_revert(cast(str, exc.data)) from None  # web3 sets it to the hex data
         except ContractLogicError as exc:
             raise decode_revert(getattr(exc, "data", None)) from None
 
@@ -196,7 +196,7 @@ class Token:
     def _sign_call(self, signer: LocalAccount, data: bytes, gas: int, nonce: int) -> SignedTx:
         """Signs an EIP-1559 transaction to the token with calldata `data`."""
         max_fee, tip = self._fees()
-        tx = {
+        tx: dict[str, Any] = {
             "type": 2,
             "to": self.address,
             "value": 0,
@@ -229,7 +229,7 @@ class Token:
         A revert in the simulation raises ChainRevert: nothing is signed for a batch that would fail.
         """
         data = encode_mint_batch(items)
-        call = {"from": signer.address, "to": self.address, "data": data}
+        call: TxParams = {"from": signer.address, "to": self.address, "data": data}
         gas = self._estimate_or_revert(call)
         return self._sign_call(signer, data, gas + gas // 5, nonce)
 
@@ -270,7 +270,7 @@ class Token:
                 raise TimeExhausted(f"transaction {tx_hash} not mined after {timeout} seconds")
             time.sleep(poll)
 
-    def transact(self, signer: LocalAccount, fn_name: str, *args, timeout: float = 60.0) -> Receipt:
+    def transact(self, signer: LocalAccount, fn_name: str, *args: Any, timeout: float = 60.0) -> Receipt:
         """Simulates, signs, sends `fn_name(*args)` from `signer` and waits for its receipt."""
         data = encode_call(fn_name, *args)
         gas = self._estimate_or_revert({"from": signer.address, "to": self.address, "data": data})

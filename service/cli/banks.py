@@ -3,6 +3,8 @@ confirmation keys, API keys, limits and webhooks)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from service.cli.common import actor, Context, emit, fail_on_service_error, parse_dollars, pass_ctx
@@ -132,7 +134,7 @@ def bank_list(ctx: Context, as_json: bool) -> None:
     """Banks with their limits and confirmation keys."""
     from service.banks import repository
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     with ctx.db.reading() as session:
         for b in repository.list_banks(session):
             keys = repository.signing_keys(session, b.id)
@@ -159,12 +161,12 @@ def bank_list(ctx: Context, as_json: bool) -> None:
         emit(rows, True)
         return
     for row in rows:
-        keys = ", ".join(
+        key_ids = ", ".join(
             f"{k['key_id']}{'' if k['active'] else ' (retired)'}" for k in row["signing_keys"]
         )
         click.echo(
             f"{row['name']}\t{'active' if row['active'] else 'DISABLED'}\t"
-            f"single_max={row['single_max']}\tdaily_limit={row['daily_limit']}\tkeys: {keys}"
+            f"single_max={row['single_max']}\tdaily_limit={row['daily_limit']}\tkeys: {key_ids}"
         )
 
 

@@ -60,6 +60,7 @@ def _payout_rows(status: str | None, bank_name: str | None, limit: int) -> list[
     from service.redemptions.schemas import PayoutOut
 
     ctx = click.get_current_context().find_object(Context)
+    assert ctx is not None  # its commands are @pass_ctx, which creates it
     now = utcnow()
     with ctx.db.reading() as session:
         bank_id = banks.require_bank(session, bank_name).id if bank_name else None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     DateTime,
     Integer,
     MetaData,
+    Table,
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -25,6 +26,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:  # every model here is mapped to a Table (SQLAlchemy says FromClause)
+        __table__: ClassVar[Table]
 
 
 # 64-bit integer primary keys; SQLite needs INTEGER to alias ROWID (and so auto-assign).

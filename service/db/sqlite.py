@@ -76,6 +76,7 @@ class SQLiteWriteLock:
         self._owner = owner
 
     def _wait_for_other_process(self, deadline: float) -> None:
+        assert self._fd is not None  # opened by acquire, its caller
         fd = self._waitfile()
         fcntl.flock(fd, fcntl.LOCK_SH)  # "a writer waits", for `others_waiting` of the holder
         try:

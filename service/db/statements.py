@@ -115,6 +115,7 @@ def _insert_on_conflict(dialect: str, table: Table, index_elements: Sequence[str
 
 
 def _insert_construct(dialect: str) -> Any:
+    insert: Any  # either dialect's insert(), each with ON CONFLICT
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":

@@ -82,8 +82,13 @@ class DepositRecord(SimpleNamespace):
     """A deposit as plain attributes, one per column of `Deposit`: what the accept path (which
     writes with Core statements, not the ORM) hands to the audit, the ledger and the response."""
 
-    deposit_id = Deposit.deposit_id
-    onchain_amount = Deposit.onchain_amount
+    @property
+    def deposit_id(self) -> bytes:  # as Deposit.deposit_id
+        return deposit_id_for(self.id)
+
+    @property
+    def onchain_amount(self) -> int:  # as Deposit.onchain_amount
+        return cents_to_units(self.amount_cents)
 
 
 class MintBatchStatus(enum.StrEnum):

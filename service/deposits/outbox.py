@@ -143,6 +143,7 @@ def claim_covered(
                 break
     if not deposits:
         return [], short
+    batch: MintBatch | None
     if batch_id is None:
         batch = MintBatch(
             status=MintBatchStatus.CLAIMED,
@@ -323,6 +324,7 @@ def mark_rejected(
         key=lambda d: (d.bank_id, d.limit_day, d.id),
     )
     for deposit in daily:
+        assert deposit.limit_day is not None  # filtered above
         banks_repository.release_daily(
             session, deposit.bank_id, deposit.limit_day, deposit.amount_cents
         )

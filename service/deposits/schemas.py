@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.deposits.ids import deposit_id_hex
-from service.deposits.models import Deposit
+from service.deposits.models import Deposit, DepositRecord
 from service.money import format_cents
 
 Text = Annotated[str, StringConstraints(strict=True, max_length=256)]
@@ -77,7 +77,7 @@ class DepositOut(BaseModel):
     rejected_at: dt.datetime | None
 
     @classmethod
-    def of(cls, deposit: Deposit) -> DepositOut:
+    def of(cls, deposit: Deposit | DepositRecord) -> DepositOut:
         return cls(
             reference=deposit.reference,
             status=deposit.status,

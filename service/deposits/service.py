@@ -34,13 +34,14 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from service import audit
 from service.banks import service as banks
-from service.banks.models import Bank
+from service.banks.models import Bank, BankRecord
 from service.banks.repository import signing_key_state
 from service.config import Settings
 from service.db import Prepared
@@ -222,7 +223,7 @@ class SubmitOutcome:
     error: ServiceError | None = None  # a recorded refusal (to be committed, then raised)
 
 
-def actor_for(bank: Bank) -> str:
+def actor_for(bank: Bank | BankRecord) -> str:
     return f"bank:{bank.name}"
 
 
@@ -261,7 +262,7 @@ def replay_error(deposit: Deposit) -> ServiceError | None:
 
 def check_bank_signature(
     session: Session,
-    bank: Bank,
+    bank: Bank | BankRecord,
     key_id: str,
     payload: dict,
     signature: str,
@@ -284,7 +285,7 @@ def check_bank_signature(
 def submit(
     session: Session,
     *,
-    bank: Bank,
+    bank: Bank | BankRecord,
     request: DepositRequest,
     settings: Settings,
     policy: Policy,
@@ -310,6 +311,7 @@ def submit(
         if not hmac.compare_digest(stored_digest, digest):
             raise ReferenceConflict()
         replayed = repository.get(session, seq)
+        assert replayed is not None  # found by its reference just above; deposits are never deleted
         return SubmitOutcome(replayed, created=False, error=replay_error(replayed))
 
     # 4. formats
@@ -415,13 +417,13 @@ _UPDATE = Prepared(update(_DEPOSITS).where(_DEPOSITS.c.id == bindparam("d_seq"))
 _UNSET = dict.fromkeys(_DEPOSITS.c.keys())
 
 
-def _insert(session: Session, **values) -> DepositRecord:
+def _insert(session: Session, **values: Any) -> DepositRecord:
     """INSERT the deposit (a prepared statement: this is the hot path); returns it as a record."""
     seq = _INSERT.execute(session, values, columns=True).fetchone()[0]
     return DepositRecord(**{**_UNSET, **values, "id": seq})
 
 
-def _update(session: Session, deposit: DepositRecord, **values) -> None:
+def _update(session: Session, deposit: DepositRecord, **values: Any) -> None:
     """Set columns of the deposit, in the database (one prepared UPDATE) and on the record."""
     for name, value in values.items():
         setattr(deposit, name, value)
@@ -430,7 +432,7 @@ def _update(session: Session, deposit: DepositRecord, **values) -> None:
 
 def _reject(
     session: Session, deposit: DepositRecord, code: str, reason: str, *, actor: str, now: dt.datetime,
-    bank: Bank | None = None,
+    bank: Bank | BankRecord | None = None,
 ) -> None:
     _update(
         session, deposit, status=DepositStatus.REJECTED, rejection_code=code, reason=reason[:500],
@@ -441,7 +443,7 @@ def _reject(
     webhooks.enqueue_deposit_event(session, deposit, deposit_json, now=now, bank=bank)
 
 
-def get_for_bank(session: Session, bank: Bank, reference: str) -> Deposit:
+def get_for_bank(session: Session, bank: Bank | BankRecord, reference: str) -> Deposit:
     # A reference that no confirmation could have used is looked up nowhere.
     deposit = (
         repository.get_by_reference(session, bank.id, reference)

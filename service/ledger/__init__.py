@@ -40,6 +40,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -172,7 +173,7 @@ def is_posted(session: Session, kind: str, reference: str) -> bool:
 # ---- the postings of the business events ------------------------------------------------------
 
 
-def record_deposit_accepted(session: Session, deposit, *, actor: str, now: dt.datetime | None = None) -> int | None:
+def record_deposit_accepted(session: Session, deposit: Any, *, actor: str, now: dt.datetime | None = None) -> int | None:
     """Credit custody at the deposit's bank: the dollars are held and owed as tokens."""
     return post(
         session,
@@ -361,7 +362,8 @@ def balances(session: Session) -> Balances:
         .group_by(LedgerAccount.code, LedgerAccount.bank_id)
     ).all()
     by_code = {code: int(total) for code, _, total in rows}
-    custody_totals = {int(bank_id): int(total) for code, bank_id, total in rows if code.startswith(CUSTODY_PREFIX)}
+    custody_totals = {int(cast(int, bank_id)): int(total)  # a custody account has its bank's id
+                      for code, bank_id, total in rows if code.startswith(CUSTODY_PREFIX)}
     return Balances(
         custody=custody_totals,
         pending_mint=-by_code.get(PENDING_MINT, 0),
@@ -389,18 +391,18 @@ def supply_units(session: Session, up_to_block: int | None = None) -> int:
     query = select(func.coalesce(func.sum(LedgerPosting.supply_delta_units), 0))
     if up_to_block is not None:
         query = query.where(LedgerPosting.block_number <= up_to_block)
-    return int(session.scalar(query))
+    return int(session.execute(query).scalar_one())
 
 
 def custody_paid_after(session: Session, block: int) -> int:
     """Cents that left custody to pay out burns made after block `block`: custody as of that
     block is custody now plus this (those tokens were still in the supply then)."""
-    paid = session.scalar(
+    paid = session.execute(
         select(func.coalesce(func.sum(LedgerLine.amount_cents), 0))
         .join(LedgerPosting, LedgerPosting.id == LedgerLine.posting_id)
         .where(LedgerPosting.kind == PAYOUT_SETTLED, LedgerPosting.block_number > block,
                LedgerLine.amount_cents < 0)
-    )
+    ).scalar_one()
     return -int(paid)
 
 

@@ -48,11 +48,12 @@ import time
 from collections import defaultdict, deque
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 
 from service import audit
 from service.reserves.attestor import Attestor
 from service.chain.leader import Lease
-from service.chain.token import ChainError, ChainRevert, Receipt, Token
+from service.chain.token import ChainError, ChainRevert, MintedEvent, Receipt, Token
 from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
@@ -224,6 +225,7 @@ class Minter:
         if not items:
             return None
         self._claimed_at = time.monotonic()
+        assert batch_id is not None  # the claim of `items` opened (or extended) it
         return batch_id, items, uncovered
 
     def _take(self, budget: int | None) -> tuple[bool, int | None, list[Item], bool]:
@@ -339,7 +341,7 @@ class Minter:
         events = self.token.minted_events(self.from_block, "latest", [i.deposit_id for i in items])
         item_by_id = {i.deposit_id: i for i in items}
         by_tx: dict[tuple[str, int], list[int]] = defaultdict(list)
-        mismatched: list[tuple[Item, object]] = []
+        mismatched: list[tuple[Item, MintedEvent]] = []
         seen = set()
         for event in events:
             item = item_by_id.get(event.deposit_id)
@@ -449,7 +451,7 @@ class Minter:
 
     def _still_pending(self, tx_hash: str) -> bool:
         try:
-            self.token.w3.eth.get_transaction(tx_hash)
+            self.token.w3.eth.get_transaction(HexStr(tx_hash))
         except Exception:  # noqa: BLE001 - not found, in any of web3's spellings
             return False
         return True
@@ -493,5 +495,3 @@ class Minter:
         log.warning("minter error: %s", exc)
         self.stats.errors.append(str(exc)[:300])
         del self.stats.errors[:-20]
-
-

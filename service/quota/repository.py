@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
-from sqlalchemy import bindparam, func, select, update
+from typing import Any, cast
+
+from sqlalchemy import BindParameter, ColumnElement, CursorResult, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import Prepared, add_within_limit, insert_ignore, utcnow
@@ -11,7 +13,7 @@ from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 
 
 
-def _where(resident_hash: str, category: str, period: str):
+def _where(resident_hash: str, category: str, period: str) -> tuple[ColumnElement[bool], ...]:
     return (
         QuotaUsage.resident_hash == resident_hash,
         QuotaUsage.category == category,
@@ -60,7 +62,7 @@ def commit_hold(
         )
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult[Any], result).rowcount != 1:
         raise RuntimeError("quota hold to commit not found")
 
 
@@ -72,7 +74,7 @@ def commit_holds(session: Session, holds: list[tuple[str, str, str, int]]) -> No
     if not holds:
         return
     table = QuotaUsage.__table__
-    amount = bindparam("h_amount")
+    amount: BindParameter[int] = bindparam("h_amount")
     statement = (
         update(table)
         .where(
@@ -95,7 +97,7 @@ def commit_holds(session: Session, holds: list[tuple[str, str, str, int]]) -> No
             for r, c, p, a in holds
         ],
     )
-    if result.rowcount != len(holds):
+    if cast(CursorResult[Any], result).rowcount != len(holds):
         raise RuntimeError("quota hold to commit not found")
 
 
@@ -108,7 +110,7 @@ def release_hold(
         .values(held_cents=QuotaUsage.held_cents - amount_cents, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult[Any], result).rowcount != 1:
         raise RuntimeError("quota hold to release not found")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -179,7 +180,7 @@ def hold(
     return period
 
 
-def _hold_payload(deposit) -> dict:
+def _hold_payload(deposit: Any) -> dict:
     return {
         "deposit_seq": deposit.id,
         "resident": pseudonym(deposit.resident_hash),
@@ -217,7 +218,7 @@ def release(session: Session, deposits: list, *, actor: str, now: dt.datetime) -
         audit.record(session, "quota.released", actor, _hold_payload(deposit), now=now)
 
 
-def _usage_key(deposit) -> tuple:
+def _usage_key(deposit: Any) -> tuple:
     return (deposit.resident_hash, deposit.resident_category, deposit.quota_period, deposit.id)
 
 

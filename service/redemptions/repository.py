@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
@@ -53,6 +53,7 @@ def insert_payout(session: Session, values: dict[str, Any]) -> Payout | None:
     # RETURNING, not rowcount: psycopg reports -1 as the rowcount of this statement
     table = Payout.__table__
     dialect = session.get_bind().dialect.name
+    insert: Any  # either dialect's insert(), each with ON CONFLICT
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -128,4 +129,4 @@ def mark_settled(session: Session, payout_id: int, values: dict[str, Any]) -> bo
         .values(status=PayoutStatus.SETTLED, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1

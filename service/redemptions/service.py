@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from service import audit, business_days
 from service.audit.repository import format_timestamp
-from service.banks.models import Bank
+from service.banks.models import Bank, BankRecord
 from service.config import Settings
 from service.deposits import service as deposits
 from service.deposits.service import (
@@ -186,7 +186,8 @@ def account_payload(account: PayoutAccount) -> dict:
 
 
 def register_account(
-    session: Session, settings: Settings, bank: Bank, body: PayoutAccountIn, *, now: dt.datetime
+    session: Session, settings: Settings, bank: Bank | BankRecord, body: PayoutAccountIn, *,
+    now: dt.datetime,
 ) -> tuple[PayoutAccount, bool]:
     """Register (bank, holder, account); returns (account, created). The same registration
     again returns the existing row and its payout_ref."""
@@ -282,7 +283,7 @@ def record_redemption(
         "dust_units": dust,
         "payout_ref": ref,
         "payout_account_id": account.id if account is not None else None,
-        "bank_id": account.bank_id if reason is None else None,
+        "bank_id": account.bank_id if account is not None and reason is None else None,
         "status": PayoutStatus.PENDING if reason is None else PayoutStatus.UNASSIGNED,
         "unassigned_reason": reason,
         "due_at": payout_due_at(settings, now),
@@ -352,7 +353,7 @@ def assign_payout(
     return payout
 
 
-def get_for_bank(session: Session, bank: Bank, payout_id: int) -> Payout:
+def get_for_bank(session: Session, bank: Bank | BankRecord, payout_id: int) -> Payout:
     payout = repository.get_payout(session, payout_id)
     if payout is None or payout.bank_id != bank.id:
         raise PayoutNotFound()
@@ -375,7 +376,7 @@ class SettleOutcome:
 def settle(
     session: Session,
     settings: Settings,
-    bank: Bank,
+    bank: Bank | BankRecord,
     payout_id: int,
     request: SettlementRequest,
     *,
@@ -435,6 +436,7 @@ def settle(
 def _debit_reserve_ledger(session: Session, payout: Payout, *, actor: str, now: dt.datetime) -> None:
     """Settling debits the reserve ledger (docs/design.md section 4), in the same transaction:
     Dr pending_payouts / Cr custody at the bank, idempotent per payout id."""
+    assert payout.bank_id is not None  # settled by its bank (settle checks it is the caller)
     ledger.record_payout_settled(
         session, bank_id=payout.bank_id, amount_cents=payout.amount_cents, payout_id=payout.id,
         burn=ledger.Burn(redemption_id=payout.redemption_id, units=int(payout.amount_units),

@@ -13,7 +13,10 @@ ledger postings in write transactions that also move the cursor (`chain_cursors`
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.orm import Session
 
 from service import audit, ledger
 from service.chain import cursor as cursors
@@ -73,11 +76,11 @@ class ChainFollower:
                 group_mints = [e for e in group if e.kind == MINTED]
                 now = utcnow()
                 with self.db.transaction() as session:
-                    again = [e for e in group_mints if e.seq in recheck]
+                    again = [(e, e.seq) for e in group_mints if e.seq in recheck]
                     if again:
-                        rows = deposit_rows(session, {e.seq for e in again})
-                        for e in again:
-                            problems[id(e)] = _mint_problem(e, rows.get(e.seq))
+                        rows = deposit_rows(session, {seq for _, seq in again})
+                        for e, seq in again:
+                            problems[id(e)] = _mint_problem(e, rows.get(seq))
                     found = []
                     for e in group:
                         if e.kind == MINTED:
@@ -116,30 +119,30 @@ class ChainFollower:
         """Verdicts on `mints` from a read snapshot: ({id(event): problem}, the seqs to read
         again in the write transaction: every deposit not yet `minted`)."""
         problems: dict[int, str | None] = {}
-        valid = []
+        valid: list[tuple[Event, int]] = []
         for e in mints:
             try:
-                e.seq = seq_for_deposit_id(e.args["depositId"])
+                e.seq = seq = seq_for_deposit_id(e.args["depositId"])
             except ValueError as exc:
                 problems[id(e)] = f"Minted event with a deposit id the service never issued ({exc})"
             else:
-                valid.append(e)
+                valid.append((e, seq))
         if not valid:
             return problems, set()
         with self.db.reading() as session:
-            rows = deposit_rows(session, {e.seq for e in valid})
+            rows = deposit_rows(session, {seq for _, seq in valid})
         recheck: set[int] = set()
-        for e in valid:
-            row = rows.get(e.seq)
+        for e, seq in valid:
+            row = rows.get(seq)
             problems[id(e)] = _mint_problem(e, row)
             if row is None or row.status != DepositStatus.MINTED:
-                recheck.add(e.seq)
+                recheck.add(seq)
         return problems, recheck
 
     # ---- 2. compare --------------------------------------------------------------------------
 
 
-def _groups(events: list[Event], end: int, limit: int):
+def _groups(events: list[Event], end: int, limit: int) -> Iterator[tuple[int, list[Event]]]:
     """(last block, events) per write transaction: the ledger postings (redemptions, wipes) of
     a range at most `limit` at a time, each group ending at a block boundary (so the cursor
     never stops inside a block); the last group ends at `end`. Mints cost no writes."""
@@ -162,17 +165,17 @@ _DEPOSIT_ROWS = (
 )
 
 
-def deposit_rows(session, seqs) -> dict:
+def deposit_rows(session: Session, seqs: Iterable[int]) -> dict[int, Row[int, str, str, int]]:
     """seq -> (id, status, beneficiary, amount_cents) of the deposits among `seqs`."""
     ordered = sorted(seqs)
-    rows = {}
+    rows: dict[int, Row[int, str, str, int]] = {}
     for i in range(0, len(ordered), ID_CHUNK):
         for row in session.execute(_DEPOSIT_ROWS, {"ids": ordered[i: i + ID_CHUNK]}):
             rows[row.id] = row
     return rows
 
 
-def _mint_problem(event: Event, row) -> str | None:
+def _mint_problem(event: Event, row: Row[int, str, str, int] | None) -> str | None:
     """Why the `Minted` event of deposit `event.seq` (row: its deposit, or None) is unbacked."""
     seq, to, units = event.seq, event.args["to"], int(event.args["amount"])
     if row is None or row.status not in BACKED_STATUSES:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.chain.token import ChainState, Token
 from service.db import Database
@@ -291,6 +292,7 @@ class Reconciler:
         return to_hex(self.token.w3.eth.get_block(number)["hash"])
 
     def _same_chain(self) -> bool:
+        assert self._scan_head is not None  # called only after a scan
         number, hash_ = self._scan_head
         try:
             return self._block_hash(number) == hash_
@@ -342,7 +344,7 @@ _MINTING_ROWS = select(Deposit.id, Deposit.amount_cents, Deposit.beneficiary).wh
 )
 
 
-def _read_view(session, block: int, known: list[bytes]) -> _View:
+def _read_view(session: Session, block: int, known: list[bytes]) -> _View:
     """Everything a comparison at block `block` needs, from `session`'s one snapshot. `known`:
     the deposits whose mint events the reconciler is following (those no longer `minting`
     are looked up to forget the finished ones)."""
@@ -363,7 +365,7 @@ def _read_view(session, block: int, known: list[bytes]) -> _View:
     )
 
 
-def _finished(session, deposit_ids: list[bytes]) -> set[bytes]:
+def _finished(session: Session, deposit_ids: list[bytes]) -> set[bytes]:
     """The deposits among `deposit_ids` that are minted or rejected (final statuses)."""
     if not deposit_ids:
         return set()

@@ -53,6 +53,7 @@ def resume_minting(
     if paused_by_us:
         token = reconciler.token
         if token.contract.functions.mintingPaused().call():
+            assert reconciler.pauser is not None  # checked above: paused_by_us needs a pauser
             unpause_tx = token.transact(reconciler.pauser, "unpauseMinting").tx_hash
     evidence = {
         "block": result.block, "supply_units": str(result.supply_units),

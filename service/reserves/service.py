@@ -71,6 +71,7 @@ def halt(
         MintingHalt.__table__.c.id,
     ) is not None
     current = active_halt(session, lock=True)
+    assert current is not None  # just inserted, or the active halt the insert conflicted with
     if not created:
         current.details = details
         current.difference_units = int(difference_units)
@@ -84,6 +85,7 @@ def halt(
 
 def note_paused_on_chain(session: Session, halt_id: int, tx_hash: str, *, actor: str) -> None:
     row = session.get(MintingHalt, halt_id)
+    assert row is not None  # a halt is never deleted
     row.paused_on_chain = True
     row.pause_tx_hash = tx_hash
     session.flush()
@@ -127,9 +129,9 @@ def resume(
 
 def acknowledged_difference(session: Session) -> int:
     """Supply differences operators acknowledged when resuming (units)."""
-    return int(session.scalar(
+    return int(session.execute(
         select(func.coalesce(func.sum(MintingHalt.acknowledged_units), 0)).where(MintingHalt.active.is_(None))
-    ))
+    ).scalar_one())
 
 
 def acknowledgements(session: Session) -> list[MintingHalt]:
@@ -260,7 +262,6 @@ def summary(session: Session, chain: dict | None) -> dict:
     names = dict(session.execute(select(Bank.id, Bank.name)).all())
     halted = active_halt(session)
     supply_units = chain["supply_units"] if chain else None
-    supply_cents = None if supply_units is None else supply_units // 10_000
     ratio = None
     if supply_units:
         # reserves / supply with 4 decimals, integer arithmetic only
@@ -280,6 +281,7 @@ def summary(session: Session, chain: dict | None) -> dict:
             "report_url": f"/v1/reserves/reports/{a['report_hash']}",
         }
     elif report is not None:
+        assert report.attested_at is not None  # set with tx_hash (mark_report_attested)
         attestation = {
             "amount": format_cents(report.amount_cents),
             "timestamp": int(report.attested_at.timestamp()),
@@ -300,7 +302,7 @@ def summary(session: Session, chain: dict | None) -> dict:
         "pending_payouts": format_cents(b.pending_payouts),
         "refunds_due": format_cents(b.refunds_due),
         "wiped": format_cents(b.wiped),
-        "supply": None if supply_cents is None else _units_to_dollars(supply_units),
+        "supply": None if supply_units is None else _units_to_dollars(supply_units),
         "supply_units": None if supply_units is None else str(supply_units),
         "ratio": ratio,
         "last_attestation": attestation,

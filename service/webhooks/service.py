@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from service.banks.models import Bank
+from service.banks.models import Bank, BankRecord
 from service.banks.service import webhook_secret
 from service.config import Settings
 from service import retry
@@ -66,7 +66,7 @@ def enqueue_deposit_event(
     view: Callable[[Any], dict],
     *,
     now: dt.datetime | None = None,
-    bank: Bank | None = None,
+    bank: Bank | BankRecord | None = None,
 ) -> None:
     """Queue a delivery of the deposit's current state if its bank (`bank`, or read by id) has
     a webhook URL. `deposit` needs `id` and `bank_id`; `view(deposit)` is the JSON object sent
@@ -133,6 +133,7 @@ def deliver_due(
     now = now or utcnow()
     lease = dt.timedelta(seconds=settings.webhook_timeout_seconds * 2 + 5)
     jobs: list[_Job] = []
+    delivery: WebhookDelivery | None  # locked below, read again once posted
     with db.transaction() as session:
         for delivery in repository.lock_due(session, now, limit):
             bank = session.get(Bank, delivery.bank_id)
