@@ -18,20 +18,20 @@ from service import workers
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
 from service.api.banks import router as bank_router
-from service.config import Settings
-from service.db import Database, utcnow
 from service.api.deposits import router as deposits_router
-from service.deposits.writer import SubmissionWriter
 from service.api.deps import AppState
-from service.errors import PayloadTooLarge, install_error_handlers
 from service.api.openapi import complete_routes
 from service.api.quota import router as quota_router
-from service.quota.policy import Policy
 from service.api.redemptions import accounts_router as payout_accounts_router
 from service.api.redemptions import operator_router as payouts_operator_router
 from service.api.redemptions import payouts_router
 from service.api.reserves import operator_router as reserves_operator_router
 from service.api.reserves import router as reserves_router
+from service.config import Settings
+from service.db import Database, utcnow
+from service.deposits.writer import SubmissionWriter
+from service.errors import PayloadTooLarge, install_error_handlers
+from service.quota.policy import Policy
 
 logger = logging.getLogger("service.access")
 
@@ -161,8 +161,7 @@ def create_app(
     current UTC time (injectable for tests of period rollover)."""
     settings = settings or Settings()
     owns_db = session_factory is None
-    db = (Database.from_settings(settings) if session_factory is None
-          else _as_database(session_factory))
+    db = Database.from_settings(settings) if session_factory is None else _as_database(session_factory)
     state = AppState(
         settings=settings,
         db=db,

@@ -99,11 +99,11 @@ class _Base:
 
 
 class BankClient(_Base):
-    def __init__(self, base_url: str, *, timeout: float = 30.0, transport: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, transport: Any = None, **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
-        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
-                                 transport=transport)
+        self.http = httpx.Client(
+            base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -137,8 +137,9 @@ class BankClient(_Base):
 
     # ---- payouts (redemptions) ----
 
-    def register_payout_account(self, *, holder: str, account_reference: str,
-                                currency: str = "USD") -> dict[str, Any]:
+    def register_payout_account(
+        self, *, holder: str, account_reference: str, currency: str = "USD"
+    ) -> dict[str, Any]:
         """Register a customer's payout account for `holder`; the answer holds `payout_ref`."""
         body = {"holder": holder, "account_reference": account_reference, "currency": currency}
         return _raise_for_error(self.http.post("/v1/payout-accounts", json=body))
@@ -153,11 +154,16 @@ class BankClient(_Base):
     def post_settlement(self, payout_id: int, body: Mapping[str, Any]) -> httpx.Response:
         return self.http.post(f"/v1/payouts/{payout_id}/settle", json=body)
 
-    def settle_payout(self, payout: Mapping[str, Any], *, bank_reference: str,
-                      value_date: str) -> dict[str, Any]:
+    def settle_payout(
+        self, payout: Mapping[str, Any], *, bank_reference: str, value_date: str
+    ) -> dict[str, Any]:
         """Sign and send the settlement of `payout` (as `payouts()` returns it)."""
-        settlement = build_settlement(payout_id=payout["id"], amount=payout["amount"],
-                                      value_date=value_date, bank_reference=bank_reference)
+        settlement = build_settlement(
+            payout_id=payout["id"],
+            amount=payout["amount"],
+            value_date=value_date,
+            bank_reference=bank_reference,
+        )
         return _raise_for_error(self.post_settlement(payout["id"], self.sign_settlement(settlement)))
 
     def sign_settlement(self, settlement: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,8 +172,9 @@ class BankClient(_Base):
         return signed_settlement(settlement, self.key_id, self.private_key)
 
 
-def build_settlement(*, payout_id: int | str, amount: str, value_date: str, bank_reference: str,
-                     currency: str = "USD") -> dict[str, str]:
+def build_settlement(
+    *, payout_id: int | str, amount: str, value_date: str, bank_reference: str, currency: str = "USD"
+) -> dict[str, str]:
     return {
         "payout_id": str(payout_id),
         "amount": amount,
@@ -189,15 +196,15 @@ def signed_settlement(
 
 
 class AsyncBankClient(_Base):
-    def __init__(self, base_url: str, *, timeout: float = 30.0, max_connections: int = 100,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, max_connections: int = 100, **kwargs: Any
+    ) -> None:
         super().__init__(base_url, **kwargs)
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=self.headers,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
 
     async def aclose(self) -> None:

@@ -155,9 +155,7 @@ def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, An
     return add_error_responses({}, ValidationFailed, *errors)
 
 
-def add_error_responses(
-    responses: dict[int | str, Any], *errors: type[ServiceError]
-) -> dict[int | str, Any]:
+def add_error_responses(responses: dict[int | str, Any], *errors: type[ServiceError]) -> dict[int | str, Any]:
     """Merge the given error classes into an OpenAPI `responses` mapping (codes of one status
     are listed together); returns `responses`, changed in place."""
     by_status: dict[int, set[str]] = defaultdict(set)
@@ -216,7 +214,9 @@ def install_error_handlers(app: Any) -> None:
     async def unexpected_error(_request: Any, exc: Exception) -> JSONResponse:
         if is_database_busy(exc):
             busy = DatabaseBusy()
-            return JSONResponse(status_code=busy.status_code, content=busy.body(), headers={"Retry-After": "1"})
+            return JSONResponse(
+                status_code=busy.status_code, content=busy.body(), headers={"Retry-After": "1"}
+            )
         logger.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
         error = InternalError()
         return JSONResponse(status_code=error.status_code, content=error.body())

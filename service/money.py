@@ -37,12 +37,11 @@ def parse_amount(value: object, *, allow_zero: bool = False) -> int:
     separators ("1,000.00"), and more than 13 integer digits.
     """
     if not isinstance(value, str):
-        raise InvalidAmount("amount must be a string such as \"1250.00\"")
+        raise InvalidAmount('amount must be a string such as "1250.00"')
     match = _AMOUNT.fullmatch(value)
     if match is None:
         raise InvalidAmount(
-            "amount must be a positive decimal string with at most 2 decimal places, "
-            "such as \"1250.00\""
+            'amount must be a positive decimal string with at most 2 decimal places, such as "1250.00"'
         )
     whole, fraction = match.group(1), match.group(2) or ""
     if len(whole) > MAX_INTEGER_DIGITS:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 
-from service.reserves.attestor import Attestor
-from service.minting.minter import Minter
 from service.chain.token import Token, load_account
 from service.config import Settings
 from service.db import Database
+from service.minting.minter import Minter
 from service.redemptions.watcher import RedemptionWatcher
+from service.reserves.attestor import Attestor
 
 if TYPE_CHECKING:
     from service.reserves.reconciler import Reconciler
@@ -45,8 +45,7 @@ def build_minter(settings: Settings, db: Database) -> Minter:
     token = build_token(settings)
     attestor = None
     if (attestor_signer := _account(settings.attestor_private_key)) is not None:
-        attestor = Attestor(db, token, attestor_signer,
-                            min_interval=settings.attest_min_interval_seconds)
+        attestor = Attestor(db, token, attestor_signer, min_interval=settings.attest_min_interval_seconds)
     return Minter(
         db,
         token,
@@ -139,7 +138,9 @@ def chain_view(settings: Settings) -> dict | None:
                 "timestamp": attestation.timestamp,
                 "report_hash": attestation.report_hash.hex(),
                 "audit_head": attestation.audit_head.hex(),
-            } if attestation.timestamp else None,
+            }
+            if attestation.timestamp
+            else None,
         }
     except Exception:  # noqa: BLE001 - node down or misconfigured: ledger-only summary
         return None

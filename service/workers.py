@@ -19,7 +19,6 @@ from typing import Any
 from service.config import Settings
 from service.db import Database
 
-
 CHECKPOINTER = "sqlite-checkpointer"
 
 
@@ -58,9 +57,9 @@ def start(settings: Settings, db: Database, stop: threading.Event) -> list[threa
         for name, target, extra in _planned(settings, db)
     ]
     if db.dialect == "sqlite":
-        threads.append(threading.Thread(
-            target=db.run_wal_checkpoints, args=(stop,), name=CHECKPOINTER, daemon=True
-        ))
+        threads.append(
+            threading.Thread(target=db.run_wal_checkpoints, args=(stop,), name=CHECKPOINTER, daemon=True)
+        )
     for thread in threads:
         thread.start()
     return threads

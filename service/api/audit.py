@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from service import audit
-from service.banks.service import OperatorRequired
 from service.api.deps import CurrentOperatorRead, ReadSessionDep
+from service.banks.service import OperatorRequired
 from service.errors import error_responses
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])

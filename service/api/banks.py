@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.api.deps import (
+    BankBody,
+    CurrentBank,
+    CurrentBankRead,
+    CurrentOperator,
+    CurrentOperatorRead,
+    OperatorBody,
+    ReadSessionDep,
+    SessionDep,
+    StateDep,
+)
 from service.banks import repository
 from service.banks import service as banks
 from service.banks.schemas import (
@@ -16,17 +27,6 @@ from service.banks.schemas import (
     SigningKeyOut,
     WebhookIn,
     WebhookOut,
-)
-from service.api.deps import (
-    BankBody,
-    CurrentBank,
-    CurrentBankRead,
-    CurrentOperator,
-    CurrentOperatorRead,
-    OperatorBody,
-    ReadSessionDep,
-    SessionDep,
-    StateDep,
 )
 from service.errors import NotAuthenticated, error_responses
 from service.money import InvalidAmount, parse_amount
@@ -75,9 +75,7 @@ def _cents(value: str | None) -> int | None:
     "/banks",
     status_code=201,
     response_model=BankCreated,
-    responses=error_responses(
-        *_OPERATOR_AUTH, banks.InvalidBankInput, banks.BankExists, InvalidAmount
-    ),
+    responses=error_responses(*_OPERATOR_AUTH, banks.InvalidBankInput, banks.BankExists, InvalidAmount),
 )
 def create_bank(
     body: OperatorBody[BankCreate], operator: CurrentOperator, session: SessionDep, state: StateDep
@@ -103,13 +101,10 @@ def create_bank(
     )
 
 
-@operator_router.get(
-    "/banks", response_model=list[BankOut], responses=error_responses(*_OPERATOR_AUTH)
-)
+@operator_router.get("/banks", response_model=list[BankOut], responses=error_responses(*_OPERATOR_AUTH))
 def list_banks(operator: CurrentOperatorRead, session: ReadSessionDep) -> list[BankOut]:
     return [
-        BankOut.of(bank, repository.signing_keys(session, bank.id))
-        for bank in repository.list_banks(session)
+        BankOut.of(bank, repository.signing_keys(session, bank.id)) for bank in repository.list_banks(session)
     ]
 
 
@@ -117,9 +112,7 @@ def list_banks(operator: CurrentOperatorRead, session: ReadSessionDep) -> list[B
     "/banks/{name}/signing-keys",
     status_code=201,
     response_model=SigningKeyOut,
-    responses=error_responses(
-        *_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound, banks.InvalidBankInput
-    ),
+    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound, banks.InvalidBankInput),
 )
 def rotate_signing_key(
     name: str, body: OperatorBody[SigningKeyIn], operator: CurrentOperator, session: SessionDep
@@ -171,9 +164,7 @@ def add_api_key(name: str, operator: CurrentOperator, session: SessionDep) -> Ap
     response_model=ApiKeyOut,
     responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound),
 )
-def revoke_api_key(
-    name: str, prefix: str, operator: CurrentOperator, session: SessionDep
-) -> ApiKeyOut:
+def revoke_api_key(name: str, prefix: str, operator: CurrentOperator, session: SessionDep) -> ApiKeyOut:
     bank = banks.require_bank(session, name)
     key = banks.revoke_api_key(session, bank, prefix, actor=f"operator:{operator.name}")
     session.commit()

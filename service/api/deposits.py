@@ -6,11 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.banks.service import BankDisabled
-from service.deposits import repository
-from service.deposits import service as deposits
-from service.deposits.models import DepositStatus
-from service.deposits.schemas import DepositList, DepositOut, DepositRequest
 from service.api.deps import (
     BankCredentials,
     CurrentBankRead,
@@ -20,6 +15,11 @@ from service.api.deps import (
     StateDep,
     bearer_header,
 )
+from service.banks.service import BankDisabled
+from service.deposits import repository
+from service.deposits import service as deposits
+from service.deposits.models import DepositStatus
+from service.deposits.schemas import DepositList, DepositOut, DepositRequest
 from service.errors import DatabaseBusy, NotAuthenticated, PayloadTooLarge, error_responses
 from service.jsonbody import request_body_openapi
 from service.money import InvalidAmount
@@ -95,9 +95,7 @@ def list_deposits(
     after: Cursor = 0,
     limit: PageSize = 100,
 ) -> DepositList:
-    rows = repository.list_deposits(
-        session, bank_id=bank.id, status=status, after=after, limit=limit
-    )
+    rows = repository.list_deposits(session, bank_id=bank.id, status=status, after=after, limit=limit)
     return DepositList(
         items=[DepositOut.of(d) for d in rows],
         next_after=rows[-1].id if len(rows) == limit else None,

@@ -116,6 +116,7 @@ if TYPE_CHECKING:  # to a type checker, `BankBody[Model]` and `OperatorBody[Mode
     BankBody = Annotated[_Model, "bank body"]
     OperatorBody = Annotated[_Model, "operator body"]
 else:
+
     class BankBody:
         """``body: BankBody[Model]``: the request body as `Model`, parsed after the bank is
         authenticated (and found active)."""

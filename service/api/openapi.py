@@ -25,8 +25,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from service.banks.service import BankDisabled, OperatorRequired
 from service.api.deps import bank_bearer, current_bank, current_operator, operator_bearer
+from service.banks.service import BankDisabled, OperatorRequired
 from service.errors import (
     DatabaseBusy,
     NotAuthenticated,

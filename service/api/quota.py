@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from service.banks.service import BankDisabled
 from service.api.deps import CurrentBankRead, ReadSessionDep, StateDep
+from service.banks.service import BankDisabled
 from service.errors import NotAuthenticated, error_responses
 from service.money import format_cents
 from service.quota import service as quota

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.banks.service import BankDisabled, OperatorRequired
 from service.api.deps import (
     MAX_ID,
     AppState,
@@ -23,6 +22,7 @@ from service.api.deps import (
     SessionDep,
     StateDep,
 )
+from service.banks.service import BankDisabled, OperatorRequired
 from service.errors import NotAuthenticated, PayloadTooLarge, error_responses
 from service.money import InvalidAmount
 from service.redemptions import repository
@@ -61,13 +61,18 @@ PayoutId = Annotated[int, Path(ge=1, le=MAX_ID)]
     responses={
         200: {"model": PayoutAccountOut, "description": "Already registered: the same payout_ref"},
         **error_responses(
-            *_BANK_AUTH, PayloadTooLarge, redemptions.InvalidPayoutAccount,
+            *_BANK_AUTH,
+            PayloadTooLarge,
+            redemptions.InvalidPayoutAccount,
             redemptions.UnsupportedCurrency,
         ),
     },
 )
 def register_payout_account(
-    body: BankBody[PayoutAccountIn], bank: CurrentBank, session: SessionDep, state: StateDep,
+    body: BankBody[PayoutAccountIn],
+    bank: CurrentBank,
+    session: SessionDep,
+    state: StateDep,
     response: Response,
 ) -> PayoutAccountOut:
     """Returns the `payout_ref` the holder passes to `redeem(amount, payoutRef)` on chain. The
@@ -111,18 +116,19 @@ def list_payout_accounts(
 
 
 def _list(
-    session: Session, state: AppState, *, bank_id: int | None, status: PayoutFilter | None,
-    after: int, limit: int,
+    session: Session,
+    state: AppState,
+    *,
+    bank_id: int | None,
+    status: PayoutFilter | None,
+    after: int,
+    limit: int,
 ) -> PayoutList:
     now = state.clock()
     if status == PayoutFilter.OVERDUE:
-        rows = repository.list_payouts(
-            session, bank_id=bank_id, overdue_at=now, after=after, limit=limit
-        )
+        rows = repository.list_payouts(session, bank_id=bank_id, overdue_at=now, after=after, limit=limit)
     else:
-        rows = repository.list_payouts(
-            session, bank_id=bank_id, status=status, after=after, limit=limit
-        )
+        rows = repository.list_payouts(session, bank_id=bank_id, status=status, after=after, limit=limit)
     return PayoutList(
         items=[PayoutOut.of(p, now) for p in rows],
         next_after=rows[-1].id if len(rows) == limit else None,
@@ -164,9 +170,7 @@ def get_payout(
     "/{payout_id}/settle",
     response_model=PayoutOut,
     summary="Confirm the USD transfer of a payout (signed)",
-    responses=error_responses(
-        *_BANK_AUTH, PayloadTooLarge, InvalidAmount, *redemptions.SETTLE_ERRORS
-    ),
+    responses=error_responses(*_BANK_AUTH, PayloadTooLarge, InvalidAmount, *redemptions.SETTLE_ERRORS),
 )
 def settle_payout(
     payout_id: PayoutId,

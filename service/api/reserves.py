@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from service import runtime
+from service.api.deps import CurrentOperator, OperatorBody, ReadSessionDep, StateDep
 from service.banks.service import OperatorRequired
 from service.chain.token import ChainError
-from service.api.deps import CurrentOperator, OperatorBody, ReadSessionDep, StateDep
 from service.errors import ServiceError, error_responses
-from service import runtime
 from service.reserves import service as reserves
 from service.reserves.resume import (
     AcknowledgementMismatch,
@@ -46,15 +46,20 @@ class ReservesOut(BaseModel):
     pending_payouts: str
     refunds_due: str
     wiped: str
-    supply: str | None = Field(description="totalSupply on chain in dollars; null if the chain is unreachable.")
+    supply: str | None = Field(
+        description="totalSupply on chain in dollars; null if the chain is unreachable."
+    )
     supply_units: str | None
     ratio: str | None = Field(description="total_reserves / supply, 4 decimals.")
     last_attestation: AttestationOut | None
     minting_halted: bool
     acknowledged_difference_units: str = Field(
-        description=("Supply differences (token units) that operators acknowledged when resuming minting "
-                     "after a halt: the reconciler adds them to what the ledger explains. 0 in a sound "
-                     "ledger; `ushk reserves summary` lists each with its cause."))
+        description=(
+            "Supply differences (token units) that operators acknowledged when resuming minting "
+            "after a halt: the reconciler adds them to what the ledger explains. 0 in a sound "
+            "ledger; `ushk reserves summary` lists each with its cause."
+        )
+    )
 
 
 @router.get("", response_model=ReservesOut, summary="Public reserve summary (no login)")
@@ -76,15 +81,21 @@ class ResumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cause: str = Field(min_length=1, max_length=500)
     acknowledge_units: str | None = Field(
-        default=None, pattern=r"^-?[0-9]{1,30}$",
-        description=("The supply difference (token units, 10^-6 USD, as a decimal string; negative when "
-                     "the supply is below what the ledger explains) that the operator accepts, exactly as "
-                     "the fresh reconciliation measures it. Leave it out when no difference remains."),
+        default=None,
+        pattern=r"^-?[0-9]{1,30}$",
+        description=(
+            "The supply difference (token units, 10^-6 USD, as a decimal string; negative when "
+            "the supply is below what the ledger explains) that the operator accepts, exactly as "
+            "the fresh reconciliation measures it. Leave it out when no difference remains."
+        ),
     )
 
 
-@operator_router.get("/minting/halt", summary="The active minting halt, if any (operators)",
-                     responses=error_responses(OperatorRequired))
+@operator_router.get(
+    "/minting/halt",
+    summary="The active minting halt, if any (operators)",
+    responses=error_responses(OperatorRequired),
+)
 def get_halt(operator: CurrentOperator, session: ReadSessionDep) -> dict:
     return {"halt": reserves.halt_out(reserves.active_halt(session))}
 
@@ -98,9 +109,16 @@ class ChainUnavailable(ServiceError):
 @operator_router.post(
     "/minting/resume",
     summary="Lift the reconciler's minting halt, with a cause, after a fresh reconciliation (operators)",
-    responses=error_responses(OperatorRequired, reserves.NotHalted, reserves.CauseRequired,
-                              PauserRequired, ChainRequired, DiscrepancyRemains, AcknowledgementMismatch,
-                              ChainUnavailable),
+    responses=error_responses(
+        OperatorRequired,
+        reserves.NotHalted,
+        reserves.CauseRequired,
+        PauserRequired,
+        ChainRequired,
+        DiscrepancyRemains,
+        AcknowledgementMismatch,
+        ChainUnavailable,
+    ),
 )
 def resume(body: OperatorBody[ResumeIn], operator: CurrentOperator, state: StateDep) -> dict:
     """Runs a fresh reconciliation first. No difference left: the halt is closed with nothing
@@ -114,8 +132,13 @@ def resume(body: OperatorBody[ResumeIn], operator: CurrentOperator, state: State
         except runtime.ChainNotConfigured:
             reconciler = None
         acknowledge = None if body.acknowledge_units is None else int(body.acknowledge_units)
-        row = resume_minting(state.db, cause=body.cause, actor=f"operator:{operator.name}",
-                             reconciler=reconciler, acknowledge_units=acknowledge)
+        row = resume_minting(
+            state.db,
+            cause=body.cause,
+            actor=f"operator:{operator.name}",
+            reconciler=reconciler,
+            acknowledge_units=acknowledge,
+        )
     except (ChainError, RuntimeError, OSError) as exc:
         if isinstance(exc, ServiceError):
             raise

@@ -31,26 +31,29 @@ def format_timestamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(
-    prev_hash: str, seq: int, created_at: str, kind: str, actor: str, payload: Any
-) -> str:
+def entry_hash(prev_hash: str, seq: int, created_at: str, kind: str, actor: str, payload: Any) -> str:
     """SHA-256(bytes(prev_hash) || canonical({actor, created_at, kind, payload, seq})), hex."""
     return _entry_hash(prev_hash, seq, created_at, kind, actor, canonical_json(payload))
 
 
-def _entry_hash(
-    prev_hash: str, seq: int, created_at: str, kind: str, actor: str, payload_json: bytes
-) -> str:
+def _entry_hash(prev_hash: str, seq: int, created_at: str, kind: str, actor: str, payload_json: bytes) -> str:
     """`entry_hash` with the payload already in canonical JSON: the entry's canonical encoding
     is assembled around it (keys in sorted order) instead of encoding the payload again."""
-    body = b"".join((
-        b'{"actor":', canonical_json(actor),
-        b',"created_at":', canonical_json(created_at),
-        b',"kind":', canonical_json(kind),
-        b',"payload":', payload_json,
-        b',"seq":', str(int(seq)).encode(),
-        b"}",
-    ))
+    body = b"".join(
+        (
+            b'{"actor":',
+            canonical_json(actor),
+            b',"created_at":',
+            canonical_json(created_at),
+            b',"kind":',
+            canonical_json(kind),
+            b',"payload":',
+            payload_json,
+            b',"seq":',
+            str(int(seq)).encode(),
+            b"}",
+        )
+    )
     return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
 
 
@@ -73,9 +76,9 @@ def record(
 _HEAD = AuditHead.__table__
 _ENTRIES = AuditEntry.__table__
 _LOCK_HEAD = Prepared(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update())
-_MOVE_HEAD = Prepared(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
-    seq=bindparam("head_seq"), hash=bindparam("head_hash")
-))
+_MOVE_HEAD = Prepared(
+    update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
 _INSERT_ENTRIES = Prepared(insert(_ENTRIES))
 
 
@@ -98,9 +101,7 @@ def lock_head(session: Session) -> tuple[int, str]:
 
 def head(session: Session) -> tuple[int, str]:
     """(seq, hash) of the last entry; (0, 64 zeros) for an empty log."""
-    row = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
-    ).one_or_none()
+    row = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)).one_or_none()
     return (row.seq, row.hash) if row else (0, GENESIS_HASH)
 
 
@@ -148,9 +149,7 @@ def iter_entries(session: Session, chunk: int = 1000) -> Iterator[AuditEntry]:
 
 
 def entries(session: Session, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
-    query = (
-        select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
-    )
+    query = select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
     return list(session.scalars(query))
 
 

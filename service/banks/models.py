@@ -28,9 +28,7 @@ class Bank(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     api_keys: Mapped[list[BankApiKey]] = relationship(back_populates="bank", lazy="raise")
-    signing_keys: Mapped[list[BankSigningKey]] = relationship(
-        back_populates="bank", lazy="raise"
-    )
+    signing_keys: Mapped[list[BankSigningKey]] = relationship(back_populates="bank", lazy="raise")
 
     @property
     def active(self) -> bool:

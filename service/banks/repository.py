@@ -50,17 +50,13 @@ def bank_for_api_key_hash(session: Session, key_hash: str) -> BankRecord | None:
 
 def api_keys(session: Session, bank_id: int) -> list[BankApiKey]:
     return list(
-        session.scalars(
-            select(BankApiKey).where(BankApiKey.bank_id == bank_id).order_by(BankApiKey.id)
-        )
+        session.scalars(select(BankApiKey).where(BankApiKey.bank_id == bank_id).order_by(BankApiKey.id))
     )
 
 
 def signing_key(session: Session, bank_id: int, key_id: str) -> BankSigningKey | None:
     return session.scalars(
-        select(BankSigningKey).where(
-            BankSigningKey.bank_id == bank_id, BankSigningKey.key_id == key_id
-        )
+        select(BankSigningKey).where(BankSigningKey.bank_id == bank_id, BankSigningKey.key_id == key_id)
     ).one_or_none()
 
 
@@ -82,17 +78,18 @@ def signing_key_state(session: Session, bank_id: int, key_id: str) -> tuple[str,
 def signing_keys(session: Session, bank_id: int) -> list[BankSigningKey]:
     return list(
         session.scalars(
-            select(BankSigningKey)
-            .where(BankSigningKey.bank_id == bank_id)
-            .order_by(BankSigningKey.id)
+            select(BankSigningKey).where(BankSigningKey.bank_id == bank_id).order_by(BankSigningKey.id)
         )
     )
 
 
 def count_signing_keys(session: Session, bank_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(BankSigningKey).where(BankSigningKey.bank_id == bank_id)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(BankSigningKey).where(BankSigningKey.bank_id == bank_id)
+        )
+        or 0
+    )
 
 
 def operator_for_token_hash(session: Session, token_hash: str) -> Operator | None:
@@ -129,8 +126,11 @@ def release_daily(session: Session, bank_id: int, day: dt.date, amount_cents: in
 
 
 def daily_total(session: Session, bank_id: int, day: dt.date) -> int:
-    return session.scalar(
-        select(BankDailyUsage.total_cents).where(
-            BankDailyUsage.bank_id == bank_id, BankDailyUsage.day == day
+    return (
+        session.scalar(
+            select(BankDailyUsage.total_cents).where(
+                BankDailyUsage.bank_id == bank_id, BankDailyUsage.day == day
+            )
         )
-    ) or 0
+        or 0
+    )

@@ -54,9 +54,7 @@ class BankOut(BaseModel):
             name=bank.name,
             active=bank.active,
             single_max=None if bank.single_max_cents is None else format_cents(bank.single_max_cents),
-            daily_limit=(
-                None if bank.daily_limit_cents is None else format_cents(bank.daily_limit_cents)
-            ),
+            daily_limit=(None if bank.daily_limit_cents is None else format_cents(bank.daily_limit_cents)),
             webhook_url=bank.webhook_url,
             signing_keys=[SigningKeyOut.of(k) for k in keys],
             created_at=bank.created_at,

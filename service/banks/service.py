@@ -144,8 +144,7 @@ def check_webhook_url(url: str, settings: Settings) -> str:
     password. Plain http only to a loopback host (127.0.0.1, ::1, localhost), and only in
     development."""
     invalid = InvalidBankInput(
-        "webhook_url must be an https URL of at most 500 printable ASCII characters, "
-        "without user or password"
+        "webhook_url must be an https URL of at most 500 printable ASCII characters, without user or password"
     )
     if not 0 < len(url) <= 500 or any(not 0x21 <= ord(c) <= 0x7E for c in url):
         raise invalid
@@ -249,9 +248,7 @@ def revoke_api_key(session: Session, bank: Bank, prefix: str, *, actor: str) -> 
         if row.prefix == prefix and row.revoked_at is None:
             row.revoked_at = utcnow()
             session.flush()
-            audit.record(
-                session, "bank.api_key_revoked", actor, {**bank_payload(bank), "prefix": prefix}
-            )
+            audit.record(session, "bank.api_key_revoked", actor, {**bank_payload(bank), "prefix": prefix})
             return row
     raise KeyNotFound(f"no active API key with prefix {prefix}")
 
@@ -284,9 +281,7 @@ def retire_signing_key(session: Session, bank: Bank, key_id: str, *, actor: str)
     if row.retired_at is None:
         row.retired_at = utcnow()
         session.flush()
-        audit.record(
-            session, "bank.signing_key_retired", actor, {**bank_payload(bank), "key_id": key_id}
-        )
+        audit.record(session, "bank.signing_key_retired", actor, {**bank_payload(bank), "key_id": key_id})
     return row
 
 
@@ -355,9 +350,7 @@ def set_webhook(
         bank.webhook_secret_version += 1
     bank.webhook_url = url
     session.flush()
-    audit.record(
-        session, "bank.webhook_set", actor, {**bank_payload(bank), "url": url}
-    )
+    audit.record(session, "bank.webhook_set", actor, {**bank_payload(bank), "url": url})
     return webhook_secret(settings, bank) if url is not None else None
 
 
@@ -376,8 +369,6 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         return None
     return token
-
-
 
 
 def authenticate_bank(session: Session, authorization: str | None) -> BankRecord:
@@ -431,12 +422,8 @@ def authenticate_operator(session: Session, authorization: str | None) -> Operat
     return operator
 
 
-def charge_daily(
-    session: Session, bank: Bank | BankRecord, day: dt.date, amount_cents: int
-) -> None:
-    if not repository.try_charge_daily(
-        session, bank.id, day, amount_cents, bank.daily_limit_cents
-    ):
+def charge_daily(session: Session, bank: Bank | BankRecord, day: dt.date, amount_cents: int) -> None:
+    if not repository.try_charge_daily(session, bank.id, day, amount_cents, bank.daily_limit_cents):
         used = repository.daily_total(session, bank.id, day)
         limit = bank.daily_limit_cents or 0
         raise BankDailyLimitExceeded(

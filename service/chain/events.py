@@ -72,9 +72,13 @@ class EventDecoder:
 
     def decode_log(self, entry: dict[str, Any]) -> Event:
         """The event of one log as a node's JSON-RPC returns it (hex strings) or web3 (HexBytes)."""
-        return self.decode([to_hex(t) for t in entry["topics"]], to_bytes(entry["data"]),
-                           to_hex(entry["transactionHash"]), to_int(entry["blockNumber"]),
-                           to_int(entry["logIndex"]))
+        return self.decode(
+            [to_hex(t) for t in entry["topics"]],
+            to_bytes(entry["data"]),
+            to_hex(entry["transactionHash"]),
+            to_int(entry["blockNumber"]),
+            to_int(entry["logIndex"]),
+        )
 
 
 _CHECKSUMS: dict[str, str] = {}
@@ -101,10 +105,17 @@ class LogReader:
         """The followed events in blocks start..end ("latest" allowed), decoded, in chain
         order; `topics` filters topics 1.. (as `eth_getLogs` does: None matches any)."""
         to_block = end if isinstance(end, str) else hex(end)
-        raw = self.token.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [{
-            "address": self.token.address, "fromBlock": hex(start), "toBlock": to_block,
-            "topics": [list(self.decoders), *(topics or [])],
-        }])
+        raw = self.token.w3.provider.make_request(
+            RPCEndpoint("eth_getLogs"),
+            [
+                {
+                    "address": self.token.address,
+                    "fromBlock": hex(start),
+                    "toBlock": to_block,
+                    "topics": [list(self.decoders), *(topics or [])],
+                }
+            ],
+        )
         if raw.get("error"):
             raise RuntimeError(f"eth_getLogs {start}..{end} failed: {raw['error']}")
         events = [self.decode(entry) for entry in raw["result"]]

@@ -6,9 +6,10 @@ web3.py only (no ape at run time); the ABI is service/chain/abi.py's.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -17,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
-from web3.types import BlockIdentifier, LogReceipt, RPCEndpoint, TxParams
+from web3.types import RPCEndpoint, TxParams
 
 from service.chain.abi import abi_item, selector, token_abi
 from service.chain.events import MINTED, Event, LogReader, to_hex
@@ -27,7 +28,8 @@ from service.chain.events import MINTED, Event, LogReader, to_hex
 def _errors_by_selector() -> dict[bytes, tuple[str, list[str]]]:
     return {
         selector(item): (item["name"], [i["type"] for i in item["inputs"]])
-        for item in token_abi() if item["type"] == "error"
+        for item in token_abi()
+        if item["type"] == "error"
     }
 
 
@@ -148,7 +150,9 @@ class Token:
         and timestamp: one consistent view, whatever is mined meanwhile."""
         header = self.w3.eth.get_block(block)
         functions = self.contract.functions
-        amount, timestamp, report_hash, audit_head = functions.reserveAttestation().call(block_identifier=block)
+        amount, timestamp, report_hash, audit_head = functions.reserveAttestation().call(
+            block_identifier=block
+        )
         return ChainState(
             block=block,
             block_hash=header["hash"].to_0x_hex(),
@@ -171,8 +175,10 @@ class Token:
         """The token's `Minted` events among a receipt's (raw) logs."""
         address = self.address.lower()
         return [
-            _minted(self._minted.decode(log)) for log in receipt.logs
-            if log["address"].lower() == address and log.get("topics")
+            _minted(self._minted.decode(log))
+            for log in receipt.logs
+            if log["address"].lower() == address
+            and log.get("topics")
             and to_hex(log["topics"][0]) in self._minted.decoders
         ]
 
@@ -296,8 +302,12 @@ def _receipt(r: dict) -> Receipt:
 def _minted(event: Event) -> MintedEvent:
     args = event.args
     return MintedEvent(
-        deposit_id=args["depositId"], to=args["to"], amount=args["amount"], minter=args["minter"],
-        tx_hash=event.tx_hash, block_number=event.block,
+        deposit_id=args["depositId"],
+        to=args["to"],
+        amount=args["amount"],
+        minter=args["minter"],
+        tx_hash=event.tx_hash,
+        block_number=event.block,
     )
 
 

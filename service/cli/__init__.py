@@ -19,15 +19,20 @@ def cli() -> None:
 
 
 for command in (
-    server.serve, server.db, server.workers,
-    banks.operator, banks.bank,
+    server.serve,
+    server.db,
+    server.workers,
+    banks.operator,
+    banks.bank,
     quota.quota,
     deposits.deposits,
     audit.audit,
     webhooks.webhooks,
-    minting.minter, minting.minting,
+    minting.minter,
+    minting.minting,
     reserves.reserves,
-    redemptions.redemptions, redemptions.payouts,
+    redemptions.redemptions,
+    redemptions.payouts,
 ):
     cli.add_command(command)
 

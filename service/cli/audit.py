@@ -24,11 +24,13 @@ def audit_verify(ctx: Context) -> None:
     with ctx.db.reading() as session:
         result = audit_log.verify(session)
     if result.ok:
-        click.echo(f"audit chain OK: {result.checked} entries, head {result.head_seq} "
-                   f"{result.head_hash}")
+        click.echo(f"audit chain OK: {result.checked} entries, head {result.head_seq} {result.head_hash}")
         return
-    click.echo(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.problem} "
-               f"({result.checked} entries verified before it)", err=True)
+    click.echo(
+        f"audit chain BROKEN at seq {result.first_bad_seq}: {result.problem} "
+        f"({result.checked} entries verified before it)",
+        err=True,
+    )
     sys.exit(1)
 
 
@@ -53,6 +55,15 @@ def audit_show(ctx: Context, after: int, limit: int) -> None:
 
     with ctx.db.reading() as session:
         for e in repository.entries(session, after=after, limit=limit):
-            click.echo(json.dumps({"seq": e.seq, "created_at": e.created_at, "kind": e.kind,
-                                   "actor": e.actor, "payload": json.loads(e.payload),
-                                   "hash": e.hash}))
+            click.echo(
+                json.dumps(
+                    {
+                        "seq": e.seq,
+                        "created_at": e.created_at,
+                        "kind": e.kind,
+                        "actor": e.actor,
+                        "payload": json.loads(e.payload),
+                        "hash": e.hash,
+                    }
+                )
+            )

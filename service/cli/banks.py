@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import actor, Context, emit, fail_on_service_error, parse_dollars, pass_ctx
+from service.cli.common import Context, actor, emit, fail_on_service_error, parse_dollars, pass_ctx
 from service.money import format_cents
 
 
@@ -61,8 +61,11 @@ def bank() -> None:
 @bank.command("add")
 @click.argument("name")
 @click.option("--public-key", help="The bank's Ed25519 public key (32 bytes, base64 or hex).")
-@click.option("--generate-key", is_flag=True,
-              help="Generate a key pair here and print the private seed once (demos only).")
+@click.option(
+    "--generate-key",
+    is_flag=True,
+    help="Generate a key pair here and print the private seed once (demos only).",
+)
 @click.option("--key-id", default=None, help="Id of the confirmation key (default k1).")
 @click.option("--single-max", default=None, help="Per-deposit maximum, dollars.")
 @click.option("--daily-limit", default=None, help="Daily total, dollars (Hong Kong day).")
@@ -143,18 +146,13 @@ def bank_list(ctx: Context, as_json: bool) -> None:
                 {
                     "name": b.name,
                     "active": b.active,
-                    "single_max": None if b.single_max_cents is None
-                    else format_cents(b.single_max_cents),
-                    "daily_limit": None if b.daily_limit_cents is None
-                    else format_cents(b.daily_limit_cents),
+                    "single_max": None if b.single_max_cents is None else format_cents(b.single_max_cents),
+                    "daily_limit": None if b.daily_limit_cents is None else format_cents(b.daily_limit_cents),
                     "webhook_url": b.webhook_url,
                     "signing_keys": [
-                        {"key_id": k.key_id, "active": k.active, "public_key": k.public_key}
-                        for k in keys
+                        {"key_id": k.key_id, "active": k.active, "public_key": k.public_key} for k in keys
                     ],
-                    "api_keys": [
-                        {"prefix": k.prefix, "active": k.revoked_at is None} for k in api_keys
-                    ],
+                    "api_keys": [{"prefix": k.prefix, "active": k.revoked_at is None} for k in api_keys],
                 }
             )
     if as_json:
@@ -174,21 +172,21 @@ def bank_list(ctx: Context, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--public-key", required=True, help="New Ed25519 public key (base64 or hex).")
 @click.option("--key-id", default=None, help="Id of the new key (default k<N>).")
-@click.option("--retire", "retire", default=None,
-              help="Retire this key id in the same step (otherwise both stay active).")
+@click.option(
+    "--retire",
+    "retire",
+    default=None,
+    help="Retire this key id in the same step (otherwise both stay active).",
+)
 @pass_ctx
 @fail_on_service_error
-def bank_rotate_key(
-    ctx: Context, name: str, public_key: str, key_id: str | None, retire: str | None
-) -> None:
+def bank_rotate_key(ctx: Context, name: str, public_key: str, key_id: str | None, retire: str | None) -> None:
     """Add a confirmation key (rotation without downtime); retiring the old one is explicit."""
     from service.banks import service as banks
 
     with ctx.db.transaction() as session:
         b = banks.require_bank(session, name)
-        key = banks.rotate_signing_key(
-            session, b, public_key, key_id=key_id, retire=retire, actor=actor()
-        )
+        key = banks.rotate_signing_key(session, b, public_key, key_id=key_id, retire=retire, actor=actor())
         new_id = key.key_id
     click.echo(f"bank {name}: key {new_id} added" + (f", key {retire} retired" if retire else ""))
 
@@ -203,8 +201,7 @@ def bank_retire_key(ctx: Context, name: str, key_id: str) -> None:
     from service.banks import service as banks
 
     with ctx.db.transaction() as session:
-        banks.retire_signing_key(session, banks.require_bank(session, name), key_id,
-                                 actor=actor())
+        banks.retire_signing_key(session, banks.require_bank(session, name), key_id, actor=actor())
     click.echo(f"bank {name}: key {key_id} retired")
 
 
@@ -245,9 +242,13 @@ def bank_set_limits(ctx: Context, name: str, single_max: str | None, daily_limit
     from service.banks import service as banks
 
     with ctx.db.transaction() as session:
-        banks.set_limits(session, banks.require_bank(session, name),
-                         single_max_cents=parse_dollars(single_max),
-                         daily_limit_cents=parse_dollars(daily_limit), actor=actor())
+        banks.set_limits(
+            session,
+            banks.require_bank(session, name),
+            single_max_cents=parse_dollars(single_max),
+            daily_limit_cents=parse_dollars(daily_limit),
+            actor=actor(),
+        )
     click.echo(f"bank {name}: limits set")
 
 
@@ -261,8 +262,9 @@ def bank_set_webhook(ctx: Context, name: str, url: str | None) -> None:
     from service.banks import service as banks
 
     with ctx.db.transaction() as session:
-        secret = banks.set_webhook(session, ctx.settings, banks.require_bank(session, name), url,
-                                   actor=actor())
+        secret = banks.set_webhook(
+            session, ctx.settings, banks.require_bank(session, name), url, actor=actor()
+        )
     click.echo(f"bank {name}: webhook {'set' if url else 'removed'}")
     if secret:
         click.echo(f"webhook secret (shown once): {secret}")

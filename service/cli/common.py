@@ -23,7 +23,7 @@ from service.money import InvalidAmount, parse_amount
 def actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # no user name in some containers
+    except (KeyError, OSError):  # no user name in some containers
         return "cli:unknown"
 
 
@@ -84,8 +84,10 @@ def start_logging(ctx: Context, level: str | None = None, *, threads: bool = Fal
     """Log to stderr at `level` (default USHK_LOG_LEVEL), with thread names for multi-worker
     processes."""
     thread = " %(threadName)s" if threads else ""
-    logging.basicConfig(level=(level or ctx.settings.log_level).upper(),
-                        format=f"%(asctime)s %(levelname)s %(name)s{thread} %(message)s")
+    logging.basicConfig(
+        level=(level or ctx.settings.log_level).upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s{thread} %(message)s",
+    )
 
 
 @contextmanager

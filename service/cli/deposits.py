@@ -23,15 +23,17 @@ def deposits() -> None:
 
 @deposits.command("list")
 @click.option("--bank", "bank_name", default=None)
-@click.option("--status", default=None,
-              type=click.Choice(["received", "accepted", "minting", "minted", "rejected"]))
+@click.option(
+    "--status", default=None, type=click.Choice(["received", "accepted", "minting", "minted", "rejected"])
+)
 @click.option("--after", default=0, type=int, help="Only deposits with seq greater than this.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @fail_on_service_error
-def deposits_list(ctx: Context, bank_name: str | None, status: str | None, after: int,
-                  limit: int, as_json: bool) -> None:
+def deposits_list(
+    ctx: Context, bank_name: str | None, status: str | None, after: int, limit: int, as_json: bool
+) -> None:
     from service.banks import repository as bank_repo
     from service.banks import service as banks
     from service.deposits import repository

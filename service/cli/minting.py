@@ -7,9 +7,9 @@ import json
 import click
 
 from service.cli.common import (
+    Context,
     actor,
     chain_configured,
-    Context,
     fail_on_service_error,
     pass_ctx,
     start_logging,
@@ -60,29 +60,39 @@ def minting_status(ctx: Context) -> None:
 
 @minting.command("resume")
 @click.option("--cause", required=True, help="What was found and what was done about it (recorded).")
-@click.option("--acknowledge-units", type=int, default=None,
-              help="Accept this supply difference (token units, as the fresh reconciliation measures it).")
+@click.option(
+    "--acknowledge-units",
+    type=int,
+    default=None,
+    help="Accept this supply difference (token units, as the fresh reconciliation measures it).",
+)
 @pass_ctx
 @fail_on_service_error
 def minting_resume(ctx: Context, cause: str, acknowledge_units: int | None) -> None:
     """Lift the reconciler's halt after a fresh reconciliation; unpauses minting on chain if
     the service paused it. A supply difference that remains must be acknowledged exactly
     (--acknowledge-units); any other finding keeps the halt."""
-    from service.runtime import ChainNotConfigured, build_reconciler
     from service.chain.token import ChainError
     from service.reserves.resume import resume_minting
+    from service.runtime import ChainNotConfigured, build_reconciler
 
     try:
         reconciler = build_reconciler(ctx.settings, ctx.db)
     except ChainNotConfigured:
         reconciler = None
     try:
-        row = resume_minting(ctx.db, cause=cause, actor=actor(), reconciler=reconciler,
-                             acknowledge_units=acknowledge_units)
+        row = resume_minting(
+            ctx.db, cause=cause, actor=actor(), reconciler=reconciler, acknowledge_units=acknowledge_units
+        )
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
-    outcome = (f"acknowledged a supply difference of {row.acknowledged_units} units"
-               if row.acknowledged_units else "no difference remains")
-    click.echo(f"minting resumed (halt {row.id}: {row.codes}; fresh reconciliation at block "
-               f"{row.resume_block}: {outcome})"
-               + (f"; unpaused on chain in {row.unpause_tx_hash}" if row.unpause_tx_hash else ""))
+    outcome = (
+        f"acknowledged a supply difference of {row.acknowledged_units} units"
+        if row.acknowledged_units
+        else "no difference remains"
+    )
+    click.echo(
+        f"minting resumed (halt {row.id}: {row.codes}; fresh reconciliation at block "
+        f"{row.resume_block}: {outcome})"
+        + (f"; unpaused on chain in {row.unpause_tx_hash}" if row.unpause_tx_hash else "")
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.cli.common import actor, Context, emit, fail_on_service_error, pass_ctx
+from service.cli.common import Context, actor, emit, fail_on_service_error, pass_ctx
 from service.money import format_cents
 
 
@@ -15,8 +15,12 @@ def quota() -> None:
 
 @quota.command("show")
 @click.option("--id-type", required=True)
-@click.option("--id-number", prompt=True, hide_input=True,
-              help="Prompted (hidden) when omitted, to keep it out of shell history.")
+@click.option(
+    "--id-number",
+    prompt=True,
+    hide_input=True,
+    help="Prompted (hidden) when omitted, to keep it out of shell history.",
+)
 @click.option("--category", required=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -31,8 +35,7 @@ def quota_show(ctx: Context, id_type: str, id_number: str, category: str, as_jso
     policy = load_policy(ctx.settings)
     normalized = normalize_id_type(id_type)
     cat = quota_service.category_policy(policy, category, normalized)
-    holder = resident_hash(ctx.settings.id_hmac_secret.get_secret_value().encode(), normalized,
-                           id_number)
+    holder = resident_hash(ctx.settings.id_hmac_secret.get_secret_value().encode(), normalized, id_number)
     with ctx.db.reading() as session:
         view = quota_service.view(session, cat, holder, utcnow())
     data = {

@@ -8,9 +8,9 @@ import sys
 import click
 
 from service.cli.common import (
+    Context,
     actor,
     chain_configured,
-    Context,
     emit,
     fail_on_service_error,
     pass_ctx,
@@ -25,8 +25,12 @@ def redemptions() -> None:
 
 @redemptions.command("watch")
 @click.option("--once", is_flag=True, help="Catch up with the confirmed head, then exit.")
-@click.option("--confirmations", default=None, type=click.IntRange(0, 1000),
-              help="Defaults to USHK_REDEMPTION_CONFIRMATIONS.")
+@click.option(
+    "--confirmations",
+    default=None,
+    type=click.IntRange(0, 1000),
+    help="Defaults to USHK_REDEMPTION_CONFIRMATIONS.",
+)
 @pass_ctx
 def redemptions_watch(ctx: Context, once: bool, confirmations: int | None) -> None:
     """Turn RedemptionRequested events into payouts, resuming from the stored cursor."""
@@ -42,8 +46,10 @@ def redemptions_watch(ctx: Context, once: bool, confirmations: int | None) -> No
     if once:
         watcher.catch_up()
         watcher.report_overdue()
-        click.echo(f"up to block {watcher.cursor()}: {watcher.stats.events} redemptions, "
-                   f"{watcher.stats.created} new payouts ({watcher.stats.unassigned} unassigned)")
+        click.echo(
+            f"up to block {watcher.cursor()}: {watcher.stats.events} redemptions, "
+            f"{watcher.stats.created} new payouts ({watcher.stats.unassigned} unassigned)"
+        )
         return
     stop = threading.Event()
     try:
@@ -70,8 +76,10 @@ def _payout_rows(status: str | None, bank_name: str | None, limit: int) -> list[
         else:
             rows = repository.list_payouts(session, bank_id=bank_id, status=status, limit=limit)
         return [
-            {"bank": names.get(p.bank_id) if p.bank_id else None,
-             **PayoutOut.of(p, now).model_dump(mode="json")}
+            {
+                "bank": names.get(p.bank_id) if p.bank_id else None,
+                **PayoutOut.of(p, now).model_dump(mode="json"),
+            }
             for p in rows
         ]
 
@@ -82,9 +90,11 @@ def _print_payouts(rows: list[dict], as_json: bool) -> None:
         return
     for r in rows:
         state = "overdue" if r["overdue"] else r["status"]
-        click.echo(f"{r['id']}\tredemption {r['redemption_id']}\t{r['bank'] or '-'}\t{state}\t"
-                   f"{r['amount']}\tdue {r['due_at']}\t{r['holder']}"
-                   + (f"\t{r['unassigned_reason']}" if r["unassigned_reason"] else ""))
+        click.echo(
+            f"{r['id']}\tredemption {r['redemption_id']}\t{r['bank'] or '-'}\t{state}\t"
+            f"{r['amount']}\tdue {r['due_at']}\t{r['holder']}"
+            + (f"\t{r['unassigned_reason']}" if r["unassigned_reason"] else "")
+        )
 
 
 @click.group()
@@ -93,15 +103,13 @@ def payouts() -> None:
 
 
 @payouts.command("list")
-@click.option("--status", default=None,
-              type=click.Choice(["pending", "settled", "unassigned", "overdue"]))
+@click.option("--status", default=None, type=click.Choice(["pending", "settled", "unassigned", "overdue"]))
 @click.option("--bank", "bank_name", default=None)
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @fail_on_service_error
-def payouts_list(ctx: Context, status: str | None, bank_name: str | None, limit: int,
-                 as_json: bool) -> None:
+def payouts_list(ctx: Context, status: str | None, bank_name: str | None, limit: int, as_json: bool) -> None:
     _print_payouts(_payout_rows(status, bank_name, limit), as_json)
 
 
@@ -122,8 +130,9 @@ def payouts_overdue(ctx: Context, bank_name: str | None, as_json: bool) -> None:
 
 @payouts.command("assign")
 @click.argument("payout_id", type=int)
-@click.option("--bank", "bank_name", required=True,
-              help="The bank that will pay the holder (found with it off-chain).")
+@click.option(
+    "--bank", "bank_name", required=True, help="The bank that will pay the holder (found with it off-chain)."
+)
 @pass_ctx
 @fail_on_service_error
 def payouts_assign(ctx: Context, payout_id: int, bank_name: str) -> None:
@@ -134,8 +143,12 @@ def payouts_assign(ctx: Context, payout_id: int, bank_name: str) -> None:
 
     with ctx.db.transaction() as session:
         payout = redemption_service.assign_payout(
-            session, ctx.settings, payout_id, banks.require_bank(session, bank_name),
-            actor=actor(), now=utcnow(),
+            session,
+            ctx.settings,
+            payout_id,
+            banks.require_bank(session, bank_name),
+            actor=actor(),
+            now=utcnow(),
         )
         due = payout.due_at
     click.echo(f"payout {payout_id} assigned to {bank_name}, due {due:%Y-%m-%dT%H:%M:%SZ}")

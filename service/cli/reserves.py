@@ -19,8 +19,8 @@ def reserves() -> None:
 @pass_ctx
 def reserves_attest(ctx: Context) -> None:
     """Attest the recorded reserves on chain now."""
-    from service.runtime import ChainNotConfigured, build_attestor
     from service.chain.token import ChainError
+    from service.runtime import ChainNotConfigured, build_attestor
 
     try:
         receipt = build_attestor(ctx.settings, ctx.db).attest(reason="operator")
@@ -40,7 +40,9 @@ def reserves_summary(ctx: Context, as_json: bool) -> None:
     with ctx.db.reading() as session:
         data = reserve_service.summary(session, chain_view(ctx.settings))
         halt = reserve_service.halt_out(reserve_service.active_halt(session))
-        acknowledged = [reserve_service.acknowledgement_out(r) for r in reserve_service.acknowledgements(session)]
+        acknowledged = [
+            reserve_service.acknowledgement_out(r) for r in reserve_service.acknowledgements(session)
+        ]
     data["halt"] = halt
     data["acknowledged_differences"] = acknowledged
     if as_json:
@@ -55,11 +57,15 @@ def reserves_summary(ctx: Context, as_json: bool) -> None:
     click.echo(f"ratio           {data['ratio'] or '-'}")
     attestation = data["last_attestation"]
     if attestation:
-        click.echo(f"attested        {attestation['amount']} at {attestation['time']} "
-                   f"report {attestation['report_hash']}")
+        click.echo(
+            f"attested        {attestation['amount']} at {attestation['time']} "
+            f"report {attestation['report_hash']}"
+        )
     for a in acknowledged:
-        click.echo(f"ACKNOWLEDGED    {a['units']} units of supply difference (halt {a['halt_id']}, block "
-                   f"{a['block']}, by {a['by']} at {a['at']}): {a['cause']}")
+        click.echo(
+            f"ACKNOWLEDGED    {a['units']} units of supply difference (halt {a['halt_id']}, block "
+            f"{a['block']}, by {a['by']} at {a['at']}): {a['cause']}"
+        )
     if halt:
         click.echo(f"MINTING HALTED since {halt['created_at']}: {', '.join(halt['codes'])}")
 
@@ -73,8 +79,8 @@ def reserves_reconcile(ctx: Context, loop: bool, as_json: bool) -> None:
     Exits 1 when something was found."""
     import threading
 
-    from service.runtime import ChainNotConfigured, build_reconciler
     from service.chain.token import ChainError
+    from service.runtime import ChainNotConfigured, build_reconciler
 
     try:
         reconciler = build_reconciler(ctx.settings, ctx.db)
@@ -91,15 +97,19 @@ def reserves_reconcile(ctx: Context, loop: bool, as_json: bool) -> None:
     if as_json:
         emit(result.as_dict(), True)
     else:
-        click.echo(f"block {result.block}: supply {result.supply_units} units, ledger "
-                   f"{result.ledger_supply_units} (+{result.in_flight_units} in flight, "
-                   f"+{result.acknowledged_units} acknowledged), reserves {format_cents(result.reserves_cents)} "
-                   f"USD, attested {result.attested_units} units"
-                   + (" (stale)" if result.stale_attestation else ""))
+        click.echo(
+            f"block {result.block}: supply {result.supply_units} units, ledger "
+            f"{result.ledger_supply_units} (+{result.in_flight_units} in flight, "
+            f"+{result.acknowledged_units} acknowledged), reserves {format_cents(result.reserves_cents)} "
+            f"USD, attested {result.attested_units} units" + (" (stale)" if result.stale_attestation else "")
+        )
         for finding in result.findings:
             click.echo(f"DISCREPANCY {finding['code']}: {finding['message']}", err=True)
         if result.halted:
-            click.echo("minting is halted (`ushk minting resume --cause ...` after the cause is fixed; "
-                       "it reconciles again first)", err=True)
+            click.echo(
+                "minting is halted (`ushk minting resume --cause ...` after the cause is fixed; "
+                "it reconciles again first)",
+                err=True,
+            )
     if result.findings:
         sys.exit(1)

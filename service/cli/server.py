@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import click
 
-from service.cli.common import chain_configured, Context, pass_ctx, start_logging
+from service.cli.common import Context, chain_configured, pass_ctx, start_logging
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--migrate/--no-migrate", default=True, show_default=True,
-              help="Run database migrations to head before serving.")
+@click.option(
+    "--migrate/--no-migrate",
+    default=True,
+    show_default=True,
+    help="Run database migrations to head before serving.",
+)
 @click.option("--log-level", default=None, help="Defaults to USHK_LOG_LEVEL.")
 @pass_ctx
 def serve(ctx: Context, host: str, port: int, migrate: bool, log_level: str | None) -> None:

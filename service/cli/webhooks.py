@@ -29,5 +29,6 @@ def webhooks_deliver(ctx: Context, loop: bool) -> None:
             stop.set()
         return
     report = deliver_due(ctx.db, ctx.settings)
-    click.echo(f"delivered {len(report.delivered)}, retrying {len(report.retrying)}, "
-               f"failed {len(report.failed)}")
+    click.echo(
+        f"delivered {len(report.delivered)}, retrying {len(report.retrying)}, failed {len(report.failed)}"
+    )

@@ -46,11 +46,15 @@ class Prepared:
         _, positional, binds = plan
         values = []
         for name, process, bind in binds:
-            value = params[name] if name in params else bind.effective_value
+            value = params[name] if name in params else bind.effective_value  # noqa: SIM401 - computed only when missing
             values.append(process(value) if process is not None else value)
-        return tuple(values) if positional else {name: v for (name, _, _), v in zip(binds, values, strict=True)}
+        return (
+            tuple(values) if positional else {name: v for (name, _, _), v in zip(binds, values, strict=True)}
+        )
 
-    def execute(self, session: Session, params: Mapping[str, Any] | None = None, *, columns: bool = False) -> Any:
+    def execute(
+        self, session: Session, params: Mapping[str, Any] | None = None, *, columns: bool = False
+    ) -> Any:
         """Runs the statement with `params`; returns the DBAPI cursor. `columns`: the statement
         (an INSERT or UPDATE without .values()) takes its columns from the keys of `params`."""
         params = params or {}
@@ -101,13 +105,17 @@ def _drop_transaction_caches(session: Session, transaction: Any) -> None:
 _CONFLICT_STATEMENTS: dict[tuple, Any] = {}
 
 
-def _insert_on_conflict(dialect: str, table: Table, index_elements: Sequence[str], returning: Any = None) -> Any:
+def _insert_on_conflict(
+    dialect: str, table: Table, index_elements: Sequence[str], returning: Any = None
+) -> Any:
     """INSERT INTO table ... ON CONFLICT (index_elements) DO NOTHING [RETURNING returning], built
     once per shape; its columns are the keys of the parameters it is executed with."""
     key = (dialect, table, tuple(index_elements), returning)
     statement = _CONFLICT_STATEMENTS.get(key)
     if statement is None:
-        statement = _insert_construct(dialect)(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        statement = _insert_construct(dialect)(table).on_conflict_do_nothing(
+            index_elements=list(index_elements)
+        )
         if returning is not None:
             statement = statement.returning(returning)
         _CONFLICT_STATEMENTS[key] = statement
@@ -149,7 +157,14 @@ def add_within_limit(
     connection = session.connection()
     dialect = connection.dialect.name
     cache_key = (
-        "add", dialect, table, tuple(key), column, tuple(counted), tuple(initial), tuple(values),
+        "add",
+        dialect,
+        table,
+        tuple(key),
+        column,
+        tuple(counted),
+        tuple(initial),
+        tuple(values),
         limit is None,
     )
     statement = _CONFLICT_STATEMENTS.get(cache_key)
@@ -163,9 +178,11 @@ def add_within_limit(
                 total = total + table.c[name]
             where = total <= bindparam("add_limit")
         set_ = {column: table.c[column] + excluded[column], **{name: excluded[name] for name in values}}
-        statement = Prepared(insert.on_conflict_do_update(
-            index_elements=list(key), set_=set_, where=where
-        ).returning(table.c[column]))
+        statement = Prepared(
+            insert.on_conflict_do_update(index_elements=list(key), set_=set_, where=where).returning(
+                table.c[column]
+            )
+        )
         _CONFLICT_STATEMENTS[cache_key] = statement
     params = {**key, **initial, **values, column: amount}
     if limit is not None:

@@ -33,7 +33,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from service import audit
+from service import audit, ledger
 from service.banks import repository as banks_repository
 from service.db import utcnow
 from service.deposits import repository
@@ -42,7 +42,6 @@ from service.deposits.models import Deposit, DepositStatus, MintBatch, MintBatch
 from service.deposits.schemas import deposit_json
 from service.deposits.service import deposit_payload
 from service.quota import service as quota
-from service import ledger
 from service.webhooks import service as webhooks
 
 DepositRef = int | bytes | str | Deposit
@@ -121,8 +120,13 @@ def claim_batch(
 
 
 def claim_covered(
-    session: Session, limit: int, max_units: int | None, *, batch_id: int | None = None,
-    now: dt.datetime | None = None, actor: str = "minter",
+    session: Session,
+    limit: int,
+    max_units: int | None,
+    *,
+    batch_id: int | None = None,
+    now: dt.datetime | None = None,
+    actor: str = "minter",
 ) -> tuple[list[Deposit], bool]:
     """`claim_batch` of the oldest accepted deposits whose on-chain amounts add up to at most
     `max_units` (None: no bound), a prefix of the queue. With `batch_id`, they join that batch
@@ -158,8 +162,12 @@ def claim_covered(
         batch.deposit_seqs = json.dumps(batch.seqs + [d.id for d in deposits])
     session.flush()
     _set_all(
-        session, deposits,
-        status=DepositStatus.MINTING, mint_batch_id=batch.id, minting_at=now, updated_at=now,
+        session,
+        deposits,
+        status=DepositStatus.MINTING,
+        mint_batch_id=batch.id,
+        minting_at=now,
+        updated_at=now,
     )
     audit.record(
         session,
@@ -244,9 +252,13 @@ def mark_minted(
     quota.commit(session, changing, actor=actor, now=now)
     batch_ids = {d.mint_batch_id for d in changing if d.mint_batch_id is not None}
     _set_all(
-        session, changing,
-        status=DepositStatus.MINTED, tx_hash=tx_hash, block_number=block_number,
-        minted_at=now, updated_at=now,
+        session,
+        changing,
+        status=DepositStatus.MINTED,
+        tx_hash=tx_hash,
+        block_number=block_number,
+        minted_at=now,
+        updated_at=now,
     )
     for deposit in changing:
         payload = deposit_payload(deposit)
@@ -325,9 +337,7 @@ def mark_rejected(
     )
     for deposit in daily:
         assert deposit.limit_day is not None  # filtered above
-        banks_repository.release_daily(
-            session, deposit.bank_id, deposit.limit_day, deposit.amount_cents
-        )
+        banks_repository.release_daily(session, deposit.bank_id, deposit.limit_day, deposit.amount_cents)
     batch_ids = {d.mint_batch_id for d in changing if d.mint_batch_id is not None}
     for deposit in changing:
         deposit.status = DepositStatus.REJECTED

@@ -18,10 +18,12 @@ def get_by_reference(session: Session, bank_id: int, reference: str) -> Deposit 
     ).one_or_none()
 
 
-_BY_REFERENCE = Prepared(select(Deposit.__table__.c.id, Deposit.__table__.c.content_hmac).where(
-    Deposit.__table__.c.bank_id == bindparam("bank_id"),
-    Deposit.__table__.c.reference == bindparam("reference"),
-))
+_BY_REFERENCE = Prepared(
+    select(Deposit.__table__.c.id, Deposit.__table__.c.content_hmac).where(
+        Deposit.__table__.c.bank_id == bindparam("bank_id"),
+        Deposit.__table__.c.reference == bindparam("reference"),
+    )
+)
 
 
 def find_reference(session: Session, bank_id: int, reference: str) -> tuple[int, str] | None:
@@ -90,38 +92,40 @@ def get_batch(session: Session, batch_id: int, *, lock: bool = False) -> MintBat
 def open_batches(session: Session) -> list[MintBatch]:
     return list(
         session.scalars(
-            select(MintBatch)
-            .where(MintBatch.status != MintBatchStatus.CLOSED)
-            .order_by(MintBatch.id)
+            select(MintBatch).where(MintBatch.status != MintBatchStatus.CLOSED).order_by(MintBatch.id)
         )
     )
 
 
 def batch_deposits(session: Session, batch_id: int) -> list[Deposit]:
     return list(
-        session.scalars(
-            select(Deposit).where(Deposit.mint_batch_id == batch_id).order_by(Deposit.id)
-        )
+        session.scalars(select(Deposit).where(Deposit.mint_batch_id == batch_id).order_by(Deposit.id))
     )
 
 
 def count_minting_in_batch(session: Session, batch_id: int) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(Deposit)
-        .where(Deposit.mint_batch_id == batch_id, Deposit.status == DepositStatus.MINTING)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Deposit)
+            .where(Deposit.mint_batch_id == batch_id, Deposit.status == DepositStatus.MINTING)
+        )
+        or 0
+    )
 
 
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Deposit.status, func.count()).group_by(Deposit.status))
-    return {status: count for status, count in rows}
+    return dict(rows.tuples().all())
 
 
 _DEPOSIT_TABLE = Deposit.__table__
 _RECENT_FUNDERS = Prepared(
     select(_DEPOSIT_TABLE.c.resident_hash)
-    .where(_DEPOSIT_TABLE.c.beneficiary == bindparam("beneficiary"), _DEPOSIT_TABLE.c.accepted_at >= bindparam("since"))
+    .where(
+        _DEPOSIT_TABLE.c.beneficiary == bindparam("beneficiary"),
+        _DEPOSIT_TABLE.c.accepted_at >= bindparam("since"),
+    )
     .distinct()
 )
 

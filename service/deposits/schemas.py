@@ -64,7 +64,9 @@ class DepositOut(BaseModel):
     purpose_code: str
     resident_category: str
     deposit_id: str | None
-    onchain_amount: str = Field(description="The amount in token units (6 decimals: cents x 10,000), a decimal string.")
+    onchain_amount: str = Field(
+        description="The amount in token units (6 decimals: cents x 10,000), a decimal string."
+    )
     tx_hash: str | None
     block_number: int | None
     rejection_code: str | None

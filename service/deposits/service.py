@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from service import audit
+from service import audit, ledger
 from service.banks import service as banks
 from service.banks.models import Bank, BankRecord
 from service.banks.repository import signing_key_state
@@ -61,7 +61,6 @@ from service.quota.identity import (
     resident_hash,
 )
 from service.quota.policy import Policy
-from service import ledger
 from service.webhooks import service as webhooks
 
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -299,7 +298,9 @@ def submit(
     actor = actor_for(bank)
 
     # 2. key and signature
-    message = check_bank_signature(session, bank, request.key_id, confirmation.model_dump(), request.signature)
+    message = check_bank_signature(
+        session, bank, request.key_id, confirmation.model_dump(), request.signature
+    )
 
     # 3. idempotency
     if not _REFERENCE.fullmatch(confirmation.reference):
@@ -318,13 +319,11 @@ def submit(
     amount = parse_amount(confirmation.amount)
     if amount > settings.max_single_deposit_cents:
         raise AmountAboveMaximum(
-            f"amount exceeds the maximum single deposit of "
-            f"{format_cents(settings.max_single_deposit_cents)}"
+            f"amount exceeds the maximum single deposit of {format_cents(settings.max_single_deposit_cents)}"
         )
     if bank.single_max_cents is not None and amount > bank.single_max_cents:
         raise BankSingleLimitExceeded(
-            f"amount exceeds this bank's single-deposit limit of "
-            f"{format_cents(bank.single_max_cents)}"
+            f"amount exceeds this bank's single-deposit limit of {format_cents(bank.single_max_cents)}"
         )
     if confirmation.currency != "USD":
         raise UnsupportedCurrency()
@@ -369,7 +368,12 @@ def submit(
         quota.check_eligible(category)
         quota.check_watch_list(session, holder)
         quota.check_splitting(
-            session, policy, beneficiary=beneficiary, resident_hash=holder, now=now, actor=actor,
+            session,
+            policy,
+            beneficiary=beneficiary,
+            resident_hash=holder,
+            now=now,
+            actor=actor,
             recent_funders=repository.recent_funders,
         )
         deposit.quota_period = quota.hold(
@@ -393,8 +397,13 @@ def submit(
         return SubmitOutcome(deposit, created=True, error=refusal)
 
     _update(
-        session, deposit, status=DepositStatus.ACCEPTED, accepted_at=now, updated_at=now,
-        quota_period=deposit.quota_period, limit_day=deposit.limit_day,
+        session,
+        deposit,
+        status=DepositStatus.ACCEPTED,
+        accepted_at=now,
+        updated_at=now,
+        quota_period=deposit.quota_period,
+        limit_day=deposit.limit_day,
     )
     ledger.record_deposit_accepted(session, deposit, actor=actor, now=now)  # credits custody
     audit.record(session, "deposit.accepted", actor, deposit_payload(deposit), now=now)
@@ -431,12 +440,24 @@ def _update(session: Session, deposit: DepositRecord, **values: Any) -> None:
 
 
 def _reject(
-    session: Session, deposit: DepositRecord, code: str, reason: str, *, actor: str, now: dt.datetime,
+    session: Session,
+    deposit: DepositRecord,
+    code: str,
+    reason: str,
+    *,
+    actor: str,
+    now: dt.datetime,
     bank: Bank | BankRecord | None = None,
 ) -> None:
     _update(
-        session, deposit, status=DepositStatus.REJECTED, rejection_code=code, reason=reason[:500],
-        rejected_at=now, updated_at=now, quota_period=deposit.quota_period,
+        session,
+        deposit,
+        status=DepositStatus.REJECTED,
+        rejection_code=code,
+        reason=reason[:500],
+        rejected_at=now,
+        updated_at=now,
+        quota_period=deposit.quota_period,
         limit_day=deposit.limit_day,
     )
     audit.record(session, "deposit.rejected", actor, deposit_payload(deposit), now=now)
@@ -446,8 +467,7 @@ def _reject(
 def get_for_bank(session: Session, bank: Bank | BankRecord, reference: str) -> Deposit:
     # A reference that no confirmation could have used is looked up nowhere.
     deposit = (
-        repository.get_by_reference(session, bank.id, reference)
-        if _REFERENCE.fullmatch(reference) else None
+        repository.get_by_reference(session, bank.id, reference) if _REFERENCE.fullmatch(reference) else None
     )
     if deposit is None:
         raise DepositNotFound()

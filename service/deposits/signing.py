@@ -54,8 +54,10 @@ def load_private_key(key: Ed25519PrivateKey | bytes | str) -> Ed25519PrivateKey:
 
 
 def public_key_b64(key: Ed25519PrivateKey | bytes | str) -> str:
-    raw = load_private_key(key).public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    raw = (
+        load_private_key(key)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
     return base64.b64encode(raw).decode("ascii")
 

@@ -20,6 +20,7 @@ to three attempts on a concurrent duplicate insert, a deadlock or a serializatio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -132,7 +133,7 @@ class SubmissionWriter:
             self.stats.largest_group = max(self.stats.largest_group, len(jobs))
             try:
                 self._process(jobs)
-            except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
+            except BaseException as exc:  # every caller must get an answer
                 logger.exception("deposit writer: unexpected failure")
                 for one in jobs:
                     self._deliver(one, Answer(error=exc))
@@ -213,12 +214,14 @@ class SubmissionWriter:
         bank = banks.authenticate_bank(session, job.authorization)
         request = parse_json_body(DepositRequest, job.body)
         outcome = deposits.submit(
-            session, bank=bank, request=request, settings=state.settings, policy=state.policy,
+            session,
+            bank=bank,
+            request=request,
+            settings=state.settings,
+            policy=state.policy,
             now=state.clock(),
         )
-        return Answer(
-            deposit=DepositOut.of(outcome.deposit), created=outcome.created, error=outcome.error
-        )
+        return Answer(deposit=DepositOut.of(outcome.deposit), created=outcome.created, error=outcome.error)
 
 
 def _deliver(job: _Job, answer: Answer) -> None:
@@ -226,7 +229,5 @@ def _deliver(job: _Job, answer: Answer) -> None:
         if not job.future.done():
             job.future.set_result(answer)
 
-    try:
+    with contextlib.suppress(RuntimeError):  # the caller's event loop is closed: nobody is waiting
         job.loop.call_soon_threadsafe(resolve)
-    except RuntimeError:  # the caller's event loop is closed: nobody is waiting
-        pass

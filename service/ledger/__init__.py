@@ -48,8 +48,8 @@ from sqlalchemy.orm import Session
 from service import audit
 from service.canonical import canonical_json
 from service.db import Prepared, insert_ignore, insert_returning, transaction_cache, utcnow
-from service.money import UNITS_PER_CENT
 from service.ledger.models import LedgerAccount, LedgerLine, LedgerPosting
+from service.money import UNITS_PER_CENT
 
 PENDING_MINT = "pending_mint"
 TOKENS_OUTSTANDING = "tokens_outstanding"
@@ -102,7 +102,7 @@ def _account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
 
 def _new_account(code: str) -> dict:
     if code.startswith(CUSTODY_PREFIX):
-        values = {"code": code, "type": "asset", "bank_id": int(code[len(CUSTODY_PREFIX):])}
+        values = {"code": code, "type": "asset", "bank_id": int(code[len(CUSTODY_PREFIX) :])}
     elif code in ACCOUNT_TYPES:
         values = {"code": code, "type": ACCOUNT_TYPES[code], "bank_id": None}
     else:
@@ -158,22 +158,29 @@ def post(
         accounts = _account_ids(session, (code for code, _ in lines))
         _INSERT_LINES.executemany(
             session,
-            [{"posting_id": posting_id, "account_id": accounts[code], "amount_cents": cents}
-             for code, cents in lines],
+            [
+                {"posting_id": posting_id, "account_id": accounts[code], "amount_cents": cents}
+                for code, cents in lines
+            ],
         )
     return posting_id
 
 
 def is_posted(session: Session, kind: str, reference: str) -> bool:
-    return session.scalar(
-        select(LedgerPosting.id).where(LedgerPosting.kind == kind, LedgerPosting.reference == reference)
-    ) is not None
+    return (
+        session.scalar(
+            select(LedgerPosting.id).where(LedgerPosting.kind == kind, LedgerPosting.reference == reference)
+        )
+        is not None
+    )
 
 
 # ---- the postings of the business events ------------------------------------------------------
 
 
-def record_deposit_accepted(session: Session, deposit: Any, *, actor: str, now: dt.datetime | None = None) -> int | None:
+def record_deposit_accepted(
+    session: Session, deposit: Any, *, actor: str, now: dt.datetime | None = None
+) -> int | None:
     """Credit custody at the deposit's bank: the dollars are held and owed as tokens."""
     return post(
         session,
@@ -187,7 +194,12 @@ def record_deposit_accepted(session: Session, deposit: Any, *, actor: str, now: 
 
 
 def record_deposits_minted(
-    session: Session, deposits: Sequence, tx_hash: str, block_number: int, *, actor: str,
+    session: Session,
+    deposits: Sequence,
+    tx_hash: str,
+    block_number: int,
+    *,
+    actor: str,
     now: dt.datetime | None = None,
 ) -> int | None:
     """One posting for deposits minted together by `tx_hash`: pending_mint -> tokens_outstanding."""
@@ -228,8 +240,15 @@ def record_deposits_returned(
 
 
 def record_redemption(
-    session: Session, *, redemption_id: int, units: int, holder: str, tx_hash: str,
-    block_number: int, actor: str, now: dt.datetime | None = None,
+    session: Session,
+    *,
+    redemption_id: int,
+    units: int,
+    holder: str,
+    tx_hash: str,
+    block_number: int,
+    actor: str,
+    now: dt.datetime | None = None,
 ) -> int | None:
     """A redemption burned `units` on chain: its whole cents become payable to the holder."""
     cents, dust = divmod(int(units), UNITS_PER_CENT)
@@ -239,18 +258,32 @@ def record_redemption(
         reference=str(int(redemption_id)),
         lines=[(TOKENS_OUTSTANDING, cents), (PENDING_PAYOUTS, -cents)],
         actor=actor,
-        memo={"redemption_id": str(redemption_id), "holder": holder, "units": str(units),
-              "dust_units": str(dust)},
+        memo={
+            "redemption_id": str(redemption_id),
+            "holder": holder,
+            "units": str(units),
+            "dust_units": str(dust),
+        },
         supply_delta_units=-int(units),
         block_number=block_number,
         tx_hash=tx_hash,
         now=now,
     )
     if posting is not None:
-        audit.record(session, "reserves.redemption_recorded", actor,
-                     {"redemption_id": str(redemption_id), "holder": holder, "amount_cents": cents,
-                      "dust_units": str(dust), "tx_hash": tx_hash, "block_number": block_number},
-                     now=now)
+        audit.record(
+            session,
+            "reserves.redemption_recorded",
+            actor,
+            {
+                "redemption_id": str(redemption_id),
+                "holder": holder,
+                "amount_cents": cents,
+                "dust_units": str(dust),
+                "tx_hash": tx_hash,
+                "block_number": block_number,
+            },
+            now=now,
+        )
     return posting
 
 
@@ -266,8 +299,14 @@ class Burn:
 
 
 def record_payout_settled(
-    session: Session, *, bank_id: int, amount_cents: int, payout_id: int, actor: str,
-    burn: Burn | None = None, now: dt.datetime | None = None,
+    session: Session,
+    *,
+    bank_id: int,
+    amount_cents: int,
+    payout_id: int,
+    actor: str,
+    burn: Burn | None = None,
+    now: dt.datetime | None = None,
 ) -> int | None:
     """A bank paid out a redemption: Dr pending_payouts / Cr custody at that bank.
 
@@ -283,9 +322,14 @@ def record_payout_settled(
         burn_block = burn.block_number
         if not is_posted(session, REDEMPTION, str(burn.redemption_id)):
             record_redemption(
-                session, redemption_id=burn.redemption_id, units=int(burn.units),
-                holder=burn.holder, tx_hash=burn.tx_hash, block_number=burn.block_number,
-                actor=actor, now=now,
+                session,
+                redemption_id=burn.redemption_id,
+                units=int(burn.units),
+                holder=burn.holder,
+                tx_hash=burn.tx_hash,
+                block_number=burn.block_number,
+                actor=actor,
+                now=now,
             )
     posting = post(
         session,
@@ -298,15 +342,26 @@ def record_payout_settled(
         now=now,
     )
     if posting is not None:
-        audit.record(session, "reserves.payout_debited", actor,
-                     {"payout_id": int(payout_id), "bank_id": int(bank_id), "amount_cents": amount_cents},
-                     now=now)
+        audit.record(
+            session,
+            "reserves.payout_debited",
+            actor,
+            {"payout_id": int(payout_id), "bank_id": int(bank_id), "amount_cents": amount_cents},
+            now=now,
+        )
     return posting
 
 
 def record_wipe(
-    session: Session, *, account: str, units: int, tx_hash: str, log_index: int, block_number: int,
-    actor: str, now: dt.datetime | None = None,
+    session: Session,
+    *,
+    account: str,
+    units: int,
+    tx_hash: str,
+    log_index: int,
+    block_number: int,
+    actor: str,
+    now: dt.datetime | None = None,
 ) -> int | None:
     """`wipeFrozen` burned `units` of a frozen account: the reserve behind them is released."""
     cents, dust = divmod(int(units), UNITS_PER_CENT)
@@ -323,9 +378,19 @@ def record_wipe(
         now=now,
     )
     if posting is not None:
-        audit.record(session, "reserves.wipe_recorded", actor,
-                     {"account": account, "amount_units": str(units), "released_cents": cents,
-                      "tx_hash": tx_hash, "block_number": block_number}, now=now)
+        audit.record(
+            session,
+            "reserves.wipe_recorded",
+            actor,
+            {
+                "account": account,
+                "amount_units": str(units),
+                "released_cents": cents,
+                "tx_hash": tx_hash,
+                "block_number": block_number,
+            },
+            now=now,
+        )
     return posting
 
 
@@ -362,8 +427,11 @@ def balances(session: Session) -> Balances:
         .group_by(LedgerAccount.code, LedgerAccount.bank_id)
     ).all()
     by_code = {code: int(total) for code, _, total in rows}
-    custody_totals = {int(cast(int, bank_id)): int(total)  # a custody account has its bank's id
-                      for code, bank_id, total in rows if code.startswith(CUSTODY_PREFIX)}
+    custody_totals = {
+        int(cast(int, bank_id)): int(total)  # a custody account has its bank's id
+        for code, bank_id, total in rows
+        if code.startswith(CUSTODY_PREFIX)
+    }
     return Balances(
         custody=custody_totals,
         pending_mint=-by_code.get(PENDING_MINT, 0),
@@ -400,8 +468,11 @@ def custody_paid_after(session: Session, block: int) -> int:
     paid = session.execute(
         select(func.coalesce(func.sum(LedgerLine.amount_cents), 0))
         .join(LedgerPosting, LedgerPosting.id == LedgerLine.posting_id)
-        .where(LedgerPosting.kind == PAYOUT_SETTLED, LedgerPosting.block_number > block,
-               LedgerLine.amount_cents < 0)
+        .where(
+            LedgerPosting.kind == PAYOUT_SETTLED,
+            LedgerPosting.block_number > block,
+            LedgerLine.amount_cents < 0,
+        )
     ).scalar_one()
     return -int(paid)
 

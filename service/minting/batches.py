@@ -1,12 +1,13 @@
 """What the minter keeps about its batches: the deposits of a batch (`Item`), a batch sent and not
-yet settled (`InFlight`), its counters (`MinterStats`), and the token's custom errors that
-block minting as a whole (`BLOCKING_ERRORS`)."""
+yet settled (`InFlight`), its counters (`MinterStats`), the token's custom errors that block
+minting as a whole (`BLOCKING_ERRORS`), and the deposits a refusal names (`refused_items`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service.chain.token import SignedTx
+from service.chain.token import ChainRevert, SignedTx
+from service.evm import ZERO_ADDRESS
 
 # Custom errors that concern the whole token, not one deposit: keep the batch queued.
 BLOCKING_ERRORS = {
@@ -49,3 +50,24 @@ class MinterStats:
     requeued: int = 0
     blocked_by: str | None = None
     errors: list[str] = field(default_factory=list)
+
+
+def refused_items(err: ChainRevert, items: list[Item]) -> tuple[list[Item], str, str]:
+    """The deposits of a batch that a simulated revert names, with the refusal's code and
+    reason; none for an error that is not about particular deposits."""
+    name, args = err.name, err.args_
+    if name in ("AccountFrozen", "NotAllowlisted"):
+        address = str(args[0]).lower()
+        frozen = name == "AccountFrozen"
+        return (
+            [i for i in items if i.beneficiary.lower() == address],
+            "beneficiary_frozen" if frozen else "beneficiary_not_allowlisted",
+            f"the beneficiary {args[0]} is {'frozen' if frozen else 'not on the allowlist'}",
+        )
+    if name == "ZeroAddress":
+        bad = [i for i in items if i.beneficiary.lower() == ZERO_ADDRESS]
+        return bad, "beneficiary_invalid", "the beneficiary is the zero address"
+    if name == "MintAboveMaximum":
+        reason = f"amount above the minter's per-mint maximum of {args[1] / 1_000_000:.2f} USD"
+        return [i for i in items if i.units > args[1]], "above_minter_maximum", reason
+    return [], "", ""

@@ -51,17 +51,16 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
 from service import audit
-from service.reserves.attestor import Attestor
 from service.chain.leader import Lease
 from service.chain.token import ChainError, ChainRevert, MintedEvent, Receipt, Token
 from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
 from service.deposits.models import DepositStatus
-from service.evm import ZERO_ADDRESS
-from service.retry import Backoff
-from service.minting.batches import BLOCKING_ERRORS, InFlight, Item, MinterStats
+from service.minting.batches import BLOCKING_ERRORS, InFlight, Item, MinterStats, refused_items
 from service.reserves import service as reserves
+from service.reserves.attestor import Attestor
+from service.retry import Backoff
 
 log = logging.getLogger("ushk.minter")
 
@@ -146,7 +145,7 @@ class Minter:
                         self.recover()  # settle what a previous run left open before minting more
                         recovered = True
                     done = self.step()
-                except Exception as exc:  # noqa: BLE001 - node down, RPC error, database busy: retry
+                except Exception as exc:  # node down, RPC error, database busy: retry
                     log.exception("minter step failed")
                     self._note_error(exc)
                     self._nonce = None
@@ -208,7 +207,8 @@ class Minter:
         if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
             # the chain as it is now first: another attestor may have covered them already
             halted, batch_id, items, short = self._take(
-                self.attestor.headroom(unmined=self._unmined_units, fresh_read=True))
+                self.attestor.headroom(unmined=self._unmined_units, fresh_read=True)
+            )
         if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
             self.attestor.attest(reason="deposits not covered")
             halted, batch_id, items, short = self._take(self.attestor.headroom(unmined=self._unmined_units))
@@ -321,8 +321,9 @@ class Minter:
                 if start:
                     self.db.let_writers_in()
                 with self.db.transaction() as session:
-                    outbox.mark_minted(session, seqs[start:start + SETTLE_CHUNK], receipt.tx_hash,
-                                       receipt.block_number)
+                    outbox.mark_minted(
+                        session, seqs[start : start + SETTLE_CHUNK], receipt.tx_hash, receipt.block_number
+                    )
             self.stats.batches += 1
             self.stats.minted += len(items)
             if unblock:
@@ -358,13 +359,22 @@ class Minter:
                 outbox.mark_minted(session, seqs, tx_hash, block)
             for item, event in mismatched:
                 outbox.mark_rejected(
-                    session, [item.seq], "deposit_id_minted_elsewhere",
+                    session,
+                    [item.seq],
+                    "deposit_id_minted_elsewhere",
                     f"deposit id minted on chain to {event.to} for {event.amount} units in {event.tx_hash}",
                 )
                 audit.record(
-                    session, "alert.mint_mismatch", "minter",
-                    {"deposit_seq": item.seq, "tx_hash": event.tx_hash, "to": event.to,
-                     "amount_units": str(event.amount), "expected_units": str(item.units)},
+                    session,
+                    "alert.mint_mismatch",
+                    "minter",
+                    {
+                        "deposit_seq": item.seq,
+                        "tx_hash": event.tx_hash,
+                        "to": event.to,
+                        "amount_units": str(event.amount),
+                        "expected_units": str(item.units),
+                    },
                 )
             if rest:
                 outbox.requeue(session, rest, reason=reason)
@@ -376,24 +386,10 @@ class Minter:
 
     def _diagnose(self, items: list[Item], err: ChainRevert) -> int:
         """A simulated batch reverted: reject the deposits the error names, or keep all queued."""
-        name, args = err.name, err.args_
-        bad: list[Item] = []
-        code = reason = ""
-        if name in ("AccountFrozen", "NotAllowlisted"):
-            address = str(args[0]).lower()
-            bad = [i for i in items if i.beneficiary.lower() == address]
-            code = "beneficiary_frozen" if name == "AccountFrozen" else "beneficiary_not_allowlisted"
-            reason = f"the beneficiary {args[0]} is {'frozen' if name == 'AccountFrozen' else 'not on the allowlist'}"
-        elif name == "ZeroAddress":
-            bad = [i for i in items if i.beneficiary.lower() == ZERO_ADDRESS]
-            code, reason = "beneficiary_invalid", "the beneficiary is the zero address"
-        elif name == "MintAboveMaximum":
-            bad = [i for i in items if i.units > args[1]]
-            code = "above_minter_maximum"
-            reason = f"amount above the minter's per-mint maximum of {args[1] / 1_000_000:.2f} USD"
-        elif name == "DepositAlreadyMinted":
+        if err.name == "DepositAlreadyMinted":
             # minted behind the outbox's back (or by a lost transaction): the chain decides
             return self._reconcile(items, reason="a deposit of the batch was already minted")
+        bad, code, reason = refused_items(err, items)
         if bad:
             bad_seqs = {i.seq for i in bad}
             with self.db.transaction() as session:
@@ -404,7 +400,7 @@ class Minter:
             self.stats.rejected += len(bad_seqs)
             log.warning("rejected %d deposit(s): %s", len(bad_seqs), reason)
             return len(bad_seqs)
-        blocked = BLOCKING_ERRORS.get(name, "minting_blocked_unknown")
+        blocked = BLOCKING_ERRORS.get(err.name, "minting_blocked_unknown")
         with self.db.transaction() as session:
             outbox.requeue(session, [i.seq for i in items], reason=f"mint refused on chain: {err}")
         self.stats.requeued += len(items)

@@ -1,22 +1,22 @@
 """The quota and eligibility policy, loaded from a YAML file (configuration, not code).
 
-    categories:
-      mainland:
-        eligible: false          # may residents of this category buy at all?
-        limit: "50000.00"        # per resident per period, US dollars; null = no quota
-        period: calendar_year    # calendar_year | calendar_month
-        timezone: Asia/Shanghai  # where the period rolls over (midnight Jan 1 local time)
-        id_types: [prc_id, passport]   # optional: accepted identity document types
-    splitting:
-      min_residents: 5           # this many distinct residents funding one address ...
-      window_hours: 24           # ... within this window is flagged
-      suspend: true              # flagged residents' quota is suspended (watch list)
-    banks:
-      daily_limit_timezone: Asia/Hong_Kong
-    value_date:                  # the value dates a deposit or payout settlement may carry
-      timezone: Asia/Hong_Kong   # "today" is the calendar day here
-      max_days_past: 30          # at most this many days before today ...
-      max_days_future: 1         # ... and after it
+categories:
+  mainland:
+    eligible: false          # may residents of this category buy at all?
+    limit: "50000.00"        # per resident per period, US dollars; null = no quota
+    period: calendar_year    # calendar_year | calendar_month
+    timezone: Asia/Shanghai  # where the period rolls over (midnight Jan 1 local time)
+    id_types: [prc_id, passport]   # optional: accepted identity document types
+splitting:
+  min_residents: 5           # this many distinct residents funding one address ...
+  window_hours: 24           # ... within this window is flagged
+  suspend: true              # flagged residents' quota is suspended (watch list)
+banks:
+  daily_limit_timezone: Asia/Hong_Kong
+value_date:                  # the value dates a deposit or payout settlement may carry
+  timezone: Asia/Hong_Kong   # "today" is the calendar day here
+  max_days_past: 30          # at most this many days before today ...
+  max_days_future: 1         # ... and after it
 """
 
 from __future__ import annotations
@@ -165,9 +165,7 @@ class Policy:
                 limit_cents=limit,
                 period=item.period,
                 timezone=_zone(item.timezone),
-                id_types=None if item.id_types is None else frozenset(
-                    t.lower() for t in item.id_types
-                ),
+                id_types=None if item.id_types is None else frozenset(t.lower() for t in item.id_types),
             )
         return cls(
             categories=categories,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, ColumnElement, CursorResult, bindparam, func, select, update
@@ -10,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from service.db import Prepared, add_within_limit, insert_ignore, utcnow
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
-
 
 
 def _where(resident_hash: str, category: str, period: str) -> tuple[ColumnElement[bool], ...]:
@@ -24,6 +22,8 @@ def _where(resident_hash: str, category: str, period: str) -> tuple[ColumnElemen
 _USAGE = QuotaUsage.__table__
 _WATCH = WatchListEntry.__table__
 _LOCKS = BeneficiaryLock.__table__
+
+
 def try_hold(
     session: Session,
     resident_hash: str,
@@ -49,9 +49,7 @@ def try_hold(
     )
 
 
-def commit_hold(
-    session: Session, resident_hash: str, category: str, period: str, amount_cents: int
-) -> None:
+def commit_hold(session: Session, resident_hash: str, category: str, period: str, amount_cents: int) -> None:
     result = session.execute(
         update(QuotaUsage)
         .where(*_where(resident_hash, category, period), QuotaUsage.held_cents >= amount_cents)
@@ -101,9 +99,7 @@ def commit_holds(session: Session, holds: list[tuple[str, str, str, int]]) -> No
         raise RuntimeError("quota hold to commit not found")
 
 
-def release_hold(
-    session: Session, resident_hash: str, category: str, period: str, amount_cents: int
-) -> None:
+def release_hold(session: Session, resident_hash: str, category: str, period: str, amount_cents: int) -> None:
     result = session.execute(
         update(QuotaUsage)
         .where(*_where(resident_hash, category, period), QuotaUsage.held_cents >= amount_cents)
@@ -114,12 +110,8 @@ def release_hold(
         raise RuntimeError("quota hold to release not found")
 
 
-def get_usage(
-    session: Session, resident_hash: str, category: str, period: str
-) -> QuotaUsage | None:
-    return session.scalars(
-        select(QuotaUsage).where(*_where(resident_hash, category, period))
-    ).one_or_none()
+def get_usage(session: Session, resident_hash: str, category: str, period: str) -> QuotaUsage | None:
+    return session.scalars(select(QuotaUsage).where(*_where(resident_hash, category, period))).one_or_none()
 
 
 _SUSPENDED = Prepared(
@@ -151,6 +143,8 @@ def active_entry_hashes(session: Session, hashes: set[str]) -> set[str]:
 
 
 _LOCK_BENEFICIARY = select(_LOCKS.c.address).where(_LOCKS.c.address == bindparam("address")).with_for_update()
+
+
 def lock_beneficiary(session: Session, address: str) -> None:
     """Serialise splitting checks per beneficiary address (row lock until commit). On SQLite
     the transaction already holds the database's write lock, so there is nothing to add."""

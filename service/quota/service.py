@@ -196,10 +196,7 @@ def commit(session: Session, deposits: list, *, actor: str, now: dt.datetime) ->
     ordered = sorted(deposits, key=_usage_key)
     repository.commit_holds(
         session,
-        [
-            (d.resident_hash, d.resident_category, d.quota_period, d.amount_cents)
-            for d in ordered
-        ],
+        [(d.resident_hash, d.resident_category, d.quota_period, d.amount_cents) for d in ordered],
     )
     for deposit in ordered:
         audit.record(session, "quota.committed", actor, _hold_payload(deposit), now=now)
@@ -240,9 +237,7 @@ class QuotaView:
         return max(0, self.limit_cents - self.used_cents - self.held_cents)
 
 
-def view(
-    session: Session, category: CategoryPolicy, resident_hash: str, now: dt.datetime
-) -> QuotaView:
+def view(session: Session, category: CategoryPolicy, resident_hash: str, now: dt.datetime) -> QuotaView:
     period = category.period_key(now)
     usage = repository.get_usage(session, resident_hash, category.name, period)
     return QuotaView(

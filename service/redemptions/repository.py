@@ -10,18 +10,14 @@ from sqlalchemy.orm import Session
 
 from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 
-
 # ---- payout accounts ----------------------------------------------------------------------------
 
+
 def account_by_ref(session: Session, payout_ref: str) -> PayoutAccount | None:
-    return session.scalars(
-        select(PayoutAccount).where(PayoutAccount.payout_ref == payout_ref)
-    ).one_or_none()
+    return session.scalars(select(PayoutAccount).where(PayoutAccount.payout_ref == payout_ref)).one_or_none()
 
 
-def account_for(
-    session: Session, bank_id: int, holder: str, account_hmac: str
-) -> PayoutAccount | None:
+def account_for(session: Session, bank_id: int, holder: str, account_hmac: str) -> PayoutAccount | None:
     return session.scalars(
         select(PayoutAccount).where(
             PayoutAccount.bank_id == bank_id,
@@ -31,9 +27,7 @@ def account_for(
     ).one_or_none()
 
 
-def list_accounts(
-    session: Session, bank_id: int, *, after: int = 0, limit: int = 100
-) -> list[PayoutAccount]:
+def list_accounts(session: Session, bank_id: int, *, after: int = 0, limit: int = 100) -> list[PayoutAccount]:
     return list(
         session.scalars(
             select(PayoutAccount)
@@ -45,6 +39,7 @@ def list_accounts(
 
 
 # ---- payouts ------------------------------------------------------------------------------------
+
 
 def insert_payout(session: Session, values: dict[str, Any]) -> Payout | None:
     """Insert the payout of a redemption id unless one exists (ON CONFLICT DO NOTHING on the
@@ -80,9 +75,7 @@ def get_payout(session: Session, payout_id: int, *, lock: bool = False) -> Payou
 
 
 def by_redemption_id(session: Session, redemption_id: int) -> Payout | None:
-    return session.scalars(
-        select(Payout).where(Payout.redemption_id == redemption_id)
-    ).one_or_none()
+    return session.scalars(select(Payout).where(Payout.redemption_id == redemption_id)).one_or_none()
 
 
 def list_payouts(

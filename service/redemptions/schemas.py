@@ -92,7 +92,9 @@ class PayoutOut(BaseModel):
     due_at: dt.datetime
     amount: str
     amount_units: str = Field(description="The burned amount in token units (6 decimals), a decimal string.")
-    dust_units: str = Field(description="The sub-cent rest of amount_units, in token units, a decimal string.")
+    dust_units: str = Field(
+        description="The sub-cent rest of amount_units, in token units, a decimal string."
+    )
     holder: str
     payout_ref: str
     payout_account_id: int | None

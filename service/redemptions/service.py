@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from service import audit, business_days
+from service import audit, business_days, ledger
 from service.audit.repository import format_timestamp
 from service.banks.models import Bank, BankRecord
 from service.config import Settings
@@ -63,7 +63,6 @@ from service.quota.policy import Policy
 from service.redemptions import repository
 from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 from service.redemptions.schemas import PayoutAccountIn, SettlementRequest
-from service import ledger
 
 WATCHER_ACTOR = "redemption-watcher"
 MAX_CENTS = 2**63 - 1
@@ -74,6 +73,7 @@ _PAYOUT_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 # ---- errors -------------------------------------------------------------------------------------
+
 
 class InvalidPayoutAccount(ServiceError):
     """Payout account: holder or account reference format."""
@@ -139,6 +139,7 @@ SETTLE_ERRORS: tuple[type[ServiceError], ...] = (
 
 # ---- business days ------------------------------------------------------------------------------
 
+
 def payout_due_at(settings: Settings, created_at: dt.datetime) -> dt.datetime:
     """When a payout created at `created_at` falls overdue (service/business_days.py)."""
     return business_days.due_at(
@@ -147,6 +148,7 @@ def payout_due_at(settings: Settings, created_at: dt.datetime) -> dt.datetime:
 
 
 # ---- payout accounts ----------------------------------------------------------------------------
+
 
 def account_hmac(settings: Settings, bank_id: int, account_reference: str) -> str:
     key = settings.id_hmac_secret.get_secret_value().encode("utf-8")
@@ -167,9 +169,7 @@ def payout_ref_for(bank_id: int, holder: str, account_hmac_hex: str, salt_hex: s
 
 def _check_account_reference(value: str) -> str:
     if not 1 <= len(value) <= 128 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise InvalidPayoutAccount(
-            "account_reference must be 1-128 characters without control characters"
-        )
+        raise InvalidPayoutAccount("account_reference must be 1-128 characters without control characters")
     if value != value.strip():
         raise InvalidPayoutAccount("account_reference must not start or end with whitespace")
     return value
@@ -186,7 +186,11 @@ def account_payload(account: PayoutAccount) -> dict:
 
 
 def register_account(
-    session: Session, settings: Settings, bank: Bank | BankRecord, body: PayoutAccountIn, *,
+    session: Session,
+    settings: Settings,
+    bank: Bank | BankRecord,
+    body: PayoutAccountIn,
+    *,
     now: dt.datetime,
 ) -> tuple[PayoutAccount, bool]:
     """Register (bank, holder, account); returns (account, created). The same registration
@@ -214,12 +218,12 @@ def register_account(
     )
     session.add(account)
     session.flush()  # unique (bank, holder, account_hmac): a concurrent duplicate fails here
-    audit.record(session, "payout_account.registered", f"bank:{bank.name}",
-                 account_payload(account), now=now)
+    audit.record(session, "payout_account.registered", f"bank:{bank.name}", account_payload(account), now=now)
     return account, True
 
 
 # ---- payouts ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RedemptionEvent:
@@ -296,8 +300,7 @@ def record_redemption(
     if reason is None:
         audit.record(session, "payout.created", WATCHER_ACTOR, payout_payload(payout), now=now)
     else:
-        audit.record(session, "alert.payout_unassigned", WATCHER_ACTOR, payout_payload(payout),
-                     now=now)
+        audit.record(session, "alert.payout_unassigned", WATCHER_ACTOR, payout_payload(payout), now=now)
     return payout
 
 
@@ -307,8 +310,11 @@ def report_overdue(session: Session, *, now: dt.datetime) -> list[Payout]:
     for payout in rows:
         payout.overdue_reported_at = now
         audit.record(
-            session, "alert.payout_overdue", WATCHER_ACTOR,
-            {**payout_payload(payout), "due_at": format_timestamp(payout.due_at)}, now=now,
+            session,
+            "alert.payout_overdue",
+            WATCHER_ACTOR,
+            {**payout_payload(payout), "due_at": format_timestamp(payout.due_at)},
+            now=now,
         )
     session.flush()
     return rows
@@ -347,9 +353,13 @@ def assign_payout(
     payout.due_at = payout_due_at(settings, now)
     payout.updated_at = now
     session.flush()
-    audit.record(session, "payout.assigned", actor,
-                 {**payout_payload(payout), "was_unassigned_for": reason, "bank": bank.name},
-                 now=now)
+    audit.record(
+        session,
+        "payout.assigned",
+        actor,
+        {**payout_payload(payout), "was_unassigned_for": reason, "bank": bank.name},
+        now=now,
+    )
     return payout
 
 
@@ -361,6 +371,7 @@ def get_for_bank(session: Session, bank: Bank | BankRecord, payout_id: int) -> P
 
 
 # ---- settlement ---------------------------------------------------------------------------------
+
 
 def settlement_hmac(settings: Settings, message: bytes) -> str:
     key = settings.id_hmac_secret.get_secret_value().encode("utf-8")
@@ -427,8 +438,9 @@ def settle(
         raise SettlementConflict()
     session.refresh(payout)
     actor = f"bank:{bank.name}"
-    audit.record(session, "payout.settled", actor,
-                 {**payout_payload(payout), "key_id": request.key_id}, now=now)
+    audit.record(
+        session, "payout.settled", actor, {**payout_payload(payout), "key_id": request.key_id}, now=now
+    )
     _debit_reserve_ledger(session, payout, actor=actor, now=now)
     return SettleOutcome(payout, created=True)
 
@@ -438,10 +450,19 @@ def _debit_reserve_ledger(session: Session, payout: Payout, *, actor: str, now: 
     Dr pending_payouts / Cr custody at the bank, idempotent per payout id."""
     assert payout.bank_id is not None  # settled by its bank (settle checks it is the caller)
     ledger.record_payout_settled(
-        session, bank_id=payout.bank_id, amount_cents=payout.amount_cents, payout_id=payout.id,
-        burn=ledger.Burn(redemption_id=payout.redemption_id, units=int(payout.amount_units),
-                         holder=payout.holder, tx_hash=payout.tx_hash, block_number=payout.block_number),
-        actor=actor, now=now,
+        session,
+        bank_id=payout.bank_id,
+        amount_cents=payout.amount_cents,
+        payout_id=payout.id,
+        burn=ledger.Burn(
+            redemption_id=payout.redemption_id,
+            units=int(payout.amount_units),
+            holder=payout.holder,
+            tx_hash=payout.tx_hash,
+            block_number=payout.block_number,
+        ),
+        actor=actor,
+        now=now,
     )
 
 

@@ -24,16 +24,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service import audit
-from service.reserves.attestor import Attestor
+from service import audit, ledger
 from service.chain import cursor as cursors
 from service.chain.events import REDEEMED, LogReader
 from service.chain.token import Token
 from service.config import Settings
 from service.db import Database, utcnow
 from service.redemptions import service as redemptions
+from service.reserves.attestor import Attestor
 from service.retry import Backoff
-from service import ledger
 
 log = logging.getLogger("ushk.redemptions")
 
@@ -70,14 +69,10 @@ class RedemptionWatcher:
         self.attestor = attestor
         self.token = token
         self.settings = settings
-        self.confirmations = (
-            settings.redemption_confirmations if confirmations is None else confirmations
-        )
+        self.confirmations = settings.redemption_confirmations if confirmations is None else confirmations
         self.from_block = from_block
         self.batch_blocks = batch_blocks or settings.redemption_batch_blocks
-        self.poll_seconds = (
-            settings.redemption_poll_seconds if poll_seconds is None else poll_seconds
-        )
+        self.poll_seconds = settings.redemption_poll_seconds if poll_seconds is None else poll_seconds
         self.clock = clock
         self.stats = WatcherStats()
         self._logs = LogReader(token, (REDEEMED,))
@@ -93,7 +88,7 @@ class RedemptionWatcher:
                 processed = self.step()
                 self.report_overdue()
                 self._backoff.reset()
-            except Exception as exc:  # noqa: BLE001 - retried
+            except Exception as exc:  # retried
                 log.exception("redemption watcher pass failed")
                 self.stats.errors.append(str(exc)[:300])
                 del self.stats.errors[:-20]
@@ -130,9 +125,14 @@ class RedemptionWatcher:
             with self.db.transaction() as session:
                 for event in events:
                     ledger.record_redemption(
-                        session, redemption_id=event.redemption_id, units=event.amount_units,
-                        holder=event.holder, tx_hash=event.tx_hash, block_number=event.block_number,
-                        actor=redemptions.WATCHER_ACTOR, now=now,
+                        session,
+                        redemption_id=event.redemption_id,
+                        units=event.amount_units,
+                        holder=event.holder,
+                        tx_hash=event.tx_hash,
+                        block_number=event.block_number,
+                        actor=redemptions.WATCHER_ACTOR,
+                        now=now,
                     )
             if self.attestor is not None:
                 self.attestor.ensure_not_above_attestable()
@@ -146,9 +146,10 @@ class RedemptionWatcher:
             cursors.advance_cursor(session, CURSOR, end, now)
             if events:
                 audit.record(
-                    session, "redemptions.scanned", redemptions.WATCHER_ACTOR,
-                    {"from_block": start, "to_block": end, "events": len(events),
-                     "payouts_created": created},
+                    session,
+                    "redemptions.scanned",
+                    redemptions.WATCHER_ACTOR,
+                    {"from_block": start, "to_block": end, "events": len(events), "payouts_created": created},
                     now=now,
                 )
         self.stats.ranges += 1
@@ -156,8 +157,14 @@ class RedemptionWatcher:
         self.stats.created += created
         self.stats.unassigned += unassigned
         if events:
-            log.info("blocks %s-%s: %s redemptions, %s new payouts (%s unassigned)",
-                     start, end, len(events), created, unassigned)
+            log.info(
+                "blocks %s-%s: %s redemptions, %s new payouts (%s unassigned)",
+                start,
+                end,
+                len(events),
+                created,
+                unassigned,
+            )
         return end - start + 1
 
     def catch_up(self, max_steps: int = 10_000) -> int:

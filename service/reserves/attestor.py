@@ -33,10 +33,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session
 
 from service import audit
+from service import ledger as reserves_ledger
 from service.chain.token import Receipt, Token
 from service.db import Database
 from service.money import cents_to_units
-from service import ledger as reserves_ledger
 from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.attestor")
@@ -106,8 +106,12 @@ class Attestor:
         supply is read, so a mint landing in between is counted twice, never missed."""
         now = time.monotonic()
         known = self._coverage
-        if (not fresh_read and known is not None and now - known.read_at < self.recheck_seconds
-                and now < known.fresh_until):
+        if (
+            not fresh_read
+            and known is not None
+            and now - known.read_at < self.recheck_seconds
+            and now < known.fresh_until
+        ):
             return known
         attestation = self.token.reserve_attestation()
         if self._max_age is None:
@@ -116,7 +120,9 @@ class Attestor:
         refresh_age = self._max_age * self.refresh_fraction
         fresh_for = refresh_age - age if attestation.timestamp > 0 else -1.0
         pending = unmined() if unmined is not None else 0
-        known = self._coverage = _Coverage(now, attestation.amount, now + fresh_for, self.token.total_supply() + pending)
+        known = self._coverage = _Coverage(
+            now, attestation.amount, now + fresh_for, self.token.total_supply() + pending
+        )
         return known
 
     def headroom(self, *, unmined: Callable[[], int] | None = None, fresh_read: bool = False) -> int:
@@ -193,5 +199,5 @@ class Attestor:
         while not stop.wait(interval):
             try:
                 self.attest(reason="scheduled")
-            except Exception:  # noqa: BLE001 - node down, database busy: next tick
+            except Exception:  # node down, database busy: next tick
                 log.exception("scheduled attestation failed")

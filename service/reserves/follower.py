@@ -86,24 +86,39 @@ class ChainFollower:
                         if e.kind == MINTED:
                             problem = problems.get(id(e))
                             if problem:
-                                found.append({
-                                    "code": "unbacked_mint", "message": problem,
-                                    "deposit_id": "0x" + e.args["depositId"].hex(),
-                                    "to": e.args["to"], "amount_units": str(e.args["amount"]),
-                                    "minter": e.args["minter"], "tx_hash": e.tx_hash,
-                                    "block_number": e.block,
-                                })
+                                found.append(
+                                    {
+                                        "code": "unbacked_mint",
+                                        "message": problem,
+                                        "deposit_id": "0x" + e.args["depositId"].hex(),
+                                        "to": e.args["to"],
+                                        "amount_units": str(e.args["amount"]),
+                                        "minter": e.args["minter"],
+                                        "tx_hash": e.tx_hash,
+                                        "block_number": e.block,
+                                    }
+                                )
                         elif e.kind == REDEEMED:
                             ledger.record_redemption(
-                                session, redemption_id=int(e.args["redemptionId"]), units=int(e.args["amount"]),
-                                holder=e.args["holder"], tx_hash=e.tx_hash, block_number=e.block,
-                                actor=ACTOR, now=now,
+                                session,
+                                redemption_id=int(e.args["redemptionId"]),
+                                units=int(e.args["amount"]),
+                                holder=e.args["holder"],
+                                tx_hash=e.tx_hash,
+                                block_number=e.block,
+                                actor=ACTOR,
+                                now=now,
                             )
                         else:
                             ledger.record_wipe(
-                                session, account=e.args["account"], units=int(e.args["amount"]),
-                                tx_hash=e.tx_hash, log_index=e.log_index, block_number=e.block,
-                                actor=ACTOR, now=now,
+                                session,
+                                account=e.args["account"],
+                                units=int(e.args["amount"]),
+                                tx_hash=e.tx_hash,
+                                log_index=e.log_index,
+                                block_number=e.block,
+                                actor=ACTOR,
+                                now=now,
                             )
                     cursors.advance_cursor(session, CURSOR, group_end, now)
                     if found:
@@ -159,9 +174,8 @@ def _groups(events: list[Event], end: int, limit: int) -> Iterator[tuple[int, li
     yield end, group
 
 
-_DEPOSIT_ROWS = (
-    select(Deposit.id, Deposit.status, Deposit.beneficiary, Deposit.amount_cents)
-    .where(Deposit.id.in_(bindparam("ids", expanding=True)))
+_DEPOSIT_ROWS = select(Deposit.id, Deposit.status, Deposit.beneficiary, Deposit.amount_cents).where(
+    Deposit.id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -170,7 +184,7 @@ def deposit_rows(session: Session, seqs: Iterable[int]) -> dict[int, Row[int, st
     ordered = sorted(seqs)
     rows: dict[int, Row[int, str, str, int]] = {}
     for i in range(0, len(ordered), ID_CHUNK):
-        for row in session.execute(_DEPOSIT_ROWS, {"ids": ordered[i: i + ID_CHUNK]}):
+        for row in session.execute(_DEPOSIT_ROWS, {"ids": ordered[i : i + ID_CHUNK]}):
             rows[row.id] = row
     return rows
 
@@ -183,6 +197,8 @@ def _mint_problem(event: Event, row: Row[int, str, str, int] | None) -> str | No
         return f"Minted event for deposit {seq}, which is {state}: no accepted deposit behind it"
     amount = cents_to_units(row.amount_cents)
     if row.beneficiary.lower() != to.lower() or amount != units:
-        return (f"Minted event for deposit {seq} pays {to} {units} units; the deposit is "
-                f"{row.beneficiary} {amount} units")
+        return (
+            f"Minted event for deposit {seq} pays {to} {units} units; the deposit is "
+            f"{row.beneficiary} {amount} units"
+        )
     return None

@@ -39,15 +39,15 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service import ledger
+from service.chain.events import to_hex
 from service.chain.token import ChainState, Token
 from service.db import Database
 from service.deposits.ids import deposit_id_for, seq_for_deposit_id
 from service.deposits.models import Deposit, DepositStatus
 from service.money import cents_to_units
-from service.chain.events import to_hex
-from service.reserves.follower import ACTOR, ID_CHUNK, ChainFollower, deposit_rows
-from service import ledger
 from service.reserves import service as reserves
+from service.reserves.follower import ACTOR, ID_CHUNK, ChainFollower, deposit_rows
 
 log = logging.getLogger("ushk.reconciler")
 
@@ -144,7 +144,7 @@ class Reconciler:
         while not stop.is_set():
             try:
                 self.reconcile_once()
-            except Exception:  # noqa: BLE001 - node down, database busy: next pass
+            except Exception:  # node down, database busy: next pass
                 log.exception("reconciliation pass failed")
             stop.wait(self.interval)
 
@@ -166,8 +166,9 @@ class Reconciler:
         self.last = result
         return result
 
-    def check(self, findings: list[dict] | None = None, *, block: int | None = None,
-              act: bool = True) -> ReconcileResult:
+    def check(
+        self, findings: list[dict] | None = None, *, block: int | None = None, act: bool = True
+    ) -> ReconcileResult:
         """Compares the ledger with the chain at block `block` (`pinned_block` when not given) and,
         when `act` and something is found, halts minting (see `measure`)."""
         result = self.measure(findings, block=block)
@@ -218,33 +219,66 @@ class Reconciler:
         custody_at_block = view.balances.reserves + view.paid_after
         reserves_units = custody_at_block * 10_000
         if supply != explained:
-            findings.append({
-                "code": "supply_mismatch",
-                "message": f"totalSupply {supply} units at block {block}; the ledger explains {explained}",
-                "supply_units": str(supply), "explained_units": str(explained), "block": block,
-            })
+            findings.append(
+                {
+                    "code": "supply_mismatch",
+                    "message": f"totalSupply {supply} units at block {block}; the ledger explains {explained}",
+                    "supply_units": str(supply),
+                    "explained_units": str(explained),
+                    "block": block,
+                }
+            )
         if reserves_units < supply:
-            findings.append({"code": "reserves_below_supply",
-                             "message": f"reserves {custody_at_block} cents < supply {supply} units at block {block}",
-                             "supply_units": str(supply), "reserves_cents": str(custody_at_block),
-                             "block": block})
+            findings.append(
+                {
+                    "code": "reserves_below_supply",
+                    "message": f"reserves {custody_at_block} cents < supply {supply} units at block {block}",
+                    "supply_units": str(supply),
+                    "reserves_cents": str(custody_at_block),
+                    "block": block,
+                }
+            )
         if attested_at and supply > amount:
-            findings.append({"code": "supply_above_attestation",
-                             "message": f"supply {supply} units > attested {amount} units at block {block}",
-                             "supply_units": str(supply), "attested_units": str(amount), "block": block})
+            findings.append(
+                {
+                    "code": "supply_above_attestation",
+                    "message": f"supply {supply} units > attested {amount} units at block {block}",
+                    "supply_units": str(supply),
+                    "attested_units": str(amount),
+                    "block": block,
+                }
+            )
         if attested_now > view.balances.reserves * 10_000:
-            findings.append({"code": "attestation_above_reserves",
-                             "message": f"attested {attested_now} units > reserves {view.balances.reserves} cents",
-                             "attested_units": str(attested_now), "reserves_cents": str(view.balances.reserves)})
+            findings.append(
+                {
+                    "code": "attestation_above_reserves",
+                    "message": f"attested {attested_now} units > reserves {view.balances.reserves} cents",
+                    "attested_units": str(attested_now),
+                    "reserves_cents": str(view.balances.reserves),
+                }
+            )
         if view.unbalanced:
-            findings.append({"code": "ledger_unbalanced", "message": "postings that do not balance",
-                             "posting_ids": view.unbalanced[:20]})
+            findings.append(
+                {
+                    "code": "ledger_unbalanced",
+                    "message": "postings that do not balance",
+                    "posting_ids": view.unbalanced[:20],
+                }
+            )
         stale = attested_at == 0 or state.timestamp - attested_at > state.max_attestation_age
         return ReconcileResult(
-            block=block, supply_units=supply, ledger_supply_units=view.ledger_units, in_flight_units=in_flight,
-            acknowledged_units=view.acknowledged, reserves_cents=custody_at_block,
-            attestable_cents=view.balances.attestable, attested_units=amount, attested_at=attested_at,
-            stale_attestation=stale, findings=findings, halted=view.halted,
+            block=block,
+            supply_units=supply,
+            ledger_supply_units=view.ledger_units,
+            in_flight_units=in_flight,
+            acknowledged_units=view.acknowledged,
+            reserves_cents=custody_at_block,
+            attestable_cents=view.balances.attestable,
+            attested_units=amount,
+            attested_at=attested_at,
+            stale_attestation=stale,
+            findings=findings,
+            halted=view.halted,
         )
 
     def _minted_of(self, ids: list[bytes], state: ChainState, finished: set[bytes]) -> list:
@@ -276,7 +310,7 @@ class Reconciler:
         if scan:
             lowest = min(self._mint_scan[d] for d in scan)
             for i in range(0, len(scan), ID_CHUNK):
-                chunk = scan[i: i + ID_CHUNK]
+                chunk = scan[i : i + ID_CHUNK]
                 if lowest <= block:
                     for event in self.token.minted_events(lowest, block, chunk):
                         self._found[event.deposit_id] = event
@@ -371,4 +405,6 @@ def _finished(session: Session, deposit_ids: list[bytes]) -> set[bytes]:
         return set()
     rows = deposit_rows(session, {seq_for_deposit_id(d) for d in deposit_ids})
     final = (DepositStatus.MINTED, DepositStatus.REJECTED)
-    return {d for d in deposit_ids if (row := rows.get(seq_for_deposit_id(d))) is not None and row.status in final}
+    return {
+        d for d in deposit_ids if (row := rows.get(seq_for_deposit_id(d))) is not None and row.status in final
+    }

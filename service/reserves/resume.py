@@ -11,7 +11,11 @@ from service.reserves.reconciler import Reconciler, ReconcileResult
 
 
 def resume_minting(
-    db: Database, *, cause: str, actor: str, reconciler: Reconciler | None,
+    db: Database,
+    *,
+    cause: str,
+    actor: str,
+    reconciler: Reconciler | None,
     acknowledge_units: int | None = None,
 ) -> MintingHalt:
     """An operator lifts the active halt with `cause`, after a fresh reconciliation.
@@ -56,29 +60,40 @@ def resume_minting(
             assert reconciler.pauser is not None  # checked above: paused_by_us needs a pauser
             unpause_tx = token.transact(reconciler.pauser, "unpauseMinting").tx_hash
     evidence = {
-        "block": result.block, "supply_units": str(result.supply_units),
+        "block": result.block,
+        "supply_units": str(result.supply_units),
         "explained_units": str(result.explained_units),
         "in_flight_units": str(result.in_flight_units),
         "previously_acknowledged_units": str(result.acknowledged_units),
         "difference_units": str(difference),
     }
     with db.transaction() as session:
-        return reserves.resume(session, cause=cause, actor=actor, acknowledged_units=difference,
-                               evidence=evidence, unpause_tx_hash=unpause_tx)
+        return reserves.resume(
+            session,
+            cause=cause,
+            actor=actor,
+            acknowledged_units=difference,
+            evidence=evidence,
+            unpause_tx_hash=unpause_tx,
+        )
 
 
 class PauserRequired(ServiceError):
     status_code = 409
     code = "pauser_key_required"
-    message = ("The service paused minting on chain for this halt: resuming unpauses it, which "
-               "needs USHK_PAUSER_PRIVATE_KEY and the chain.")
+    message = (
+        "The service paused minting on chain for this halt: resuming unpauses it, which "
+        "needs USHK_PAUSER_PRIVATE_KEY and the chain."
+    )
 
 
 class ChainRequired(ServiceError):
     status_code = 409
     code = "chain_required"
-    message = ("Resuming runs a fresh reconciliation against the chain first, which needs "
-               "USHK_RPC_URL and the token's address (USHK_TOKEN_ADDRESS or the deployment file).")
+    message = (
+        "Resuming runs a fresh reconciliation against the chain first, which needs "
+        "USHK_RPC_URL and the token's address (USHK_TOKEN_ADDRESS or the deployment file)."
+    )
 
 
 class DiscrepancyRemains(ServiceError):
@@ -105,11 +120,14 @@ class AcknowledgementMismatch(ServiceError):
     def __init__(self, difference: int, result: ReconcileResult) -> None:
         self.difference_units = difference
         if difference == 0:
-            message = (f"No supply difference remains at block {result.block}: resume without "
-                       "acknowledging one.")
+            message = (
+                f"No supply difference remains at block {result.block}: resume without acknowledging one."
+            )
         else:
-            message = (f"A supply difference of {difference} units remains at block {result.block} "
-                       f"(totalSupply {result.supply_units}, the ledger explains {result.explained_units}). "
-                       f"To resume anyway, acknowledge exactly {difference} units; it is recorded with the "
-                       "cause and shown in the reserve summary.")
+            message = (
+                f"A supply difference of {difference} units remains at block {result.block} "
+                f"(totalSupply {result.supply_units}, the ledger explains {result.explained_units}). "
+                f"To resume anyway, acknowledge exactly {difference} units; it is recorded with the "
+                "cause and shown in the reserve summary."
+            )
         super().__init__(message)

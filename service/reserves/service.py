@@ -9,13 +9,12 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import audit
+from service import audit, ledger
 from service.banks.models import Bank
 from service.canonical import canonical_json
 from service.db import insert_ignore, insert_returning, utcnow
 from service.errors import NotFound, ServiceError
 from service.money import format_cents
-from service import ledger
 from service.reserves.models import MintingHalt, ReserveReport
 
 
@@ -52,7 +51,11 @@ def minting_halted(session: Session) -> bool:
 
 
 def halt(
-    session: Session, findings: list[dict], *, difference_units: int, actor: str,
+    session: Session,
+    findings: list[dict],
+    *,
+    difference_units: int,
+    actor: str,
     now: dt.datetime | None = None,
 ) -> tuple[MintingHalt, bool]:
     """Halts minting for `findings` (each {"code", ...}); returns (the active halt, created?).
@@ -62,14 +65,24 @@ def halt(
     now = now or utcnow()
     codes = ",".join(sorted({f["code"] for f in findings}))[:500]
     details = canonical_json(findings).decode()
-    created = insert_returning(
-        session,
-        MintingHalt.__table__,
-        {"active": 1, "codes": codes, "details": details, "difference_units": int(difference_units),
-         "acknowledged_units": 0, "paused_on_chain": False, "created_at": now},
-        ["active"],
-        MintingHalt.__table__.c.id,
-    ) is not None
+    created = (
+        insert_returning(
+            session,
+            MintingHalt.__table__,
+            {
+                "active": 1,
+                "codes": codes,
+                "details": details,
+                "difference_units": int(difference_units),
+                "acknowledged_units": 0,
+                "paused_on_chain": False,
+                "created_at": now,
+            },
+            ["active"],
+            MintingHalt.__table__.c.id,
+        )
+        is not None
+    )
     current = active_halt(session, lock=True)
     assert current is not None  # just inserted, or the active halt the insert conflicted with
     if not created:
@@ -77,8 +90,9 @@ def halt(
         current.difference_units = int(difference_units)
         session.flush()
         return current, False
-    audit.record(session, "alert.reserves_discrepancy", actor,
-                 {"halt_id": current.id, "findings": findings}, now=now)
+    audit.record(
+        session, "alert.reserves_discrepancy", actor, {"halt_id": current.id, "findings": findings}, now=now
+    )
     audit.record(session, "minting.halted", actor, {"halt_id": current.id, "codes": codes}, now=now)
     return current, True
 
@@ -93,8 +107,14 @@ def note_paused_on_chain(session: Session, halt_id: int, tx_hash: str, *, actor:
 
 
 def resume(
-    session: Session, *, cause: str, actor: str, acknowledged_units: int, evidence: dict,
-    unpause_tx_hash: str | None = None, now: dt.datetime | None = None,
+    session: Session,
+    *,
+    cause: str,
+    actor: str,
+    acknowledged_units: int,
+    evidence: dict,
+    unpause_tx_hash: str | None = None,
+    now: dt.datetime | None = None,
 ) -> MintingHalt:
     """Lifts the active halt, recording who, why, and what a fresh reconciliation measured
     just before (`evidence`, with its "block"): `acknowledged_units` is the supply difference
@@ -117,11 +137,18 @@ def resume(
     row.resume_evidence = canonical_json(evidence).decode()
     session.flush()
     audit.record(
-        session, "minting.resumed", actor,
-        {"halt_id": row.id, "cause": row.resume_cause, "codes": row.codes,
-         "difference_cleared": row.acknowledged_units == 0,
-         "acknowledged_difference_units": str(row.acknowledged_units),
-         "evidence": evidence, "unpause_tx_hash": unpause_tx_hash},
+        session,
+        "minting.resumed",
+        actor,
+        {
+            "halt_id": row.id,
+            "cause": row.resume_cause,
+            "codes": row.codes,
+            "difference_cleared": row.acknowledged_units == 0,
+            "acknowledged_difference_units": str(row.acknowledged_units),
+            "evidence": evidence,
+            "unpause_tx_hash": unpause_tx_hash,
+        },
         now=now,
     )
     return row
@@ -129,18 +156,24 @@ def resume(
 
 def acknowledged_difference(session: Session) -> int:
     """Supply differences operators acknowledged when resuming (units)."""
-    return int(session.execute(
-        select(func.coalesce(func.sum(MintingHalt.acknowledged_units), 0)).where(MintingHalt.active.is_(None))
-    ).scalar_one())
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(MintingHalt.acknowledged_units), 0)).where(
+                MintingHalt.active.is_(None)
+            )
+        ).scalar_one()
+    )
 
 
 def acknowledgements(session: Session) -> list[MintingHalt]:
     """The resumed halts whose resume acknowledged a difference, oldest first."""
-    return list(session.scalars(
-        select(MintingHalt)
-        .where(MintingHalt.active.is_(None), MintingHalt.acknowledged_units != 0)
-        .order_by(MintingHalt.id)
-    ))
+    return list(
+        session.scalars(
+            select(MintingHalt)
+            .where(MintingHalt.active.is_(None), MintingHalt.acknowledged_units != 0)
+            .order_by(MintingHalt.id)
+        )
+    )
 
 
 def acknowledgement_out(row: MintingHalt) -> dict:
@@ -217,9 +250,15 @@ def store_report(session: Session, report: dict, *, reason: str, now: dt.datetim
     insert_ignore(
         session,
         ReserveReport.__table__,
-        {"hash": digest, "body": body.decode(), "amount_cents": int(report["attested_cents"]),
-         "audit_seq": int(report["audit_head"]["seq"]), "audit_head": report["audit_head"]["hash"],
-         "reason": reason[:64], "created_at": now or utcnow()},
+        {
+            "hash": digest,
+            "body": body.decode(),
+            "amount_cents": int(report["attested_cents"]),
+            "audit_seq": int(report["audit_head"]["seq"]),
+            "audit_head": report["audit_head"]["hash"],
+            "reason": reason[:64],
+            "created_at": now or utcnow(),
+        },
         ["hash"],
     )
     return digest
@@ -247,8 +286,10 @@ def get_report(session: Session, digest: str) -> ReserveReport:
 
 def last_attested_report(session: Session) -> ReserveReport | None:
     return session.scalar(
-        select(ReserveReport).where(ReserveReport.tx_hash.is_not(None))
-        .order_by(ReserveReport.attested_at.desc()).limit(1)
+        select(ReserveReport)
+        .where(ReserveReport.tx_hash.is_not(None))
+        .order_by(ReserveReport.attested_at.desc())
+        .limit(1)
     )
 
 
@@ -275,7 +316,8 @@ def summary(session: Session, chain: dict | None) -> dict:
             "amount": _units_to_dollars(a["amount"]),
             "timestamp": a["timestamp"],
             "time": dt.datetime.fromtimestamp(a["timestamp"], dt.UTC).isoformat(timespec="seconds")
-            if a["timestamp"] else None,
+            if a["timestamp"]
+            else None,
             "report_hash": a["report_hash"],
             "audit_head": a["audit_head"],
             "report_url": f"/v1/reserves/reports/{a['report_hash']}",

@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
+from service import retry
 from service.banks.models import Bank, BankRecord
 from service.banks.service import webhook_secret
 from service.config import Settings
-from service import retry
 from service.db import Database, transaction_cache, utcnow
 from service.webhooks import repository
 from service.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -100,8 +100,11 @@ def enqueue_deposit_event(
 
 def backoff(settings: Settings, attempts: int) -> dt.timedelta:
     """The wait before the next attempt after `attempts` failed ones (service/retry.py)."""
-    return dt.timedelta(seconds=retry.delay(
-        attempts, initial=settings.webhook_backoff_seconds, maximum=settings.webhook_backoff_max_seconds))
+    return dt.timedelta(
+        seconds=retry.delay(
+            attempts, initial=settings.webhook_backoff_seconds, maximum=settings.webhook_backoff_max_seconds
+        )
+    )
 
 
 @dataclass

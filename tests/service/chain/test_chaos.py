@@ -232,7 +232,7 @@ class Load:
                 self._send(clients, turn, body, beneficiary, cents)
                 if not self.burst.is_set():
                     self.stop.wait(PACE_SECONDS)
-        except Exception as exc:
+        except Exception as exc:  # reported by finish()
             self.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             for client in clients:

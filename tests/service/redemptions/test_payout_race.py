@@ -29,7 +29,7 @@ def _race(env) -> None:
                 with db.transaction() as session:
                     if redemptions.record_redemption(session, env.settings, ev, now=env.clock()) is not None:
                         created.append(ev.redemption_id)
-        except BaseException as exc:
+        except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             db.dispose()
