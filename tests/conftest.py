@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BLOCK_TIME_ENV = "APE_BLOCK_TIME"
 # The chain tests of the minter, the redemption watcher, the reserve ledger, attestor and
 # reconciler: run on automine and again with --block-time. (The minter's crash recovery runs
-# there in tests/service/chain/test_chaos.py, marked blocktime(only=True).)
+# there in tests/service/chain/test_chaos.py, marked blocktime(only=True), and in
+# tests/service/chain/test_crash.py's test of kills from outside, marked blocktime.)
 BLOCK_TIME_MODULES = (
     "tests/service/chain/test_minter.py",
     "tests/service/redemptions/test_redemption_watcher.py",
