@@ -23,16 +23,18 @@ waits for each one to be mined, as it does on any chain it does not mine itself.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
+
+from wait_support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_TIME_ENV = "APE_BLOCK_TIME"
 # The chain tests of the minter, the redemption watcher, the reserve ledger, attestor and
 # reconciler: run on automine and again with --block-time. (The minter's crash recovery runs
-# there in tests/service/chain/test_chaos.py, marked blocktime(only=True).)
+# there in tests/service/chain/test_chaos.py, marked blocktime(only=True), and in
+# tests/service/chain/test_crash.py's test of kills from outside, marked blocktime.)
 BLOCK_TIME_MODULES = (
     "tests/service/chain/test_minter.py",
     "tests/service/redemptions/test_redemption_watcher.py",
@@ -111,10 +113,12 @@ def anvil_mining(request: pytest.FixtureRequest, chain) -> int | None:
     assert _rpc(provider, "anvil_getIntervalMining") == seconds
     web3 = provider.web3
     start = web3.eth.block_number
-    deadline = time.monotonic() + 3 * seconds + 10
-    while web3.eth.block_number < start + 2:
-        assert time.monotonic() < deadline, f"no block mined on anvil's {seconds}s interval"
-        time.sleep(0.1)
+    wait_for(
+        f"two blocks mined on anvil's {seconds}s interval",
+        lambda: web3.eth.block_number >= start + 2,
+        3 * seconds + 10,
+        interval=0.1,
+    )
     for number in (start + 1, start + 2):
         block = web3.eth.get_block(number)
         assert block["transactions"] == [], f"block {number} was mined for a transaction"

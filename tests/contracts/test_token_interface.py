@@ -17,6 +17,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from token_helpers import ErrorDecoder, _canonical_type, addr
+from wait_support import wait_for
 
 #: keccak256("eip1967.proxy.implementation") - 1
 IMPLEMENTATION_SLOT = (int.from_bytes(keccak(text="eip1967.proxy.implementation"), "big") - 1).to_bytes(32, "big")
@@ -124,10 +125,12 @@ class Rpc:
         of the mined transaction, from anvil's call tracer."""
         response = self("eth_sendTransaction", [tx])
         assert "error" not in response, response
-        deadline = time.monotonic() + 10
-        while (receipt := self("eth_getTransactionReceipt", [response["result"]])["result"]) is None:
-            assert time.monotonic() < deadline, f"no receipt for {response['result']}"
-            time.sleep(0.01)
+        receipt = wait_for(
+            f"the receipt of {response['result']}",
+            lambda: self("eth_getTransactionReceipt", [response["result"]])["result"],
+            10,
+            interval=0.01,
+        )
         assert int(receipt["status"], 16) == 0, "the transaction did not revert"
         trace = self("debug_traceTransaction", [response["result"], {"tracer": "callTracer"}])
         assert "result" in trace, trace

@@ -36,6 +36,7 @@ from hypothesis.stateful import (
 )
 
 from token_helpers import DAY, ZERO32, ZERO_ADDRESS, b32, dep_id
+from wait_support import wait_for
 
 MINTER_ALLOWANCE = 1_500
 MAX_PER_MINT = 400
@@ -85,11 +86,13 @@ class RawToken:
         tx = {"from": sender, "to": self.address, "data": calldata(signature, *args), "gas": hex(GAS)}
         response = self._rpc("eth_sendTransaction", [tx])
         assert "error" not in response, response
-        deadline = time.monotonic() + 10
         # anvil mines at once but may answer before the receipt is stored
-        while (receipt := self._rpc("eth_getTransactionReceipt", [response["result"]])["result"]) is None:
-            assert time.monotonic() < deadline, f"no receipt for {response['result']}"
-            time.sleep(0.002)
+        receipt = wait_for(
+            f"the receipt of {response['result']}",
+            lambda: self._rpc("eth_getTransactionReceipt", [response["result"]])["result"],
+            10,
+            interval=0.002,
+        )
         assert int(receipt["status"], 16) == 1, receipt
         return receipt
 

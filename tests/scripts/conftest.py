@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from wait_support import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -79,11 +81,7 @@ def anvil_url():
                 pytest.fail(f"anvil did not start on port {port}: {err}")
             time.sleep(0.1)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc, timeout=10)
 
 
 @pytest.fixture(scope="session")

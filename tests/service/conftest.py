@@ -45,6 +45,7 @@ from svc_support import (  # noqa: E402
     server_env,
     wait_healthy,
 )
+from wait_support import stop_process  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -138,13 +139,7 @@ def spawn_server():
 
     yield start
     for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -20,7 +20,6 @@ import os
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from service.models import (
     WebhookDelivery,
 )
 from service.quota.policy import Policy
+from wait_support import join, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_POLICY = REPO / "config" / "policy.demo.yaml"
@@ -195,30 +195,35 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("live server did not start")
-            time.sleep(0.01)
+
+        def running() -> None:
+            assert self.thread.is_alive(), f"the live server at {self.url} stopped while starting"
+
+        wait_for(
+            f"the live server at {self.url} to start",
+            lambda: self.server.started,
+            10,
+            interval=0.01,
+            check=running,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        join(self.thread, timeout=10)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
+    def healthy() -> bool:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not become healthy")
+            return False
+
+    def running() -> None:
+        assert process.poll() is None, f"the server for {url} exited with {process.returncode}"
+
+    wait_for(f"the server at {url} to become healthy", healthy, timeout, interval=0.1, check=running)
 
 
 def today(days: int = 0) -> str:

@@ -18,6 +18,7 @@ from service.deposits import service as deposits
 from service.deposits.models import Deposit
 from service.deposits.writer import SubmissionWriter
 from svc_support import confirmation
+from wait_support import join
 
 
 def _writer(env) -> SubmissionWriter:
@@ -46,7 +47,11 @@ def _submit_together(env, writer, submissions):
 
     async def run():
         tasks = [asyncio.ensure_future(writer.submit(auth, body)) for auth, body in submissions]
-        await asyncio.sleep(0.05)  # every submission is queued (the writer waits for the lock)
+        # One turn of the loop runs each task up to its wait for the answer: `submit` queues its
+        # job before its first await, so every job is queued then (asyncio runs the tasks created
+        # before this sleep first), none answered while the lock is held.
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in tasks)
         release.set()
         return await asyncio.gather(*tasks)
 
@@ -54,7 +59,7 @@ def _submit_together(env, writer, submissions):
         return asyncio.run(run())
     finally:
         release.set()
-        holder.join()
+        join(holder)
         writer.close()
 
 

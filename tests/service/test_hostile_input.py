@@ -18,6 +18,7 @@ from service.client import BankClient, build_settlement
 from service.quota.policy import Policy
 from service.redemptions import service as redemptions
 from svc_support import BENEFICIARY, LiveServer, confirmation, today
+from wait_support import join
 
 MAX_ID = 2**63 - 1
 
@@ -467,7 +468,7 @@ def test_a_503_database_busy_keeps_the_connection_open_for_the_retry(sqlite_url)
             assert json.loads(busy.read())["error"]["code"] == "database_busy"
         finally:
             release.set()
-            holder.join()
+            join(holder)
         connection.request("POST", "/v1/deposits", body, headers)  # the same connection
         assert connection.getresponse().status == 201
         connection.close()

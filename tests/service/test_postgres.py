@@ -22,6 +22,7 @@ from svc_support import (
     confirmation,
     make_settings,
 )
+from wait_support import join
 
 pytestmark = pytest.mark.postgres
 
@@ -100,7 +101,8 @@ def test_concurrent_claimers_never_share_a_deposit(pg_env):
             while True:
                 with pg_env.db.transaction() as session:
                     batch = outbox.claim_batch(session, 7)
-                    time.sleep(0.02)  # hold the row locks while the other claims
+                    # what is under test: the row locks held a while, so the other claims meanwhile
+                    time.sleep(0.02)
                 if not batch:
                     return
                 claimed[name].extend(d.id for d in batch)
@@ -110,8 +112,7 @@ def test_concurrent_claimers_never_share_a_deposit(pg_env):
     threads = [threading.Thread(target=claimer, args=(n,)) for n in claimed]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join(*threads, timeout=60)
     assert not errors
     assert not set(claimed["a"]) & set(claimed["b"])
     assert sorted(claimed["a"] + claimed["b"]) == seqs

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from service.audit.models import AuditEntry
 from service.db import SQLiteWriteLock
+from wait_support import join, wait_exit, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,10 @@ def _holder_script(url: str, ready: Path, release: Path) -> str:
         with db.transaction() as session:
             session.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (99, 0, 'x')"))
             Path({str(ready)!r}).touch()
+            deadline = time.monotonic() + 60  # waits for the test's release, not for ever
             while not Path({str(release)!r}).exists():
+                if time.monotonic() > deadline:
+                    raise SystemExit("never released")
                 time.sleep(0.01)
         """)
 
@@ -42,9 +46,13 @@ def test_a_writer_in_another_process_makes_this_one_wait_then_go(env, tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        while not ready.exists():
-            assert holder.poll() is None, "the holding process died"
-            threading.Event().wait(0.01)
+        wait_for(
+            "the other process to hold the write lock",
+            ready.exists,
+            30,
+            interval=0.01,
+            check=lambda: _alive(holder),
+        )
         order: list[str] = []
         done = threading.Event()
 
@@ -61,15 +69,17 @@ def test_a_writer_in_another_process_makes_this_one_wait_then_go(env, tmp_path):
 
         writer = threading.Thread(target=write)
         writer.start()
-        assert not done.wait(0.3) and order == []  # waiting for the other process's transaction
+        # what is under test: for 0.3 s the writer does not get in while the other process holds
+        # the lock (a writer that did not wait would be done within this time)
+        assert not done.wait(0.3) and order == []
         release.touch()
         assert done.wait(30)
-        writer.join()
+        join(writer)
         assert order == ["began", "saw the other process's row"]
     finally:
         release.touch()
-        holder.wait(timeout=30)
-    assert holder.returncode == 0
+        returncode = wait_exit(holder, 30, "the holding process")
+    assert returncode == 0
 
 
 def test_threads_of_one_process_take_turns(env):
@@ -87,8 +97,7 @@ def test_threads_of_one_process_take_turns(env):
     threads = [threading.Thread(target=write, args=(n,)) for n in range(16)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    join(*threads)
     assert overlaps == [1] * 16
     assert lock._owner is None  # released by every commit
 
@@ -101,9 +110,13 @@ def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(en
     checkpointer = threading.Thread(target=env.db.run_wal_checkpoints, args=(stop, 0.02))
     checkpointer.start()
     lock = SQLiteWriteLock.for_file(str(database))
-    while not lock.background_checkpoints:  # the thread has started and taken over
-        assert checkpointer.is_alive()
-        stop.wait(0.005)
+    wait_for(
+        "the checkpointer thread to take over",
+        lambda: lock.background_checkpoints,
+        20,
+        interval=0.005,
+        check=lambda: _alive(checkpointer),
+    )
     try:
         for n in range(commits):
             with env.db.transaction() as session:
@@ -121,10 +134,10 @@ def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(en
                 if n == 0:  # no commit of this process checkpoints while the thread does
                     raw = session.connection().connection.dbapi_connection
                     assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-            stop.wait(0.002)
+            stop.wait(0.002)  # what is under test: commits spread over time, checkpoints in between
     finally:
         stop.set()
-        checkpointer.join()
+        join(checkpointer)
     # the new rows reached the database file itself: only a checkpoint writes there (the
     # commits' own are off, and SQLite's would wait for 1,000 pages in the log)
     assert database.stat().st_size > before
@@ -161,22 +174,17 @@ def test_a_submission_that_waits_too_long_for_the_write_lock_is_a_503(tmp_path, 
             busy = client.submit(confirmation("BUSY-1"))
         finally:
             release.set()
-            holder.join()
+            join(holder)
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
         assert busy.json()["error"]["code"] == "database_busy"
         assert client.submit(confirmation("BUSY-1")).status_code == 201  # nothing was kept: a retry works
     env.db.dispose()
 
 
-def _wait_for(condition, timeout: float = 20.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
+def _alive(worker) -> None:
+    """Fails at once when the thread or process a wait depends on has ended."""
+    ended = not worker.is_alive() if isinstance(worker, threading.Thread) else worker.poll() is not None
+    assert not ended, f"{worker} ended"
 
 
 def test_the_lock_holder_sees_writers_waiting_in_this_and_other_processes(env, tmp_path):
@@ -202,13 +210,13 @@ def test_the_lock_holder_sees_writers_waiting_in_this_and_other_processes(env, t
         )
         try:
             # another process's writer, waiting for this transaction
-            assert _wait_for(lock.others_waiting)
+            wait_for("the other process's writer waiting", lock.others_waiting, 20, interval=0.005)
             assert not done.exists()
         except BaseException:
             other.kill()
             raise
-    assert other.wait(timeout=30) == 0 and done.exists()
-    assert _wait_for(lambda: not lock.others_waiting())
+    assert wait_exit(other, 30, "the other process's writer") == 0 and done.exists()
+    wait_for("no writer waiting", lambda: not lock.others_waiting(), 20, interval=0.005)
 
     # a writer of this process waiting on the thread mutex counts too
     entered = threading.Event()
@@ -222,6 +230,7 @@ def test_the_lock_holder_sees_writers_waiting_in_this_and_other_processes(env, t
 
         waiter = threading.Thread(target=write)
         waiter.start()
-        assert entered.wait(5) and _wait_for(lock.others_waiting)
-    waiter.join(timeout=30)
-    assert not waiter.is_alive() and not lock.others_waiting()
+        assert entered.wait(5)
+        wait_for("this process's writer waiting", lock.others_waiting, 20, interval=0.005)
+    join(waiter, timeout=30)
+    assert not lock.others_waiting()

@@ -35,11 +35,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from chain_support import assert_chain_matches, deposits_of
+import wait_support
+from chain_support import assert_chain_matches, assert_died_mid_batch, deposits_of
 from service import audit
 from service.client import BankClient, build_confirmation
-from service.deposits import outbox
-from service.deposits.models import DepositStatus, MintBatchStatus
+from service.deposits.models import DepositStatus
 from service.models import AuditEntry, ChainCursor, Deposit, MintingHalt
 from svc_support import REPO, free_port, server_env, today, wait_healthy
 
@@ -186,9 +186,7 @@ class Load:
 
     def finish(self) -> None:
         self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
-        assert not any(t.is_alive() for t in self.threads), "a client thread did not finish"
+        wait_support.join(*self.threads, timeout=60)
         assert not self.errors, self.errors
 
     def lost_in_flight(self, instance: int, killed_at: float) -> int:
@@ -276,18 +274,15 @@ class Load:
 
 
 def wait_for(what: str, condition, service: Service, timeout: float = TIMEOUT):
-    """Polls `condition` until it returns something true; fails fast on a halt of minting or a
-    refused deposit."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
+    """Polls `condition` until it returns something true (tests/wait_support.py); fails fast on
+    a halt of minting or a refused deposit, and with the processes' logs on a timeout."""
+
+    def check() -> None:
         assert_not_halted(service, f"while waiting for {what}")
         if service.load is not None:
             assert not service.load.refused, f"deposits refused: {service.load.refused[:5]}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{service.log_tails()}"
-        time.sleep(0.05)
+
+    return wait_support.wait_for(what, condition, timeout, check=check, details=service.log_tails)
 
 
 def assert_not_halted(service: Service, when: str) -> None:
@@ -329,35 +324,6 @@ def chain_and_database(env, deployed, halted_at: int | None = None) -> str:
 def count_status(env, status: str) -> int:
     with env.db.reading() as session:
         return session.scalar(select(func.count()).select_from(Deposit).where(Deposit.status == status))
-
-
-def open_batches(env) -> list[tuple[str, str | None, list[str]]]:
-    """(status, tx_hash, statuses of its deposits) of every batch not yet closed."""
-    with env.db.reading() as session:
-        return [
-            (b.status, b.tx_hash, [d.status for d in outbox.batch_deposits(session, b.id)])
-            for b in outbox.in_flight_batches(session)
-        ]
-
-
-def assert_died_mid_batch(crash_at: str, env, token) -> None:
-    """The killed workers left a batch at exactly the step they were killed at."""
-    batches = [b for b in open_batches(env) if DepositStatus.MINTING in b[2]]
-    assert batches, f"killed at {crash_at} with no batch on its way"
-    # killed while settling the oldest batch (mined), or while sending the newest
-    status, tx_hash, _ = batches[0] if crash_at == "mined" else batches[-1]
-    if crash_at == "claimed":
-        assert status == MintBatchStatus.CLAIMED and tx_hash is None
-        return
-    assert status == MintBatchStatus.SENT and tx_hash
-    known = token.w3.provider.make_request("eth_getTransactionByHash", [tx_hash])["result"]
-    if crash_at == "recorded":
-        assert known is None, "a recorded, never broadcast transaction is known to the node"
-    elif crash_at == "sent":
-        assert known is not None, "the broadcast transaction is unknown to the node"
-    else:  # mined: the receipt was read, the deposits are not marked minted yet
-        receipt = token.receipt(tx_hash)
-        assert receipt is not None and receipt.status == 1
 
 
 def reconciler_cursor(env) -> int:
@@ -408,7 +374,7 @@ def test_chaos_killsAtEveryMinterStepAndOfAnApiInstance_everyAcceptedDepositMint
             wait_for("requests in flight to instance 0", lambda: load.in_flight[0] >= 1, service)
             killed_at = time.monotonic()
             service.apis[0].send_signal(signal.SIGKILL)
-            assert service.apis[0].wait(timeout=30) == -signal.SIGKILL
+            assert wait_support.wait_exit(service.apis[0], 30, "API instance 0") == -signal.SIGKILL
             load.burst.clear()
             kills["api"] += 1
             served = load.served[0]

@@ -1,5 +1,13 @@
 """The service SIGKILLed mid-batch and restarted: chain and database agree, nothing is minted
-twice, nothing is lost. Real `python -m service serve` processes, a real database file, anvil."""
+twice, nothing is lost. Real `python -m service serve` processes, a real database file, anvil.
+
+Two ways to die mid-batch: at each of the minter's own failpoints (`USHK_MINTER_CRASH_AT`: the
+process kills itself at that step), and killed from outside at a step seen in the database and
+on the chain: the test stops the process (SIGSTOP) again and again until what it left is the
+step it means to interrupt, then SIGKILLs it there. Either way the test checks, after the kill,
+that the batch was left at that step (`chain_support.assert_died_mid_batch`), then that a
+restarted service mints every deposit exactly once.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +17,21 @@ import sys
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from chain_support import assert_chain_matches, deposit, deposits_of
+from chain_support import (
+    MINTER_STEPS,
+    assert_chain_matches,
+    assert_died_mid_batch,
+    deposit,
+    deposits_of,
+    last_batch_id,
+    mid_batch_problem,
+)
 from service.deposits.models import MintBatch
 from service.models import Deposit
 from svc_support import REPO, free_port, server_env, wait_healthy
+from wait_support import stop_process, wait_exit, wait_for
 
 DEPOSITS = 24
 
@@ -42,34 +59,29 @@ def _serve(variables: dict[str, str]) -> tuple[subprocess.Popen, str]:
         env=variables,
         cwd=str(REPO),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     return process, f"http://127.0.0.1:{port}"
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _settled(env) -> list[Deposit] | None:
+    deposits = deposits_of(env)
+    return deposits if all(d.status in ("minted", "rejected") for d in deposits) else None
 
 
 def _wait_all_settled(env, timeout: float = 60) -> list[Deposit]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        deposits = deposits_of(env)
-        if all(d.status in ("minted", "rejected") for d in deposits):
-            return deposits
-        time.sleep(0.1)
-    raise AssertionError(f"not settled: {[d.status for d in deposits_of(env)]}")
+    return wait_for(
+        "every deposit minted or rejected",
+        lambda: _settled(env),
+        timeout,
+        interval=0.1,
+        details=lambda: f"statuses: {[d.status for d in deposits_of(env)]}",
+    )
 
 
-def _accept(bank_fixture, deployed) -> None:
+def _accept(bank_fixture, deployed, count: int = DEPOSITS) -> None:
     _env, client = bank_fixture
-    for i in range(DEPOSITS):
+    for i in range(count):
         deposit(client, deployed.holders[i % len(deployed.holders)].address, f"{10 + i}.00")
 
 
@@ -79,12 +91,11 @@ def test_serviceKilledAtEachMinterStep_restartMintsEveryDepositExactlyOnce(crash
     _accept(bank, deployed)
     crashing, _url = _serve(_chain_env(env, deployed, USHK_MINTER_CRASH_AT=crash_at))
     try:
-        assert crashing.wait(timeout=60) == -signal.SIGKILL
+        assert wait_exit(crashing, 60, f"the service with the failpoint {crash_at}") == -signal.SIGKILL
     finally:
-        _stop(crashing)
-    statuses = [d.status for d in deposits_of(env)]
-    assert "minting" in statuses  # it really died mid-batch
+        stop_process(crashing)
     token = deployed.token()
+    assert_died_mid_batch(crash_at, env, token)  # it really died mid-batch, at that step
     with env.db.reading() as session:
         sent = session.scalars(
             select(MintBatch).where(MintBatch.status == "sent").order_by(MintBatch.id)
@@ -103,27 +114,67 @@ def test_serviceKilledAtEachMinterStep_restartMintsEveryDepositExactlyOnce(crash
         wait_healthy(url, restarted)
         deposits = _wait_all_settled(env)
     finally:
-        _stop(restarted)
+        stop_process(restarted)
     assert [d.status for d in deposits] == ["minted"] * DEPOSITS
     assert_chain_matches(env, deployed, token)
     assert token.total_supply() == sum(d.amount_cents * 10_000 for d in deposits)
 
 
-def test_serviceKilledAtRandomMomentsWhileMinting_nothingLostNothingTwice(bank, deployed):
+def _kill_at(process: subprocess.Popen, step: str, env, token, *, after: int, timeout: float = 60) -> int:
+    """SIGKILLs `process` when a batch it claimed (id above `after`) is at `step`: stops it
+    (SIGSTOP) every few milliseconds and reads the database and the chain while it stands still,
+    lets it go on (SIGCONT) until they hold that step, then kills it there. Returns how many
+    times it was stopped."""
+    stops = 0
+    deadline = time.monotonic() + timeout
+    problem = "not stopped yet"
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the service exited ({process.returncode}) before {step}"
+        process.send_signal(signal.SIGSTOP)
+        stops += 1
+        problem = mid_batch_problem(step, env, token, after=after)
+        if problem is None:
+            process.send_signal(signal.SIGKILL)
+            assert wait_exit(process, 30, "the SIGKILLed service") == -signal.SIGKILL
+            return stops
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.002)  # let it run a little before the next look: this is the sampling
+    raise AssertionError(
+        f"the service never stood at {step} ({MINTER_STEPS[step]}) in {timeout:g}s "
+        f"of {stops} stops; last seen: {problem}"
+    )
+
+
+def _minted_count(env) -> int:
+    with env.db.reading() as session:
+        return session.scalar(select(func.count()).select_from(Deposit).where(Deposit.status == "minted"))
+
+
+@pytest.mark.blocktime
+def test_serviceKilledFromOutsideMidBatch_nothingLostNothingTwice(bank, deployed):
     env, _client = bank
-    _accept(bank, deployed)
-    for delay in (0.4, 0.7, 1.0):
+    token = deployed.token()
+    kills = []
+    for step in ("claimed", "sent", "mined"):
+        _accept(bank, deployed, DEPOSITS // 3)  # fresh work for each run, beside what the last one left
+        # what the previous run left open is not this run's: only batches it claims count
+        before = last_batch_id(env)
         process, _url = _serve(_chain_env(env, deployed, USHK_MINTER_BATCH_SIZE="3"))
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        try:
+            stops = _kill_at(process, step, env, token, after=before)
+        finally:
+            stop_process(process)
+        assert_died_mid_batch(step, env, token, after=before)  # again, from outside the dead process
+        kills.append((step, stops, _minted_count(env)))
+    print(f"\nkilled at (step, stops it took, deposits minted by then): {kills}")
     restarted, url = _serve(_chain_env(env, deployed))
     try:
         wait_healthy(url, restarted)
         deposits = _wait_all_settled(env)
     finally:
-        _stop(restarted)
-    assert [d.status for d in deposits] == ["minted"] * DEPOSITS
-    assert_chain_matches(env, deployed, deployed.token())
-    with env.db.reading() as session:
-        assert session.scalar(select(Deposit).where(Deposit.status == "minting")) is None
+        stop_process(restarted)
+    assert len(deposits) == DEPOSITS // 3 * 3, kills
+    assert [d.status for d in deposits] == ["minted"] * len(deposits), kills
+    assert_chain_matches(env, deployed, token)  # one Minted event per deposit id
+    assert token.total_supply() == sum(d.amount_cents * 10_000 for d in deposits)
+    assert len(token.minted_events(deployed.from_block)) == len(deposits)

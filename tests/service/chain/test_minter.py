@@ -4,7 +4,6 @@ the crash points of the outbox recovered, and on-chain refusals diagnosed."""
 from __future__ import annotations
 
 import json
-import time
 from collections import deque
 
 import pytest
@@ -14,6 +13,7 @@ from chain_support import UNITS_PER_USD, assert_chain_matches, audit_kinds, depo
 from service.chain.token import ChainRevert
 from service.deposits import outbox
 from service.models import QuotaUsage
+from wait_support import join, wait_for
 
 
 def test_minter_mintsAcceptedDepositsOnceAndCommitsQuota(bank, deployed, workers):
@@ -196,18 +196,14 @@ def test_minterRun_survivesAnUnreachableNodeAndMintsOnceItIsBack(bank, deployed,
     stop = threading.Event()
     thread = threading.Thread(target=minter.run, args=(stop,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not minter.stats.errors and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert minter.stats.errors and thread.is_alive()
+    wait_for("the minter's first error on the unreachable node", lambda: minter.stats.errors, 10)
+    assert thread.is_alive()
     assert [d.status for d in deposits_of(env)] == ["accepted"]
     minter.token = real_token
     minter.attestor.token = real_token
-    deadline = time.monotonic() + 40
-    while deposits_of(env)[0].status != "minted" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for("the deposit minted", lambda: deposits_of(env)[0].status == "minted", 40, interval=0.1)
     stop.set()
-    thread.join(timeout=30)
+    join(thread, timeout=30)
     assert deposits_of(env)[0].status == "minted"
     assert_chain_matches(env, deployed, deployed.token())
 

@@ -10,6 +10,7 @@ import pytest
 from redemption_support import audit_kinds, event, payouts_of
 from service.db import Database
 from service.redemptions import service as redemptions
+from wait_support import join
 
 WORKERS = 4
 EVENTS = 10
@@ -37,8 +38,7 @@ def _race(env) -> None:
     threads = [threading.Thread(target=work) for _ in range(WORKERS)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join(*threads)
     assert errors == []
     assert sorted(created) == list(range(1, EVENTS + 1))
     assert [p.redemption_id for p in payouts_of(env)] == list(range(1, EVENTS + 1))

@@ -28,6 +28,7 @@ from service import audit, business_days
 from service.client import BankClient, build_settlement, signed_settlement
 from service.redemptions import service as redemptions
 from svc_support import make_settings, today
+from wait_support import join
 
 ACCOUNT = "HSBC-HK-004-123456-838"
 
@@ -288,8 +289,7 @@ def test_concurrentSettlements_onlyOneContentWins(two_banks):
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join(*threads)
     winner = hsbc.get_payout(payout["id"])["bank_reference"]
     for body, response in zip(bodies, results, strict=True):
         expected = 200 if body["settlement"]["bank_reference"] == winner else 409

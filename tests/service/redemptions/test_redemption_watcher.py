@@ -3,8 +3,6 @@ on chain, the watcher turning each redemption id into exactly one payout, banks 
 
 from __future__ import annotations
 
-import time
-
 from chain_support import deposit
 from redemption_support import audit_kinds, payouts_of
 from service import audit
@@ -13,6 +11,7 @@ from service.chain import cursor as cursors
 from service.redemptions import repository
 from service.redemptions.watcher import CURSOR, RedemptionWatcher
 from svc_support import LiveServer, today
+from wait_support import wait_for
 
 UNITS = 10**6  # per US dollar
 
@@ -157,9 +156,7 @@ def test_serve_runsTheWatcherWhenEnabled(bank, deployed, workers):
     app = create_app(settings, env.db, policy=env.policy, clock=env.clock)
     with LiveServer(app):
         _redeem(deployed, holder, 25, ref)
-        deadline = time.monotonic() + 20
-        while not client.payouts() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for("the watcher's payout", client.payouts, 20)
     [payout] = client.payouts()
     assert payout["amount"] == "25.00" and payout["status"] == "pending"
 

@@ -20,6 +20,7 @@ from service.models import AuditEntry, LedgerPosting, MintingHalt
 from service.reserves import service as reserves
 from service.reserves.resume import ChainRequired, resume_minting
 from svc_support import accept, server_env
+from wait_support import join
 
 TX = "0x" + "cd" * 32
 
@@ -180,8 +181,7 @@ def test_postgres_concurrentSettlementsAndHalts_recordOnce(pg_env):
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join(*threads)
     assert errors == []
     with pg_env.db.reading() as session:
         assert session.scalar(select(func.count()).where(LedgerPosting.kind == "payout_settled")) == 1

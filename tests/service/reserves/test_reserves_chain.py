@@ -36,6 +36,7 @@ from service.reserves.resume import (
     resume_minting,
 )
 from svc_support import LiveServer, make_settings, server_env
+from wait_support import wait_for
 
 USD = UNITS_PER_USD
 
@@ -382,7 +383,6 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
 
 
 def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
-    import time
 
     env, client = bank
     deposit(client, deployed.holders[0].address, "40.00")
@@ -400,16 +400,18 @@ def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
     token = deployed.token()
     app = create_app(settings, env.db, policy=env.policy)
     with LiveServer(app):
-        deadline = time.monotonic() + 20
-        while token.reserve_attestation().amount != 40 * USD:
-            assert time.monotonic() < deadline, "no periodic attestation"
-            time.sleep(0.1)
+        wait_for(
+            "a periodic attestation", lambda: token.reserve_attestation().amount == 40 * USD, 20, interval=0.1
+        )
         rogue = deployed.holders[4]
         deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
         deployed.contract.mint(deployed.holders[3], 1 * USD, os.urandom(32), sender=rogue)
-        while not (halted(env) and token.minting_paused()):
-            assert time.monotonic() < deadline, "the reconciler thread did not halt minting"
-            time.sleep(0.1)
+        wait_for(
+            "the reconciler thread to halt and pause minting",
+            lambda: halted(env) and token.minting_paused(),
+            20,
+            interval=0.1,
+        )
     assert "alert.unbacked_mint" in audit_kinds(env)
 
 
