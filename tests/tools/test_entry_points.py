@@ -93,6 +93,7 @@ def test_the_app_logs_the_routes_it_serves(tmp_path):
         async with httpx.AsyncClient(transport=transport, base_url="http://census") as client:
             assert (await client.get("/healthz")).status_code == 200
             assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/docs")).status_code == 200
             assert (await client.get("/v1/deposits/R-1")).status_code == 401
             assert (await client.get("/no/such/route")).status_code == 404
             assert (await client.delete("/healthz")).status_code == 405
@@ -100,4 +101,4 @@ def test_the_app_logs_the_routes_it_serves(tmp_path):
     asyncio.run(calls())
     app.state.ushk.db.dispose()
     # each route once, with its template; no line for an unknown path or a method it lacks
-    assert log.read_text().splitlines() == ["GET /healthz", "GET /v1/deposits/{reference}"]
+    assert log.read_text().splitlines() == ["GET /healthz", "GET /docs", "GET /v1/deposits/{reference}"]
