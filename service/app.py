@@ -140,6 +140,31 @@ class AccessLogMiddleware:
             )
 
 
+class RouteLogMiddleware:
+    """USHK_TEST_ROUTE_LOG (tests only): the route each request matched, appended to a file the
+    first time this process serves it."""
+
+    def __init__(self, app: Any, path: Path) -> None:
+        self.app = app
+        self.path = path
+        self.seen: set[tuple[str, str]] = set()
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            if route is None and "endpoint" in scope:  # Starlette's own routes (the docs pages)
+                route = next((r for r in scope["app"].routes
+                              if getattr(r, "endpoint", None) is scope["endpoint"]), None)
+            methods = getattr(route, "methods", None) or ()
+            key = (scope.get("method", ""), getattr(route, "path", ""))
+            if key[0] in methods and key not in self.seen:
+                self.seen.add(key)
+                with open(self.path, "a") as log:
+                    log.write(f"{key[0]} {key[1]}\n")
+
+
 def _as_database(session_factory: Database | sessionmaker) -> Database:
     if isinstance(session_factory, Database):
         return session_factory
@@ -196,6 +221,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(AccessLogMiddleware)
+    if settings.test_route_log is not None:
+        app.add_middleware(RouteLogMiddleware, path=settings.test_route_log)
     for router in (
         deposits_router,
         quota_router,

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Fault injection for the crash-recovery tests: SIGKILL the process at this minter step
     # (claimed, recorded, sent, mined). Never set in production.
     minter_crash_at: Literal["claimed", "recorded", "sent", "mined"] | None = None
+    # For the tests' census of entry points: append "METHOD /route/template" to this file the
+    # first time each route answers in this process. Never set in production.
+    test_route_log: Path | None = None
 
     # ---- reserves (service/reserves/) ----
     # Attest the ledger's reserves on chain every this many seconds inside `ushk serve` (needs

@@ -29,6 +29,9 @@ import pytest
 
 from wait_support import wait_for
 
+# which entry points the tests called; the census is tests/tools/test_entry_points.py
+pytest_plugins = ("entry_point_census",)
+
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_TIME_ENV = "APE_BLOCK_TIME"
 # The chain tests of the minter, the redemption watcher, the reserve ledger, attestor and

@@ -84,6 +84,8 @@ def server_env(settings: Settings) -> dict[str, str]:
         USHK_LOG_LEVEL="WARNING",
         PYTHONPATH=str(REPO),
     )
+    if settings.test_route_log is not None:  # the census of entry points (tests/census.py)
+        env["USHK_TEST_ROUTE_LOG"] = str(settings.test_route_log)
     return env
 
 
