@@ -155,8 +155,10 @@ class RouteLogMiddleware:
         finally:
             route = scope.get("route")
             if route is None and "endpoint" in scope:  # Starlette's own routes (the docs pages)
-                route = next((r for r in scope["app"].routes
-                              if getattr(r, "endpoint", None) is scope["endpoint"]), None)
+                route = next(
+                    (r for r in scope["app"].routes if getattr(r, "endpoint", None) is scope["endpoint"]),
+                    None,
+                )
             methods = getattr(route, "methods", None) or ()
             key = (scope.get("method", ""), getattr(route, "path", ""))
             if key[0] in methods and key not in self.seen:
