@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
 	@echo "make compile; make abi; make storage-layout  record USHKStorage's layout after appending to it; make clean"
 	@echo "make lint-contracts  Slither over the token and its proxy (slither.config.json); any finding fails"
+	@echo "make test-invariants  forge's invariant campaign (tests/invariant; also a step of make test); make bench-invariants  the deep one"
 
 install:
 	@tools/install.sh
@@ -57,16 +58,21 @@ lint: install
 	exit $$status
 
 # The static checks (`make lint`), then every test on anvil's automine, then the tests marked
-# blocktime again on an anvil that mines a block a second (tests/conftest.py). All run even when
-# one fails; the block-time pass selecting none of PYTEST_ARGS's tests (pytest's exit status 5)
-# is no failure.
+# blocktime again on an anvil that mines a block a second (tests/conftest.py), with forge's
+# invariant campaign (test-invariants) beside it: that pass mostly waits for blocks. All run even
+# when one fails; the block-time pass selecting none of PYTEST_ARGS's tests (pytest's exit status
+# 5) is no failure.
 test: compile
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	echo "python -m pytest $(PYTEST_ARGS)"; \
 	python -m pytest $(PYTEST_ARGS) || status=1; \
-	echo "python -m pytest --block-time 1 $(PYTEST_ARGS)"; \
+	mkdir -p var; \
+	echo "python -m pytest --block-time 1 $(PYTEST_ARGS), and beside it forge test (tests/invariant, output in var/invariants.log)"; \
+	$(MAKE) --no-print-directory test-invariants > var/invariants.log 2>&1 & invariants=$$!; \
 	python -m pytest --block-time 1 $(PYTEST_ARGS) || [ $$? -eq 5 ] || status=1; \
+	wait $$invariants || status=1; \
+	echo "forge test (tests/invariant)"; cat var/invariants.log; \
 	exit $$status
 
 # Only the block-time pass of `make test`.
@@ -76,9 +82,19 @@ test-blocktime: compile
 test-fast: install
 	python -m pytest -p no:ape_test tests/service --ignore=tests/service/chain $(PYTEST_ARGS)
 
-# Both run even when the first misses a target; the exit status reports any miss.
+# All run even when one misses a target; the exit status reports any miss.
 bench: compile
-	@status=0; python bench/gas.py || status=1; python bench/throughput.py || status=1; exit $$status
+	@status=0; python bench/gas.py || status=1; python bench/throughput.py || status=1; \
+	$(MAKE) --no-print-directory bench-invariants || status=1; exit $$status
+
+# The invariant suite (tests/invariant, foundry.toml, docs/testing.md): the default profile's
+# 10,000 runs of depth 30, and the deep profile's runs of depth 100.
+.PHONY: test-invariants bench-invariants
+test-invariants: install
+	forge test
+
+bench-invariants: install
+	FOUNDRY_PROFILE=deep forge test
 
 clean:
 	rm -rf .build contracts/.cache var .pytest_cache .hypothesis

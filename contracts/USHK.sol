@@ -679,8 +679,10 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         if (flags.mintingPaused) revert MintingIsPaused();
     }
 
-    /// @dev Sets the bit of `depositId` in its bitmap `word`; reverts if it was set.
+    /// @dev Sets the bit of `depositId` in its bitmap `word`; reverts if the id is all zero (no
+    /// deposit names it) or its bit was set.
     function _markDeposit(uint256 word, bytes32 depositId) private pure returns (uint256) {
+        if (depositId == bytes32(0)) revert InvalidDepositId();
         uint256 bit = 1 << (uint256(depositId) & 0xff);
         if (word & bit != 0) revert DepositAlreadyMinted(depositId);
         return word | bit;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make` needs and is missing, pinned: the Python venv (requirements.txt), the npm
-# toolchain (package-lock.json: solcjs, anvil, OpenZeppelin) and the solc launcher; with --slither
+# toolchain (package-lock.json: solcjs, anvil, forge, OpenZeppelin) and the solc launcher; with --slither
 # also Slither (tools/slither-requirements.txt) in a venv of its own, .tools/slither-venv.
 # Idempotent: each step runs only when its lock file is newer than its stamp.
 # Everything comes from PyPI and npm; nothing is downloaded from elsewhere.
@@ -32,20 +32,24 @@ if [ ! -f .venv/.installed ] || [ requirements.txt -nt .venv/.installed ] || [ p
   touch .venv/.installed
 fi
 
-# Node: solcjs, anvil, OpenZeppelin
+# Node: solcjs, anvil, forge, OpenZeppelin
 if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then
   say "installing npm packages (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error
   touch node_modules/.installed
 fi
-anvil_bin=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+# anvil and forge: each npm package brings its native binary in a platform package
 case "$(uname -s)-$(uname -m)" in
-  Linux-x86_64) ;;
-  Linux-aarch64) anvil_bin=node_modules/@foundry-rs/anvil-linux-arm64/bin/anvil ;;
-  Darwin-arm64) anvil_bin=node_modules/@foundry-rs/anvil-darwin-arm64/bin/anvil ;;
-  Darwin-x86_64) anvil_bin=node_modules/@foundry-rs/anvil-darwin-amd64/bin/anvil ;;
+  Linux-x86_64) platform=linux-amd64 ;;
+  Linux-aarch64) platform=linux-arm64 ;;
+  Darwin-arm64) platform=darwin-arm64 ;;
+  Darwin-x86_64) platform=darwin-amd64 ;;
+  *) platform=linux-amd64 ;;
 esac
+anvil_bin=node_modules/@foundry-rs/anvil-$platform/bin/anvil
+forge_bin=node_modules/@foundry-rs/forge-$platform/bin/forge
 [ -x "$anvil_bin" ] || die "anvil is missing at $anvil_bin: npm did not install @foundry-rs/anvil's binary for $(uname -sm)"
+[ -x "$forge_bin" ] || die "forge is missing at $forge_bin: npm did not install @foundry-rs/forge's binary for $(uname -sm)"
 
 # The launchers: .tools/bin goes first on PATH (make does that), .tools/solcx is where py-solc-x
 # and ape-solidity look for solc-v<version>.
@@ -54,6 +58,7 @@ mkdir -p .tools/bin .tools/solcx
 ln -sf "$root/tools/solc" .tools/bin/solc
 ln -sf "$root/tools/solc" ".tools/solcx/solc-v$version"
 ln -sf "$root/$anvil_bin" .tools/bin/anvil
+ln -sf "$root/$forge_bin" .tools/bin/forge
 
 # Slither, for `make lint-contracts` only: its own venv, since it needs newer web3 and eth-abi
 # than the ones ape needs in .venv.

@@ -88,6 +88,9 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     /// @param depositId The deposit id.
     error DepositAlreadyMinted(bytes32 depositId);
 
+    /// @notice Thrown when a mint names the all-zero deposit id, which identifies no deposit.
+    error InvalidDepositId();
+
     /// @notice Thrown when a mint would take the supply above the last attested reserves.
     /// @param supplyAfter The total supply the mint would produce.
     /// @param attested The attested reserve amount.

@@ -129,10 +129,10 @@ def test_mint_wordBoundaryIdsAreIndependent(token, minter, alice, seq):
 
 @pytest.mark.parametrize(
     "deposit",
-    [b"\x00" * 32, b"\xff" * 32, keccak(text="bank statement line 17")],
-    ids=["zero", "all-ones", "hash"],
+    [b"\x00" * 31 + b"\x01", b"\xff" * 32, keccak(text="bank statement line 17")],
+    ids=["one", "all-ones", "hash"],
 )
-def test_mint_anyBytes32IsADepositId(token, minter, alice, deposit, reverts):
+def test_mint_anyNonzeroBytes32IsADepositId(token, minter, alice, deposit, reverts):
     token.mint(alice, 1, deposit, sender=minter)
     assert token.isDepositMinted(deposit)
     with reverts(token.DepositAlreadyMinted, depositId=deposit):

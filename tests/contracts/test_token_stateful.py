@@ -212,6 +212,8 @@ def test_token_matchesModelUnderRandomOperations(
                 return ("MintingIsPaused", {})
             seen, total = set(self.minted), 0
             for to, amount, deposit in items:
+                if deposit == ZERO32:
+                    return ("InvalidDepositId", {})
                 if deposit in seen:
                     return ("DepositAlreadyMinted", {"depositId": deposit})
                 seen.add(deposit)
