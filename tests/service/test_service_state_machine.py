@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -108,6 +109,13 @@ def machine_for(url: str, calls: collections.Counter[str]) -> type[RuleBasedStat
                     now=env.clock(),
                 )
             return outcome
+
+        @initialize()
+        def some_minted_tokens(self) -> None:
+            # every example starts with tokens to redeem, whichever rules it then runs
+            self.deposit(r=RESIDENTS - 1, amount="1000.00")
+            self.claim(limit=6)
+            self.settle_claimed(how="minted")
 
         # ---- deposits ----------------------------------------------------------------------
 
