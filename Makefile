@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 PYTEST_ARGS ?=
 
-.PHONY: help install compile abi storage-layout run demo lint test test-blocktime test-fast bench clean
+.PHONY: help install compile abi storage-layout run demo lint test test-blocktime test-fast coverage bench clean
 
 help:
 	@echo "make run     install, start anvil, deploy USHK, start the reserve service (Ctrl-C stops)"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench   gas and throughput benchmarks (bench/*.json)"
 	@echo "make lint    the static checks: import layers of service/, ruff, mypy over service/, Slither"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
+	@echo "make coverage   the automine pass under branch coverage of service/ and scripts/ (floor 90%)"
 	@echo "make compile; make abi; make storage-layout  record USHKStorage's layout after appending to it; make clean"
 	@echo "make lint-contracts  Slither over the token and its proxy (slither.config.json); any finding fails"
 	@echo "make test-invariants  forge's invariant campaign (tests/invariant; also a step of make test); make bench-invariants  the deep one"
@@ -74,6 +75,12 @@ test: compile
 	wait $$invariants || status=1; \
 	echo "forge test (tests/invariant)"; cat var/invariants.log; \
 	exit $$status
+
+# The automine pass under branch coverage of service/ and scripts/ (pyproject.toml
+# [tool.coverage]), subprocesses included; fails under the floor. About three times the pass's
+# time, so not a step of `make test`.
+coverage: compile
+	python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 # Only the block-time pass of `make test`.
 test-blocktime: compile
