@@ -25,30 +25,11 @@ AUDIT = "0x" + "cd" * 32
 
 
 @pytest.fixture(scope="module")
-def deployed(ape_run, dev_accounts, w3, compiled_abi):
+def deployed(ape_run, dev_accounts, deploy_token_args, w3, compiled_abi):
     """`ape run deploy token` with every role on its own account; returns (token, info, output)."""
     a = dev_accounts
     proc = ape_run.ok(
-        "deploy",
-        "token",
-        "--pauser",
-        a[2],
-        "--compliance",
-        a[3],
-        "--attestor",
-        a[4],
-        "--upgrader",
-        a[5],
-        "--minter",
-        "TEST::1",
-        "--minter-allowance",
-        "5000000.00",
-        "--max-per-mint",
-        "100000.00",
-        "--max-attestation-age",
-        "3600",
-        "--attest",
-        "1000000.00",
+        *deploy_token_args(a, allowance="5000000.00", max_per_mint="100000.00"),
         "--report-hash",
         REPORT,
         "--audit-head",

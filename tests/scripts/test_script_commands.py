@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def deployment(ape_run, dev_accounts, w3, compiled_abi, tmp_path_factory):
+def deployment(ape_run, dev_accounts, deploy_token_args, w3, compiled_abi, tmp_path_factory):
     """(run, token, deployment file): `run(...)` is ape_run on this module's deployment."""
     directory = tmp_path_factory.mktemp("script-commands")
     a = dev_accounts
@@ -29,26 +29,7 @@ def deployment(ape_run, dev_accounts, w3, compiled_abi, tmp_path_factory):
         return call(*args, deployments=directory, **kwargs)
 
     run(
-        "deploy",
-        "token",
-        "--pauser",
-        a[2],
-        "--compliance",
-        a[3],
-        "--attestor",
-        a[4],
-        "--upgrader",
-        a[5],
-        "--minter",
-        "TEST::1",
-        "--minter-allowance",
-        "1000.00",
-        "--max-per-mint",
-        "500.00",
-        "--max-attestation-age",
-        "3600",
-        "--attest",
-        "1000000.00",
+        *deploy_token_args(a, allowance="1000.00", max_per_mint="500.00"),
     )
     path = directory / "local.json"
     token = w3.eth.contract(address=json.loads(path.read_text())["token"], abi=compiled_abi["USHK"])
