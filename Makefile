@@ -11,8 +11,8 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run     install, start anvil, deploy USHK, start the reserve service (Ctrl-C stops)"
-	@echo "make test    install and run every test (contracts, scripts, service; anvil, SQLite, PostgreSQL),"
-	@echo "             then the service's chain tests again on an anvil mining a block a second"
+	@echo "make test    install, make lint, every test (contracts, scripts, service; anvil, SQLite, PostgreSQL),"
+	@echo "             then the service's chain tests again on an anvil mining a block a second, beside forge's invariants"
 	@echo "make demo    signed deposits as the demo bank, against a running 'make run'"
 	@echo "make bench   gas and throughput benchmarks (bench/*.json)"
 	@echo "make lint    the static checks: import layers of service/, ruff, mypy over service/, Slither"
