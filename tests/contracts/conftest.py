@@ -160,9 +160,7 @@ def deployments(deploy_token, admin, minter, pauser, compliance, attestor, upgra
 
     token = standard()
     funded = standard()
-    funded.mintBatch(
-        [alice, bob], [ALICE_FUNDS, BOB_FUNDS], [dep_id(1), dep_id(2)], sender=minter
-    )
+    funded.mintBatch([alice, bob], [ALICE_FUNDS, BOB_FUNDS], [dep_id(1), dep_id(2)], sender=minter)
     return Deployments(token=token, funded=funded)
 
 

@@ -72,7 +72,9 @@ def named_accounts(token, admin, minter, pauser, compliance, attestor, upgrader,
 
 
 @pytest.mark.parametrize("fn, args, role, caller", CASES)
-def test_restrictedFunction_revertsForCallerWithoutRole(token, named_accounts, fn, args, role, caller, reverts):
+def test_restrictedFunction_revertsForCallerWithoutRole(
+    token, named_accounts, fn, args, role, caller, reverts
+):
     account = named_accounts[caller]
     needed = getattr(token, role)()
     assert not token.hasRole(needed, account)
@@ -91,7 +93,9 @@ def test_roles_everyRoleIsAdministeredByTheAdminRole(token):
         assert token.getRoleAdmin(getattr(token, name)()) == ZERO32, name
 
 
-def test_roles_fixtureHoldsEachRoleOnce(token, admin, minter, pauser, compliance, attestor, upgrader, stranger):
+def test_roles_fixtureHoldsEachRoleOnce(
+    token, admin, minter, pauser, compliance, attestor, upgrader, stranger
+):
     holders = {
         "DEFAULT_ADMIN_ROLE": admin,
         "MINTER_ROLE": minter,

@@ -253,7 +253,10 @@ def test_rescueERC20_sendsOnForeignToken(funded, plain_erc20, admin, carol):
     assert token_events(receipt, funded) == [ev("TokensRescued", token=other, to=carol, amount=40)]
     (moved,) = receipt.decode_logs(other.Transfer)
     assert (moved.contract_address, moved["from"], moved.to, moved.value) == (
-        other.address, funded.address, carol.address, 40,
+        other.address,
+        funded.address,
+        carol.address,
+        40,
     )
     assert other.balanceOf(funded.address) == 60
     assert other.balanceOf(carol) == 40

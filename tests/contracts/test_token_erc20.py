@@ -1,6 +1,5 @@
 """ERC-20 behaviour of USHK: metadata, transfer, approve, transferFrom, allowances."""
 
-
 from token_helpers import ALICE_FUNDS, BOB_FUNDS, MAX_UINT256, USHK, ZERO_ADDRESS, ev, token_events
 
 

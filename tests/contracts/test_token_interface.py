@@ -9,7 +9,6 @@ only (the data of the eth_call, and that of the same transaction mined and rever
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,9 @@ from token_helpers import ErrorDecoder, _canonical_type, addr
 from wait_support import wait_for
 
 #: keccak256("eip1967.proxy.implementation") - 1
-IMPLEMENTATION_SLOT = (int.from_bytes(keccak(text="eip1967.proxy.implementation"), "big") - 1).to_bytes(32, "big")
+IMPLEMENTATION_SLOT = (int.from_bytes(keccak(text="eip1967.proxy.implementation"), "big") - 1).to_bytes(
+    32, "big"
+)
 GAS = 3_000_000
 
 #: Errors in the token's ABI that no call to the token can raise, and why. They are declared in
@@ -165,15 +166,24 @@ def setting(funded, admin, upgrader, stranger, plain_erc20, wrong_uuid, v2_conta
 OZ_REVERTS = [
     pytest.param(
         "AccessControlUnauthorizedAccount",
-        lambda s: ("stranger", "token", call("pause()"), 0,
-                   {"account": addr(s["stranger"]), "neededRole": s["role"]("PAUSER_ROLE")}),
+        lambda s: (
+            "stranger",
+            "token",
+            call("pause()"),
+            0,
+            {"account": addr(s["stranger"]), "neededRole": s["role"]("PAUSER_ROLE")},
+        ),
         id="AccessControlUnauthorizedAccount-pause-by-stranger",
     ),
     pytest.param(
         "AccessControlBadConfirmation",
-        lambda s: ("admin", "token",
-                   call("renounceRole(bytes32,address)", s["role"]("DEFAULT_ADMIN_ROLE"), addr(s["stranger"])),
-                   0, {}),
+        lambda s: (
+            "admin",
+            "token",
+            call("renounceRole(bytes32,address)", s["role"]("DEFAULT_ADMIN_ROLE"), addr(s["stranger"])),
+            0,
+            {},
+        ),
         id="AccessControlBadConfirmation-renounce-for-another",
     ),
     pytest.param(
@@ -183,13 +193,24 @@ OZ_REVERTS = [
     ),
     pytest.param(
         "InvalidInitialization",
-        lambda s: ("stranger", "implementation", call("initialize(address,uint64)", addr(s["stranger"]), 60), 0, {}),
+        lambda s: (
+            "stranger",
+            "implementation",
+            call("initialize(address,uint64)", addr(s["stranger"]), 60),
+            0,
+            {},
+        ),
         id="InvalidInitialization-initialize-the-implementation",
     ),
     pytest.param(
         "UUPSUnauthorizedCallContext",
-        lambda s: ("upgrader", "implementation",
-                   call("upgradeToAndCall(address,bytes)", addr(s["v2"]), b""), 0, {}),
+        lambda s: (
+            "upgrader",
+            "implementation",
+            call("upgradeToAndCall(address,bytes)", addr(s["v2"]), b""),
+            0,
+            {},
+        ),
         id="UUPSUnauthorizedCallContext-upgrade-the-implementation",
     ),
     pytest.param(
@@ -199,14 +220,24 @@ OZ_REVERTS = [
     ),
     pytest.param(
         "UUPSUnsupportedProxiableUUID",
-        lambda s: ("upgrader", "token", call("upgradeToAndCall(address,bytes)", addr(s["wrong_uuid"]), b""), 0,
-                   {"slot": (1).to_bytes(32, "big")}),
+        lambda s: (
+            "upgrader",
+            "token",
+            call("upgradeToAndCall(address,bytes)", addr(s["wrong_uuid"]), b""),
+            0,
+            {"slot": (1).to_bytes(32, "big")},
+        ),
         id="UUPSUnsupportedProxiableUUID-upgrade-to-a-wrong-uuid",
     ),
     pytest.param(
         "ERC1967InvalidImplementation",
-        lambda s: ("upgrader", "token", call("upgradeToAndCall(address,bytes)", addr(s["plain"]), b""), 0,
-                   {"implementation": addr(s["plain"])}),
+        lambda s: (
+            "upgrader",
+            "token",
+            call("upgradeToAndCall(address,bytes)", addr(s["plain"]), b""),
+            0,
+            {"implementation": addr(s["plain"])},
+        ),
         id="ERC1967InvalidImplementation-upgrade-to-a-non-UUPS-contract",
     ),
     pytest.param(
@@ -216,15 +247,24 @@ OZ_REVERTS = [
     ),
     pytest.param(
         "FailedCall",
-        lambda s: ("upgrader", "token",
-                   call("upgradeToAndCall(address,bytes)", addr(s["v2"]), bytes.fromhex("deadbeef")), 0, {}),
+        lambda s: (
+            "upgrader",
+            "token",
+            call("upgradeToAndCall(address,bytes)", addr(s["v2"]), bytes.fromhex("deadbeef")),
+            0,
+            {},
+        ),
         id="FailedCall-upgrade-data-without-a-function",
     ),
     pytest.param(
         "SafeERC20FailedOperation",
-        lambda s: ("admin", "token",
-                   call("rescueERC20(address,address,uint256)", addr(s["stranger"]), addr(s["admin"]), 1), 0,
-                   {"token": addr(s["stranger"])}),
+        lambda s: (
+            "admin",
+            "token",
+            call("rescueERC20(address,address,uint256)", addr(s["stranger"]), addr(s["admin"]), 1),
+            0,
+            {"token": addr(s["stranger"])},
+        ),
         id="SafeERC20FailedOperation-rescue-from-an-account-without-code",
     ),
 ]

@@ -245,7 +245,7 @@ def test_mintBatch_creditsEveryItemInOrder(token, minter, alice, bob, carol):
     amounts = [1 * USHK, 2 * USHK, 3 * USHK]
     receipt = token.mintBatch([alice, bob, carol], amounts, ids, sender=minter)
     expected = []
-    for to, amount, deposit in zip([alice, bob, carol], amounts, ids):
+    for to, amount, deposit in zip([alice, bob, carol], amounts, ids, strict=True):
         expected += minted(token, minter, to, amount, deposit)
     assert token_events(receipt, token) == expected
     assert [token.balanceOf(a) for a in (alice, bob, carol)] == amounts
@@ -518,8 +518,14 @@ def test_attestReserves_recordsEverythingAndEmits(token, attestor, chain):
     receipt = token.attestReserves(123 * USHK, report, head, sender=attestor)
     assert receipt.timestamp == t
     assert token_events(receipt, token) == [
-        ev("ReservesAttested", attestor=attestor, amount=123 * USHK, reportHash=report,
-           auditHead=head, timestamp=t)
+        ev(
+            "ReservesAttested",
+            attestor=attestor,
+            amount=123 * USHK,
+            reportHash=report,
+            auditHead=head,
+            timestamp=t,
+        )
     ]
     attestation = token.reserveAttestation()
     assert attestation.amount == 123 * USHK

@@ -114,12 +114,18 @@ def test_redeem_failedRedemptionDoesNotUseAnId(funded, alice, bob, reverts):
     [
         ("pause", "unpause", "paused", "Paused", "Unpaused"),
         ("pauseMinting", "unpauseMinting", "mintingPaused", "MintingPaused", "MintingUnpaused"),
-        ("pauseRedemptions", "unpauseRedemptions", "redemptionsPaused", "RedemptionsPaused",
-         "RedemptionsUnpaused"),
+        (
+            "pauseRedemptions",
+            "unpauseRedemptions",
+            "redemptionsPaused",
+            "RedemptionsPaused",
+            "RedemptionsUnpaused",
+        ),
     ],
 )
-def test_pauses_setFlagAndEmitWithPauser(token, pauser, pause_fn, unpause_fn, flag, paused_event,
-                                         unpaused_event):
+def test_pauses_setFlagAndEmitWithPauser(
+    token, pauser, pause_fn, unpause_fn, flag, paused_event, unpaused_event
+):
     flags = ("paused", "mintingPaused", "redemptionsPaused")
     receipt = getattr(token, pause_fn)(sender=pauser)
     assert token_events(receipt, token) == [ev(paused_event, account=pauser)]
@@ -130,7 +136,9 @@ def test_pauses_setFlagAndEmitWithPauser(token, pauser, pause_fn, unpause_fn, fl
     assert not any(getattr(token, f)() for f in flags)
 
 
-def test_pause_blocksTransferTransferFromApproveMintAndRedeem(funded, pauser, minter, alice, bob, carol, reverts):
+def test_pause_blocksTransferTransferFromApproveMintAndRedeem(
+    funded, pauser, minter, alice, bob, carol, reverts
+):
     funded.approve(bob, 10, sender=alice)
     funded.pause(sender=pauser)
     with reverts(funded.TokenPaused):
@@ -159,8 +167,9 @@ def test_pause_isReportedBeforeMintingPause(funded, pauser, minter, alice, rever
         funded.mint(alice, 1, dep_id(50), sender=minter)
 
 
-def test_pause_leavesAdministrationComplianceAndAttestationWorking(funded, pauser, admin, compliance,
-                                                                   attestor, alice, stranger):
+def test_pause_leavesAdministrationComplianceAndAttestationWorking(
+    funded, pauser, admin, compliance, attestor, alice, stranger
+):
     funded.pause(sender=pauser)
     funded.attestReserves(5, REPORT_HASH, AUDIT_HEAD, sender=attestor)
     funded.configureMinter(stranger, 1, 1, sender=admin)

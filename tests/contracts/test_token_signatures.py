@@ -78,7 +78,9 @@ def test_domainSeparator_matchesIndependentComputation(token, chain_id):
         abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
             [
-                keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak(
+                    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+                ),
                 keccak(text="USHK"),
                 keccak(text="1"),
                 chain_id,
@@ -132,7 +134,9 @@ def test_permit_offChainKeyNeedsNoGas(funded, chain_id, signer, bob, stranger):
 
 def test_permit_noncesIncreasePerOwner(funded, chain_id, alice, bob, stranger):
     for nonce in range(3):
-        sig = sign(alice.private_key, permit_message(chain_id, funded, alice, bob, nonce + 1, nonce, MAX_UINT256))
+        sig = sign(
+            alice.private_key, permit_message(chain_id, funded, alice, bob, nonce + 1, nonce, MAX_UINT256)
+        )
         funded.permit(alice, bob, nonce + 1, MAX_UINT256, *sig.vrs(), sender=stranger)
     assert funded.nonces(alice) == 3
     assert funded.allowance(alice, bob) == 3
@@ -184,7 +188,9 @@ def test_permit_revertsForTamperedMessage(funded, chain_id, alice, bob, carol, s
     args = {"owner": alice, "spender": bob, "value": 5, "deadline": MAX_UINT256}
     args[field] = {"value": 6, "spender": carol, "deadline": MAX_UINT256 - 1, "owner": carol}[field]
     with reverts(funded.InvalidSignature):
-        funded.permit(args["owner"], args["spender"], args["value"], args["deadline"], *sig.vrs(), sender=stranger)
+        funded.permit(
+            args["owner"], args["spender"], args["value"], args["deadline"], *sig.vrs(), sender=stranger
+        )
 
 
 @pytest.mark.parametrize(
@@ -192,11 +198,17 @@ def test_permit_revertsForTamperedMessage(funded, chain_id, alice, bob, carol, s
     [{"name": "USHK2"}, {"version": "2"}, {"chain_id": 1}, {"verifying": "other"}],
     ids=["name", "version", "chainId", "verifyingContract"],
 )
-def test_permit_revertsForSignatureOverOtherDomain(funded, token, chain_id, alice, bob, stranger, domain_change, reverts):
+def test_permit_revertsForSignatureOverOtherDomain(
+    funded, token, chain_id, alice, bob, stranger, domain_change, reverts
+):
     message = permit_message(
         domain_change.get("chain_id", chain_id),
         token if domain_change.get("verifying") else funded,
-        alice, bob, 5, 0, MAX_UINT256,
+        alice,
+        bob,
+        5,
+        0,
+        MAX_UINT256,
         **{k: v for k, v in domain_change.items() if k in ("name", "version")},
     )
     sig = sign(alice.private_key, message)
@@ -286,13 +298,16 @@ def test_transferWithAuthorization_replayReverts(funded, chain_id, alice, carol,
 
 def test_transferWithAuthorization_noncesArePerAuthorizer(funded, chain_id, alice, bob, carol, stranger):
     funded.transferWithAuthorization(
-        *auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1), sender=stranger
+        *auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1),
+        sender=stranger,
     )
     funded.transferWithAuthorization(
         *auth("TransferWithAuthorization", chain_id, funded, bob.private_key, bob, carol, 2), sender=stranger
     )
     funded.transferWithAuthorization(
-        *auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 4, nonce=NONCE_B),
+        *auth(
+            "TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 4, nonce=NONCE_B
+        ),
         sender=stranger,
     )
     assert funded.balanceOf(carol) == 7
@@ -303,14 +318,34 @@ def test_transferWithAuthorization_noncesArePerAuthorizer(funded, chain_id, alic
 def test_transferWithAuthorization_windowBoundaries(funded, chain_id, alice, carol, stranger, chain, reverts):
     t = chain.pending_timestamp + 30
     chain.pending_timestamp = t
-    args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1, after=t, before=t + 10)
+    args = auth(
+        "TransferWithAuthorization",
+        chain_id,
+        funded,
+        alice.private_key,
+        alice,
+        carol,
+        1,
+        after=t,
+        before=t + 10,
+    )
     with reverts(funded.AuthorizationNotYetValid, validAfter=t):
         funded.transferWithAuthorization(*args, sender=stranger)
     # valid strictly after validAfter and strictly before validBefore
     chain.pending_timestamp = t + 1
     funded.transferWithAuthorization(*args, sender=stranger)
-    args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 2, after=0,
-                before=t + 3, nonce=NONCE_B)
+    args = auth(
+        "TransferWithAuthorization",
+        chain_id,
+        funded,
+        alice.private_key,
+        alice,
+        carol,
+        2,
+        after=0,
+        before=t + 3,
+        nonce=NONCE_B,
+    )
     chain.pending_timestamp = t + 3
     with reverts(funded.AuthorizationExpired, validBefore=t + 3):
         funded.transferWithAuthorization(*args, sender=stranger)
@@ -319,29 +354,46 @@ def test_transferWithAuthorization_windowBoundaries(funded, chain_id, alice, car
 
 
 def test_transferWithAuthorization_lastValidSecond(funded, chain_id, alice, carol, stranger, now):
-    args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1, after=now - 1,
-                before=now + 1)
+    args = auth(
+        "TransferWithAuthorization",
+        chain_id,
+        funded,
+        alice.private_key,
+        alice,
+        carol,
+        1,
+        after=now - 1,
+        before=now + 1,
+    )
     funded.transferWithAuthorization(*args, sender=stranger)
     assert funded.balanceOf(carol) == 1
 
 
 def test_transferWithAuthorization_revertsLongExpired(funded, chain_id, alice, carol, stranger, now, reverts):
-    args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1, before=now - 100)
+    args = auth(
+        "TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1, before=now - 100
+    )
     with reverts(funded.AuthorizationExpired, validBefore=now - 100):
         funded.transferWithAuthorization(*args, sender=stranger)
 
 
-def test_transferWithAuthorization_revertsForWrongSigner(funded, chain_id, alice, bob, carol, stranger, reverts):
+def test_transferWithAuthorization_revertsForWrongSigner(
+    funded, chain_id, alice, bob, carol, stranger, reverts
+):
     args = auth("TransferWithAuthorization", chain_id, funded, bob.private_key, alice, carol, 1)
     with reverts(funded.InvalidSignature):
         funded.transferWithAuthorization(*args, sender=stranger)
     assert not funded.authorizationState(alice, NONCE_A)
 
 
-@pytest.mark.parametrize("index, replacement", [(1, "bob"), (2, 2), (3, 1), (4, MAX_UINT256 - 1), (5, NONCE_B)],
-                         ids=["to", "value", "validAfter", "validBefore", "nonce"])
-def test_transferWithAuthorization_revertsForTamperedMessage(funded, chain_id, alice, bob, carol, stranger,
-                                                             index, replacement, reverts):
+@pytest.mark.parametrize(
+    "index, replacement",
+    [(1, "bob"), (2, 2), (3, 1), (4, MAX_UINT256 - 1), (5, NONCE_B)],
+    ids=["to", "value", "validAfter", "validBefore", "nonce"],
+)
+def test_transferWithAuthorization_revertsForTamperedMessage(
+    funded, chain_id, alice, bob, carol, stranger, index, replacement, reverts
+):
     args = list(auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1))
     args[index] = bob.address if replacement == "bob" else replacement
     with reverts(funded.InvalidSignature):
@@ -355,20 +407,32 @@ def test_transferWithAuthorization_refusesReceiveSignature(funded, chain_id, ali
 
 
 def test_transferWithAuthorization_revertsForHighS(funded, chain_id, alice, carol, stranger, reverts):
-    sig = sign(alice.private_key, authorization_message(
-        "TransferWithAuthorization", chain_id, funded, alice, carol, 1, 0, MAX_UINT256, NONCE_A))
+    sig = sign(
+        alice.private_key,
+        authorization_message(
+            "TransferWithAuthorization", chain_id, funded, alice, carol, 1, 0, MAX_UINT256, NONCE_A
+        ),
+    )
     with reverts(funded.InvalidSignature):
-        funded.transferWithAuthorization(alice, carol, 1, 0, MAX_UINT256, NONCE_A, *high_s(sig), sender=stranger)
+        funded.transferWithAuthorization(
+            alice, carol, 1, 0, MAX_UINT256, NONCE_A, *high_s(sig), sender=stranger
+        )
 
 
-def test_transferWithAuthorization_failedTransferKeepsNonceUnused(funded, chain_id, alice, carol, stranger, reverts):
-    args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, ALICE_FUNDS + 1)
+def test_transferWithAuthorization_failedTransferKeepsNonceUnused(
+    funded, chain_id, alice, carol, stranger, reverts
+):
+    args = auth(
+        "TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, ALICE_FUNDS + 1
+    )
     with reverts(funded.InsufficientBalance, account=alice, balance=ALICE_FUNDS, needed=ALICE_FUNDS + 1):
         funded.transferWithAuthorization(*args, sender=stranger)
     assert not funded.authorizationState(alice, NONCE_A)
 
 
-def test_transferWithAuthorization_revertsWhenPaused(funded, chain_id, pauser, alice, carol, stranger, reverts):
+def test_transferWithAuthorization_revertsWhenPaused(
+    funded, chain_id, pauser, alice, carol, stranger, reverts
+):
     args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1)
     funded.pause(sender=pauser)
     with reverts(funded.TokenPaused):
@@ -376,8 +440,9 @@ def test_transferWithAuthorization_revertsWhenPaused(funded, chain_id, pauser, a
     assert not funded.authorizationState(alice, NONCE_A)
 
 
-def test_transferWithAuthorization_revertsForFrozenParties(funded, chain_id, compliance, alice, bob, carol, stranger,
-                                                           reverts):
+def test_transferWithAuthorization_revertsForFrozenParties(
+    funded, chain_id, compliance, alice, bob, carol, stranger, reverts
+):
     args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1)
     funded.freeze(alice, sender=compliance)
     with reverts(funded.AccountFrozen, account=alice):
@@ -394,7 +459,9 @@ def test_transferWithAuthorization_revertsToZeroAddress(funded, chain_id, alice,
         funded.transferWithAuthorization(*args, sender=stranger)
 
 
-def test_transferWithAuthorization_respectsAllowlist(funded, chain_id, compliance, alice, carol, stranger, reverts):
+def test_transferWithAuthorization_respectsAllowlist(
+    funded, chain_id, compliance, alice, carol, stranger, reverts
+):
     args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1)
     funded.setAllowlistEnabled(True, sender=compliance)
     with reverts(funded.NotAllowlisted, account=carol):
@@ -412,7 +479,9 @@ def test_receiveWithAuthorization_payeeCollects(funded, chain_id, alice, carol):
     assert funded.authorizationState(alice, NONCE_A)
 
 
-def test_receiveWithAuthorization_revertsWhenCallerIsNotPayee(funded, chain_id, alice, carol, stranger, reverts):
+def test_receiveWithAuthorization_revertsWhenCallerIsNotPayee(
+    funded, chain_id, alice, carol, stranger, reverts
+):
     args = auth("ReceiveWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 25)
     with reverts(funded.CallerNotPayee, caller=stranger, payee=carol):
         funded.receiveWithAuthorization(*args, sender=stranger)
@@ -432,8 +501,17 @@ def test_receiveWithAuthorization_replayAndWindow(funded, chain_id, alice, carol
     funded.receiveWithAuthorization(*args, sender=carol)
     with reverts(funded.AuthorizationAlreadyUsed, authorizer=alice, nonce=NONCE_A):
         funded.receiveWithAuthorization(*args, sender=carol)
-    late = auth("ReceiveWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1, after=now + 5,
-                nonce=NONCE_B)
+    late = auth(
+        "ReceiveWithAuthorization",
+        chain_id,
+        funded,
+        alice.private_key,
+        alice,
+        carol,
+        1,
+        after=now + 5,
+        nonce=NONCE_B,
+    )
     with reverts(funded.AuthorizationNotYetValid, validAfter=now + 5):
         funded.receiveWithAuthorization(*late, sender=carol)
 
@@ -464,7 +542,8 @@ def test_cancelAuthorization_burnsTheNonce(funded, chain_id, alice, carol, stran
 
 def test_cancelAuthorization_revertsForUsedNonce(funded, chain_id, alice, carol, stranger, reverts):
     funded.transferWithAuthorization(
-        *auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1), sender=stranger
+        *auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, 1),
+        sender=stranger,
     )
     sig = sign(alice.private_key, cancel_message(chain_id, funded, alice, NONCE_A))
     with reverts(funded.AuthorizationAlreadyUsed, authorizer=alice, nonce=NONCE_A):
@@ -488,4 +567,3 @@ def test_cancelAuthorization_worksWhilePausedOrFrozen(funded, chain_id, pauser, 
     sig = sign(alice.private_key, cancel_message(chain_id, funded, alice, NONCE_A))
     funded.cancelAuthorization(alice, NONCE_A, *sig.vrs(), sender=stranger)
     assert funded.authorizationState(alice, NONCE_A)
-

@@ -19,8 +19,6 @@ would make a few hundred steps take minutes.
 
 from __future__ import annotations
 
-import time
-
 import hypothesis.strategies as st
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -109,7 +107,7 @@ class RawToken:
         responses = self.provider.make_batch_request(batch)
         assert isinstance(responses, list), responses
         values = []
-        for (sig, _, types), response in zip(calls, responses):
+        for (sig, _, types), response in zip(calls, responses, strict=True):
             assert "result" in response, (sig, response)
             decoded = abi_decode(types, bytes.fromhex(response["result"][2:]))
             values.append(decoded[0] if len(types) == 1 else decoded)
@@ -121,7 +119,8 @@ class RawToken:
 
 def logs_with_topic(receipt, address, topic):
     return [
-        log for log in receipt["logs"]
+        log
+        for log in receipt["logs"]
         if to_checksum_address(log["address"]) == address and bytes.fromhex(log["topics"][0][2:]) == topic
     ]
 
@@ -147,6 +146,13 @@ def test_token_matchesModelUnderRandomOperations(
     # a holder, or (one time in ten) the zero address
     recipient = st.integers(0, 9).map(lambda i: ZERO_ADDRESS if i == 9 else holders[i % len(holders)])
     amounts = st.integers(0, MAX_PER_MINT + 50)
+    UINT128_MAX = 2**128 - 1
+    # any uint256, with the edges of the token's uint128 storage drawn often
+    wide = st.one_of(
+        st.integers(0, 2**256 - 1), st.integers(UINT128_MAX - 1, UINT128_MAX + 1), st.just(2**256 - 1)
+    )
+    # transfers and redemptions: mostly around the balances, sometimes anywhere in uint256
+    spend = st.one_of(st.integers(0, 600), wide)
     deposit_ids = st.one_of(st.sampled_from(POOL_IDS), st.binary(min_size=32, max_size=32))
     mint_items = st.tuples(recipient, amounts, deposit_ids)
     # one to four items, or (one time in ten) an empty batch
@@ -164,7 +170,7 @@ def test_token_matchesModelUnderRandomOperations(
             attestation = raw.view(
                 "reserveAttestation()", returns=("uint256", "uint64", "bytes32", "bytes32")
             )
-            self.balances = {h: 0 for h in holders}
+            self.balances = dict.fromkeys(holders, 0)
             self.supply = 0
             self.frozen: set[str] = set()
             self.allowed: set[str] = set()
@@ -229,12 +235,17 @@ def test_token_matchesModelUnderRandomOperations(
                     return ("NotAllowlisted", {"account": to})
                 total += amount
             if total > self.allowance:
-                return ("MinterAllowanceExceeded",
-                        {"minter": roles["minter"], "allowance": self.allowance, "amount": total})
+                return (
+                    "MinterAllowanceExceeded",
+                    {"minter": roles["minter"], "allowance": self.allowance, "amount": total},
+                )
             if self.stale:
                 return ("AttestationStale", {"attestedAt": self.attested_at, "maxAge": DAY})
             if self.supply + total > self.attested:
-                return ("ReserveCeilingExceeded", {"supplyAfter": self.supply + total, "attested": self.attested})
+                return (
+                    "ReserveCeilingExceeded",
+                    {"supplyAfter": self.supply + total, "attested": self.attested},
+                )
             return None
 
         def apply_mint(self, caller, items, batch):
@@ -248,7 +259,10 @@ def test_token_matchesModelUnderRandomOperations(
             if predicted is not None:
                 return
             receipt = raw.send(caller, sig, *args)
-            logged = [bytes.fromhex(log["topics"][3][2:]) for log in logs_with_topic(receipt, raw.address, MINTED_TOPIC)]
+            logged = [
+                bytes.fromhex(log["topics"][3][2:])
+                for log in logs_with_topic(receipt, raw.address, MINTED_TOPIC)
+            ]
             assert logged == [i[2] for i in items]
             for deposit in logged:
                 assert deposit not in self.minted_in_events, f"deposit {deposit.hex()} minted twice"
@@ -259,16 +273,22 @@ def test_token_matchesModelUnderRandomOperations(
                 self.allowance -= amount
                 self.minted.add(deposit)
                 self.checked_ids.add(deposit)
-            supply, attested = raw.views([
-                ("totalSupply()", (), ["uint256"]),
-                ("reserveAttestation()", (), ["uint256", "uint64", "bytes32", "bytes32"]),
-            ])
+            supply, attested = raw.views(
+                [
+                    ("totalSupply()", (), ["uint256"]),
+                    ("reserveAttestation()", (), ["uint256", "uint64", "bytes32", "bytes32"]),
+                ]
+            )
             assert supply <= attested[0], "supply above the attested reserves after a mint"
 
         # ---------------------------------------------------------------- rules
 
-        @rule(to=recipient, amount=amounts, deposit=deposit_ids,
-              caller=st.sampled_from(["minter", "minter", "minter", "admin"]))
+        @rule(
+            to=recipient,
+            amount=amounts,
+            deposit=deposit_ids,
+            caller=st.sampled_from(["minter", "minter", "minter", "admin"]),
+        )
         def mint(self, to, amount, deposit, caller):
             self.apply_mint(roles[caller], [(to, amount, deposit)], batch=False)
 
@@ -276,7 +296,7 @@ def test_token_matchesModelUnderRandomOperations(
         def mint_batch(self, items):
             self.apply_mint(roles["minter"], items, batch=True)
 
-        @rule(sender=holder_idx, to=recipient, amount=st.integers(0, 600))
+        @rule(sender=holder_idx, to=recipient, amount=spend)
         def transfer(self, sender, to, amount):
             sender = holders[sender]
             predicted = None
@@ -291,15 +311,17 @@ def test_token_matchesModelUnderRandomOperations(
             elif self.allowlist and to not in self.allowed:
                 predicted = ("NotAllowlisted", {"account": to})
             elif self.balances[sender] < amount:
-                predicted = ("InsufficientBalance",
-                             {"account": sender, "balance": self.balances[sender], "needed": amount})
+                predicted = (
+                    "InsufficientBalance",
+                    {"account": sender, "balance": self.balances[sender], "needed": amount},
+                )
             self.expect(raw.outcome(sender, "transfer(address,uint256)", to, amount), predicted)
             if predicted is None:
                 raw.send(sender, "transfer(address,uint256)", to, amount)
                 self.balances[sender] -= amount
                 self.balances[to] += amount
 
-        @rule(holder=holder_idx, amount=st.integers(0, 600), zero_ref=st.booleans())
+        @rule(holder=holder_idx, amount=spend, zero_ref=st.booleans())
         def redeem(self, holder, amount, zero_ref):
             holder = holders[holder]
             ref = ZERO32 if zero_ref else b32("payout")
@@ -315,8 +337,10 @@ def test_token_matchesModelUnderRandomOperations(
             elif holder in self.frozen:
                 predicted = ("AccountFrozen", {"account": holder})
             elif self.balances[holder] < amount:
-                predicted = ("InsufficientBalance",
-                             {"account": holder, "balance": self.balances[holder], "needed": amount})
+                predicted = (
+                    "InsufficientBalance",
+                    {"account": holder, "balance": self.balances[holder], "needed": amount},
+                )
             outcome = raw.outcome(holder, "redeem(uint256,bytes32)", amount, ref)
             self.expect(outcome, predicted)
             if predicted is None:
@@ -358,19 +382,27 @@ def test_token_matchesModelUnderRandomOperations(
                 self.balances[holder] = 0
                 self.frozen_balances[holder] = 0
 
-        @rule(allowance=st.integers(0, 2_000))
+        @rule(allowance=st.one_of(st.integers(0, 2_000), wide))
         def configure_minter(self, allowance):
-            raw.send(roles["admin"], "configureMinter(address,uint256,uint256)", roles["minter"], allowance,
-                     MAX_PER_MINT)
-            self.allowance = allowance
+            call = ("configureMinter(address,uint256,uint256)", roles["minter"], allowance, MAX_PER_MINT)
+            # stored as uint128: anything larger is refused, and nothing changes
+            predicted = ("AmountTooLarge", {"amount": allowance}) if allowance > UINT128_MAX else None
+            self.expect(raw.outcome(roles["admin"], *call), predicted)
+            if predicted is None:
+                raw.send(roles["admin"], *call)
+                self.allowance = allowance
 
-        @rule(delta=st.integers(-300, 1_500))
-        def attest(self, delta):
-            amount = max(0, self.supply + delta)  # below the supply when delta < 0
-            receipt = raw.send(roles["attestor"], "attestReserves(uint256,bytes32,bytes32)", amount,
-                               b32("report"), b32("head"))
-            self.attested, self.attested_at = amount, raw.timestamp_of(receipt)
-            self.stale = False
+        @rule(delta=st.integers(-300, 1_500), anywhere=st.one_of(st.none(), wide))
+        def attest(self, delta, anywhere):
+            # below the supply when delta < 0; or any uint256 (the ceiling is a uint128)
+            amount = max(0, self.supply + delta) if anywhere is None else anywhere
+            call = ("attestReserves(uint256,bytes32,bytes32)", amount, b32("report"), b32("head"))
+            predicted = ("AmountTooLarge", {"amount": amount}) if amount > UINT128_MAX else None
+            self.expect(raw.outcome(roles["attestor"], *call), predicted)
+            if predicted is None:
+                receipt = raw.send(roles["attestor"], *call)
+                self.attested, self.attested_at = amount, raw.timestamp_of(receipt)
+                self.stale = False
 
         @rule()
         def time_passes_beyond_max_age(self):
@@ -381,7 +413,11 @@ def test_token_matchesModelUnderRandomOperations(
         @rule(which=st.sampled_from(["", "Minting", "Redemptions"]), on=st.booleans())
         def set_pause(self, which, on):
             raw.send(roles["pauser"], f"{'pause' if on else 'unpause'}{which}()")
-            setattr(self, {"": "paused", "Minting": "minting_paused", "Redemptions": "redemptions_paused"}[which], on)
+            setattr(
+                self,
+                {"": "paused", "Minting": "minting_paused", "Redemptions": "redemptions_paused"}[which],
+                on,
+            )
 
         @rule(on=st.booleans())
         def set_allowlist(self, on):
@@ -400,17 +436,20 @@ def test_token_matchesModelUnderRandomOperations(
             steps["steps"] += 1
             ids = sorted(self.checked_ids)
             calls = (
-                [("totalSupply()", (), ["uint256"]), ("redemptionCount()", (), ["uint256"]),
-                 ("minterAllowance(address)", (roles["minter"],), ["uint256"])]
+                [
+                    ("totalSupply()", (), ["uint256"]),
+                    ("redemptionCount()", (), ["uint256"]),
+                    ("minterAllowance(address)", (roles["minter"],), ["uint256"]),
+                ]
                 + [("balanceOf(address)", (h,), ["uint256"]) for h in holders]
                 + [("isFrozen(address)", (h,), ["bool"]) for h in holders]
                 + [("isDepositMinted(bytes32)", (d,), ["bool"]) for d in ids]
             )
             values = raw.views(calls)
             supply, redemptions, allowance = values[:3]
-            balances = dict(zip(holders, values[3 : 3 + len(holders)]))
-            frozen = dict(zip(holders, values[3 + len(holders) : 3 + 2 * len(holders)]))
-            minted = dict(zip(ids, values[3 + 2 * len(holders) :]))
+            balances = dict(zip(holders, values[3 : 3 + len(holders)], strict=True))
+            frozen = dict(zip(holders, values[3 + len(holders) : 3 + 2 * len(holders)], strict=True))
+            minted = dict(zip(ids, values[3 + 2 * len(holders) :], strict=True))
 
             assert supply == sum(balances.values()), "supply differs from the sum of balances"
             assert supply == self.supply
@@ -432,3 +471,4 @@ def test_token_matchesModelUnderRandomOperations(
         ),
     )
     print("\nstateful outcomes:", steps, dict(sorted(outcomes.items())))
+    assert outcomes.get("AmountTooLarge"), "no amount beyond the token's uint128 storage was tried"

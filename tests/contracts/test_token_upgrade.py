@@ -9,9 +9,9 @@ from token_helpers import (
     MAX_UINT256,
     USHK,
     ZERO32,
+    authorization_message,
     b32,
     cancel_message,
-    authorization_message,
     dep_id,
     ev,
     permit_message,
@@ -22,8 +22,14 @@ from token_helpers import (
 #: ERC-1967 implementation slot: keccak256("eip1967.proxy.implementation") - 1
 IMPLEMENTATION_SLOT = int.from_bytes(keccak(text="eip1967.proxy.implementation"), "big") - 1
 
-ROLE_NAMES = ("DEFAULT_ADMIN_ROLE", "MINTER_ROLE", "PAUSER_ROLE", "COMPLIANCE_ROLE", "ATTESTOR_ROLE",
-              "UPGRADER_ROLE")
+ROLE_NAMES = (
+    "DEFAULT_ADMIN_ROLE",
+    "MINTER_ROLE",
+    "PAUSER_ROLE",
+    "COMPLIANCE_ROLE",
+    "ATTESTOR_ROLE",
+    "UPGRADER_ROLE",
+)
 MINTED_SEQS = (1, 2, 3, 255, 256, 4000)
 ODD_DEPOSIT = keccak(text="a deposit id outside the service's scheme")
 NONCE_USED = keccak(text="used 3009 nonce")
@@ -49,8 +55,13 @@ def state_of(token, accounts, deposits, nonces):
         "domain": token.DOMAIN_SEPARATOR(),
         "accounts": {
             a.address: (
-                token.balanceOf(a), token.isFrozen(a), token.isAllowed(a), token.nonces(a),
-                token.isMinter(a), token.minterAllowance(a), token.minterMaxPerMint(a),
+                token.balanceOf(a),
+                token.isFrozen(a),
+                token.isAllowed(a),
+                token.nonces(a),
+                token.isMinter(a),
+                token.minterAllowance(a),
+                token.minterMaxPerMint(a),
                 tuple(token.hasRole(r, a) for r in roles.values()),
                 tuple(token.allowance(a, b) for b in accounts),
             )
@@ -73,8 +84,12 @@ def busy_token(funded, chain_id, admin, minter, pauser, compliance, attestor, al
     t.approve(carol, MAX_UINT256, sender=bob)
     sig = sign(alice.private_key, permit_message(chain_id, t, alice, carol, 222, 0, MAX_UINT256))
     t.permit(alice, carol, 222, MAX_UINT256, *sig.vrs(), sender=stranger)
-    sig = sign(bob.private_key, authorization_message(
-        "TransferWithAuthorization", chain_id, t, bob, alice, 5, 0, MAX_UINT256, NONCE_USED))
+    sig = sign(
+        bob.private_key,
+        authorization_message(
+            "TransferWithAuthorization", chain_id, t, bob, alice, 5, 0, MAX_UINT256, NONCE_USED
+        ),
+    )
     t.transferWithAuthorization(bob, alice, 5, 0, MAX_UINT256, NONCE_USED, *sig.vrs(), sender=stranger)
     sig = sign(carol.private_key, cancel_message(chain_id, t, carol, NONCE_CANCELED))
     t.cancelAuthorization(carol, NONCE_CANCELED, *sig.vrs(), sender=stranger)
@@ -118,8 +133,9 @@ def test_upgrade_keepsEveryPieceOfState(busy_token, chain, v2_implementation, ac
     assert state_of(v2, everyone, deposits, nonces) == before
 
 
-def test_upgrade_tokenKeepsWorkingAfterwards(funded, v2_implementation, upgrader, minter, alice, bob,
-                                             reverts):
+def test_upgrade_tokenKeepsWorkingAfterwards(
+    funded, v2_implementation, upgrader, minter, alice, bob, reverts
+):
     funded.upgradeToAndCall(v2_implementation, b"", sender=upgrader)
     v2 = ape.Contract(funded.address, contract_type=v2_implementation.contract_type)
     with reverts(v2.DepositAlreadyMinted, depositId=dep_id(1)):

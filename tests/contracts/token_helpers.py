@@ -99,7 +99,7 @@ class ErrorDecoder:
             raise AssertionError(f"revert data {bytes(data).hex()} is not a known custom error")
         name, names, types = self.by_selector[bytes(data[:4])]
         values = abi_decode(types, bytes(data[4:]))
-        return name, {n: _normalize(v, t) for n, v, t in zip(names, values, types)}
+        return name, {n: _normalize(v, t) for n, v, t in zip(names, values, types, strict=True)}
 
 
 def _normalize(value: Any, typ: str | None = None) -> Any:
@@ -163,7 +163,7 @@ def reverts_with(decoder: ErrorDecoder, error: Any, **expected: Any):
         yield info
     except AssertionError:
         raise
-    except Exception as exc:  # noqa: BLE001 - classified below
+    except Exception as exc:
         if expected_name is None:
             _assert_bare_revert(exc)
             info.exception = exc
@@ -190,9 +190,7 @@ def token_events(receipt, token) -> list[tuple[str, dict[str, Any]]]:
     """Every log the token (the proxy address) emitted in `receipt`, decoded, in order."""
     out = []
     logs = receipt.decode_logs()
-    raw_from_token = [
-        log for log in receipt.logs if to_checksum_address(log["address"]) == addr(token)
-    ]
+    raw_from_token = [log for log in receipt.logs if to_checksum_address(log["address"]) == addr(token)]
     decoded_from_token = [log for log in logs if addr(log.contract_address) == addr(token)]
     assert len(decoded_from_token) == len(raw_from_token), "a token log did not decode"
     for log in decoded_from_token:
@@ -240,8 +238,13 @@ CANCEL_FIELDS = [
 
 
 def typed_message(
-    primary_type: str, fields: list[dict], message: dict, chain_id: int, verifying: str,
-    name: str = "USHK", version: str = "1",
+    primary_type: str,
+    fields: list[dict],
+    message: dict,
+    chain_id: int,
+    verifying: str,
+    name: str = "USHK",
+    version: str = "1",
 ) -> dict:
     """The full EIP-712 message dict (domain, types, primaryType, message)."""
     return {
@@ -277,9 +280,16 @@ def permit_message(chain_id, token, owner, spender, value, nonce, deadline, **do
     return typed_message(
         "Permit",
         PERMIT_FIELDS,
-        {"owner": addr(owner), "spender": addr(spender), "value": value, "nonce": nonce,
-         "deadline": deadline},
-        chain_id, addr(token), **domain,
+        {
+            "owner": addr(owner),
+            "spender": addr(spender),
+            "value": value,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+        chain_id,
+        addr(token),
+        **domain,
     )
 
 
@@ -290,14 +300,26 @@ def authorization_message(
     return typed_message(
         primary_type,
         AUTHORIZATION_FIELDS,
-        {"from": addr(from_), "to": addr(to), "value": value, "validAfter": valid_after,
-         "validBefore": valid_before, "nonce": nonce},
-        chain_id, addr(token), **domain,
+        {
+            "from": addr(from_),
+            "to": addr(to),
+            "value": value,
+            "validAfter": valid_after,
+            "validBefore": valid_before,
+            "nonce": nonce,
+        },
+        chain_id,
+        addr(token),
+        **domain,
     )
 
 
 def cancel_message(chain_id, token, authorizer, nonce, **domain) -> dict:
     return typed_message(
-        "CancelAuthorization", CANCEL_FIELDS, {"authorizer": addr(authorizer), "nonce": nonce},
-        chain_id, addr(token), **domain,
+        "CancelAuthorization",
+        CANCEL_FIELDS,
+        {"authorizer": addr(authorizer), "nonce": nonce},
+        chain_id,
+        addr(token),
+        **domain,
     )
