@@ -132,6 +132,8 @@ def _kill_at(process: subprocess.Popen, step: str, env, token, *, after: int, ti
         assert process.poll() is None, f"the service exited ({process.returncode}) before {step}"
         process.send_signal(signal.SIGSTOP)
         stops += 1
+        # the signal is delivered asynchronously: look only once the process stands still
+        wait_for("the service stopped by SIGSTOP", lambda: _stopped(process.pid), timeout=10, interval=0.0005)
         problem = mid_batch_problem(step, env, token, after=after)
         if problem is None:
             process.send_signal(signal.SIGKILL)
@@ -143,6 +145,12 @@ def _kill_at(process: subprocess.Popen, step: str, env, token, *, after: int, ti
         f"the service never stood at {step} ({MINTER_STEPS[step]}) in {timeout:g}s "
         f"of {stops} stops; last seen: {problem}"
     )
+
+
+def _stopped(pid: int) -> bool:
+    """Whether the process is in the stopped state ("T" in /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def _minted_count(env) -> int:
