@@ -12,7 +12,7 @@ package's list out: then only weekends and the configured days are closed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -27,10 +27,10 @@ def general_holidays(year: int) -> frozenset[dt.date]:
     return frozenset(holidays.country_holidays("HK", years=year, categories=(holidays.OPTIONAL,)))
 
 
-def is_business_day(day: dt.date, closures: Iterable[dt.date] = (), *, general: bool = True) -> bool:
+def is_business_day(day: dt.date, closures: Collection[dt.date] = (), *, general: bool = True) -> bool:
     """Whether banks in Hong Kong are open on `day` (`closures`: extra days they are not;
     `general=False`: without the general holidays)."""
-    if day.weekday() >= 5 or day in set(closures):
+    if day.weekday() >= 5 or day in closures:
         return False
     return not (general and day in general_holidays(day.year))
 

@@ -45,13 +45,12 @@ class EventDecoder:
         self.indexed = [(i["name"], i["type"]) for i in item["inputs"] if i["indexed"]]
         self.data = [(i["name"], i["type"]) for i in item["inputs"] if not i["indexed"]]
         for _, type_ in self.indexed:
-            if type_ in ("string", "bytes") or "[" in type_ or type_.startswith("("):
+            if _dynamic(type_):
                 raise ValueError(f"{kind}: indexed {type_} is a hash, not decodable")
         self._indexed_types = [t for _, t in self.indexed]
         self._data_types = [t for _, t in self.data]
         self._addresses = [i["name"] for i in item["inputs"] if i["type"] == "address"]
-        dynamic = any(t in ("string", "bytes") or "[" in t or "(" in t for t in self._data_types)
-        self._data_size = None if dynamic else 32 * len(self._data_types)
+        self._data_size = None if any(map(_dynamic, self._data_types)) else 32 * len(self._data_types)
 
     def decode(self, topics: list[str], data: bytes, tx_hash: str, block: int, log_index: int) -> Event:
         """The event of one log (topics as 0x hex, data as bytes); ValueError if malformed."""
@@ -79,6 +78,11 @@ class EventDecoder:
             to_int(entry["blockNumber"]),
             to_int(entry["logIndex"]),
         )
+
+
+def _dynamic(type_: str) -> bool:
+    """Whether an ABI type is not one 32-byte word: strings, bytes, arrays, tuples."""
+    return type_ in ("string", "bytes") or "[" in type_ or "(" in type_
 
 
 _CHECKSUMS: dict[str, str] = {}

@@ -259,6 +259,21 @@ def payout_payload(payout: Payout) -> dict:
     return payload
 
 
+def post_redemption(session: Session, event: RedemptionEvent, *, now: dt.datetime) -> None:
+    """The reserve ledger's posting of an on-chain redemption (tokens outstanding -> pending
+    payouts; idempotent per redemption id), which precedes its payout (`record_redemption`)."""
+    ledger.record_redemption(
+        session,
+        redemption_id=event.redemption_id,
+        units=event.amount_units,
+        holder=event.holder,
+        tx_hash=event.tx_hash,
+        block_number=event.block_number,
+        actor=WATCHER_ACTOR,
+        now=now,
+    )
+
+
 def record_redemption(
     session: Session, settings: Settings, event: RedemptionEvent, *, now: dt.datetime
 ) -> Payout | None:

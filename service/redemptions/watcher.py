@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service import audit, ledger
+from service import audit
 from service.chain import cursor as cursors
 from service.chain.events import REDEEMED, LogReader
 from service.chain.token import Token
@@ -124,16 +124,7 @@ class RedemptionWatcher:
             # the attestation, then the payouts.
             with self.db.transaction() as session:
                 for event in events:
-                    ledger.record_redemption(
-                        session,
-                        redemption_id=event.redemption_id,
-                        units=event.amount_units,
-                        holder=event.holder,
-                        tx_hash=event.tx_hash,
-                        block_number=event.block_number,
-                        actor=redemptions.WATCHER_ACTOR,
-                        now=now,
-                    )
+                    redemptions.post_redemption(session, event, now=now)
             if self.attestor is not None:
                 self.attestor.ensure_not_above_attestable()
         with self.db.transaction() as session:

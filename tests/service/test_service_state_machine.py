@@ -47,7 +47,7 @@ from service.deposits.models import Deposit, DepositStatus
 from service.deposits.schemas import DepositRequest
 from service.deposits.service import submit
 from service.errors import ServiceError
-from service.money import UNITS_PER_CENT
+from service.money import UNITS_PER_CENT, parse_amount
 from service.quota.models import QuotaUsage
 from service.redemptions import service as redemptions
 from service.redemptions.models import Payout, PayoutStatus
@@ -59,11 +59,6 @@ AMOUNTS = ["0.01", "1000.00", "12500.00", "20000.00", "30000.00", "49999.99", "5
 RESIDENTS = 4
 COUNTING = (DepositStatus.ACCEPTED, DepositStatus.MINTING, DepositStatus.MINTED)
 _redemption_ids = itertools.count(1)
-
-
-def _cents(amount: str) -> int:
-    whole, _, frac = amount.partition(".")
-    return int(whole) * 100 + int(frac.ljust(2, "0"))
 
 
 def machine_for(url: str, calls: collections.Counter[str]) -> type[RuleBasedStateMachine]:
@@ -129,7 +124,7 @@ def machine_for(url: str, calls: collections.Counter[str]) -> type[RuleBasedStat
             body = confirmation(reference, amount=amount, beneficiary=beneficiary, **self.resident(r))
             outcome = self._submit(body)
             self.sent[reference] = body
-            cents = _cents(amount)
+            cents = parse_amount(amount)
             if self.usage[r] + cents > LIMIT_CENTS:
                 assert outcome.error is not None and outcome.error.code == "quota_exceeded"
                 calls["deposit refused: quota"] += 1
@@ -235,16 +230,7 @@ def machine_for(url: str, calls: collections.Counter[str]) -> type[RuleBasedStat
             )
             # as the redemption watcher does: the ledger posting, then (another transaction) the payout
             with env.db.transaction() as session:
-                ledger.record_redemption(
-                    session,
-                    redemption_id=ev.redemption_id,
-                    units=ev.amount_units,
-                    holder=ev.holder,
-                    tx_hash=ev.tx_hash,
-                    block_number=ev.block_number,
-                    actor=redemptions.WATCHER_ACTOR,
-                    now=env.clock(),
-                )
+                redemptions.post_redemption(session, ev, now=env.clock())
             with env.db.transaction() as session:
                 assert redemptions.record_redemption(session, env.settings, ev, now=env.clock()) is not None
             self.redeemed_units += units
