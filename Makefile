@@ -92,6 +92,7 @@ test-fast: install
 # All run even when one misses a target; the exit status reports any miss.
 bench: compile
 	@status=0; python bench/gas.py || status=1; python bench/throughput.py || status=1; \
+	python bench/transparency.py || status=1; \
 	$(MAKE) --no-print-directory bench-invariants || status=1; exit $$status
 
 # The invariant suite (tests/invariant, foundry.toml, docs/testing.md): the default profile's

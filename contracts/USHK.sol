@@ -46,6 +46,8 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     bytes32 public constant ATTESTOR_ROLE = keccak256("ATTESTOR_ROLE");
     /// @dev Role that upgrades the implementation.
     bytes32 public constant UPGRADER_ROLE = keccak256("UPGRADER_ROLE");
+    /// @dev Role that anchors the audit log's tree heads.
+    bytes32 public constant ANCHOR_ROLE = keccak256("ANCHOR_ROLE");
 
     /// @dev EIP-2612 permit typehash.
     bytes32 public constant PERMIT_TYPEHASH =
@@ -109,6 +111,12 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         bool active;
     }
 
+    /// @dev The last audit log anchor's size and time: one storage slot.
+    struct LogAnchor {
+        uint64 treeSize;
+        uint64 timestamp;
+    }
+
     /// @custom:storage-location erc7201:ushk.storage.USHK
     struct USHKStorage {
         Flags flags;
@@ -120,6 +128,8 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         mapping(address minter => Minter) minters;
         mapping(uint256 word => uint256 bits) mintedDeposits;
         mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;
+        LogAnchor logAnchor;
+        bytes32 logRoot;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -404,6 +414,25 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     {
         USHKStorage storage $ = _storage();
         return ($.ceiling.amount, $.ceiling.timestamp, $.reportHash, $.auditHead);
+    }
+
+    /// @inheritdoc IUSHKCore
+    function anchorAuditLog(uint64 treeSize, bytes32 rootHash) external onlyRole(ANCHOR_ROLE) {
+        USHKStorage storage $ = _storage();
+        LogAnchor memory last = $.logAnchor;
+        if (treeSize < last.treeSize) revert AuditLogShrunk(treeSize, last.treeSize);
+        if (treeSize == last.treeSize && last.timestamp != 0 && rootHash != $.logRoot) {
+            revert AuditLogRootChanged(treeSize, $.logRoot);
+        }
+        $.logAnchor = LogAnchor(treeSize, uint64(block.timestamp));
+        $.logRoot = rootHash;
+        emit AuditLogAnchored(msg.sender, treeSize, rootHash, uint64(block.timestamp));
+    }
+
+    /// @inheritdoc IUSHKCore
+    function auditLogAnchor() external view returns (uint64 treeSize, bytes32 rootHash, uint64 timestamp) {
+        USHKStorage storage $ = _storage();
+        return ($.logAnchor.treeSize, $.logRoot, $.logAnchor.timestamp);
     }
 
     /// @inheritdoc IUSHKCore

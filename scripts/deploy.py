@@ -28,6 +28,9 @@ def cli():
 @click.option("--attestor", type=ADDRESS, help="ATTESTOR_ROLE holder. Default: the admin.")
 @click.option("--upgrader", type=ADDRESS, help="UPGRADER_ROLE holder. Default: the admin.")
 @click.option(
+    "--anchorer", type=ADDRESS, help="ANCHOR_ROLE holder (anchors the audit log's heads). Default: the admin."
+)
+@click.option(
     "--minter",
     type=ADDRESS,
     help="Minter to configure. Default on a local network: the admin; elsewhere: none.",
@@ -78,6 +81,7 @@ def token(
     compliance,
     attestor,
     upgrader,
+    anchorer,
     minter,
     minter_allowance,
     max_per_mint,
@@ -115,6 +119,7 @@ def token(
             ("compliance", compliance),
             ("attestor", attestor),
             ("upgrader", upgrader),
+            ("anchor", anchorer),
         )
         if holder is not None
     }

@@ -87,6 +87,18 @@ class Settings(BaseSettings):
     # first time each route answers in this process. Never set in production.
     test_route_log: Path | None = None
 
+    # ---- transparency log (service/audit/, docs/transparency.md) ----
+    # Ed25519 key (hex of its 32-byte seed) that signs the log's tree heads. Without it the log,
+    # its entries and proofs are served, but no head is signed or anchored.
+    log_signing_key: SecretStr | None = None
+    # The workers sign a new tree head every this many seconds when the log has grown.
+    log_head_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
+    # ...and anchor the latest head on chain (`anchorAuditLog`) at least every this many seconds,
+    # and after every attestation (0: only after attestations). Needs a key holding ANCHOR_ROLE:
+    # USHK_ANCHOR_PRIVATE_KEY, else the attestor's.
+    log_anchor_seconds: float = Field(default=0.0, ge=0.0)
+    anchor_private_key: SecretStr | None = None
+
     # ---- reserves (service/reserves/) ----
     # Attest the ledger's reserves on chain every this many seconds inside `ushk serve` (needs
     # USHK_ATTESTOR_PRIVATE_KEY; 0: only before a batch the current attestation does not cover).
@@ -156,6 +168,18 @@ class Settings(BaseSettings):
         if self.deployment_file.exists():
             return json.loads(self.deployment_file.read_text())["token"]
         return None
+
+    @field_validator("log_signing_key")
+    @classmethod
+    def _check_log_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                seed = bytes.fromhex(value.get_secret_value().removeprefix("0x"))
+            except ValueError:
+                seed = b""
+            if len(seed) != 32:
+                raise ValueError("log_signing_key: the hex of a 32-byte Ed25519 seed (64 hex digits)")
+        return value
 
     @cached_property
     def max_single_deposit_cents(self) -> int:

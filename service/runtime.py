@@ -1,5 +1,5 @@
 """Builds the chain-facing parts from the settings: the token client, the minter, the attestor,
-the reconciler and the redemption watcher (for `ushk serve`, the workers, the `ushk minter`,
+the audit log's publisher, the reconciler and the redemption watcher (for `ushk serve`, the workers, the `ushk minter`,
 `ushk reserves` and `ushk redemptions` commands and the operator API), and the chain view of the
 public reserve summary. It is the one place that turns configuration into chain objects."""
 
@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 
+from service.audit.heads import LogKey
 from service.chain.token import Token, load_account
 from service.config import Settings
 from service.db import Database
 from service.minting.minter import Minter
 from service.redemptions.watcher import RedemptionWatcher
+from service.reserves.anchor import LogPublisher, request_anchor
 from service.reserves.attestor import Attestor
 
 if TYPE_CHECKING:
@@ -45,7 +47,13 @@ def build_minter(settings: Settings, db: Database) -> Minter:
     token = build_token(settings)
     attestor = None
     if (attestor_signer := _account(settings.attestor_private_key)) is not None:
-        attestor = Attestor(db, token, attestor_signer, min_interval=settings.attest_min_interval_seconds)
+        attestor = Attestor(
+            db,
+            token,
+            attestor_signer,
+            min_interval=settings.attest_min_interval_seconds,
+            after_attest=request_anchor,
+        )
     return Minter(
         db,
         token,
@@ -53,17 +61,36 @@ def build_minter(settings: Settings, db: Database) -> Minter:
         attestor=attestor,
         batch_size=settings.minter_batch_size,
         poll_seconds=settings.minter_poll_seconds,
-        from_block=_deployment_block(settings, token.address),
+        from_block=deployment_block(settings, token.address),
         crash_at=settings.minter_crash_at,
         linger_seconds=settings.minter_linger_seconds,
     )
 
 
 def build_attestor(settings: Settings, db: Database) -> Attestor:
+    """The periodic attestor; after each attestation it asks the log publisher to anchor."""
     signer = _account(settings.attestor_private_key)
     if signer is None:
         raise ChainNotConfigured("USHK_ATTESTOR_PRIVATE_KEY is not set (the ATTESTOR_ROLE account's key)")
-    return Attestor(db, build_token(settings), signer)
+    return Attestor(db, build_token(settings), signer, after_attest=request_anchor)
+
+
+def build_log_publisher(settings: Settings, db: Database) -> LogPublisher | None:
+    """The signer (and anchorer) of the log's heads; None without USHK_LOG_SIGNING_KEY. It
+    anchors with USHK_ANCHOR_PRIVATE_KEY, else the attestor's key, when a token is configured."""
+    if settings.log_signing_key is None:
+        return None
+    key = LogKey.from_hex(settings.log_signing_key.get_secret_value())
+    signer = _account(settings.anchor_private_key) or _account(settings.attestor_private_key)
+    token = build_token(settings) if signer is not None and settings.resolved_token_address() else None
+    return LogPublisher(
+        db,
+        key,
+        token=token,
+        signer=signer if token is not None else None,
+        head_seconds=settings.log_head_seconds,
+        anchor_seconds=settings.log_anchor_seconds,
+    )
 
 
 def _account(key: SecretStr | None) -> LocalAccount | None:
@@ -85,13 +112,13 @@ def build_reconciler(settings: Settings, db: Database) -> Reconciler:
         db,
         token,
         pauser=build_pauser(settings),
-        from_block=_deployment_block(settings, token.address),
+        from_block=deployment_block(settings, token.address),
         interval=settings.reconcile_interval_seconds,
         confirmations=settings.reconcile_confirmations,
     )
 
 
-def _deployment_block(settings: Settings, address: str) -> int:
+def deployment_block(settings: Settings, address: str) -> int:
     """The token's deployment block from the deployment file, so event scans start there."""
     if settings.deployment_file.is_file():
         try:
@@ -110,7 +137,7 @@ def build_watcher(settings: Settings, db: Database) -> RedemptionWatcher:
     if (attestor_signer := _account(settings.attestor_private_key)) is not None:
         attestor = Attestor(db, token, attestor_signer)
     return RedemptionWatcher(
-        db, token, settings, from_block=_deployment_block(settings, token.address), attestor=attestor
+        db, token, settings, from_block=deployment_block(settings, token.address), attestor=attestor
     )
 
 

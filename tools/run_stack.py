@@ -2,8 +2,8 @@
 and its background workers (minter, redemption watcher, reconciler, attestor) as a second process.
 
 Each run starts from a fresh chain, so the service's SQLite database (var/ushk.db) starts fresh
-too. The service holds anvil's dev accounts 1 (minter) and 2 (attestor); account 0 is admin,
-pauser, compliance and upgrader. A demo bank is registered and its credentials and signing key
+too. The service holds anvil's dev accounts 1 (minter), 2 (attestor) and 3 (anchors the audit
+log's heads); account 0 is admin, pauser, compliance and upgrader. A demo bank is registered and its credentials and signing key
 are written to var/demo-bank.json for `make demo`. Ctrl-C stops everything.
 """
 
@@ -42,6 +42,10 @@ DEV_ACCOUNTS = [
     (
         "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
         "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    ),
+    (
+        "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+        "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
     ),
 ]
 
@@ -93,11 +97,15 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
                 {
                     "id_hmac_secret": secrets.token_urlsafe(48),
                     "webhook_signing_key": secrets.token_urlsafe(48),
+                    "log_signing_key": secrets.token_hex(32),
                 }
             )
         )
         secrets_file.chmod(0o600)
     kept = json.loads(secrets_file.read_text())
+    if "log_signing_key" not in kept:  # a var/ from before the transparency log
+        kept["log_signing_key"] = secrets.token_hex(32)
+        secrets_file.write_text(json.dumps(kept))
     env = {k: v for k, v in os.environ.items() if not k.startswith("USHK_")}
     env.update(
         USHK_DATABASE_URL=f"sqlite:///{var / 'ushk.db'}",
@@ -109,6 +117,10 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
         USHK_DEPLOYMENT_FILE=str(var / "deployments" / "local.json"),
         USHK_MINTER_PRIVATE_KEY=DEV_ACCOUNTS[1][1],
         USHK_ATTESTOR_PRIVATE_KEY=DEV_ACCOUNTS[2][1],
+        # the transparency log: heads signed with the log key, anchored on chain by account 3
+        USHK_LOG_SIGNING_KEY=kept["log_signing_key"],
+        USHK_ANCHOR_PRIVATE_KEY=DEV_ACCOUNTS[3][1],
+        USHK_LOG_ANCHOR_SECONDS="60",
         USHK_MINTER_ENABLED="true",
         USHK_WEBHOOKS_IN_PROCESS="true",
         # redemptions on chain become payouts; anvil mines each transaction at once and never
@@ -251,6 +263,8 @@ class Stack:
                 MINTER_ALLOWANCE_USD,
                 "--attestor",
                 DEV_ACCOUNTS[2][0],
+                "--anchorer",
+                DEV_ACCOUNTS[3][0],
                 "--no-attest",
             ],
             cwd=ROOT,

@@ -110,6 +110,18 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     /// @notice Thrown when the maximum attestation age is set to zero.
     error InvalidMaxAge();
 
+    /// @notice Thrown when an audit log anchor names a smaller tree than the last anchor: an
+    /// append-only log never shrinks.
+    /// @param treeSize The size given.
+    /// @param anchoredSize The size of the last anchor.
+    error AuditLogShrunk(uint64 treeSize, uint64 anchoredSize);
+
+    /// @notice Thrown when an audit log anchor gives the last anchor's size with another root:
+    /// one size of an append-only log has one root.
+    /// @param treeSize The size of both.
+    /// @param anchoredRoot The root anchored for it.
+    error AuditLogRootChanged(uint64 treeSize, bytes32 anchoredRoot);
+
     /// @notice Thrown when a permit's deadline has passed.
     /// @param deadline The deadline.
     error PermitExpired(uint256 deadline);
@@ -158,6 +170,10 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     event ReservesAttested(
         address indexed attestor, uint256 amount, bytes32 reportHash, bytes32 auditHead, uint64 timestamp
     );
+
+    /// @notice Emitted when the audit log's signed tree head (`treeSize` entries, RFC 9162
+    /// Merkle root `rootHash`) is anchored.
+    event AuditLogAnchored(address indexed anchorer, uint64 indexed treeSize, bytes32 rootHash, uint64 timestamp);
 
     /// @notice Emitted when the maximum attestation age changes.
     event MaxAttestationAgeSet(uint64 maxAge);
@@ -274,6 +290,21 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
         external
         view
         returns (uint256 amount, uint64 timestamp, bytes32 reportHash, bytes32 auditHead);
+
+    /// @notice Anchors a head of the supervisory audit log's transparency log (an RFC 9162
+    /// Merkle tree over its entries): anyone holding a signed tree head or a proof can hold it
+    /// against this. Works while paused.
+    /// @dev ANCHOR_ROLE only. The size never goes down (AuditLogShrunk) and a size anchored
+    /// again keeps its root (AuditLogRootChanged); re-anchoring the same head renews its time.
+    /// @param treeSize The number of entries in the tree.
+    /// @param rootHash The tree's root hash.
+    function anchorAuditLog(uint64 treeSize, bytes32 rootHash) external;
+
+    /// @notice The last anchored audit log head.
+    /// @return treeSize Its size (0: never anchored).
+    /// @return rootHash Its root hash.
+    /// @return timestamp When it was anchored (0: never).
+    function auditLogAnchor() external view returns (uint64 treeSize, bytes32 rootHash, uint64 timestamp);
 
     /// @notice Sets how old the last attestation may be for mints to go ahead.
     /// @dev Admin only.

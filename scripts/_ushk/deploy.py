@@ -68,7 +68,7 @@ def deploy_ushk(
       `admin` is someone else, grants DEFAULT_ADMIN_ROLE to `admin` and renounces its own; roles it
       held only for the setup are revoked, so it ends with exactly what was asked for.
     - `admin`: the DEFAULT_ADMIN_ROLE holder (address or account); default: the deployer.
-    - `roles`: {'pauser'|'compliance'|'attestor'|'upgrader' (or PAUSER_ROLE ...): address or
+    - `roles`: {'pauser'|'compliance'|'attestor'|'upgrader'|'anchor' (or PAUSER_ROLE ...): address or
       account}; every operational role not named goes to the admin.
     - `minter`: configured with `minter_allowance` and `max_per_mint` (units); None: no minter.
     - `attest_amount` (units): the first reserve attestation, with `report_hash` and `audit_head`;

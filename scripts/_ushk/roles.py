@@ -23,13 +23,14 @@ ROLE_NAMES = (
     "COMPLIANCE_ROLE",
     "ATTESTOR_ROLE",
     "UPGRADER_ROLE",
+    "ANCHOR_ROLE",
 )
 ROLE_IDS: dict[str, bytes] = {
     name: (ZERO32 if name == "DEFAULT_ADMIN_ROLE" else keccak(text=name)) for name in ROLE_NAMES
 }
 ROLE_BY_ID: dict[bytes, str] = {role_id: name for name, role_id in ROLE_IDS.items()}
 # The roles `deploy_ushk` hands out besides the admin's (MINTER_ROLE comes with configureMinter).
-OPERATIONAL_ROLES = ("PAUSER_ROLE", "COMPLIANCE_ROLE", "ATTESTOR_ROLE", "UPGRADER_ROLE")
+OPERATIONAL_ROLES = ("PAUSER_ROLE", "COMPLIANCE_ROLE", "ATTESTOR_ROLE", "UPGRADER_ROLE", "ANCHOR_ROLE")
 _ROLE_ALIASES = {"ADMIN": "DEFAULT_ADMIN_ROLE", "DEFAULT_ADMIN": "DEFAULT_ADMIN_ROLE"}
 
 

@@ -6,6 +6,11 @@ single `audit_head` row (FOR UPDATE; SQLite's write lock does the same there), c
 entries after the head, and moves the head. Taking the audit lock last keeps the time it is
 held short and gives every writer the same lock order (domain rows first, audit head last).
 A rollback drops the queued entries with everything else.
+
+The same hook appends each entry to the transparency log: its leaf (service/audit/leaves.py)
+is stored on the entry, and the tree's new complete subtrees (service.merkle.Frontier) in
+`audit_tree`, from the frontier kept on the head row; so the tree always has exactly the
+entries the chain has, and the append reads nothing but the head it locks.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
-from service.audit.models import GENESIS_HASH, AuditEntry, AuditHead
+from service import merkle
+from service.audit import leaves
+from service.audit.models import GENESIS_HASH, AuditEntry, AuditHead, AuditTreeNode
 from service.canonical import canonical_json
 from service.db import Prepared, utcnow
 
@@ -68,18 +75,40 @@ def record(
     """Queue an audit entry; it is written when `session` commits. `payload` must be
     canonicalizable (no floats) and must not hold raw identity numbers or secrets: it is
     encoded here (so a bad payload fails now, not at commit)."""
-    encoded = canonical_json(dict(payload))
+    fields = dict(payload)
+    encoded = canonical_json(fields)
     session.connection()  # belong to a transaction, so that its rollback drops the entry
-    session.info.setdefault(PENDING_KEY, []).append((kind, actor, encoded, now or utcnow()))
+    session.info.setdefault(PENDING_KEY, []).append((kind, actor, fields, encoded, now or utcnow()))
 
 
 _HEAD = AuditHead.__table__
 _ENTRIES = AuditEntry.__table__
-_LOCK_HEAD = Prepared(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update())
+_LOCK_HEAD = Prepared(
+    select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.frontier).where(_HEAD.c.id == HEAD_ID).with_for_update()
+)
 _MOVE_HEAD = Prepared(
-    update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"), frontier=bindparam("head_frontier"))
 )
 _INSERT_ENTRIES = Prepared(insert(_ENTRIES))
+_INSERT_NODES = Prepared(insert(AuditTreeNode.__table__))
+
+
+def decode_frontier(size: int, text: str | None) -> merkle.Frontier:
+    """The head row's frontier text as a `merkle.Frontier` for a tree of `size` leaves."""
+    hashes, nodes = (text or "").split(), merkle.frontier_nodes(size)
+    if len(hashes) != len(nodes):
+        raise merkle.ProofError(f"the audit head's frontier has {len(hashes)} hashes, not {len(nodes)}")
+    return merkle.Frontier(size, {node: bytes.fromhex(h) for node, h in zip(nodes, hashes, strict=True)})
+
+
+def encode_frontier(frontier: merkle.Frontier) -> str:
+    return " ".join(h.hex() for _, h in frontier.nodes())
+
+
+def tree_rows(created: list[tuple[merkle.Node, bytes]]) -> list[dict]:
+    return [{"level": level, "idx": index, "hash": h.hex()} for (level, index), h in created]
 
 
 def pending_count(session: Session) -> int:
@@ -94,9 +123,9 @@ def drop_pending_after(session: Session, mark: int) -> None:
         del pending[mark:]
 
 
-def lock_head(session: Session) -> tuple[int, str]:
-    seq, digest = _LOCK_HEAD.execute(session).fetchone()
-    return seq, digest
+def lock_head(session: Session) -> tuple[int, str, str]:
+    seq, digest, frontier = _LOCK_HEAD.execute(session).fetchone()
+    return seq, digest, frontier
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -105,17 +134,30 @@ def head(session: Session) -> tuple[int, str]:
     return (row.seq, row.hash) if row else (0, GENESIS_HASH)
 
 
+def head_with_frontier(session: Session) -> tuple[int, str]:
+    """(seq, frontier text) of the head: the tree's size and its right edge."""
+    row = session.execute(
+        select(AuditHead.seq, AuditHead.frontier).where(AuditHead.id == HEAD_ID)
+    ).one_or_none()
+    return (row.seq, row.frontier or "") if row else (0, "")
+
+
 def write_pending(session: Session) -> int:
     """Append the queued entries now (normally called by the before_commit hook)."""
     pending = session.info.pop(PENDING_KEY, None)
     if not pending:
         return 0
-    seq, prev = lock_head(session)
+    seq, prev, frontier_text = lock_head(session)
+    frontier = decode_frontier(seq, frontier_text)
     rows = []
-    for kind, actor, payload_json, at in pending:
+    created: list[tuple[merkle.Node, bytes]] = []
+    for kind, actor, fields, payload_json, at in pending:
         seq += 1
         created_at = format_timestamp(at)
         digest = _entry_hash(prev, seq, created_at, kind, actor, payload_json)
+        salt = leaves.new_salt()
+        leaf = leaves.leaf_bytes(seq, created_at, kind, actor, fields, salt)
+        created.extend(frontier.append(merkle.leaf_hash(leaf)))
         rows.append(
             {
                 "seq": seq,
@@ -125,11 +167,16 @@ def write_pending(session: Session) -> int:
                 "payload": payload_json.decode("utf-8"),
                 "prev_hash": prev,
                 "hash": digest,
+                "leaf": leaf.decode("utf-8"),
+                "salt": salt,
             }
         )
         prev = digest
     _INSERT_ENTRIES.executemany(session, rows)
-    _MOVE_HEAD.execute(session, {"head_seq": seq, "head_hash": prev})
+    _INSERT_NODES.executemany(session, tree_rows(created))
+    _MOVE_HEAD.execute(
+        session, {"head_seq": seq, "head_hash": prev, "head_frontier": encode_frontier(frontier)}
+    )
     return len(rows)
 
 

@@ -7,31 +7,74 @@ import sys
 
 import click
 
-from service.cli.common import Context, pass_ctx
+from service.cli.common import Context, pass_ctx, progress
 
 
 @click.group()
 def audit() -> None:
-    """The hash-chained audit log."""
+    """The hash-chained audit log and its transparency log."""
 
 
 @audit.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--no-chain", is_flag=True, help="Skip the on-chain anchors (no RPC call).")
 @pass_ctx
-def audit_verify(ctx: Context) -> None:
-    """Check the whole chain; exit 1 and name the first broken entry if it does not hold."""
+def audit_verify(ctx: Context, as_json: bool, no_chain: bool) -> None:
+    """Check the hash chain, the transparency log's tree (every leaf and node rebuilt from the
+    entries) and every head anchored on chain (when a token is configured); exit 1 and name the
+    first thing that does not hold. Progress goes to stderr."""
     from service import audit as audit_log
+    from service import runtime
+    from service.audit import tree
+    from service.reserves.anchor import check_anchors
 
+    results: dict[str, dict] = {}
     with ctx.db.reading() as session:
-        result = audit_log.verify(session)
-    if result.ok:
-        click.echo(f"audit chain OK: {result.checked} entries, head {result.head_seq} {result.head_hash}")
-        return
-    click.echo(
-        f"audit chain BROKEN at seq {result.first_bad_seq}: {result.problem} "
-        f"({result.checked} entries verified before it)",
-        err=True,
-    )
-    sys.exit(1)
+        chain = audit_log.verify(session)
+        results["chain"] = dict(chain.__dict__)
+        size = tree.size(session)
+        with progress(size, "tree") as advance:
+            done = [0]
+
+            def leaves_done(n: int) -> None:
+                advance(n - done[0])
+                done[0] = n
+
+            checked = tree.verify(session, progress=leaves_done)
+        results["tree"] = dict(checked.__dict__)
+        address = ctx.settings.resolved_token_address()
+        if not no_chain and address is not None:
+            token = runtime.build_token(ctx.settings)
+            start = runtime.deployment_block(ctx.settings, address)
+            with progress(max(token.block_number() - start + 1, 0), "anchors") as advance:
+                anchors = check_anchors(session, token, start, progress=advance)
+            results["anchors"] = dict(anchors.__dict__)
+    ok = all(part["ok"] for part in results.values())
+    if as_json:
+        click.echo(json.dumps({"ok": ok, **results}))
+    else:
+        if chain.ok:
+            click.echo(f"audit chain OK: {chain.checked} entries, head {chain.head_seq} {chain.head_hash}")
+        else:
+            click.echo(
+                f"audit chain BROKEN at seq {chain.first_bad_seq}: {chain.problem} "
+                f"({chain.checked} entries verified before it)",
+                err=True,
+            )
+        if checked.ok:
+            click.echo(f"transparency log OK: {checked.checked} leaves, root {checked.root}")
+        else:
+            click.echo(f"transparency log BROKEN at seq {checked.first_bad_seq}: {checked.problem}", err=True)
+        if "anchors" in results:
+            a = results["anchors"]
+            if a["ok"]:
+                click.echo(f"on-chain anchors OK: {a['checked']} anchors, last at size {a['last_size']}")
+            else:
+                click.echo(f"on-chain anchors BROKEN: {a['problem']}", err=True)
+        else:
+            click.echo("on-chain anchors not checked (no token configured, or --no-chain)")
+    if not ok:
+        sys.exit(1)
 
 
 @audit.command("head")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,3 +100,14 @@ def chain_configured() -> Iterator[None]:
         yield
     except ChainNotConfigured as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal (nothing otherwise); yields `advance(n)`."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    bar: Any
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update

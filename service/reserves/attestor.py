@@ -46,6 +46,12 @@ log = logging.getLogger("ushk.attestor")
 _SIGNER_LOCKS: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
+def signer_lock(address: str) -> threading.Lock:
+    """The lock of one signing account in this process: its transactions go one at a time (they
+    share its nonces). Not reentrant."""
+    return _SIGNER_LOCKS[address]
+
+
 def reserve_report(session: Session) -> dict:
     """The reserve report the attestor would attest now (see service.reserves.service)."""
     return reserves.build_report(session)
@@ -87,8 +93,10 @@ class Attestor:
         refresh_fraction: float = 0.5,
         recheck_seconds: float = 2.0,
         min_interval: float = 0.0,
+        after_attest: Callable[[], object] | None = None,
     ):
         self.db = db
+        self.after_attest = after_attest  # e.g. anchor.request_anchor: the log anchored with it
         self.token = token
         self.signer = signer
         self.refresh_fraction = refresh_fraction
@@ -167,7 +175,7 @@ class Attestor:
         self._coverage = None
         self._attested_at = time.monotonic()
         self.attestations += 1
-        with _SIGNER_LOCKS[self.signer.address]:
+        with signer_lock(self.signer.address):
             with self.db.transaction() as session:
                 report = reserves.build_report(session)
                 digest = reserves.store_report(session, report, reason=reason)
@@ -192,6 +200,11 @@ class Attestor:
                     },
                 )
         log.info("attested %s USD (%s) in %s", report["attested"], reason, receipt.tx_hash)
+        if self.after_attest is not None:
+            try:
+                self.after_attest()
+            except Exception:  # the attestation stands; the publisher anchors again when due
+                log.exception("anchoring the audit log after the attestation failed")
         return receipt
 
     def run(self, stop: threading.Event, interval: float) -> None:

@@ -28,7 +28,7 @@ contract USHKInvariants is InvariantTargets {
         handler = new USHKHandler(token, admin, 1 days);
         handler.bootstrap();
 
-        bytes4[] memory selectors = new bytes4[](21);
+        bytes4[] memory selectors = new bytes4[](22);
         selectors[0] = USHKHandler.mint.selector;
         selectors[1] = USHKHandler.mintBatch.selector;
         selectors[2] = USHKHandler.transfer.selector;
@@ -50,12 +50,13 @@ contract USHKInvariants is InvariantTargets {
         selectors[18] = USHKHandler.configureMinter.selector;
         selectors[19] = USHKHandler.removeMinter.selector;
         selectors[20] = USHKHandler.changeRole.selector;
+        selectors[21] = USHKHandler.anchorLog.selector;
         // the upgrade: a selector of its own, drawn as often as any other
-        bytes4[] memory all = new bytes4[](22);
-        for (uint256 i; i < 21; ++i) {
+        bytes4[] memory all = new bytes4[](23);
+        for (uint256 i; i < 22; ++i) {
             all[i] = selectors[i];
         }
-        all[21] = USHKHandler.upgrade.selector;
+        all[22] = USHKHandler.upgrade.selector;
         targetContract(address(handler));
         targetSelector(FuzzSelector({addr: address(handler), selectors: all}));
     }
@@ -132,6 +133,9 @@ contract USHKInvariants is InvariantTargets {
     /// Deposit ids mint at most once (never the zero id); minters within their configuration; the
     /// supply within the ceiling of the attestation.
     function _checkMintingState() private view {
+        (uint64 anchoredSize, bytes32 anchoredRoot,) = token.auditLogAnchor();
+        require(anchoredSize == handler.ghostAnchorSize(), "anchored log size differs");
+        require(anchoredRoot == handler.ghostAnchorRoot(), "anchored log root differs");
         require(!token.isDepositMinted(bytes32(0)), "the zero deposit id was minted");
         for (uint256 k; k < handler.DEPOSIT_POOL(); ++k) {
             bytes32 id = handler.depositId(k);

@@ -55,6 +55,9 @@ contract USHKHandler {
     mapping(address => bool) public ghostMinterActive;
     mapping(bytes32 => mapping(address => bool)) public ghostRole;
     bool public ghostUpgraded;
+    uint64 public ghostAnchorSize;
+    bytes32 public ghostAnchorRoot;
+    bool public ghostAnchored;
     address public v2;
 
     /// @notice The first thing the token did that the model forbids ("" while none).
@@ -87,6 +90,7 @@ contract USHKHandler {
         _grant(token.COMPLIANCE_ROLE(), compliance);
         _grant(token.ATTESTOR_ROLE(), attestor);
         _grant(token.UPGRADER_ROLE(), upgrader);
+        _grant(token.ANCHOR_ROLE(), attestor);
         for (uint256 i; i < MINTERS; ++i) {
             vm.prank(admin);
             token.configureMinter(minters[i], 1_000_000, 50_000);
@@ -570,6 +574,28 @@ contract USHKHandler {
             ghostAttestedAt = block.timestamp;
             _ok(this.attest.selector);
         } catch {}
+    }
+
+    /// @notice Anchors an audit log head: the next size, the same one (with its root or another)
+    /// or a smaller one; the model says which succeed.
+    function anchorLog(uint256 callerSeed, uint8 step, bool sameRoot) external {
+        address caller = callerSeed % 4 == 3 ? stranger : attestor;
+        uint64 size = ghostAnchorSize;
+        if (step % 3 == 0 && size > 0) size -= 1;
+        else if (step % 3 == 2) size += 1 + step % 5;
+        bytes32 root = sameRoot && size == ghostAnchorSize ? ghostAnchorRoot : keccak256(abi.encode(size, step));
+        bool allowed = ghostRole[token.ANCHOR_ROLE()][caller] && size >= ghostAnchorSize
+            && (size != ghostAnchorSize || !ghostAnchored || root == ghostAnchorRoot);
+        vm.prank(caller);
+        try token.anchorAuditLog(size, root) {
+            if (!allowed) _fail("an anchor the log's rules refuse");
+            ghostAnchorSize = size;
+            ghostAnchorRoot = root;
+            ghostAnchored = true;
+            _ok(this.anchorLog.selector);
+        } catch {
+            if (allowed) _fail("a valid anchor refused");
+        }
     }
 
     function warp(uint256 seconds_) external {

@@ -4,7 +4,7 @@ database (tests/service/conftest.py) and its minter and attestor keys.
 The token is deployed once per module with the same `deploy_ushk` that `ape run deploy` and
 `make run` use; ape's isolation reverts the chain to that point after each test, while each test
 gets a fresh database file. Accounts (anvil's dev accounts): 0 admin, 1 minter, 2 attestor,
-3 pauser, 4 compliance, 5-9 holders.
+3 pauser, 4 compliance, 5-9 holders; the attestor also anchors the audit log (ANCHOR_ROLE).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def deployed(accounts, chain, anvil_mining) -> Chain:
         minter=a[1],
         minter_allowance=10**15 * 10**6,
         max_per_mint=MAX_PER_MINT,
-        roles={"attestor": a[2], "pauser": a[3], "compliance": a[4]},
+        roles={"attestor": a[2], "pauser": a[3], "compliance": a[4], "anchor": a[2]},
     )
     return Chain(
         rpc_url=chain.provider.uri,

@@ -403,7 +403,9 @@ def test_every_operation_documents_413_and_503_and_its_credentials(live):
             assert "Retry-After" in responses["503"]["headers"]
             if path.startswith("/v1/operator/") or path == "/v1/audit/verify":
                 assert "operator_unauthenticated" in responses["401"]["description"], path
-            elif path not in ("/healthz", "/v1/audit/head") and not path.startswith("/v1/reserves"):
+            elif path not in ("/healthz", "/v1/audit/head") and not path.startswith(
+                ("/v1/reserves", "/v1/transparency")
+            ):
                 assert "`unauthenticated`" in responses["401"]["description"], (method, path)
                 assert "`bank_disabled`" in responses["403"]["description"], (method, path)
             if operation.get("parameters") or "requestBody" in operation:

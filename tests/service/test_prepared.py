@@ -26,6 +26,8 @@ def _row(seq: int) -> dict:
         "payload": "{}",
         "prev_hash": "0" * 64,
         "hash": f"{seq:064x}",
+        "leaf": "{}",
+        "salt": "0" * 64,
     }
 
 

@@ -129,6 +129,8 @@ def test_the_checkpointer_copies_the_log_into_the_database_and_commits_do_not(en
                         payload="{}",
                         prev_hash="0" * 64,
                         hash=f"{n:064x}",
+                        leaf="{}",
+                        salt="0" * 64,
                     )
                 )
                 if n == 0:  # no commit of this process checkpoints while the thread does

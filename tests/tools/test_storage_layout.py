@@ -122,9 +122,8 @@ CHANGES = [
     ),
     pytest.param(
         edit(
-            "        mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;\n    }\n",
-            "        mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;\n"
-            "        uint256 appended;\n    }\n",
+            "        bytes32 logRoot;\n    }\n",
+            "        bytes32 logRoot;\n        uint256 appended;\n    }\n",
         ),
         [],
         id="member-appended-at-the-end",

@@ -1,0 +1,139 @@
+"""The leaf of an audit entry in the transparency log: its public view and a commitment to the rest.
+
+    leaf bytes = canonical JSON of
+        {"actor": public actor, "kind": kind, "private": hex SHA-256(salt || canonical(private part)),
+         "public": {the payload's public fields}, "seq": seq, "time": created_at}
+    private part = {"actor": the full actor, "payload": the payload's other fields}
+
+Public fields are the ones named in `PUBLIC_FIELDS` (amounts, statuses, on-chain addresses and
+transactions, bank names, resident pseudonyms, codes); every other field of a payload (bank
+references, free-text reasons, payout references, operator names, URLs, key prefixes) is
+private, and so is every field of the kinds in `PRIVATE_KINDS`. A field nobody classified is
+private: a new payload field never becomes public by accident. The public actor keeps "bank:NAME"
+and the role of other actors ("operator" for "operator:NAME").
+
+The salt is 32 random bytes per entry, kept beside the entry and never published, so a private
+part with few possible values (an amount, a status) cannot be found by hashing guesses. A
+supervisor handed the salt and the private part (`disclose`) recomputes the commitment and
+checks it against the published leaf. docs/transparency.md has a worked example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from service.canonical import canonical_json
+
+PUBLIC_FIELDS = frozenset(
+    {
+        "acknowledged_difference_units",
+        "after",
+        "amount_cents",
+        "amount_units",
+        "bank",
+        "bank_id",
+        "batch_id",
+        "beneficiary",
+        "block_number",
+        "category",
+        "code",
+        "codes",
+        "currency",
+        "daily_limit_cents",
+        "deposit_id",
+        "deposit_seq",
+        "deposit_seqs",
+        "difference_cleared",
+        "due_at",
+        "dust_units",
+        "events",
+        "expected_units",
+        "from_block",
+        "halt_id",
+        "holder",
+        "key_id",
+        "payout_account_id",
+        "payout_id",
+        "payouts_created",
+        "period",
+        "public_key",
+        "redemption_id",
+        "rejection_code",
+        "released_cents",
+        "report_hash",
+        "resident",
+        "single_max_cents",
+        "status",
+        "suspended",
+        "to_block",
+        "tx_hash",
+        "unpause_tx_hash",
+        "value_date",
+    }
+)
+# Kinds whose every field is private: who is on the quota watch list, and operator accounts.
+PRIVATE_KINDS = frozenset(
+    {"quota.watch_listed", "quota.watch_cleared", "operator.created", "operator.revoked"}
+)
+PUBLIC_ACTOR_PREFIXES = ("bank:",)
+
+
+def new_salt() -> str:
+    return os.urandom(32).hex()
+
+
+def public_actor(actor: str) -> str:
+    if actor.startswith(PUBLIC_ACTOR_PREFIXES):
+        return actor
+    return actor.split(":", 1)[0]
+
+
+def split_payload(kind: str, payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(public fields, private fields) of an entry's payload."""
+    if kind in PRIVATE_KINDS:
+        return {}, dict(payload)
+    public = {k: v for k, v in payload.items() if k in PUBLIC_FIELDS}
+    private = {k: v for k, v in payload.items() if k not in PUBLIC_FIELDS}
+    return public, private
+
+
+def private_part(kind: str, actor: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"actor": actor, "payload": split_payload(kind, payload)[1]}
+
+
+def commitment(salt_hex: str, private: Mapping[str, Any]) -> str:
+    """hex SHA-256(salt bytes || canonical JSON of the private part)."""
+    return hashlib.sha256(bytes.fromhex(salt_hex) + canonical_json(dict(private))).hexdigest()
+
+
+def leaf_bytes(
+    seq: int, created_at: str, kind: str, actor: str, payload: Mapping[str, Any], salt_hex: str
+) -> bytes:
+    public, private = split_payload(kind, payload)
+    return canonical_json(
+        {
+            "actor": public_actor(actor),
+            "kind": kind,
+            "private": commitment(salt_hex, {"actor": actor, "payload": private}),
+            "public": public,
+            "seq": seq,
+            "time": created_at,
+        }
+    )
+
+
+def public_view(leaf: bytes | str) -> Any:
+    """The decoded leaf (what the public sees of the entry)."""
+    return json.loads(leaf)
+
+
+def verify_disclosure(leaf: bytes | str, salt_hex: str, private: Mapping[str, Any]) -> bool:
+    """True when `private` (with its salt) is the private part the leaf commits to."""
+    try:
+        return bool(public_view(leaf)["private"] == commitment(salt_hex, private))
+    except (ValueError, KeyError, TypeError):
+        return False
