@@ -27,6 +27,7 @@ from service.api.redemptions import operator_router as payouts_operator_router
 from service.api.redemptions import payouts_router
 from service.api.reserves import operator_router as reserves_operator_router
 from service.api.reserves import router as reserves_router
+from service.api.snapshots import router as snapshots_router
 from service.api.transparency import router as transparency_router
 from service.config import Settings
 from service.db import Database, utcnow
@@ -238,6 +239,7 @@ def create_app(
         reserves_router,
         reserves_operator_router,
         transparency_router,
+        snapshots_router,
     ):
         complete_routes(router.routes)
         app.include_router(router)

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # USHK_ANCHOR_PRIVATE_KEY, else the attestor's.
     log_anchor_seconds: float = Field(default=0.0, ge=0.0)
     anchor_private_key: SecretStr | None = None
+    # The workers take a signed snapshot (service/snapshots/) every this many seconds (with the
+    # log key and a token configured); `ushk transparency snapshot` takes one on demand.
+    snapshot_seconds: float = Field(default=86_400.0, gt=0.0)
 
     # ---- reserves (service/reserves/) ----
     # Attest the ledger's reserves on chain every this many seconds inside `ushk serve` (needs

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 Node = tuple[int, int]  # (level, index)
 NodeSource = Callable[[int, int], bytes]
+T = TypeVar("T")
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -60,23 +62,29 @@ def root(nodes: NodeSource, size: int) -> bytes:
     return mth(nodes, 0, size)
 
 
-def inclusion_path(nodes: NodeSource, index: int, size: int) -> list[bytes]:
-    """PATH(index, D[size]) of RFC 9162 2.1.3.1, leaf to root order."""
+def sibling_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges [start, end) whose subtrees are the siblings on the path of leaf `index`
+    in a tree of `size` leaves, from the leaf up (the shape of RFC 9162 2.1.3.1's PATH)."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is not in a tree of size {size}")
-    path: list[bytes] = []
+    ranges: list[tuple[int, int]] = []
     start, end = 0, size
     # Walk down from the root, collecting siblings; the RFC lists them from the leaf upwards.
     while end - start > 1:
         k = _split(end - start)
         if index < start + k:
-            path.append(mth(nodes, start + k, end))
+            ranges.append((start + k, end))
             end = start + k
         else:
-            path.append(mth(nodes, start, start + k))
+            ranges.append((start, start + k))
             start += k
-    path.reverse()
-    return path
+    ranges.reverse()
+    return ranges
+
+
+def inclusion_path(nodes: NodeSource, index: int, size: int) -> list[bytes]:
+    """PATH(index, D[size]) of RFC 9162 2.1.3.1, leaf to root order."""
+    return [mth(nodes, start, end) for start, end in sibling_ranges(index, size)]
 
 
 def consistency_proof(nodes: NodeSource, first: int, second: int) -> list[bytes]:
@@ -179,9 +187,11 @@ def build(leaves: Iterable[bytes]) -> tuple[dict[Node, bytes], int]:
 # ---- verification (RFC 9162 2.1.3.2 and 2.1.4.2) --------------------------------------------
 
 
-def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes]) -> bytes:
-    """The root that `path` proves the leaf hash `leaf` at `index` into; ProofError if the path
-    has the wrong length for the position."""
+def fold_path(index: int, size: int, leaf: T, path: Sequence[T], combine: Callable[[T, T], T]) -> T:
+    """RFC 9162 2.1.3.2's walk up an audit path: `combine(left, right)` at each level, the
+    position of leaf `index` in a tree of `size` deciding which side the sibling is on. The
+    value at the top; ProofError if the path has the wrong length for the position. (For
+    hashes, `combine` is `node_hash`; service/merkle_sum.py folds hashes with sums.)"""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is not in a tree of size {size}")
     fn, sn, r = index, size - 1, leaf
@@ -189,18 +199,23 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes
         if sn == 0:
             raise ProofError("the inclusion path is longer than the tree is deep")
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = combine(p, r)
             if not fn & 1:
                 while fn & 1 == 0 and fn != 0:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = combine(r, p)
         fn >>= 1
         sn >>= 1
     if sn != 0:
         raise ProofError("the inclusion path is shorter than the tree is deep")
     return r
+
+
+def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes]) -> bytes:
+    """The root that `path` proves the leaf hash `leaf` at `index` into."""
+    return fold_path(index, size, leaf, path, node_hash)
 
 
 def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], expected_root: bytes) -> bool:

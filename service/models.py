@@ -9,6 +9,7 @@ from service.ledger.models import LedgerAccount, LedgerLine, LedgerPosting
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 from service.redemptions.models import Payout, PayoutAccount
 from service.reserves.models import MintingHalt, ReserveReport
+from service.snapshots.models import SnapshotLiability, TransparencySnapshot
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "MintBatch",
     "MintingHalt",
     "Operator",
+    "SnapshotLiability",
+    "TransparencySnapshot",
     "Payout",
     "PayoutAccount",
     "QuotaUsage",

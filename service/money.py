@@ -72,3 +72,11 @@ def units_to_cents(units: int) -> int:
     if remainder:
         raise ValueError(f"{units} units is not a whole number of cents")
     return cents
+
+
+def format_units(units: int) -> str:
+    """Token units (6 decimals) as dollars: two decimals, or all six when there is dust."""
+    whole, frac = divmod(int(units), 1_000_000)
+    if frac % 10_000 == 0:
+        return f"{whole}.{frac // 10_000:02d}"
+    return f"{whole}.{frac:06d}"

@@ -1,8 +1,8 @@
 """The service's background workers, as threads: webhook delivery, the minter, the redemption
-watcher, the reserve reconciler, the audit log's publisher and the periodic attestor, each when
-its setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
-USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY,
-USHK_ATTEST_INTERVAL_SECONDS > 0).
+watcher, the reserve reconciler, the audit log's publisher, the snapshotter and the periodic
+attestor, each when its setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
+USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY (with a token
+for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0).
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
 their own, so that their chain client and log decoding do not share the API process's
@@ -48,6 +48,10 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
         publisher = build_log_publisher(settings, db)
         assert publisher is not None
         plan.append(("log-publisher", publisher.run, ()))
+        if settings.resolved_token_address():
+            from service.runtime import Snapshotter
+
+            plan.append(("snapshotter", Snapshotter(settings, db).run, ()))
     if settings.attest_interval_seconds > 0:
         from service.runtime import build_attestor
 

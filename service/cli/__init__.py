@@ -10,7 +10,18 @@ from __future__ import annotations
 
 import click
 
-from service.cli import audit, banks, deposits, minting, quota, redemptions, reserves, server, webhooks
+from service.cli import (
+    audit,
+    banks,
+    deposits,
+    minting,
+    quota,
+    redemptions,
+    reserves,
+    server,
+    transparency,
+    webhooks,
+)
 
 
 @click.group(name="ushk")
@@ -33,6 +44,7 @@ for command in (
     reserves.reserves,
     redemptions.redemptions,
     redemptions.payouts,
+    transparency.transparency,
 ):
     cli.add_command(command)
 

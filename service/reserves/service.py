@@ -14,7 +14,7 @@ from service.banks.models import Bank
 from service.canonical import canonical_json
 from service.db import insert_ignore, insert_returning, utcnow
 from service.errors import NotFound, ServiceError
-from service.money import format_cents
+from service.money import format_cents, format_units
 from service.reserves.models import MintingHalt, ReserveReport
 
 
@@ -313,7 +313,7 @@ def summary(session: Session, chain: dict | None) -> dict:
     if chain and chain.get("attestation"):
         a = chain["attestation"]
         attestation = {
-            "amount": _units_to_dollars(a["amount"]),
+            "amount": format_units(a["amount"]),
             "timestamp": a["timestamp"],
             "time": dt.datetime.fromtimestamp(a["timestamp"], dt.UTC).isoformat(timespec="seconds")
             if a["timestamp"]
@@ -344,18 +344,10 @@ def summary(session: Session, chain: dict | None) -> dict:
         "pending_payouts": format_cents(b.pending_payouts),
         "refunds_due": format_cents(b.refunds_due),
         "wiped": format_cents(b.wiped),
-        "supply": None if supply_units is None else _units_to_dollars(supply_units),
+        "supply": None if supply_units is None else format_units(supply_units),
         "supply_units": None if supply_units is None else str(supply_units),
         "ratio": ratio,
         "last_attestation": attestation,
         "minting_halted": halted is not None,
         "acknowledged_difference_units": str(acknowledged_difference(session)),
     }
-
-
-def _units_to_dollars(units: int) -> str:
-    """Units (6 decimals) as dollars, all six decimals kept when there is dust."""
-    whole, frac = divmod(int(units), 1_000_000)
-    if frac % 10_000 == 0:
-        return f"{whole}.{frac // 10_000:02d}"
-    return f"{whole}.{frac:06d}"

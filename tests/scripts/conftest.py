@@ -199,12 +199,12 @@ def deploy_token_args():
 
 
 def _deploy_token_args(accounts, *, allowance: str, max_per_mint: str) -> list[str]:
-    """`ape run deploy token` with every role on its own dev account (2-5) and a minter on the
+    """`ape run deploy token` with every role on its own dev account (2-6) and a minter on the
     first test account, attested at US$1,000,000.00."""
     return [
         "deploy", "token",
         "--pauser", accounts[2], "--compliance", accounts[3],
-        "--attestor", accounts[4], "--upgrader", accounts[5],
+        "--attestor", accounts[4], "--upgrader", accounts[5], "--anchorer", accounts[6],
         "--minter", "TEST::1", "--minter-allowance", allowance, "--max-per-mint", max_per_mint,
         "--max-attestation-age", "3600", "--attest", "1000000.00",
     ]  # fmt: skip

@@ -62,6 +62,7 @@ def test_deploy_writes_a_deployment_file_that_matches_the_chain(deployed, dev_ac
         "COMPLIANCE_ROLE": [a[3]],
         "ATTESTOR_ROLE": [a[4]],
         "UPGRADER_ROLE": [a[5]],
+        "ANCHOR_ROLE": [a[6]],
     }
     assert info["roles"] == expected
     for role, holders in expected.items():

@@ -163,6 +163,8 @@ def test_public_endpoints_prove_what_the_entries_show(live) -> None:
             assert signed is not None
         sth = http.get("/v1/transparency/sth").json()
         size = sth["tree_size"]
+        listed = http.get("/v1/transparency/heads", params={"after": 0}).json()["heads"]
+        assert listed == [sth]
         root = b64d(sth["sha256_root_hash"])
         public_key = b64d(http.get("/v1/transparency/key").json()["public_key"])
         assert sth["key_id"] == hashlib.sha256(public_key).hexdigest()

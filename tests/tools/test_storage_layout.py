@@ -61,7 +61,7 @@ def test_namespaceSlot_isTheERC7201SlotOfItsId(compiled):
 
 def test_recordedLayout_isTheTokensDesign(recorded):
     # docs/token-design.md: the flags and the ceiling are one slot each, then the two hashes, then
-    # the mappings; an account and a minter are one slot each
+    # the mappings, then the audit log anchor; an account and a minter are one slot each
     members = {m["label"]: m for m in recorded["members"]}
     assert [(m["label"], m["slot"]) for m in recorded["members"]] == [
         ("flags", 0),
@@ -73,7 +73,10 @@ def test_recordedLayout_isTheTokensDesign(recorded):
         ("minters", 6),
         ("mintedDeposits", 7),
         ("authorizations", 8),
+        ("logAnchor", 9),
+        ("logRoot", 10),
     ]
+    assert members["logAnchor"]["bytes"] == 32  # the audit log anchor's size and time: one slot
     assert members["flags"]["bytes"] == members["ceiling"]["bytes"] == 32
     assert members["accounts"]["value"]["bytes"] == members["minters"]["value"]["bytes"] == 32
     assert [m["label"] for m in members["accounts"]["value"]["members"]] == [
