@@ -3,14 +3,26 @@
 Every command reads the same settings as the server (USHK_* environment, .env). Commands that
 change state run in one transaction each and are recorded in the audit log with the actor
 "cli:<os user>". Secrets (API keys, operator tokens, webhook secrets, generated private keys)
-are printed once and never stored.
+are printed once and never stored. `ushk verify` is the exception: it reads no settings and
+opens no database (service/verifier.py checks the public transparency log from the outside).
 """
 
 from __future__ import annotations
 
 import click
 
-from service.cli import audit, banks, deposits, minting, quota, redemptions, reserves, server, webhooks
+from service.cli import (
+    audit,
+    banks,
+    deposits,
+    minting,
+    quota,
+    redemptions,
+    reserves,
+    server,
+    verify,
+    webhooks,
+)
 
 
 @click.group(name="ushk")
@@ -33,6 +45,7 @@ for command in (
     reserves.reserves,
     redemptions.redemptions,
     redemptions.payouts,
+    verify.verify,
 ):
     cli.add_command(command)
 
