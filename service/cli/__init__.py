@@ -4,7 +4,7 @@ Every command reads the same settings as the server (USHK_* environment, .env). 
 change state run in one transaction each and are recorded in the audit log with the actor
 "cli:<os user>". Secrets (API keys, operator tokens, webhook secrets, generated private keys)
 are printed once and never stored. `ushk verify` is the exception: it reads no settings and
-opens no database (service/verifier.py checks the public transparency log from the outside).
+opens no database (service/verifier/ checks the public transparency log from the outside).
 """
 
 from __future__ import annotations

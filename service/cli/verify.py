@@ -1,4 +1,4 @@
-"""`ushk verify`: check a USHK transparency log from the outside (service/verifier.py).
+"""`ushk verify`: check a USHK transparency log from the outside (service/verifier/).
 
 It reads no settings and opens no database: only the service's public endpoints, a JSON-RPC
 node and the verifier's own state file.

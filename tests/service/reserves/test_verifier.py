@@ -122,7 +122,7 @@ def test_anHonestLog_passesEveryCheck_andTheNextRunProvesItGrewByAppending(bank,
     assert code == 0 and body["ok"], body
     named = checks(body)
     assert "pinned in" in named["signature"]["reason"] and not body["state"]["trusted_on_first_use"]
-    assert f"(size {first_size}) is a prefix of the signed head" in named["consistency"]["reason"]
+    assert f"of size {first_size}, is a prefix of the signed head" in named["consistency"]["reason"]
     assert "is a prefix of the signed head" in named["anchor"]["reason"]
     assert "AuditLogAnchored events since block" in named["anchor"]["reason"]
     assert body["token_source"].startswith("recorded in")
