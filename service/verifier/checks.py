@@ -19,7 +19,7 @@ from service.chain.token import Token
 from service.verifier.remote import Failed, Head, Service, as_int, chain_call, unb64
 
 STATE_VERSION = 1
-DEPOSIT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
+DEPOSIT_ID = re.compile(r"0x[0-9a-fA-F]{64}")  # fullmatch
 ANCHORED = "AuditLogAnchored"
 LOG_CHUNK_BLOCKS = 10_000
 
@@ -110,8 +110,14 @@ def check_consistency(service: Service, head: Head, record: dict[str, Any] | Non
     try:
         size = as_int(record.get("tree_size"), "the recorded tree_size")
         root = unb64(record.get("sha256_root_hash"), "the recorded root", 32)
+        timestamp = as_int(record.get("timestamp", 0), "the recorded timestamp")
     except Failed as exc:
         raise Failed(f"the state file's record is malformed: {exc}") from None
+    if head.timestamp < timestamp:
+        raise Failed(
+            f"the signed head's time {head.time} is before that of the head verified earlier "
+            f"({record.get('time', '?')}): heads' timestamps never go back"
+        )
     return prove_extends(
         service, size, root, head, f"the head verified earlier (at {record.get('time', '?')})"
     )
@@ -147,6 +153,12 @@ def check_anchor(service: Service, head: Head, token: Token, anchors_from: int |
 
 
 def check_inclusion(service: Service, head: Head, seq: int) -> str:
+    view = _included(service, head, seq)
+    return f"entry {seq} ({view.get('kind')}) is in the signed head's tree of size {head.tree_size}"
+
+
+def _included(service: Service, head: Head, seq: int) -> dict[str, Any]:
+    """The public view of entry `seq`, once its leaf is proved in the head's tree."""
     if seq < 1:
         raise Failed(f"seq {seq}: seqs start at 1")
     if seq > head.tree_size:
@@ -167,20 +179,19 @@ def check_inclusion(service: Service, head: Head, seq: int) -> str:
         raise Failed(f"the proof of entry {seq} is for leaf index {index}, not {seq - 1}")
     if not merkle.verify_inclusion(seq - 1, head.tree_size, merkle.leaf_hash(leaf), path, head.root):
         raise Failed(f"entry {seq}'s inclusion proof does not give the signed head's root")
-    return f"entry {seq} ({view.get('kind')}) is in the signed head's tree of size {head.tree_size}"
+    return view
 
 
 def check_deposit(service: Service, head: Head, deposit_id: str) -> str:
-    if not DEPOSIT_ID.match(deposit_id):
+    if not DEPOSIT_ID.fullmatch(deposit_id):
         raise Failed(f"{deposit_id!r} is not a deposit id (0x and 64 hex digits)")
     wanted = deposit_id.lower()
     seqs = service.lookup(wanted)
     if not seqs:
         raise Failed(f"the service's log has no entry about deposit {wanted}")
     for seq in seqs:
-        check_inclusion(service, head, seq)
-        view = json.loads(service.entry(seq))
-        if view.get("public", {}).get("deposit_id") != wanted:
+        public = _included(service, head, seq).get("public")
+        if not isinstance(public, dict) or public.get("deposit_id") != wanted:
             raise Failed(f"entry {seq}, named by the lookup, is not about deposit {wanted}")
     return f"{len(seqs)} entries (seqs {', '.join(map(str, seqs))}) are in the signed head's tree"
 

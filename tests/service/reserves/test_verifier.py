@@ -72,13 +72,13 @@ def deposit_ids(env) -> list[str]:
         return [json.loads(p)["deposit_id"] for p in payloads]
 
 
-def resign(env, key: LogKey = KEY) -> None:
+def resign(env, key: LogKey = KEY, now: dt.datetime | None = None) -> None:
     """What an operator who controls the database could do: forget every signed head and sign
     the log as it is now."""
     with env.db.transaction() as session:
         session.execute(text("DELETE FROM audit_tree_heads"))
     with env.db.transaction() as session:
-        assert heads.sign(session, key, now=dt.datetime.now(dt.UTC)) is not None
+        assert heads.sign(session, key, now=now or dt.datetime.now(dt.UTC)) is not None
 
 
 def anchor_directly(deployed, size: int, root: bytes) -> None:
@@ -189,6 +189,20 @@ def test_aRewriteToTheSameSize_failsOnTheRoot(bank, live, deployed, tmp_path):
     code, body = run_verify(url, deployed, state)
     assert code == 1 and failed(body) == {"consistency", "anchor"}, body
     assert "the signed head of the same size" in checks(body)["consistency"]["reason"]
+
+
+def test_aHeadDatedBeforeTheLastVerified_failsTheConsistency(bank, live, deployed, tmp_path):
+    env, client = bank
+    _, url = live
+    state = tmp_path / "state.json"
+    deposit(client, deployed.holders[0].address, "5.00")
+    publisher_for(env, deployed).anchor()
+    assert run_verify(url, deployed, state)[0] == 0
+    deposit(client, deployed.holders[1].address, "6.00")
+    resign(env, now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    code, body = run_verify(url, deployed, state)
+    assert code == 1 and failed(body) == {"consistency"}, body
+    assert "timestamps never go back" in checks(body)["consistency"]["reason"]
 
 
 def test_aForgedSignature_failsTheSignatureCheck(bank, live, deployed, tmp_path):
@@ -317,6 +331,25 @@ def test_networkErrors_areFailedChecks_withoutATraceback(bank, live, deployed, t
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert re.search(r"^anchor +FAILED +eth_blockNumber: ", result.stdout, re.M), result.stdout
     assert "verification FAILED: anchor" in result.stderr
+    no_contract = "0x" + "00" * 19 + "01"
+    code, body = run_verify(url, deployed, tmp_path / "s.json", "--token", no_contract, token=False)
+    assert code == 1 and failed(body) == {"anchor"} and "auditLogAnchor()" in checks(body)["anchor"]["reason"]
+
+
+def test_anUnreadableStateFile_failsAndIsLeftAlone(bank, live, deployed, tmp_path):
+    env, client = bank
+    _, url = live
+    deposit(client, deployed.holders[0].address, "9.00")
+    publisher_for(env, deployed).anchor()
+    state = tmp_path / "state.json"
+    state.write_text("{not json")
+    code, body = run_verify(url, deployed, state)
+    assert code == 1 and failed(body) == {"signature", "consistency"}, body
+    assert (
+        "is unreadable" in checks(body)["signature"]["reason"]
+        and "pass --log-key" in checks(body)["signature"]["reason"]
+    )
+    assert state.read_text() == "{not json"
 
 
 def test_runsInAProcessWithoutAnyUshkSetting(bank, live, deployed, tmp_path):
