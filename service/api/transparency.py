@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from service.api.deps import ReadSessionDep
+from service.api.deps import ReadSessionDep, StateDep
 from service.audit import heads, leaves, tree
 from service.audit.models import AuditEntry, SignedTreeHead
 from service.errors import NotFound, ServiceError, error_responses
@@ -92,6 +92,17 @@ class LogKeyOut(BaseModel):
     key_id: str
     public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key.")
     algorithm: str = "Ed25519"
+    token_address: str | None = Field(
+        default=None,
+        description="The token contract the heads are anchored on (auditLogAnchor), if configured.",
+    )
+
+
+class LookupOut(BaseModel):
+    deposit_id: str
+    seqs: list[int] = Field(
+        description="Seqs of the entries whose public view has this deposit_id, in order."
+    )
 
 
 def head_out(head: SignedTreeHead) -> SignedTreeHeadOut:
@@ -210,6 +221,35 @@ def get_heads(session: ReadSessionDep, after: Size = 0) -> HeadsOut:
     summary="The log key that signed the latest tree head",
     responses=error_responses(NoSignedHead),
 )
-def get_key(session: ReadSessionDep) -> LogKeyOut:
+def get_key(session: ReadSessionDep, state: StateDep) -> LogKeyOut:
     head = _latest(session)
-    return LogKeyOut(key_id=head.key_id, public_key=b64(bytes.fromhex(head.public_key)))
+    return LogKeyOut(
+        key_id=head.key_id,
+        public_key=b64(bytes.fromhex(head.public_key)),
+        token_address=state.settings.resolved_token_address(),
+    )
+
+
+DepositId = Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{64}$", description="0x and 64 hex digits.")]
+
+
+@router.get(
+    "/lookup",
+    response_model=LookupOut,
+    summary=f"Seqs of the entries about a deposit id (at most {MAX_ENTRIES})",
+)
+def get_lookup(session: ReadSessionDep, deposit_id: DepositId) -> LookupOut:
+    """The entries whose public view names `deposit_id` (a scan of the leaves: the candidates
+    are found by their canonical text and confirmed on the decoded leaf)."""
+    wanted = deposit_id.lower()
+    rows = session.execute(
+        AuditEntry.__table__.select()
+        .with_only_columns(AuditEntry.seq, AuditEntry.leaf)
+        .where(AuditEntry.leaf.contains(f'"deposit_id":"{wanted}"', autoescape=True))
+        .order_by(AuditEntry.seq)
+        .limit(MAX_ENTRIES)
+    )
+    seqs = [
+        seq for seq, leaf in rows if leaves.public_view(leaf).get("public", {}).get("deposit_id") == wanted
+    ]
+    return LookupOut(deposit_id=wanted, seqs=seqs)

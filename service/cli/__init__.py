@@ -3,7 +3,8 @@
 Every command reads the same settings as the server (USHK_* environment, .env). Commands that
 change state run in one transaction each and are recorded in the audit log with the actor
 "cli:<os user>". Secrets (API keys, operator tokens, webhook secrets, generated private keys)
-are printed once and never stored.
+are printed once and never stored. `ushk verify` is the exception: it reads no settings and
+opens no database (service/verifier/ checks the public transparency log from the outside).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from service.cli import (
     reserves,
     server,
     transparency,
+    verify,
     webhooks,
 )
 
@@ -45,6 +47,7 @@ for command in (
     redemptions.redemptions,
     redemptions.payouts,
     transparency.transparency,
+    verify.verify,
 ):
     cli.add_command(command)
 

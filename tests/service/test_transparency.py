@@ -216,6 +216,30 @@ def test_public_endpoints_prove_what_the_entries_show(live) -> None:
         )
 
 
+def test_lookup_names_the_entries_of_a_deposit_id(live) -> None:
+    env, url = live
+    ids = ["0x" + f"{n:064x}" for n in (1, 2, 0xABC)]
+    with env.db.transaction() as session:
+        for i, deposit_id in enumerate([ids[0], ids[1], ids[0], ids[2], ids[0]]):
+            audit.record(session, "deposit.test", "bank:hsbc", {"deposit_id": deposit_id, "status": f"s{i}"})
+        audit.record(session, "other.test", "bank:hsbc", {"reference": ids[1]})  # private: not found
+        heads.sign(session, LOG_KEY, now=dt.datetime.now(dt.UTC))
+    with httpx.Client(base_url=url) as http:
+        answer = http.get("/v1/transparency/lookup", params={"deposit_id": ids[0]}).json()
+        assert answer == {"deposit_id": ids[0], "seqs": [1, 3, 5]}
+        upper = "0x" + ids[2][2:].upper()
+        assert http.get("/v1/transparency/lookup", params={"deposit_id": upper}).json()["seqs"] == [4]
+        assert http.get("/v1/transparency/lookup", params={"deposit_id": ids[1]}).json()["seqs"] == [2]
+        unknown = "0x" + "ee" * 32
+        assert http.get("/v1/transparency/lookup", params={"deposit_id": unknown}).json()["seqs"] == []
+        for bad in ("0x12", "ab" * 32, "0x" + "g" * 64, "0x" + "a" * 65, "%", None):
+            params = {} if bad is None else {"deposit_id": bad}
+            answer = http.get("/v1/transparency/lookup", params=params)
+            assert (answer.status_code, answer.json()["error"]["code"]) == (422, "validation_error"), bad
+        key = http.get("/v1/transparency/key").json()
+        assert key["key_id"] == LOG_KEY.key_id and key["token_address"] is None  # no token configured
+
+
 def test_migration_builds_the_tree_of_an_existing_log(tmp_path) -> None:
     """A database at revision 0004 with audit entries, upgraded: every entry gets its leaf and
     the tree verifies."""

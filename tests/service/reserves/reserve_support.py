@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import json
 
-from service import ledger
+from sqlalchemy import func, select, text
+
+from service import audit, ledger, merkle
+from service.audit import leaves
 from service.chain.token import Token
 from service.models import LedgerLine, LedgerPosting
 from service.reserves import service as reserves
@@ -51,3 +54,42 @@ def reconcile(reconciler, **kwargs):
     """One pass of `reconciler` that sees every transaction made so far."""
     block_on_top(reconciler.token)
     return reconciler.reconcile_once(**kwargs)
+
+
+def rewrite_consistently(env, seq: int, field: str, value) -> None:
+    """What an operator who controls the database could do: change one entry's payload and
+    recompute the hash chain, every leaf and the whole tree after it, so that the chain and the
+    tree both verify again."""
+    with env.db.engine.begin() as connection:
+        rows = connection.execute(
+            text("SELECT seq, created_at, kind, actor, payload, salt FROM audit_log ORDER BY seq")
+        ).all()
+        prev, data = "0" * 64, []
+        for row in rows:
+            payload = json.loads(row.payload)
+            if row.seq == seq:
+                payload[field] = value
+            digest = audit.repository.entry_hash(prev, row.seq, row.created_at, row.kind, row.actor, payload)
+            leaf = leaves.leaf_bytes(row.seq, row.created_at, row.kind, row.actor, payload, row.salt)
+            connection.execute(
+                text(
+                    "UPDATE audit_log SET payload = :p, prev_hash = :ph, hash = :h, leaf = :l WHERE seq = :s"
+                ),
+                {
+                    "p": json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                    "ph": prev,
+                    "h": digest,
+                    "l": leaf.decode(),
+                    "s": row.seq,
+                },
+            )
+            prev = digest
+            data.append(leaf)
+        nodes, size = merkle.build(data)
+        connection.execute(text("DELETE FROM audit_tree"))
+        connection.execute(
+            text("INSERT INTO audit_tree (level, idx, hash) VALUES (:level, :idx, :hash)"),
+            [{"level": level, "idx": idx, "hash": h.hex()} for (level, idx), h in nodes.items()],
+        )
+        frontier = " ".join(nodes[node].hex() for node in merkle.frontier_nodes(size))
+        connection.execute(text("UPDATE audit_head SET hash = :h, frontier = :f"), {"h": prev, "f": frontier})

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from chain_support import deposit
-from service import audit, merkle
-from service.audit import heads, leaves, tree
+from reserve_support import rewrite_consistently
+from service import audit
+from service.audit import heads, tree
 from service.audit.heads import LogKey
 from service.chain.token import load_account
 from service.cli import cli
@@ -104,45 +105,6 @@ def latest_size(env) -> int:
     with env.db.reading() as session:
         head = heads.latest(session)
         return head.tree_size if head is not None else -1
-
-
-def rewrite_consistently(env, seq: int, field: str, value) -> None:
-    """What an operator who controls the database could do: change one entry's payload and
-    recompute the hash chain, every leaf and the whole tree after it, so that the chain and the
-    tree both verify again."""
-    with env.db.engine.begin() as connection:
-        rows = connection.execute(
-            text("SELECT seq, created_at, kind, actor, payload, salt FROM audit_log ORDER BY seq")
-        ).all()
-        prev, data = "0" * 64, []
-        for row in rows:
-            payload = json.loads(row.payload)
-            if row.seq == seq:
-                payload[field] = value
-            digest = audit.repository.entry_hash(prev, row.seq, row.created_at, row.kind, row.actor, payload)
-            leaf = leaves.leaf_bytes(row.seq, row.created_at, row.kind, row.actor, payload, row.salt)
-            connection.execute(
-                text(
-                    "UPDATE audit_log SET payload = :p, prev_hash = :ph, hash = :h, leaf = :l WHERE seq = :s"
-                ),
-                {
-                    "p": json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-                    "ph": prev,
-                    "h": digest,
-                    "l": leaf.decode(),
-                    "s": row.seq,
-                },
-            )
-            prev = digest
-            data.append(leaf)
-        nodes, size = merkle.build(data)
-        connection.execute(text("DELETE FROM audit_tree"))
-        connection.execute(
-            text("INSERT INTO audit_tree (level, idx, hash) VALUES (:level, :idx, :hash)"),
-            [{"level": level, "idx": idx, "hash": h.hex()} for (level, idx), h in nodes.items()],
-        )
-        frontier = " ".join(nodes[node].hex() for node in merkle.frontier_nodes(size))
-        connection.execute(text("UPDATE audit_head SET hash = :h, frontier = :f"), {"h": prev, "f": frontier})
 
 
 def test_aConsistentRewrite_passesTheChainAndTree_butNotTheAnchors(bank, deployed):
