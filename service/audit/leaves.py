@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from service.canonical import canonical_json
@@ -110,9 +111,63 @@ def commitment(salt_hex: str, private: Mapping[str, Any]) -> str:
     return hashlib.sha256(bytes.fromhex(salt_hex) + canonical_json(dict(private))).hexdigest()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What an entry's leaf needs besides its seq and time, made when the entry is recorded
+    (outside the audit head's lock): the public actor, the public fields' canonical JSON, the
+    salt and the commitment to the private part."""
+
+    actor: str
+    public_json: bytes
+    salt: str
+    commitment: str
+
+
+def prepare(kind: str, actor: str, payload: Mapping[str, Any], salt_hex: str | None = None) -> Prepared:
+    public, private = split_payload(kind, payload)
+    salt = salt_hex if salt_hex is not None else new_salt()
+    return Prepared(
+        public_actor(actor),
+        canonical_json(public),
+        salt,
+        commitment(salt, {"actor": actor, "payload": private}),
+    )
+
+
+def assemble(seq: int, created_at: str, kind: str, prepared: Prepared) -> bytes:
+    """The leaf bytes: canonical JSON of the public view, its keys in sorted order, assembled
+    around the public fields' JSON already encoded (as the audit chain's hash is)."""
+    return b"".join(
+        (
+            b'{"actor":',
+            canonical_json(prepared.actor),
+            b',"kind":',
+            canonical_json(kind),
+            b',"private":"',
+            prepared.commitment.encode("ascii"),
+            b'","public":',
+            prepared.public_json,
+            b',"seq":',
+            str(int(seq)).encode(),
+            b',"time":',
+            canonical_json(created_at),
+            b"}",
+        )
+    )
+
+
 def leaf_bytes(
     seq: int, created_at: str, kind: str, actor: str, payload: Mapping[str, Any], salt_hex: str
 ) -> bytes:
+    """The leaf of an entry from its stored fields and salt (what `ushk audit verify` rebuilds)."""
+    return assemble(seq, created_at, kind, prepare(kind, actor, payload, salt_hex))
+
+
+def canonical_leaf(
+    seq: int, created_at: str, kind: str, actor: str, payload: Mapping[str, Any], salt_hex: str
+) -> bytes:
+    """The same bytes as `leaf_bytes`, by encoding the whole public view at once (the definition
+    the tests hold `assemble` to)."""
     public, private = split_payload(kind, payload)
     return canonical_json(
         {

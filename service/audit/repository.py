@@ -77,8 +77,9 @@ def record(
     encoded here (so a bad payload fails now, not at commit)."""
     fields = dict(payload)
     encoded = canonical_json(fields)
+    leaf = leaves.prepare(kind, actor, fields)  # what the transparency log's leaf needs but seq and time
     session.connection()  # belong to a transaction, so that its rollback drops the entry
-    session.info.setdefault(PENDING_KEY, []).append((kind, actor, fields, encoded, now or utcnow()))
+    session.info.setdefault(PENDING_KEY, []).append((kind, actor, encoded, leaf, now or utcnow()))
 
 
 _HEAD = AuditHead.__table__
@@ -151,12 +152,11 @@ def write_pending(session: Session) -> int:
     frontier = decode_frontier(seq, frontier_text)
     rows = []
     created: list[tuple[merkle.Node, bytes]] = []
-    for kind, actor, fields, payload_json, at in pending:
+    for kind, actor, payload_json, prepared, at in pending:
         seq += 1
         created_at = format_timestamp(at)
         digest = _entry_hash(prev, seq, created_at, kind, actor, payload_json)
-        salt = leaves.new_salt()
-        leaf = leaves.leaf_bytes(seq, created_at, kind, actor, fields, salt)
+        leaf = leaves.assemble(seq, created_at, kind, prepared)
         created.extend(frontier.append(merkle.leaf_hash(leaf)))
         rows.append(
             {
@@ -168,7 +168,7 @@ def write_pending(session: Session) -> int:
                 "prev_hash": prev,
                 "hash": digest,
                 "leaf": leaf.decode("utf-8"),
-                "salt": salt,
+                "salt": prepared.salt,
             }
         )
         prev = digest

@@ -94,6 +94,31 @@ def test_leaf_holds_the_public_view_and_commits_to_the_rest(env) -> None:
     assert leaves.split_payload("quota.watch_listed", {"resident": "R-1"}) == ({}, {"resident": "R-1"})
 
 
+@pytest.mark.parametrize(
+    ("kind", "actor", "payload"),
+    [
+        (
+            "deposit.accepted",
+            "bank:hsbc",
+            {"amount_cents": 5, "reference": 'R\u00e9f "1"', "resident": "R-1"},
+        ),
+        ("quota.watch_listed", "operator:bo", {"resident": "R-2", "reason": "line\nbreak"}),
+        ("x.y", "minter", {}),
+        (
+            "reserves.attested",
+            "attestor",
+            {"report": {"custody": [{"bank": "b", "amount": "1.00"}]}, "tx_hash": None},
+        ),
+    ],
+)
+def test_the_assembled_leaf_is_the_canonical_json_of_the_public_view(kind, actor, payload) -> None:
+    salt = "ab" * 32
+    at = "2026-12-03T09:00:00.000000Z"
+    assembled = leaves.leaf_bytes(7, at, kind, actor, payload, salt)
+    assert assembled == leaves.canonical_leaf(7, at, kind, actor, payload, salt)
+    assert json.loads(assembled)["seq"] == 7
+
+
 def test_tree_check_finds_a_rewritten_leaf_node_or_frontier(env) -> None:
     fill(env, 8)
     with env.db.reading() as session:
