@@ -727,7 +727,12 @@ def test_token_matchesModelUnderRandomOperations(
 
         @rule(owner=holder_idx, spender=recipient, amount=approvals)
         def approve(self, owner, spender, amount):
-            self.approve_as(holders[owner], spender, amount)
+            owner = holders[owner]
+            self.approve_as(owner, spender, amount)
+            if amount == MAX_UINT256 and self.allowances.get((owner, spender)) == MAX_UINT256:
+                # an unlimited allowance is used at once (half the owner's balance) and stays
+                to = (self.receivers() or holders)[0]
+                self.submit_transfer_from(spender, owner, to, self.balances[owner] // 2)
 
         def approve_as(self, owner, spender, amount):
             predicted = None
@@ -748,30 +753,26 @@ def test_token_matchesModelUnderRandomOperations(
         @rule(spender=holder_idx, owner=holder_idx, to=recipient, data=st.data())
         def transfer_from(self, spender, owner, to, data):
             spender, owner = holders[spender], holders[owner]
-            friendly = data.draw(st.integers(0, 3), label="friendly")
-            if (
-                friendly == 3
-                and len(self.free()) > 1
-                and not any(a == MAX_UINT256 and not self.frozen & set(p) for p, a in self.allowances.items())
-            ):
-                # an unlimited allowance between accounts that are not frozen, granted first
-                pair = data.draw(st.permutations(self.free()), label="owner, spender")[:2]
-                self.approve_as(pair[0], pair[1], MAX_UINT256)
-            granted = sorted(p for p, a in self.allowances.items() if a and p[1] in holders)
-            if granted and friendly:
-                # an allowance the model knows; half the time (friendly) between accounts that are
-                # not frozen, unlimited ones first, to one who may receive, within the limits
-                free = [p for p in granted if not self.frozen & set(p)]
+            # "unlimited": under an unlimited allowance between accounts that are not frozen (granted
+            # first if there is none); "known": under any allowance the model knows; both to one
+            # who may receive and within the limits. "any": the drawn accounts and amounts.
+            mode = data.draw(st.sampled_from(["unlimited", "known", "any"]), label="mode")
+            free = [p for p, a in sorted(self.allowances.items()) if a and not self.frozen & set(p)]
+            if mode == "unlimited" and len(self.free()) > 1:
                 unlimited = [p for p in free if self.allowances[p] == MAX_UINT256]
-                pool = (unlimited or free or granted) if friendly > 1 else granted
-                owner, spender = data.draw(st.sampled_from(pool), label="owner, spender")
-                if friendly > 1:
-                    to = data.draw(st.sampled_from(self.receivers() or holders), label="to")
+                if not unlimited:
+                    pair = data.draw(st.permutations(self.free()), label="owner, spender")[:2]
+                    self.approve_as(pair[0], pair[1], MAX_UINT256)
+                    unlimited = [tuple(pair)] if self.allowances.get(tuple(pair)) == MAX_UINT256 else []
+                free = unlimited or free
+            if mode != "any" and free:
+                owner, spender = data.draw(st.sampled_from(free), label="owner, spender")
+                to = data.draw(st.sampled_from(self.receivers() or holders), label="to")
             allowance = self.allowances.get((owner, spender), 0)
             limit = min(allowance, self.balances[owner])
             amount = data.draw(
                 st.integers(0, limit)
-                if friendly > 1
+                if mode != "any"
                 else st.one_of(around(limit), st.just(min(allowance + 1, MAX_UINT256))),
                 label="amount",
             )
@@ -859,15 +860,13 @@ def test_token_matchesModelUnderRandomOperations(
             permit = data.draw(st.sampled_from(pool), label="permit")
             self.submit_permit("permit_replay", holders[relayer], permit)
 
-        def draw_authorization(self, data, src, to, window, unbounded, nonce, wrong):
-            """An authorization's parameters. One time in three (friendly) from a holder who is not
-            frozen to one who may receive, within the balance, in an open window, under a nonce
-            not used yet, so that the transfer's own checks are reached; one time in six each the
-            same under a nonce the model knows is used or cancelled (cancelled first if need be),
-            in a window not open yet, or in one that is over; otherwise anything."""
-            mode = data.draw(
-                st.sampled_from(["friendly", "friendly", "reuse", "not-yet", "over", "any"]), label="mode"
-            )
+        def draw_authorization(self, data, src, to, window, unbounded, nonce, wrong, friendly=False):
+            """An authorization's parameters. Friendly: from a holder who is not frozen to one who
+            may receive, within the balance, in an open window, under a nonce not used yet, so
+            that the transfer's own checks are reached. Otherwise one time in four each the same
+            under a nonce the model knows is used or cancelled (cancelled first if need be), in a
+            window not open yet, in one that is over, or anything."""
+            mode = "friendly" if friendly else data.draw(st.sampled_from(["reuse", "not-yet", "over", "any"]))
             if mode != "any":
                 src = data.draw(st.sampled_from(self.free() or holders), label="from")
                 to = data.draw(st.sampled_from(self.receivers() or holders), label="to")
@@ -901,8 +900,10 @@ def test_token_matchesModelUnderRandomOperations(
             data=st.data(),
         )
         def transfer_with_authorization(self, src, to, window, unbounded, nonce, wrong, relayer, data):
-            params = self.draw_authorization(data, src, to, window, unbounded, nonce, wrong)
-            self.use_authorization("transfer_with_authorization", holders[relayer], *params)
+            # one drawn authorization, then one that should reach the transfer's own checks
+            for friendly in (False, True):
+                params = self.draw_authorization(data, src, to, window, unbounded, nonce, wrong, friendly)
+                self.use_authorization("transfer_with_authorization", holders[relayer], *params)
 
         @rule(
             src=holder_idx,
@@ -916,10 +917,13 @@ def test_token_matchesModelUnderRandomOperations(
             data=st.data(),
         )
         def receive_with_authorization(self, src, to, window, unbounded, nonce, wrong, by_payee, other, data):
-            params = self.draw_authorization(data, src, to, window, unbounded, nonce, wrong)
-            payee = params[1]
-            caller = payee if by_payee and payee != ZERO_ADDRESS else holders[other]
-            self.use_authorization("receive_with_authorization", caller, *params)
+            # one drawn authorization, then one that should reach the transfer's own checks
+            for friendly in (False, True):
+                params = self.draw_authorization(data, src, to, window, unbounded, nonce, wrong, friendly)
+                payee = params[1]
+                by_payee = by_payee or friendly
+                caller = payee if by_payee and payee != ZERO_ADDRESS else holders[other]
+                self.use_authorization("receive_with_authorization", caller, *params)
 
         @rule(authorizer=holder_idx, nonce=auth_nonces, wrong=wrong_key, relayer=holder_idx, data=st.data())
         def cancel_authorization(self, authorizer, nonce, wrong, relayer, data):
@@ -1175,7 +1179,7 @@ def test_token_matchesModelUnderRandomOperations(
     run_state_machine_as_test(
         TokenModel,
         settings=settings(
-            max_examples=120,
+            max_examples=100,
             stateful_step_count=15,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
