@@ -31,7 +31,9 @@ Most calls are followed by the refusals their own outcome implies, asked with et
 another key; the replay of a permit or an authorization that went through; a transfer
 authorization outside its window; a receive authorization submitted by someone other than the
 payee; a cancelled nonce cancelled again and used; one unit more than the allowance left; the
-admin's and the upgrader's calls made by a holder. Two rules are short scenarios:
+admin's and the upgrader's calls made by a holder. An unlimited approval is used at once by a
+transferFrom (the allowance stays), and each EIP-3009 rule submits, after its drawn
+authorization, one that should reach the transfer's own checks. Two rules are short scenarios:
 attestation_goes_stale (time passes beyond the maximum age, the minter's mint is refused as stale;
 most of the time a fresh attestation follows and the mint goes through) and remove_minter (the
 removed minter's mint is refused; half the time it is re-added with a new allowance and mints).
