@@ -12,7 +12,8 @@ minted tokens, payouts settled (and settled again). After every step:
   redeemed;
 * every minted deposit was accepted once: one row per (bank, reference), minted by one batch,
   and it is one of the model's accepted deposits;
-* the audit chain verifies.
+* the audit chain verifies, and so does the transparency log built over it (every leaf and
+  stored node rebuilt from the entries).
 
 The chain is not in this test: mints are recorded with the outbox functions the minter calls
 after its receipts (tests/service/chain covers them against anvil).
@@ -40,6 +41,7 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from service import audit, ledger
+from service.audit import tree
 from service.banks.service import require_bank
 from service.client import build_settlement, signed_request, signed_settlement
 from service.deposits import outbox
@@ -355,10 +357,12 @@ def machine_for(url: str, calls: collections.Counter[str]) -> type[RuleBasedStat
                     assert row.status == self.status[row.id]
 
         @invariant()
-        def audit_chain_verifies(self) -> None:
+        def audit_chain_and_transparency_log_verify(self) -> None:
             with env.db.reading() as session:
                 result = audit.verify(session)
+                tree_check = tree.verify(session)
             assert result.ok, result
+            assert tree_check.ok and tree_check.checked == result.checked, tree_check
 
     return ServiceMachine
 
