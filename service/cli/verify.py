@@ -38,6 +38,13 @@ import click
     help="Also check every AuditLogAnchored event from this block on.",
 )
 @click.option(
+    "--claim",
+    "claims",
+    multiple=True,
+    help="Prove a claim counted in the latest snapshot's liabilities: payout:REDEMPTION_ID or refund:DEPOSIT_SEQ.",
+)
+@click.option("--require-snapshot", is_flag=True, help="Fail when the service has published no snapshot.")
+@click.option(
     "--timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True, help="Seconds per request."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every check.")
@@ -50,12 +57,15 @@ def verify(
     deposit_ids: tuple[str, ...],
     log_key: str | None,
     anchors_from: int | None,
+    claims: tuple[str, ...],
+    require_snapshot: bool,
     timeout: float,
     as_json: bool,
 ) -> None:
     """Check the service's transparency log: the latest signed head's signature under the pinned
-    key, its consistency with the head verified last time, the head anchored on the token, and
-    the inclusion of the entries asked for. Exit 0 when all hold, 1 naming what failed. Needs no
+    key, its consistency with the head verified last time, the head anchored on the token, the
+    latest signed snapshot (its signature, its figures read again at its block, the claims asked
+    for), and the inclusion of the entries asked for. Exit 0 when all hold, 1 naming what failed. Needs no
     database and no USHK_ settings."""
     from service.verifier import verify as run_verify
 
@@ -68,6 +78,8 @@ def verify(
         deposit_ids=deposit_ids,
         log_key=log_key,
         anchors_from=anchors_from,
+        claims=claims,
+        require_snapshot=require_snapshot,
         timeout=timeout,
     )
     if as_json:

@@ -13,7 +13,11 @@ pyproject.toml forbids it): what is checked is what anyone can fetch.
 3. `anchor`: the head anchored on the token (`auditLogAnchor()` at the latest block, and with
    `anchors_from` every `AuditLogAnchored` event since that block) is a prefix of the signed
    head: a size not above the head's and a consistency proof from the anchored root.
-4. `inclusion seq K` / `deposit 0x..`: an entry's leaf (`/entries`) and its audit path (`/proof`)
+4. `snapshot`: the latest signed snapshot (service/snapshots/): its Ed25519 signature under the
+   same key, every on-chain figure in it read again at its pinned block (block hash, supply and
+   its frozen and redeemable classes, the attestation), its log head a prefix of the signed
+   head, and each `--claim` proved in its liabilities' Merkle-sum tree.
+5. `inclusion seq K` / `deposit 0x..`: an entry's leaf (`/entries`) and its audit path (`/proof`)
    give the signed head's root; for a deposit id, every entry the service's lookup names.
 
 The state file holds, per service URL, the pinned key, the token and the last verified head; it
@@ -46,6 +50,8 @@ from service.verifier.checks import (
     save_state,
 )
 from service.verifier.remote import Failed, Head, Service, b64, chain_call, unb64
+from service.verifier.snapshot import check_snapshot
+from service.verifier.snapshot import latest as latest_snapshot
 
 
 @dataclass
@@ -101,6 +107,8 @@ def verify(
     deposit_ids: Iterable[str] = (),
     log_key: str | None = None,
     anchors_from: int | None = None,
+    claims: Sequence[str] = (),
+    require_snapshot: bool = False,
     timeout: float = 15.0,
 ) -> Report:
     """Runs every check against the service at `service_url` and the node at `rpc_url`; writes
@@ -119,6 +127,8 @@ def verify(
             list(deposit_ids),
             log_key,
             anchors_from,
+            list(claims),
+            require_snapshot,
             timeout,
         )
     finally:
@@ -136,6 +146,8 @@ def _run(
     deposit_ids: list[str],
     log_key: str | None,
     anchors_from: int | None,
+    claims: list[str],
+    require_snapshot: bool,
     timeout: float,
 ) -> None:
     def run(name: str, fn: Callable[[], str]) -> bool:
@@ -198,8 +210,12 @@ def _run(
     run("consistency", consistency)
 
     # 3. the head anchored on chain
-    def anchor() -> str:
-        current = signed_head()
+    chain_token: Token | None = None
+
+    def token_of() -> Token:
+        nonlocal chain_token
+        if chain_token is not None:
+            return chain_token
         address = token_address
         report.token_source = "--token"
         if address is None and record is not None and record.get("token"):
@@ -212,12 +228,31 @@ def _run(
         if not is_address(address):
             raise Failed(f"{address!r} is not an address")
         report.token = to_checksum_address(address)
-        token = chain_call("the JSON-RPC node", lambda: Token(rpc_url, str(report.token), timeout=timeout))
-        return check_anchor(service, current, token, anchors_from)
+        chain_token = chain_call(
+            "the JSON-RPC node", lambda: Token(rpc_url, str(report.token), timeout=timeout)
+        )
+        return chain_token
+
+    def anchor() -> str:
+        return check_anchor(service, signed_head(), token_of(), anchors_from)
 
     run("anchor", anchor)
 
-    # 4. entries proved included
+    # 4. the latest snapshot: its signature, its figures at its block, its claims
+    def snapshot() -> str:
+        current = signed_head()
+        if pinned is None:
+            raise Failed("no pinned log key to check the snapshot's signature with")
+        answer = latest_snapshot(service)
+        if answer is None:
+            if require_snapshot or claims:
+                raise Failed("the service has published no snapshot (GET /v1/transparency/snapshots/latest)")
+            return "no snapshot published yet (the service takes one a day; --require-snapshot fails then)"
+        return check_snapshot(service, current, token_of(), pinned, answer, claims)
+
+    run("snapshot", snapshot)
+
+    # 5. entries proved included
     def included(seq: int) -> str:
         return check_inclusion(service, signed_head(), seq)
 
