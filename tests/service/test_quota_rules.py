@@ -9,7 +9,8 @@ import hashlib
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from service.audit.repository import entries, format_timestamp, parse_payload
 from service.errors import ServiceError
@@ -17,6 +18,7 @@ from service.models import QuotaUsage, WatchListEntry
 from service.quota import repository
 from service.quota import service as quota
 from service.quota.identity import pseudonym
+from service.quota.models import BeneficiaryLock
 from service.quota.policy import Policy
 
 NOW = dt.datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=dt.UTC)
@@ -277,6 +279,24 @@ def test_commit_and_release_need_the_hold(env):
     assert usage(env, a, "hk") == (0, 10**12)
 
 
+def test_the_whole_hold_commits_or_releases(env):
+    a, b = rh("a"), rh("b")
+    with env.db.transaction() as session:
+        assert repository.count_usage_rows(session) == 0
+        assert repository.try_hold(session, a, "mainland", "2025", 70, 100)
+        assert repository.try_hold(session, b, "mainland", "2025", 30, 100)
+    with env.db.transaction() as session:
+        repository.commit_hold(session, a, "mainland", "2025", 70)
+        repository.release_hold(session, b, "mainland", "2025", 30)
+        repository.commit_holds(session, [])
+    assert usage(env, a) == (0, 70)
+    assert usage(env, b) == (0, 0)
+    with env.db.transaction() as session:
+        assert repository.try_hold(session, a, "mainland", "2025", 30, 100)
+        repository.commit_holds(session, [(a, "mainland", "2025", 30)])
+    assert usage(env, a) == (0, 100)
+
+
 def test_hold_updates_touch_only_their_row(env):
     a, b = rh("a"), rh("b")
     old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
@@ -332,6 +352,8 @@ def test_splitting_lists_every_funder_at_the_threshold(env):
             recent_funders=funders({a, b}),
         )
         assert repository.list_watch(session) == []
+        # SQLite's write lock serialises the checks: no lock rows
+        assert session.scalar(select(func.count()).select_from(BeneficiaryLock)) == 0
     assert seen == [(BENEFICIARY, NOW - dt.timedelta(hours=1.5))]
     with env.db.transaction() as session:
         session.add(
@@ -445,3 +467,37 @@ def test_watch_list_queries_and_clearing(env):
             {"entry": ids[c], "resident": pseudonym(c)},
         )
     ]
+
+
+@pytest.mark.postgres
+def test_splitting_checks_lock_the_beneficiary_on_postgres(pg_env):
+    """On PostgreSQL the check locks one row per beneficiary (created once) until commit: a second
+    transaction cannot take it meanwhile."""
+    p = policy(min_residents=3)
+    lock = text("SELECT address FROM beneficiary_locks WHERE address = :a FOR UPDATE NOWAIT")
+
+    def check(session):
+        quota.check_splitting(
+            session,
+            p,
+            beneficiary=BENEFICIARY,
+            resident_hash=rh("a"),
+            now=NOW,
+            actor="t",
+            recent_funders=lambda s, addr, since: set(),
+        )
+
+    with pg_env.db.transaction() as session:
+        check(session)
+        check(session)
+    with pg_env.db.reading() as session:
+        assert list(session.scalars(select(BeneficiaryLock.address))) == [BENEFICIARY]
+    with pg_env.db.transaction() as session:
+        check(session)
+        with pg_env.db.engine.connect() as other:
+            with pytest.raises(OperationalError, match="could not obtain lock"):
+                other.execute(lock, {"a": BENEFICIARY})
+            other.rollback()
+    with pg_env.db.engine.connect() as other:
+        assert other.execute(lock, {"a": BENEFICIARY}).scalar() == BENEFICIARY
+        other.rollback()
