@@ -74,6 +74,11 @@ def test_bad_deposit_ids_say_why(bad, message):
         seq_for_deposit_id(bad)
 
 
+def test_deposit_id_edges():
+    assert seq_for_deposit_id(deposit_id_for(2**192 - 1)) == 2**192 - 1
+    assert deposit_id_for(2**192 - 1) == b"USHK-DEP" + b"\xff" * 24
+
+
 def test_deposit_id_range_message():
     with pytest.raises(ValueError, match=r"^deposit seq out of range: 0$"):
         deposit_id_for(0)

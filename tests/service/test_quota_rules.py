@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from service.audit.repository import entries, format_timestamp, parse_payload
 from service.errors import ServiceError
@@ -239,6 +240,13 @@ def test_view(env):
     assert empty.remaining_cents == 500_00
     assert seen == quota.QuotaView("mainland", "2025", "Asia/Shanghai", True, False, 500_00, 300_00, 50_00)
     assert seen.remaining_cents == 150_00
+    with env.db.transaction() as session:
+        session.add(
+            WatchListEntry(resident_hash=a, source="operator", reason="r", suspended=True, created_at=NOW)
+        )
+    with env.db.reading() as session:
+        assert quota.view(session, mainland, a, NOW).suspended is True
+        assert quota.view(session, mainland, rh("b"), NOW).suspended is False
     assert quota.QuotaView("hk", "2025", "UTC", True, False, None, 5, 5).remaining_cents is None
     assert quota.QuotaView("hk", "2025", "UTC", True, False, 10, 8, 5).remaining_cents == 0
 
@@ -334,6 +342,7 @@ def test_splitting_lists_every_funder_at_the_threshold(env):
 
     def funders(known):
         def recent(session, beneficiary, since):
+            assert isinstance(session, Session)
             seen.append((beneficiary, since))
             return set(known)
 
