@@ -6,6 +6,7 @@ from service.money import (
     InvalidAmount,
     cents_to_units,
     format_cents,
+    format_units,
     parse_amount,
     units_to_cents,
 )
@@ -119,3 +120,12 @@ def test_units_to_cents_refuses_fractions_of_a_cent():
         units_to_cents(10_001)
     assert units_to_cents(0) == 0
     assert units_to_cents(-20_000) == -2
+
+
+def test_format_units():
+    assert format_units(1_250_000_000) == "1250.00"
+    assert format_units(10_000) == "0.01"
+    assert format_units(0) == "0.00"
+    assert format_units(1) == "0.000001"  # dust: all six decimals
+    assert format_units(1_234_567) == "1.234567"
+    assert format_units(120_000) == "0.12"
