@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 PYTEST_ARGS ?=
 
-.PHONY: help install compile abi storage-layout run demo lint test test-blocktime test-fast coverage bench clean
+.PHONY: help install compile abi storage-layout run demo lint test test-blocktime test-fast coverage bench mutants clean
 
 help:
 	@echo "make run     install, start anvil, deploy USHK, start the reserve service (Ctrl-C stops)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint    the static checks: import layers of service/, ruff, mypy over service/, Slither"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
 	@echo "make coverage   only the automine pass under branch coverage of service/ and scripts/ (floor 90%)"
+	@echo "make mutants    mutmut over money, deposit ids, signing and quota (bench/mutants.json; floor 85% killed)"
 	@echo "make compile; make abi; make storage-layout  record USHKStorage's layout after appending to it; make clean"
 	@echo "make lint-contracts  Slither over the token and its proxy (slither.config.json); any finding fails"
 	@echo "make test-invariants  forge's invariant campaign (tests/invariant; also a step of make test); make bench-invariants  the deep one"
@@ -108,8 +109,22 @@ test-invariants: install
 bench-invariants: install
 	FOUNDRY_PROFILE=deep forge test
 
+# Mutation testing (pyproject.toml [tool.mutmut], docs/testing.md): mutmut, from a venv of its own
+# (tools/install.sh --mutmut), mutates the modules where a wrong operator costs money and runs
+# their fast unit tests against each mutant, from a fresh copy in mutants/ (its output in
+# var/mutants.log); then tools/mutation_score.py prints killed / total with every mutant left
+# alive and writes bench/mutants.json, failing under 85% killed. Not a step of `make test`.
+MUTMUT_VENV := $(CURDIR)/.tools/mutmut-venv
+mutants: install
+	@tools/install.sh --mutmut
+	@rm -rf mutants; mkdir -p var; start=$$(date +%s); \
+	echo "mutmut run (output in var/mutants.log)"; \
+	$(MUTMUT_VENV)/bin/mutmut run --max-children 2 > var/mutants.log 2>&1 || \
+	  { tail -n 40 var/mutants.log; echo "mutmut run failed (var/mutants.log)"; exit 1; }; \
+	$(MUTMUT_VENV)/bin/python tools/mutation_score.py --seconds $$(( $$(date +%s) - start ))
+
 clean:
-	rm -rf .build contracts/.cache var .pytest_cache .hypothesis
+	rm -rf .build contracts/.cache var .pytest_cache .hypothesis mutants
 
 # Slither over the token and its proxy, compiled by tools/solc with the settings of
 # slither.config.json; the detectors it excludes and the findings disabled inline are explained in

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make` needs and is missing, pinned: the Python venv (requirements.txt), the npm
 # toolchain (package-lock.json: solcjs, anvil, forge, OpenZeppelin) and the solc launcher; with --slither
-# also Slither (tools/slither-requirements.txt) in a venv of its own, .tools/slither-venv.
+# also Slither (tools/slither-requirements.txt) in a venv of its own, .tools/slither-venv; with
+# --mutmut also mutmut (tools/mutmut-requirements.txt) in .tools/mutmut-venv, layered over .venv.
 # Idempotent: each step runs only when its lock file is newer than its stamp.
 # Everything comes from PyPI and npm; nothing is downloaded from elsewhere.
 set -euo pipefail
@@ -73,4 +74,23 @@ if [ "${1:-}" = "--slither" ]; then
     "$slither_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tools/slither-requirements.txt
     touch "$slither_venv/.installed"
   fi
+fi
+
+# mutmut, for `make mutants` only: a venv of its own, since mutmut 3.8 needs a newer click than
+# ape allows in .venv. It runs the tests in its own process, so it also sees .venv's packages (and
+# the editable install of the service) through a .pth file, after its own.
+if [ "${1:-}" = "--mutmut" ]; then
+  mutmut_venv=.tools/mutmut-venv
+  if [ ! -x "$mutmut_venv/bin/python" ]; then
+    say "creating $mutmut_venv"
+    "$python" -m venv "$mutmut_venv" || die "could not create a venv; on Debian: apt-get install python3-venv"
+  fi
+  if [ ! -f "$mutmut_venv/.installed" ] || [ tools/mutmut-requirements.txt -nt "$mutmut_venv/.installed" ]; then
+    say "installing mutmut (tools/mutmut-requirements.txt)"
+    "$mutmut_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tools/mutmut-requirements.txt
+    touch "$mutmut_venv/.installed"
+  fi
+  venv_site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  mutmut_site=$("$mutmut_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "import site; site.addsitedir('$venv_site')" > "$mutmut_site/ushk-venv.pth"
 fi

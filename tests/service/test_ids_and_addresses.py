@@ -50,3 +50,35 @@ def test_addresses():
     ]:
         with pytest.raises(ValueError):
             parse_address(bad)
+
+
+def test_deposit_id_hex_forms():
+    assert deposit_id_hex(1) == "0x" + (b"USHK-DEP" + bytes(23) + b"\x01").hex()
+    text = deposit_id_hex(77)[2:]
+    # without the prefix, and with an upper-case one
+    assert seq_for_deposit_id(text) == 77
+    assert seq_for_deposit_id("0X" + text.upper()) == 77
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("0x" + "00" * 31, "^deposit id must be 32 bytes$"),
+        (b"\x01" * 33, "^deposit id must be 32 bytes$"),
+        (b"USHK-DEQ" + bytes(23) + b"\x01", r"^not a USHK deposit id \(wrong prefix\)$"),
+        (b"USHK-DEP" + bytes(24), "^deposit seq 0 is not a valid id$"),
+    ],
+)
+def test_bad_deposit_ids_say_why(bad, message):
+    with pytest.raises(ValueError, match=message):
+        seq_for_deposit_id(bad)
+
+
+def test_deposit_id_edges():
+    assert seq_for_deposit_id(deposit_id_for(2**192 - 1)) == 2**192 - 1
+    assert deposit_id_for(2**192 - 1) == b"USHK-DEP" + b"\xff" * 24
+
+
+def test_deposit_id_range_message():
+    with pytest.raises(ValueError, match=r"^deposit seq out of range: 0$"):
+        deposit_id_for(0)
