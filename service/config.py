@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Ed25519 key (hex of its 32-byte seed) that signs the log's tree heads. Without it the log,
     # its entries and proofs are served, but no head is signed or anchored.
     log_signing_key: SecretStr | None = None
+    # Run the log's publisher (and, with a token, the snapshotter) among this process's workers
+    # when the log key is set; `make run` turns it off in the API process (its workers process
+    # runs them).
+    log_publisher_enabled: bool = True
     # The workers sign a new tree head every this many seconds when the log has grown.
     log_head_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
     # ...and anchor the latest head on chain (`anchorAuditLog`) at least every this many seconds,

@@ -1,8 +1,8 @@
 """The service's background workers, as threads: webhook delivery, the minter, the redemption
 watcher, the reserve reconciler, the audit log's publisher, the snapshotter and the periodic
 attestor, each when its setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
-USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY (with a token
-for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0).
+USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY and
+USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0).
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
 their own, so that their chain client and log decoding do not share the API process's
@@ -42,7 +42,7 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
         from service.runtime import build_reconciler
 
         plan.append(("reconciler", build_reconciler(settings, db).run, ()))
-    if settings.log_signing_key is not None:
+    if settings.log_signing_key is not None and settings.log_publisher_enabled:
         from service.runtime import build_log_publisher
 
         publisher = build_log_publisher(settings, db)

@@ -57,6 +57,7 @@ WORKERS_OFF = {
     "USHK_RECONCILER_ENABLED": "false",
     "USHK_ATTEST_INTERVAL_SECONDS": "0",
     "USHK_WEBHOOKS_IN_PROCESS": "false",
+    "USHK_LOG_PUBLISHER_ENABLED": "false",
 }
 
 
@@ -214,7 +215,8 @@ class Stack:
         if self.workers is not None and self.workers.poll() is None:
             return
         say(
-            f"starting the workers: minter, redemption watcher, reconciler, attestor, webhooks "
+            f"starting the workers: minter, redemption watcher, reconciler, attestor, webhooks, "
+            f"the audit log's publisher, the snapshotter "
             f"(log: {self.var / 'workers.log'})"
         )
         log = open(self.var / "workers.log", "a")  # noqa: SIM115 - open for the process's lifetime
