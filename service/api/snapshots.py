@@ -65,6 +65,12 @@ def _out(row: TransparencySnapshot) -> SnapshotOut:
     )
 
 
+def _found(row: TransparencySnapshot | None) -> TransparencySnapshot:
+    if row is None:
+        raise NoSnapshot()
+    return row
+
+
 SnapshotId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -75,10 +81,7 @@ SnapshotId = Annotated[int, Path(ge=1, le=2**63 - 1)]
     responses=error_responses(NoSnapshot),
 )
 def get_latest(session: ReadSessionDep) -> SnapshotOut:
-    row = snapshots.latest(session)
-    if row is None:
-        raise NoSnapshot()
-    return _out(row)
+    return _out(_found(snapshots.latest(session)))
 
 
 @router.get(
@@ -88,10 +91,7 @@ def get_latest(session: ReadSessionDep) -> SnapshotOut:
     responses=error_responses(NoSnapshot),
 )
 def get_snapshot(snapshot_id: SnapshotId, session: ReadSessionDep) -> SnapshotOut:
-    row = session.get(TransparencySnapshot, snapshot_id)
-    if row is None:
-        raise NoSnapshot()
-    return _out(row)
+    return _out(_found(session.get(TransparencySnapshot, snapshot_id)))
 
 
 @router.get(
@@ -106,8 +106,7 @@ def get_claim_proof(
     kind: Annotated[Literal["payout", "refund"], Query()],
     reference: Annotated[str, Query(pattern=r"^[0-9]{1,19}$")],
 ) -> ClaimProofOut:
-    if session.get(TransparencySnapshot, snapshot_id) is None:
-        raise NoSnapshot()
+    _found(session.get(TransparencySnapshot, snapshot_id))
     proof = snapshots.claim_proof(session, snapshot_id, kind, str(int(reference)))
     if proof is None:
         raise NoClaim(f"snapshot {snapshot_id} holds no {kind} claim {reference}")

@@ -28,27 +28,46 @@ LOG_KEY = "5a" * 32
 UNIT = 10**6
 
 
-def snapshotter(env, deployed) -> Snapshotter:
+def snapshotter(env, deployed, log_key: str = LOG_KEY) -> Snapshotter:
     settings = make_settings(
         env.settings.database_url,
         rpc_url=deployed.rpc_url,
         token_address=deployed.token_address,
-        log_signing_key=LOG_KEY,
+        log_signing_key=log_key,
     )
     return Snapshotter(settings, env.db)
+
+
+def mint_redeem_freeze(
+    bank, deployed, minter, *, holder_usd: str, other_usd: str, redeem_units: int, ref: bytes
+):
+    """Mints to two holders, the second redeems `redeem_units` (owed off chain once the reconciler
+    posts it), the first is frozen; a block on top, so a snapshot one block below the head sees it
+    all. Returns (holder, other)."""
+    env, client = bank
+    holder, other = deployed.holders[0], deployed.holders[1]
+    deposit(client, holder.address, holder_usd)
+    deposit(client, other.address, other_usd)
+    minter.drain()
+    deployed.contract.redeem(redeem_units, ref, sender=other)
+    deployed.contract.freeze(holder, sender=deployed.compliance)
+    assert reconcile(reconciler_for(env, deployed)).ok  # posts the redemption to the ledger
+    block_on_top(deployed.token())
+    return holder, other
 
 
 def test_snapshot_figures_signature_and_claim_proofs(bank, deployed, workers):
     env, client = bank
     minter, _ = workers
-    holder, other = deployed.holders[0], deployed.holders[1]
-    deposit(client, holder.address, "100.00")
-    deposit(client, other.address, "30.00")
-    minter.drain()
-    deployed.contract.redeem(10_005_000, b"\x02" * 32, sender=other)  # 10.00 owed off chain
-    deployed.contract.freeze(holder, sender=deployed.compliance)
-    assert reconcile(reconciler_for(env, deployed)).ok  # posts the redemption to the ledger
-    block_on_top(deployed.token())
+    holder, _ = mint_redeem_freeze(  # 10.00 owed off chain
+        bank,
+        deployed,
+        minter,
+        holder_usd="100.00",
+        other_usd="30.00",
+        redeem_units=10_005_000,
+        ref=b"\x02" * 32,
+    )
 
     taken = snapshotter(env, deployed).take()
     snap = taken["snapshot"]

@@ -10,11 +10,8 @@ import json
 import pytest
 from sqlalchemy import text
 
-from chain_support import deposit
-from reserve_support import block_on_top, reconcile
 from service.canonical import canonical_json
-from test_reserves_chain import reconciler_for
-from test_snapshots import snapshotter
+from test_snapshots import mint_redeem_freeze, snapshotter
 from test_verifier import KEY, checks, publisher_for, run_verify
 
 pytestmark = pytest.mark.blocktime
@@ -37,21 +34,20 @@ def rewrite_snapshot(env, edit) -> None:
 
 
 def test_snapshotCheck_holdsEveryFigureAgainstTheChain(bank, live, deployed, workers, tmp_path):
-    env, client = bank
+    env, _ = bank
     _, url = live
     minter, _ = workers
-    holder, other = deployed.holders[0], deployed.holders[1]
-    deposit(client, holder.address, "40.00")
-    deposit(client, other.address, "15.00")
-    minter.drain()
-    deployed.contract.redeem(5_000_000, b"\x03" * 32, sender=other)
-    deployed.contract.freeze(holder, sender=deployed.compliance)
-    assert reconcile(reconciler_for(env, deployed)).ok
-    block_on_top(deployed.token())
+    mint_redeem_freeze(
+        bank,
+        deployed,
+        minter,
+        holder_usd="40.00",
+        other_usd="15.00",
+        redeem_units=5_000_000,
+        ref=b"\x03" * 32,
+    )
     publisher_for(env, deployed).anchor()
-    settings_key = "42" * 32  # the log key of test_verifier's publisher
-    assert KEY.public_bytes == type(KEY).from_hex(settings_key).public_bytes
-    taken = snapshotter_with(env, deployed, settings_key).take()
+    taken = snapshotter(env, deployed, log_key="42" * 32).take()  # the log key of test_verifier's KEY
     assert taken["snapshot"]["supply"]["frozen_units"] == str(40 * 10**6)
 
     code, body = run_verify(url, deployed, tmp_path / "s.json", "--claim", "payout:1", "--require-snapshot")
@@ -84,9 +80,3 @@ def test_snapshotCheck_holdsEveryFigureAgainstTheChain(bank, live, deployed, wor
     rewrite_snapshot(env, lambda c: (c["supply"].update(total_units=str(55_000_000 - 5_000_000)), thaw(c)))
     code, body = run_verify(url, deployed, tmp_path / "s5.json")
     assert code == 1 and "do not add up" in checks(body)["snapshot"]["reason"]
-
-
-def snapshotter_with(env, deployed, key_hex: str):
-    s = snapshotter(env, deployed)
-    s.key = type(KEY).from_hex(key_hex)
-    return s
