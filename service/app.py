@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
@@ -14,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
-from service import workers
+from service import runtime, workers
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
 from service.api.banks import router as bank_router
@@ -36,6 +37,8 @@ from service.errors import PayloadTooLarge, install_error_handlers
 from service.quota.policy import Policy
 
 logger = logging.getLogger("service.access")
+
+CHAIN_CACHE = "public-chain-view"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,11 +201,18 @@ def create_app(
         clock=clock or utcnow,
     )
     state.writer = SubmissionWriter(state, settings.accept_batch_max)
+    state.chain_cache = runtime.build_chain_cache(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        threads = workers.start(settings, db, stop)
+        # The public answers' chain view: read once before serving, then by its own thread.
+        await asyncio.to_thread(state.chain_cache.refresh)
+        threads = [
+            threading.Thread(target=state.chain_cache.run, args=(stop,), name=CHAIN_CACHE, daemon=True)
+        ]
+        threads[0].start()
+        threads += workers.start(settings, db, stop)
         try:
             yield
         finally:
