@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from service import runtime, workers
+from service.api.answer_cache import AnswerCacheMiddleware
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
 from service.api.banks import router as bank_router
@@ -234,6 +235,7 @@ def create_app(
     )
     app.state.ushk = state
     install_error_handlers(app)
+    app.add_middleware(AnswerCacheMiddleware, seconds=settings.public_answer_seconds)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(AccessLogMiddleware)
     if settings.test_route_log is not None:

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     public_cache_seconds: float = Field(default=2.0, gt=0.0, le=3600.0)
     # The cached view is flagged `stale` once its last successful refresh is older than this.
     public_cache_stale_seconds: float = Field(default=10.0, gt=0.0, le=86_400.0)
+    # Whole public answers (GET /v1/reserves, /v1/public/...) are served from memory for this
+    # many seconds after they were computed (0: every request computes its answer).
+    public_answer_seconds: float = Field(default=1.0, ge=0.0, le=60.0)
     # Run the reserve reconciler inside `ushk serve` (a background thread), every this many seconds.
     reconciler_enabled: bool = False
     reconcile_interval_seconds: float = Field(default=10.0, gt=0.0)

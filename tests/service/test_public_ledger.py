@@ -226,6 +226,25 @@ def test_quota_inAggregateOnly(served):
     _assert_nothing_private([json.dumps(body)], hashes + [pseudonym(h) for h in hashes])
 
 
+def test_publicAnswers_servedFromMemoryForASecond(env):
+    env.add_bank("hsbc")
+    settings = env.settings.model_copy(update={"public_answer_seconds": 1.5})
+    with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
+        first = httpx.get(f"{server.url}/v1/public/events")
+        assert first.headers["cache-control"] == "public, max-age=1" and "age" not in first.headers
+        with env.db.transaction() as session:
+            banks.set_disabled(session, banks.require_bank(session, "hsbc"), True, actor="operator:alice")
+        again = httpx.get(f"{server.url}/v1/public/events")
+        assert again.content == first.content and again.headers["age"] == "0"
+        other = httpx.get(f"{server.url}/v1/public/events", params={"limit": 50}).json()  # another URL
+        assert [i["kind"] for i in other["items"]][-1] == "bank.disabled"
+        refused = httpx.get(f"{server.url}/v1/public/mints", params={"bank": "boc"})
+        assert refused.status_code == 400 and "cache-control" not in refused.headers
+        wait_for(
+            "a fresh answer", lambda: httpx.get(f"{server.url}/v1/public/events").content != first.content
+        )
+
+
 @pytest.mark.parametrize(
     ("path", "params", "expected"),
     [
@@ -320,6 +339,7 @@ def test_reserves_servedFromTheCache_noNodeCallPerRequest_staleWhenTheNodeStops(
         token_address=deployed.token_address,
         public_cache_seconds=0.2,
         public_cache_stale_seconds=1.0,
+        public_answer_seconds=0,  # every request computes its answer: only the chain view is cached
     )
     with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
         first = httpx.get(f"{server.url}/v1/reserves").json()  # read before the server served
