@@ -63,11 +63,19 @@ class GetClient:
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def get(self, path: str) -> int:
+        reused = bool(self._idle)
+        status = await self._get(path, fresh=False)
+        if status == 0 and reused:  # the server closed the idle connection (keep-alive timeout)
+            status = await self._get(path, fresh=True)
+        return status
+
+    async def _get(self, path: str, *, fresh: bool) -> int:
         connection = None
         try:
-            connection = (
-                self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
-            )
+            if self._idle and not fresh:
+                connection = self._idle.pop()
+            else:
+                connection = await asyncio.open_connection(self.host, self.port)
             reader, writer = connection
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
             status = int((await reader.readline()).split()[1])
