@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
@@ -14,13 +15,15 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
-from service import workers
+from service import runtime, workers
+from service.api.answer_cache import AnswerCacheMiddleware
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
 from service.api.banks import router as bank_router
 from service.api.deposits import router as deposits_router
 from service.api.deps import AppState
 from service.api.openapi import complete_routes
+from service.api.public import router as public_router
 from service.api.quota import router as quota_router
 from service.api.redemptions import accounts_router as payout_accounts_router
 from service.api.redemptions import operator_router as payouts_operator_router
@@ -36,6 +39,8 @@ from service.errors import PayloadTooLarge, install_error_handlers
 from service.quota.policy import Policy
 
 logger = logging.getLogger("service.access")
+
+CHAIN_CACHE = "public-chain-view"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,11 +203,18 @@ def create_app(
         clock=clock or utcnow,
     )
     state.writer = SubmissionWriter(state, settings.accept_batch_max)
+    state.chain_cache = runtime.build_chain_cache(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        threads = workers.start(settings, db, stop)
+        # The public answers' chain view: read once before serving, then by its own thread.
+        await asyncio.to_thread(state.chain_cache.refresh)
+        threads = [
+            threading.Thread(target=state.chain_cache.run, args=(stop,), name=CHAIN_CACHE, daemon=True)
+        ]
+        threads[0].start()
+        threads += workers.start(settings, db, stop)
         try:
             yield
         finally:
@@ -223,6 +235,7 @@ def create_app(
     )
     app.state.ushk = state
     install_error_handlers(app)
+    app.add_middleware(AnswerCacheMiddleware, seconds=settings.public_answer_seconds)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(AccessLogMiddleware)
     if settings.test_route_log is not None:
@@ -240,6 +253,7 @@ def create_app(
         reserves_operator_router,
         transparency_router,
         snapshots_router,
+        public_router,
     ):
         complete_routes(router.routes)
         app.include_router(router)

@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     # attestation is renewed, at most once per this many seconds (0: before any batch it does
     # not cover). Fewer attestations (each is a transaction) for at most this much more latency.
     attest_min_interval_seconds: float = Field(default=2.0, ge=0.0, le=3600.0)
+    # The API process reads the chain view of its public answers (supply, attestation, paused
+    # flags) from a cache a background thread refreshes every this many seconds: no JSON-RPC
+    # call per public request (docs/public-ledger.md).
+    public_cache_seconds: float = Field(default=2.0, gt=0.0, le=3600.0)
+    # The cached view is flagged `stale` once its last successful refresh is older than this.
+    public_cache_stale_seconds: float = Field(default=10.0, gt=0.0, le=86_400.0)
+    # Whole public answers (GET /v1/reserves, /v1/public/...) are served from memory for this
+    # many seconds after they were computed (0: every request computes its answer).
+    public_answer_seconds: float = Field(default=1.0, ge=0.0, le=60.0)
     # Run the reserve reconciler inside `ushk serve` (a background thread), every this many seconds.
     reconciler_enabled: bool = False
     reconcile_interval_seconds: float = Field(default=10.0, gt=0.0)

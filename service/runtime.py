@@ -1,7 +1,7 @@
 """Builds the chain-facing parts from the settings: the token client, the minter, the attestor,
 the audit log's publisher, the reconciler and the redemption watcher (for `ushk serve`, the workers, the `ushk minter`,
 `ushk reserves` and `ushk redemptions` commands and the operator API), and the chain view of the
-public reserve summary. It is the one place that turns configuration into chain objects."""
+public reserve summary and its cache. It is the one place that turns configuration into chain objects."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from service.minting.minter import Minter
 from service.redemptions.watcher import RedemptionWatcher
 from service.reserves.anchor import LogPublisher, request_anchor
 from service.reserves.attestor import Attestor
+from service.reserves.chain_cache import ChainViewCache
 
 if TYPE_CHECKING:
     from service.reserves.reconciler import Reconciler
@@ -195,29 +196,59 @@ _TOKENS: dict[tuple[str, str], Any] = {}
 _TOKENS_LOCK = threading.Lock()
 
 
-def chain_view(settings: Settings) -> dict | None:
-    """Supply and attestation read from the token, or None if the chain is not configured or
-    does not answer within a few seconds (the summary is then served from the ledger alone)."""
-    try:
-        address = settings.resolved_token_address()
-        if address is None:
-            return None
-        key = (settings.rpc_url, address.lower())
-        with _TOKENS_LOCK:
-            token = _TOKENS.get(key)
-            if token is None:
-                token = _TOKENS[key] = Token(settings.rpc_url, address, timeout=3.0)
-        attestation = token.reserve_attestation()
-        return {
-            "supply_units": token.total_supply(),
-            "attestation": {
-                "amount": attestation.amount,
-                "timestamp": attestation.timestamp,
-                "report_hash": attestation.report_hash.hex(),
-                "audit_head": attestation.audit_head.hex(),
-            }
-            if attestation.timestamp
-            else None,
+def _view_token(settings: Settings) -> Token | None:
+    address = settings.resolved_token_address()
+    if address is None:
+        return None
+    key = (settings.rpc_url, address.lower())
+    with _TOKENS_LOCK:
+        token = _TOKENS.get(key)
+        if token is None:
+            token = _TOKENS[key] = Token(settings.rpc_url, address, timeout=3.0)
+    return token
+
+
+def read_chain_view(settings: Settings) -> dict | None:
+    """Supply, attestation and the paused flags, all read at one block (the newest), or None
+    when no chain is configured. Raises when the node does not answer within a few seconds."""
+    token = _view_token(settings)
+    if token is None:
+        return None
+    block = token.block_number()
+    state = token.state_at(block)
+    paused, minting_paused, redemptions_paused = token.paused_flags(block)
+    attestation = state.attestation
+    return {
+        "block": block,
+        "block_timestamp": state.timestamp,
+        "supply_units": state.total_supply,
+        "attestation": {
+            "amount": attestation.amount,
+            "timestamp": attestation.timestamp,
+            "report_hash": attestation.report_hash.hex(),
+            "audit_head": attestation.audit_head.hex(),
         }
+        if attestation.timestamp
+        else None,
+        "paused": paused,
+        "minting_paused": minting_paused,
+        "redemptions_paused": redemptions_paused,
+    }
+
+
+def chain_view(settings: Settings) -> dict | None:
+    """`read_chain_view`, or None if the chain does not answer (the summary is then served from
+    the ledger alone). For the command line; the API reads `build_chain_cache`'s cache."""
+    try:
+        return read_chain_view(settings)
     except Exception:  # noqa: BLE001 - node down or misconfigured: ledger-only summary
         return None
+
+
+def build_chain_cache(settings: Settings) -> ChainViewCache:
+    """The API process's cached chain view, refreshed every USHK_PUBLIC_CACHE_SECONDS."""
+    return ChainViewCache(
+        lambda: read_chain_view(settings),
+        interval=settings.public_cache_seconds,
+        stale_after=settings.public_cache_stale_seconds,
+    )

@@ -41,6 +41,7 @@ class AppState:
     policy: Policy
     clock: Callable[[], dt.datetime]
     writer: Any = None  # service.deposits.writer.SubmissionWriter, set by create_app
+    chain_cache: Any = None  # service.reserves.chain_cache.ChainViewCache, set by create_app
 
 
 async def get_state(request: Request) -> AppState:

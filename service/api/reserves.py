@@ -60,11 +60,37 @@ class ReservesOut(BaseModel):
             "ledger; `ushk reserves summary` lists each with its cause."
         )
     )
+    paused: bool | None = Field(description="The token's global pause (null: chain not read).")
+    minting_paused: bool | None
+    redemptions_paused: bool | None
+    as_of: str | None = Field(
+        description=(
+            "When the chain figures (supply, attestation, paused flags) were read: the service "
+            "reads them in the background every USHK_PUBLIC_CACHE_SECONDS, never per request. "
+            "null: never read (or no chain configured). The ledger figures are read per request."
+        )
+    )
+    as_of_block: int | None = Field(description="The block the chain figures were read at.")
+    cache_age_ms: int | None = Field(description="Milliseconds since that read.")
+    stale: bool = Field(
+        description=(
+            "True when the last successful read is older than USHK_PUBLIC_CACHE_STALE_SECONDS "
+            "(the node is not answering): the chain figures are those of `as_of`."
+        )
+    )
+
+
+def cached_chain(state: StateDep) -> tuple[dict | None, dict]:
+    """(the cached chain view, the cache fields of a public answer): no JSON-RPC call."""
+    cached = state.chain_cache.snapshot()
+    return cached.view, cached.fields()
 
 
 @router.get("", response_model=ReservesOut, summary="Public reserve summary (no login)")
 def get_reserves(state: StateDep, session: ReadSessionDep) -> ReservesOut:
-    return ReservesOut(**reserves.summary(session, runtime.chain_view(state.settings)))
+    view, cache_fields = cached_chain(state)
+    flags = {k: None if view is None else view[k] for k in ("paused", "minting_paused", "redemptions_paused")}
+    return ReservesOut(**reserves.summary(session, view), **flags, **cache_fields)
 
 
 @router.get(

@@ -139,6 +139,15 @@ class Token:
     def minting_paused(self) -> bool:
         return self.contract.functions.mintingPaused().call() or self.contract.functions.paused().call()
 
+    def paused_flags(self, block: int) -> tuple[bool, bool, bool]:
+        """(paused, mintingPaused, redemptionsPaused) as of block `block`."""
+        functions = self.contract.functions
+        return (
+            bool(functions.paused().call(block_identifier=block)),
+            bool(functions.mintingPaused().call(block_identifier=block)),
+            bool(functions.redemptionsPaused().call(block_identifier=block)),
+        )
+
     def is_deposit_minted(self, deposit_id: bytes) -> bool:
         return self.contract.functions.isDepositMinted(deposit_id).call()
 

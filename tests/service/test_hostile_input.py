@@ -362,6 +362,7 @@ def test_trailing_slashes_and_encoded_slashes_are_404_not_redirects(parties):
         "/v1/deposits/a%2Fb",
         "/v1/payouts/1/settle/",
         "/v1/reserves/",
+        "/v1/public/mints/",
     ):
         response = httpx.get(f"{url}{path}", headers=headers)
         assert response.status_code == 404 and code_of(response) == "not_found", path
@@ -404,7 +405,7 @@ def test_every_operation_documents_413_and_503_and_its_credentials(live):
             if path.startswith("/v1/operator/") or path == "/v1/audit/verify":
                 assert "operator_unauthenticated" in responses["401"]["description"], path
             elif path not in ("/healthz", "/v1/audit/head") and not path.startswith(
-                ("/v1/reserves", "/v1/transparency")
+                ("/v1/reserves", "/v1/transparency", "/v1/public")
             ):
                 assert "`unauthenticated`" in responses["401"]["description"], (method, path)
                 assert "`bank_disabled`" in responses["403"]["description"], (method, path)

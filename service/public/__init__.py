@@ -1,0 +1,1 @@
+"""The public ledger: what anyone may read of the service's records, without a login."""
