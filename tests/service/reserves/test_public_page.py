@@ -248,3 +248,26 @@ def test_the_page_without_a_chain_or_the_chart_library(live, monkeypatch):
         assert view["chain_available"] is False and view["supply"] is None
         assert view["activity"] == [] and view["classes"] is None
         assert "/" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+
+
+def test_the_page_shows_a_mismatch_with_the_chain(live, monkeypatch):
+    """The chain's figures as the page read them disagree with the ledger and the log: the page
+    says where, at which block."""
+    from service.api import page_view
+
+    env, url = live
+    forged = {
+        "block": 77,
+        "supply_units": 5 * USD + 1,
+        "attestation": None,
+        "anchor": {"tree_size": 3, "root": "ab" * 32, "timestamp": 1},
+    }
+    monkeypatch.setattr(page_view, "read_chain", lambda settings: forged)
+    view = httpx.get(f"{url}/page/state.json").json()
+    verification = view["verification"]
+    assert verification["status"] == "mismatch" and verification["block"] == 77
+    assert {c["name"]: c["ok"] for c in verification["checks"]} == {"supply": False, "anchor": False}
+    assert "totalSupply 5.000001, ledger 0.00" in verification["summary"]
+    html = httpx.get(f"{url}/").text
+    assert 'data-status="mismatch"' in html and "mismatch at block 77" in html
+    assert "does not match any signed head" in html
