@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -39,8 +40,13 @@ ACTIVITY_KINDS = {
 ACTIVITY_LIMIT = 20
 HISTORY_LIMIT = 200
 
+# What the chain said is reused for this long: every visitor's refresh does not cost the node
+# four calls.
+CHAIN_TTL_SECONDS = 1.0
+
 _TOKENS: dict[tuple[str, str], Token] = {}
 _TOKENS_LOCK = threading.Lock()
+_READS: dict[tuple[str, str, str], tuple[float, dict | None]] = {}  # by service, node and token
 
 
 def _token(settings: Settings) -> Token | None:
@@ -57,7 +63,19 @@ def _token(settings: Settings) -> Token | None:
 
 def read_chain(settings: Settings) -> dict | None:
     """Supply, attestation and the log's anchor read at one block, or None when the chain is
-    not configured or does not answer."""
+    not configured or does not answer; a read younger than CHAIN_TTL_SECONDS is reused."""
+    key = (settings.database_url, settings.rpc_url, str(settings.resolved_token_address()).lower())
+    with _TOKENS_LOCK:
+        cached = _READS.get(key)
+    if cached is not None and time.monotonic() - cached[0] < CHAIN_TTL_SECONDS:
+        return cached[1]
+    read = _read_chain(settings)
+    with _TOKENS_LOCK:
+        _READS[key] = (time.monotonic(), read)
+    return read
+
+
+def _read_chain(settings: Settings) -> dict | None:
     try:
         token = _token(settings)
         if token is None:
