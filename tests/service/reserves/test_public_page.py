@@ -248,6 +248,10 @@ def test_the_page_without_a_chain_or_the_chart_library(live, monkeypatch):
         assert view["chain_available"] is False and view["supply"] is None
         assert view["activity"] == [] and view["classes"] is None
         assert "/" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    from service.api import page_view
+
+    assert page_view.read_chain(make_settings(env.settings.database_url)) is None  # no token configured
+    assert page_view.tx_url(settings, "0x" + "ab" * 32) is None  # no explorer: hashes as text
 
 
 def test_the_page_shows_a_mismatch_with_the_chain(live, monkeypatch):
