@@ -23,6 +23,7 @@ from service.api.banks import router as bank_router
 from service.api.deposits import router as deposits_router
 from service.api.deps import AppState
 from service.api.openapi import complete_routes
+from service.api.page import router as page_router
 from service.api.public import router as public_router
 from service.api.quota import router as quota_router
 from service.api.redemptions import accounts_router as payout_accounts_router
@@ -254,6 +255,7 @@ def create_app(
         transparency_router,
         snapshots_router,
         public_router,
+        page_router,
     ):
         complete_routes(router.routes)
         app.include_router(router)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     token_address: str | None = None
     deployment_file: Path = Path("deployments/local.json")
+    # The public page (/): a block explorer's transaction URL with {tx} where the hash goes
+    # (https://etherscan.io/tx/{tx}); unset, the page shows transaction hashes as text only.
+    explorer_tx_url: str | None = None
     # Keys of the accounts holding MINTER_ROLE and ATTESTOR_ROLE (hex private keys).
     minter_private_key: SecretStr | None = None
     attestor_private_key: SecretStr | None = None

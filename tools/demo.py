@@ -4,7 +4,7 @@ It sends three ordinary deposits, a replay of one of them, a mainland resident's
 and past the US$50,000 annual quota, and prints each answer, then waits for the mints and prints
 the beneficiaries' balances read from the chain. Then the first holder redeems US$100.00 to a
 payout account the demo bank registered: the service's watcher turns the redemption into a
-payout, and the bank settles it with a signed confirmation.
+payout, and the bank settles it with a signed confirmation. Last it prints the public page's URL.
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ def main() -> None:
     print(f"Supply {supply} USHK, attested reserves {format_cents(units_to_cents(attestation.amount))} USD")
     redeem(client, token, run)
     client.close()
+    print(f"The public page (supply, reserves, recent mints; no login): {demo['service_url'].rstrip('/')}/")
 
 
 def redeem(client: BankClient, token: Token, run: str) -> None:

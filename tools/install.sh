@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what `make` needs and is missing, pinned: the Python venv (requirements.txt), the npm
-# toolchain (package-lock.json: solcjs, anvil, forge, OpenZeppelin) and the solc launcher; with --slither
-# also Slither (tools/slither-requirements.txt) in a venv of its own, .tools/slither-venv; with
-# --mutmut also mutmut (tools/mutmut-requirements.txt) in .tools/mutmut-venv, layered over .venv.
+# toolchain (package-lock.json: solcjs, anvil, forge, OpenZeppelin, uPlot for the public page) and
+# the solc launcher; with --slither also Slither (tools/slither-requirements.txt) in a venv of its
+# own, .tools/slither-venv; with --mutmut also mutmut (tools/mutmut-requirements.txt) in
+# .tools/mutmut-venv, layered over .venv.
 # Idempotent: each step runs only when its lock file is newer than its stamp.
 # Everything comes from PyPI and npm; nothing is downloaded from elsewhere.
 set -euo pipefail

@@ -1,0 +1,268 @@
+"""What the public page (/) shows, gathered server-side: the reserve summary, token classes of
+the latest snapshot, the last attestation, recent mints and redemptions from the transparency
+log's public entries, the log's heads, a history of supply against reserves, and whether the
+figures shown agree with the chain at one block.
+
+Every amount is a decimal string made with integer arithmetic (service.money): the page never
+carries a float. Nothing private is read: the activity comes from the leaves (public views) of
+the audit log, so a resident appears only by pseudonym and no bank reference or payout account
+is ever on the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import ledger
+from service.audit import heads
+from service.audit.models import AuditEntry, SignedTreeHead
+from service.chain.token import Token
+from service.config import Settings
+from service.db import utcnow
+from service.money import format_cents, format_units
+from service.reserves import service as reserves
+from service.reserves.models import ReserveReport
+from service.snapshots import service as snapshots
+
+# The entries of the log the page lists, and how it names them.
+ACTIVITY_KINDS = {
+    "deposit.minted": "mint",
+    "payout.created": "redemption",
+    "payout.settled": "payout settled",
+}
+ACTIVITY_LIMIT = 20
+HISTORY_LIMIT = 200
+
+# What the chain said is reused for this long: every visitor's refresh does not cost the node
+# four calls.
+CHAIN_TTL_SECONDS = 1.0
+
+_TOKENS: dict[tuple[str, str], Token] = {}
+_TOKENS_LOCK = threading.Lock()
+_READS: dict[tuple[str, str, str], tuple[float, dict | None]] = {}  # by service, node and token
+
+
+def _token(settings: Settings) -> Token | None:
+    address = settings.resolved_token_address()
+    if address is None:
+        return None
+    key = (settings.rpc_url, address.lower())
+    with _TOKENS_LOCK:
+        token = _TOKENS.get(key)
+        if token is None:
+            token = _TOKENS[key] = Token(settings.rpc_url, address, timeout=3.0)
+    return token
+
+
+def read_chain(settings: Settings) -> dict | None:
+    """Supply, attestation and the log's anchor read at one block, or None when the chain is
+    not configured or does not answer; a read younger than CHAIN_TTL_SECONDS is reused."""
+    key = (settings.database_url, settings.rpc_url, str(settings.resolved_token_address()).lower())
+    with _TOKENS_LOCK:
+        cached = _READS.get(key)
+    if cached is not None and time.monotonic() - cached[0] < CHAIN_TTL_SECONDS:
+        return cached[1]
+    read = _read_chain(settings)
+    with _TOKENS_LOCK:
+        _READS[key] = (time.monotonic(), read)
+    return read
+
+
+def _read_chain(settings: Settings) -> dict | None:
+    try:
+        token = _token(settings)
+        if token is None:
+            return None
+        block = token.block_number()
+        state = token.state_at(block)
+        size, root, anchored_at = token.contract.functions.auditLogAnchor().call(block_identifier=block)
+    except Exception:  # noqa: BLE001 - node down or misconfigured: the page says so
+        return None
+    a = state.attestation
+    return {
+        "block": block,
+        "supply_units": state.total_supply,
+        "attestation": {
+            "amount": a.amount,
+            "timestamp": a.timestamp,
+            "report_hash": a.report_hash.hex(),
+            "audit_head": a.audit_head.hex(),
+        }
+        if a.timestamp
+        else None,
+        "anchor": {"tree_size": int(size), "root": bytes(root).hex(), "timestamp": int(anchored_at)},
+    }
+
+
+def _iso_ms(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
+
+
+def _head(head: SignedTreeHead | None) -> dict | None:
+    if head is None:
+        return None
+    return {
+        "tree_size": head.tree_size,
+        "root": head.root,
+        "time": _iso_ms(head.timestamp_ms),
+        "key_id": head.key_id,
+        "anchor_tx": head.anchor_tx,
+        "anchor_block": head.anchor_block,
+    }
+
+
+def tx_url(settings: Settings, tx_hash: str | None) -> str | None:
+    template = settings.explorer_tx_url
+    if not template or not tx_hash:
+        return None
+    return template.replace("{tx}", tx_hash)
+
+
+def activity(session: Session, settings: Settings, limit: int = ACTIVITY_LIMIT) -> list[dict]:
+    """The newest mints and redemptions, from the public leaves of the audit log."""
+    rows = session.execute(
+        select(AuditEntry.seq, AuditEntry.kind, AuditEntry.leaf)
+        .where(AuditEntry.kind.in_(ACTIVITY_KINDS))
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    ).all()
+    items = []
+    for seq, kind, leaf in rows:
+        entry = json.loads(leaf)
+        public = entry.get("public", {})
+        cents = public.get("amount_cents")
+        tx = public.get("tx_hash")
+        items.append(
+            {
+                "seq": seq,
+                "kind": ACTIVITY_KINDS[kind],
+                "time": entry.get("time"),
+                "amount": format_cents(int(cents)) if cents is not None else None,
+                "resident": public.get("resident"),
+                "account": public.get("beneficiary") or public.get("holder"),
+                "tx_hash": tx,
+                "tx_url": tx_url(settings, tx),
+                "block": public.get("block_number"),
+            }
+        )
+    return items
+
+
+def token_classes(session: Session) -> dict | None:
+    row = snapshots.latest(session)
+    if row is None:
+        return None
+    snap = snapshots.content_of(row)
+    supply = snap.get("supply", {})
+    return {
+        "snapshot_id": row.id,
+        "block": snap.get("chain", {}).get("block"),
+        "total": format_units(int(supply["total_units"])),
+        "outstanding_redeemable": format_units(int(supply["outstanding_redeemable_units"])),
+        "frozen": format_units(int(supply["frozen_units"])),
+        "frozen_accounts": len(supply.get("frozen_accounts", [])),
+    }
+
+
+def history(session: Session, now_point: dict) -> list[dict]:
+    """Supply (the ledger's tokens outstanding at each attested reserve report) against reserves,
+    oldest first, then the figures the page shows now. Times are Unix seconds."""
+    rows = session.execute(
+        select(ReserveReport.body)
+        .where(ReserveReport.attested_at.is_not(None))
+        .order_by(ReserveReport.created_at.desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    points = []
+    for (body,) in reversed(rows):
+        report = json.loads(body)
+        points.append(
+            {
+                "t": int(dt.datetime.fromisoformat(report["as_of"]).timestamp()),
+                "time": report["as_of"],
+                "supply": report["liabilities"]["tokens_outstanding"],
+                "reserves": report["total"],
+            }
+        )
+    points.append(now_point)
+    return points
+
+
+def verification(session: Session, chain: dict | None) -> dict:
+    """The page's figures held against the chain at one block: the supply on chain against what
+    the ledger explains, and the head anchored on chain against the log's signed head of that
+    size (none of that size: the anchor is ahead of the log, or of another log)."""
+    if chain is None:
+        return {"status": "unavailable", "block": None, "checks": [], "summary": "chain unavailable"}
+    block = chain["block"]
+    explained = ledger.supply_units(session, block) + reserves.acknowledged_difference(session)
+    checks = [
+        {
+            "name": "supply",
+            "ok": chain["supply_units"] == explained,
+            "detail": f"totalSupply {format_units(chain['supply_units'])}, ledger {format_units(explained)}",
+        }
+    ]
+    anchor = chain["anchor"]
+    if anchor["tree_size"]:
+        signed = heads.at_size(session, anchor["tree_size"])
+        same = signed is not None and signed.root == anchor["root"]
+        checks.append(
+            {
+                "name": "anchor",
+                "ok": same,
+                "detail": f"anchored head of size {anchor['tree_size']} "
+                + ("matches the signed head" if same else "does not match any signed head"),
+            }
+        )
+    ok = all(c["ok"] for c in checks)
+    summary = (
+        f"verified at block {block}"
+        if ok
+        else "mismatch at block " + str(block) + ": " + "; ".join(c["detail"] for c in checks if not c["ok"])
+    )
+    return {"status": "verified" if ok else "mismatch", "block": block, "checks": checks, "summary": summary}
+
+
+def page_view(session: Session, settings: Settings, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    chain = read_chain(settings)
+    summary_chain = None if chain is None else {k: chain[k] for k in ("supply_units", "attestation")}
+    summary = reserves.summary(session, summary_chain)
+    latest = heads.latest(session)
+    supply = summary["supply"] or summary["tokens_outstanding"]
+    return {
+        "generated_at": now.isoformat(timespec="seconds"),
+        "currency": summary["currency"],
+        "chain_available": chain is not None,
+        "block": None if chain is None else chain["block"],
+        "supply": summary["supply"],
+        "tokens_outstanding": summary["tokens_outstanding"],
+        "total_reserves": summary["total_reserves"],
+        "ratio": summary["ratio"],
+        "custody": summary["custody"],
+        "pending_payouts": summary["pending_payouts"],
+        "minting_halted": summary["minting_halted"],
+        "attestation": summary["last_attestation"],
+        "classes": token_classes(session),
+        "activity": activity(session, settings),
+        "head": _head(latest),
+        "anchored": _head(heads.last_anchored(session)),
+        "verification": verification(session, chain),
+        "history": history(
+            session,
+            {
+                "t": int(now.timestamp()),
+                "time": now.isoformat(timespec="seconds"),
+                "supply": supply,
+                "reserves": summary["total_reserves"],
+            },
+        ),
+    }

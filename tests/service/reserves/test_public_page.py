@@ -1,0 +1,277 @@
+"""The public page (/) on a real anvil, in a real headless browser (Debian's chromium driven by
+playwright; no browser is ever downloaded): its figures are the chain's and the service's, a new
+mint appears without a reload, it reads without JavaScript, it says when it is stale or the
+service is unavailable, and no amount on it is a float's artifact.
+
+Without chromium the browser tests skip, saying so; with CI set (.ci/run) they fail instead."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import httpx
+import pytest
+
+from chain_support import deposit, deposits_of
+from reserve_support import block_on_top
+from service.api import page as page_module
+from service.app import create_app
+from service.money import format_units
+from service.redemptions.watcher import RedemptionWatcher
+from svc_support import LiveServer, make_settings
+from test_log_anchor import publisher_for
+from test_snapshots import snapshotter
+
+pytestmark = pytest.mark.blocktime
+
+EXPLORER = "https://explorer.example/tx/{tx}"
+# An amount as the service writes it: dollars with 2 decimals, or 6 when there is dust.
+AMOUNT = re.compile(r"^-?[0-9]+\.[0-9]{2}([0-9]{4})?$")
+FLOAT_ARTIFACT = re.compile(r"[0-9][eE][+-]?[0-9]|[0-9]\.[0-9]{7,}|\bNaN\b|\bInfinity\b")
+HEX = re.compile(r"\b(0x)?[0-9a-fA-F]{16,}\b")
+USD = 10**6
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium_path()
+    problem = None
+    if path is None:
+        problem = (
+            "chromium is not installed (on Debian: apt-get install -y chromium); the browser tests need it"
+        )
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            problem = "playwright is not installed (pip install -r requirements.txt)"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}; CI is set, so this fails instead of skipping")
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=path, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(bank, deployed, workers):
+    """(env, client, base URL of a service whose page reads the deployed token)."""
+    env, client = bank
+    settings = make_settings(
+        env.settings.database_url,
+        rpc_url=deployed.rpc_url,
+        token_address=deployed.token_address,
+        explorer_tx_url=EXPLORER,
+    )
+    with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
+        yield env, client, server.url
+
+
+def text_of(page, selector: str) -> str:
+    return page.locator(selector).inner_text().strip()
+
+
+def amounts_in(view) -> list[str]:
+    """Every amount of the page's JSON."""
+    found = [view[k] for k in ("supply", "tokens_outstanding", "total_reserves", "pending_payouts")]
+    found += [c["amount"] for c in view["custody"]]
+    found += [a["amount"] for a in view["activity"] if a["amount"] is not None]
+    found += [p[k] for p in view["history"] for k in ("supply", "reserves")]
+    if view["classes"]:
+        found += [view["classes"][k] for k in ("total", "outstanding_redeemable", "frozen")]
+    if view["attestation"]:
+        found.append(view["attestation"]["amount"])
+    return [a for a in found if a is not None]
+
+
+def test_the_page_shows_the_chains_figures_and_a_new_mint_without_a_reload(
+    site, deployed, workers, browser, tmp_path
+):
+    env, client, url = site
+    minter, attestor = workers
+    token = deployed.token()
+    alice, bob = deployed.holders[0], deployed.holders[1]
+    deposit(client, alice.address, "1250.00")
+    deposit(client, bob.address, "300.00", resident="R7654321")
+    minter.drain()
+    ref = client.register_payout_account(holder=bob.address, account_reference="BOB-SAVINGS-1")["payout_ref"]
+    deployed.contract.redeem(100 * USD, bytes.fromhex(ref[2:]), sender=bob)
+    RedemptionWatcher(
+        env.db,
+        token,
+        env.settings,
+        from_block=deployed.from_block,
+        poll_seconds=0.05,
+        confirmations=0,
+        attestor=attestor,
+    ).catch_up()
+    block_on_top(token)
+    snapshotter(env, deployed).take()
+    publisher_for(env, deployed).anchor()
+
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/?poll=1&stale=5")
+        page.wait_for_selector("body[data-enhanced=true]")
+        page.wait_for_selector("#freshness[data-state=live]")
+        summary = httpx.get(f"{url}/v1/reserves").json()
+        supply = format_units(token.total_supply())
+        assert text_of(page, "#supply") == supply == summary["supply"] == "1450.00"
+        assert text_of(page, "#total-reserves") == summary["total_reserves"] == "1550.00"
+        assert text_of(page, "#tokens-outstanding") == summary["tokens_outstanding"]
+        assert text_of(page, "#ratio") == summary["ratio"]
+        assert text_of(page, "#pending-payouts") == summary["pending_payouts"] == "100.00"
+        assert page.locator("#custody tbody tr").all_inner_texts() == [
+            f"{c['bank']}\t{c['amount']}" for c in summary["custody"]
+        ]
+        classes = text_of(page, "#classes")
+        assert "Outstanding, redeemable" in classes and supply in classes
+        report = page.locator("#attestation a")
+        assert report.get_attribute("href") == summary["last_attestation"]["report_url"]
+        assert httpx.get(f"{url}{report.get_attribute('href')}").status_code == 200
+        verified = text_of(page, "#verification-summary")
+        assert re.fullmatch(r"verified at block [0-9]+", verified), verified
+        assert int(verified.rsplit(" ", 1)[1]) <= token.block_number()
+        sth = httpx.get(f"{url}/v1/transparency/sth").json()
+        assert f"size {sth['tree_size']}" in text_of(page, "#head")
+        assert f"in block {sth['anchor_block']}" in text_of(page, "#anchored")
+        assert sth["anchor_tx"] in text_of(page, "#anchored")
+        kinds = page.locator("#activity tbody tr td:nth-child(3)").all_inner_texts()
+        assert kinds.count("mint") == 2 and "redemption" in kinds
+        if page_module.chart_available():
+            page.wait_for_selector("#chart canvas")
+
+        page.evaluate("window.__notReloaded = true")
+        deposit(client, deployed.holders[2].address, "40.00", resident="R1112223")
+        minter.drain()
+        tx_hash = deposits_of(env)[-1].tx_hash
+        new_row = page.locator("#activity tbody tr", has_text=tx_hash)
+        new_row.wait_for(timeout=20_000)
+        assert "40.00" in new_row.inner_text() and "mint" in new_row.inner_text()
+        link = new_row.locator("a")
+        assert link.get_attribute("href") == EXPLORER.replace("{tx}", tx_hash)
+        page.wait_for_function("document.getElementById('supply').textContent === '1490.00'", timeout=20_000)
+        assert text_of(page, "#supply") == format_units(token.total_supply())
+        assert page.evaluate("window.__notReloaded") is True
+
+        shot = tmp_path / "public-page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 0
+        content = page.content()
+    finally:
+        page.close()
+    for private in ("BOB-SAVINGS-1", ref, "R1234567", "R7654321", "ref-"):
+        assert private not in content
+
+
+def test_the_page_reads_without_javascript_and_its_amounts_are_exact_decimals(site, deployed, workers):
+    env, client, url = site
+    minter, _ = workers
+    deposit(client, deployed.holders[0].address, "0.07")
+    deposit(client, deployed.holders[1].address, "98765.43", resident="R7654321")
+    minter.drain()
+    html = httpx.get(f"{url}/")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    view = httpx.get(f"{url}/page/state.json").json()
+    supply = format_units(deployed.token().total_supply())
+    assert supply == view["supply"] == "98765.50"
+    for figure in (supply, view["total_reserves"], "0.07", "98765.43", "minter-test-bank"):
+        assert figure in html.text, figure
+    assert f'<td id="supply" data-field="supply">{supply}</td>' in html.text
+    assert "<time" in html.text and "<table" in html.text and "<h2" in html.text
+    assert view["verification"]["status"] == "verified"
+    tx_hashes = [a["tx_hash"] for a in view["activity"]]
+    assert tx_hashes and all(tx in html.text for tx in tx_hashes)
+
+    amounts = amounts_in(view)
+    assert len(amounts) >= 8
+    assert all(isinstance(a, str) and AMOUNT.fullmatch(a) for a in amounts), amounts
+    for text in (html.text, httpx.get(f"{url}/page/state.json").text):
+        figures = HEX.sub("", text)  # hashes and addresses hold digits and "e"s of their own
+        assert not FLOAT_ARTIFACT.search(figures), FLOAT_ARTIFACT.search(figures)
+
+
+def test_stale_and_unavailable_states_show_when_the_service_stops_answering(site, deployed, workers, browser):
+    env, client, url = site
+    minter, _ = workers
+    deposit(client, deployed.holders[0].address, "10.00")
+    minter.drain()
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/?poll=1&stale=3")
+        page.wait_for_selector("#freshness[data-state=live]")
+        page.route("**/page/state.json", lambda route: route.abort())
+        page.wait_for_selector("#freshness[data-state=unavailable]", timeout=10_000)
+        assert "Unavailable: the service is not answering" in text_of(page, "#freshness")
+        page.wait_for_selector("#freshness[data-stale=true]", timeout=10_000)
+        assert "stale" in text_of(page, "#freshness")
+        assert text_of(page, "#supply") == "10.00"  # the last figures stay, marked stale
+        page.unroute("**/page/state.json")
+        page.wait_for_selector("#freshness[data-state=live]", timeout=10_000)
+        # a service that answers slowly: the figures age into stale without an error
+        page.route("**/page/state.json", lambda route: None)  # never answered
+        page.wait_for_selector("#freshness[data-stale=true]", timeout=15_000)
+    finally:
+        page.close()
+
+
+def test_the_page_without_a_chain_or_the_chart_library(live, monkeypatch):
+    env, _ = live
+    settings = make_settings(
+        env.settings.database_url, rpc_url="http://127.0.0.1:9", token_address="0x" + "11" * 20
+    )
+    with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
+        assert httpx.get(f"{server.url}/page/assets/uPlot.js").status_code == (
+            200 if page_module.chart_available() else 404
+        )
+        assert httpx.get(f"{server.url}/page/assets/page.js").status_code == 200
+        assert httpx.get(f"{server.url}/page/assets/nothing.js").json()["error"]["code"] == "no_asset"
+        missing = dict(
+            page_module.ASSETS, **{"uPlot.js": (page_module.HERE / "no-such-file.js", "text/javascript")}
+        )
+        monkeypatch.setattr(page_module, "ASSETS", missing)
+        html = httpx.get(f"{server.url}/").text
+        assert "uPlot.js" not in html and "/page/assets/page.js" in html
+        assert 'data-state="unavailable"' in html and "the chain is unavailable" in html
+        assert 'data-status="unavailable"' in html
+        view = httpx.get(f"{server.url}/page/state.json").json()
+        assert view["chain_available"] is False and view["supply"] is None
+        assert view["activity"] == [] and view["classes"] is None
+        assert "/" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    from service.api import page_view
+
+    assert page_view.read_chain(make_settings(env.settings.database_url)) is None  # no token configured
+    assert page_view.tx_url(settings, "0x" + "ab" * 32) is None  # no explorer: hashes as text
+
+
+def test_the_page_shows_a_mismatch_with_the_chain(live, monkeypatch):
+    """The chain's figures as the page read them disagree with the ledger and the log: the page
+    says where, at which block."""
+    from service.api import page_view
+
+    env, url = live
+    forged = {
+        "block": 77,
+        "supply_units": 5 * USD + 1,
+        "attestation": None,
+        "anchor": {"tree_size": 3, "root": "ab" * 32, "timestamp": 1},
+    }
+    monkeypatch.setattr(page_view, "read_chain", lambda settings: forged)
+    view = httpx.get(f"{url}/page/state.json").json()
+    verification = view["verification"]
+    assert verification["status"] == "mismatch" and verification["block"] == 77
+    assert {c["name"]: c["ok"] for c in verification["checks"]} == {"supply": False, "anchor": False}
+    assert "totalSupply 5.000001, ledger 0.00" in verification["summary"]
+    html = httpx.get(f"{url}/").text
+    assert 'data-status="mismatch"' in html and "mismatch at block 77" in html
+    assert "does not match any signed head" in html
