@@ -127,6 +127,28 @@ def main() -> None:
     redeem(client, token, run)
     client.close()
     print(f"The public page (supply, reserves, recent mints; no login): {demo['service_url'].rstrip('/')}/")
+    verify(demo)
+
+
+def verify(demo: dict) -> None:
+    """`ushk verify` from the outside, as anyone could run it: the log's signed head, its anchor
+    on chain and the latest snapshot (docs/transparency.md); its state in var/verify-state.json."""
+    import subprocess
+
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "verify",
+        "--service",
+        demo["service_url"],
+        "--rpc-url",
+        demo["rpc_url"],
+        "--state",
+        str(ROOT / "var" / "verify-state.json"),
+    ]
+    print("$ ushk verify --service ... --rpc-url ...")
+    subprocess.run(command, cwd=ROOT, check=False)
 
 
 def redeem(client: BankClient, token: Token, run: str) -> None:
