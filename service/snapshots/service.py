@@ -83,6 +83,9 @@ def claims(session: Session) -> list[Claim]:
                 reference = str(settled_redemption[int(reference)])
             key = (kind_of, str(reference))
             owed[key] = owed.get(key, 0) - int(cents)  # credit-normal: owed = -(lines)
+    negative = [f"{kind} {reference}" for (kind, reference), cents in owed.items() if cents < 0]
+    if negative:
+        raise SnapshotRefused(f"the ledger has paid out more than it owed on {', '.join(sorted(negative))}")
     return [
         Claim(kind, reference, cents)
         for (kind, reference), cents in sorted(owed.items(), key=lambda kv: (kv[0][0], int(kv[0][1])))
@@ -101,8 +104,10 @@ def frozen_accounts(token: Token, from_block: int, block: int) -> list[str]:
     return sorted(account for account, is_frozen in frozen.items() if is_frozen)
 
 
-def body(session: Session, token: Token, *, from_block: int, confirmations: int, now: dt.datetime) -> dict:
-    """The snapshot's content (unsigned)."""
+def body(
+    session: Session, token: Token, *, from_block: int, confirmations: int, now: dt.datetime
+) -> tuple[dict, list[Claim]]:
+    """The snapshot's content (unsigned), and the claims of its liabilities tree."""
     block = max(token.block_number() - confirmations, from_block)
     state = token.state_at(block)
     frozen = frozen_accounts(token, from_block, block)
@@ -120,7 +125,7 @@ def body(session: Session, token: Token, *, from_block: int, confirmations: int,
         )
     head = heads.latest(session)
     attestation = state.attestation
-    return {
+    content = {
         "version": 1,
         "taken_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
         "chain": {
@@ -167,6 +172,7 @@ def body(session: Session, token: Token, *, from_block: int, confirmations: int,
             "key_id": head.key_id,
         },
     }
+    return content, owed
 
 
 def take(
@@ -180,7 +186,7 @@ def take(
 ) -> TransparencySnapshot:
     """Take, sign and store a snapshot (and its liability leaves) in `session`'s transaction."""
     now = now or utcnow()
-    content = body(session, token, from_block=from_block, confirmations=confirmations, now=now)
+    content, owed = body(session, token, from_block=from_block, confirmations=confirmations, now=now)
     encoded = canonical_json(content)
     row = TransparencySnapshot(
         block_number=content["chain"]["block"],
@@ -200,7 +206,7 @@ def take(
             reference=c.reference,
             amount_cents=c.amount_cents,
         )
-        for i, c in enumerate(claims(session))
+        for i, c in enumerate(owed)
     )
     session.flush()
     return row
