@@ -101,10 +101,12 @@ def test_anHonestLog_passesEveryCheck_andTheNextRunProvesItGrewByAppending(bank,
         "signature",
         "consistency",
         "anchor",
+        "snapshot",
         "inclusion seq 1",
         "inclusion seq 2",
         f"deposit {deposit_id}",
     }
+    assert "no snapshot published yet" in named["snapshot"]["reason"]  # tests/.../test_verifier_snapshot.py
     assert "trusted on first use" in named["signature"]["reason"]
     assert "nothing to compare" in named["consistency"]["reason"]
     assert "is the signed head" in named["anchor"]["reason"]
@@ -312,7 +314,7 @@ def test_networkErrors_areFailedChecks_withoutATraceback(bank, live, deployed, t
     publisher_for(env, deployed).anchor()
     nowhere = f"http://127.0.0.1:{free_port()}"
     code, body = run_verify(nowhere, deployed, tmp_path / "state.json", "--seq", "1")
-    assert code == 1 and failed(body) == {"signature", "consistency", "anchor", "inclusion seq 1"}
+    assert code == 1 and failed(body) == {"signature", "consistency", "anchor", "snapshot", "inclusion seq 1"}
     assert all("ConnectError" in c["reason"] for c in body["checks"])
     result = CliRunner(mix_stderr=False).invoke(
         cli,
@@ -344,7 +346,8 @@ def test_anUnreadableStateFile_failsAndIsLeftAlone(bank, live, deployed, tmp_pat
     state = tmp_path / "state.json"
     state.write_text("{not json")
     code, body = run_verify(url, deployed, state)
-    assert code == 1 and failed(body) == {"signature", "consistency"}, body
+    # without a pinned key the snapshot's signature cannot be checked either
+    assert code == 1 and failed(body) == {"signature", "consistency", "snapshot"}, body
     assert (
         "is unreadable" in checks(body)["signature"]["reason"]
         and "pass --log-key" in checks(body)["signature"]["reason"]
