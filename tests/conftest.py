@@ -74,7 +74,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[BLOCK_TIME_ENV] = str(seconds)
 
 
+# Set by `make test` for its coverage pass: the tests marked `beside` are left to its block-time
+# pass, which runs them (pytest.ini).
+BESIDE_ENV = "USHK_TEST_BESIDE"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    split = os.environ.get(BESIDE_ENV) == "1"
     for item in items:
         relative = Path(os.path.relpath(Path(str(item.path)).resolve(), ROOT)).as_posix()
         if (
@@ -86,15 +92,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     seconds = block_time(config)
     if seconds is None:
         skip = pytest.mark.skip(reason="runs on a block-time chain only: pytest --block-time 1")
+        beside = pytest.mark.skip(reason=f"{BESIDE_ENV}=1: make test runs it in its block-time pass")
         for item in items:
             marker = item.get_closest_marker("blocktime")
             if marker is not None and marker.kwargs.get("only"):
                 item.add_marker(skip)
+            if split and item.get_closest_marker("beside") is not None:
+                item.add_marker(beside)
         return
     if not config.pluginmanager.hasplugin("ape_test"):
         raise pytest.UsageError("--block-time needs ape's pytest plugin (it starts anvil)")
-    keep = [item for item in items if item.get_closest_marker("blocktime") is not None]
-    dropped = [item for item in items if item.get_closest_marker("blocktime") is None]
+
+    def kept(item: pytest.Item) -> bool:
+        return item.get_closest_marker("blocktime") is not None or (
+            split and item.get_closest_marker("beside") is not None
+        )
+
+    keep = [item for item in items if kept(item)]
+    dropped = [item for item in items if not kept(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

@@ -394,9 +394,11 @@ def _run(url: str) -> None:
     assert set(calls) == RULES | OUTCOMES, calls  # every kind of step ran, so every invariant saw it
 
 
+@pytest.mark.beside
 def test_serviceInvariants_sqlite(sqlite_url):
     _run(sqlite_url)
 
 
+@pytest.mark.beside
 def test_serviceInvariants_postgres(postgres_url):
     _run(postgres_url)
