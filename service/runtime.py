@@ -196,7 +196,9 @@ _TOKENS: dict[tuple[str, str], Any] = {}
 _TOKENS_LOCK = threading.Lock()
 
 
-def _view_token(settings: Settings) -> Token | None:
+def view_token(settings: Settings) -> Token | None:
+    """One token client per node and address in this process, for the public views' reads
+    (a short timeout: a public answer never waits long for a node); None without a token."""
     address = settings.resolved_token_address()
     if address is None:
         return None
@@ -211,7 +213,7 @@ def _view_token(settings: Settings) -> Token | None:
 def read_chain_view(settings: Settings) -> dict | None:
     """Supply, attestation and the paused flags, all read at one block (the newest), or None
     when no chain is configured. Raises when the node does not answer within a few seconds."""
-    token = _view_token(settings)
+    token = view_token(settings)
     if token is None:
         return None
     block = token.block_number()

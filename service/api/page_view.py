@@ -20,10 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import ledger
+from service import ledger, runtime
 from service.audit import heads
 from service.audit.models import AuditEntry, SignedTreeHead
-from service.chain.token import Token
 from service.config import Settings
 from service.db import utcnow
 from service.money import format_cents, format_units
@@ -44,40 +43,27 @@ HISTORY_LIMIT = 200
 # four calls.
 CHAIN_TTL_SECONDS = 1.0
 
-_TOKENS: dict[tuple[str, str], Token] = {}
-_TOKENS_LOCK = threading.Lock()
+_READS_LOCK = threading.Lock()
 _READS: dict[tuple[str, str, str], tuple[float, dict | None]] = {}  # by service, node and token
-
-
-def _token(settings: Settings) -> Token | None:
-    address = settings.resolved_token_address()
-    if address is None:
-        return None
-    key = (settings.rpc_url, address.lower())
-    with _TOKENS_LOCK:
-        token = _TOKENS.get(key)
-        if token is None:
-            token = _TOKENS[key] = Token(settings.rpc_url, address, timeout=3.0)
-    return token
 
 
 def read_chain(settings: Settings) -> dict | None:
     """Supply, attestation and the log's anchor read at one block, or None when the chain is
     not configured or does not answer; a read younger than CHAIN_TTL_SECONDS is reused."""
     key = (settings.database_url, settings.rpc_url, str(settings.resolved_token_address()).lower())
-    with _TOKENS_LOCK:
+    with _READS_LOCK:
         cached = _READS.get(key)
     if cached is not None and time.monotonic() - cached[0] < CHAIN_TTL_SECONDS:
         return cached[1]
     read = _read_chain(settings)
-    with _TOKENS_LOCK:
+    with _READS_LOCK:
         _READS[key] = (time.monotonic(), read)
     return read
 
 
 def _read_chain(settings: Settings) -> dict | None:
     try:
-        token = _token(settings)
+        token = runtime.view_token(settings)
         if token is None:
             return None
         block = token.block_number()

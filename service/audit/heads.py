@@ -19,8 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service import merkle
-from service.audit import tree
 from service.audit.models import SignedTreeHead
+from service.audit.repository import decode_frontier, head_with_frontier
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,12 @@ def sign(session: Session, key: LogKey, *, now: dt.datetime) -> SignedTreeHead |
     """Sign and store a head of the log as it is now if it has grown since the last head;
     None when there is nothing new to sign. Timestamps never go back (a clock set back signs
     with the last head's time)."""
-    size = tree.size(session)
+    size, frontier = head_with_frontier(session)
     last = latest(session)
     if last is not None and last.tree_size >= size:
         return None
     timestamp_ms = max(int(now.timestamp() * 1000), last.timestamp_ms if last is not None else 0)
-    root_hash = tree.root(session, size)
+    root_hash = decode_frontier(size, frontier).root()  # the head row's right edge gives the root
     head = SignedTreeHead(
         tree_size=size,
         timestamp_ms=timestamp_ms,
