@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # Whole public answers (GET /v1/reserves, /v1/public/...) are served from memory for this
     # many seconds after they were computed (0: every request computes its answer).
     public_answer_seconds: float = Field(default=1.0, ge=0.0, le=60.0)
+    # GET /v1/public/quota publishes no figure of a group (a category and period, or the total)
+    # of fewer residents than this (docs/public-ledger.md, "Small groups").
+    public_quota_min_residents: int = Field(default=10, ge=1, le=1_000_000)
     # Run the reserve reconciler inside `ushk serve` (a background thread), every this many seconds.
     reconciler_enabled: bool = False
     reconcile_interval_seconds: float = Field(default=10.0, gt=0.0)

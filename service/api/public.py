@@ -54,7 +54,9 @@ BankName = Annotated[str | None, Query(min_length=1, max_length=64, description=
 TIME_DOC = "ISO 8601 date or date-time (UTC when it has no offset); the range is [since, until)."
 Since = Annotated[str | None, Query(min_length=1, max_length=40, description=TIME_DOC)]
 Until = Annotated[str | None, Query(min_length=1, max_length=40, description=TIME_DOC)]
-EventType = Literal["attestation", "wipe", "halt", "pause", "mint_block", "bank", "alert"]
+EventType = Literal[
+    "attestation", "wipe", "halt", "pause", "freeze", "role", "token", "mint_block", "bank", "alert"
+]
 Period = Annotated[
     str | None,
     Query(pattern=r"^[0-9]{4}(-[0-9]{2})?$", description='A quota period: "2025" or "2025-03".'),
@@ -159,19 +161,27 @@ class EventsOut(BaseModel):
     next: int | None
 
 
+SUPPRESSED_DOC = "null when the group has fewer residents than the publication minimum (`suppressed`)."
+
+
 class CategoryQuotaOut(BaseModel):
     category: str
     period: str
-    residents_served: int
-    used: str
-    held: str
+    residents_served: int | None = Field(description=SUPPRESSED_DOC)
+    used: str | None = Field(description=SUPPRESSED_DOC)
+    held: str | None = Field(description=SUPPRESSED_DOC)
+    suppressed: bool = Field(description="The figures of this group are withheld (too few residents).")
 
 
 class QuotaOut(BaseModel):
     period: str | None
-    residents_served: int = Field(description="Distinct residents with quota used (in the period, if given).")
-    total_used: str
-    total_held: str
+    min_residents: int = Field(description="No figure of a group of fewer residents is published.")
+    residents_served: int | None = Field(
+        description="Distinct residents with quota used (in the period, if given); " + SUPPRESSED_DOC
+    )
+    total_used: str | None = Field(description=SUPPRESSED_DOC)
+    total_held: str | None = Field(description=SUPPRESSED_DOC)
+    suppressed: bool
     by_category: list[CategoryQuotaOut]
 
 
@@ -243,5 +253,7 @@ def get_events(
 
 
 @router.get("/quota", response_model=QuotaOut, summary="Quota statistics in aggregate (never per resident)")
-def get_quota(session: ReadSessionDep, period: Period = None) -> QuotaOut:
-    return QuotaOut(**ledger.quota(session, period=period))
+def get_quota(session: ReadSessionDep, state: StateDep, period: Period = None) -> QuotaOut:
+    return QuotaOut(
+        **ledger.quota(session, period=period, min_residents=state.settings.public_quota_min_residents)
+    )

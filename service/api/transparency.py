@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from service.api.deps import ReadSessionDep, StateDep
 from service.audit import heads, leaves, tree
@@ -239,17 +240,13 @@ DepositId = Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{64}$", description="0x
     summary=f"Seqs of the entries about a deposit id (at most {MAX_ENTRIES})",
 )
 def get_lookup(session: ReadSessionDep, deposit_id: DepositId) -> LookupOut:
-    """The entries whose public view names `deposit_id` (a scan of the leaves: the candidates
-    are found by their canonical text and confirmed on the decoded leaf)."""
+    """The entries whose public view names `deposit_id` (the indexed `audit_log.deposit_id`,
+    filled when an entry is recorded)."""
     wanted = deposit_id.lower()
-    rows = session.execute(
-        AuditEntry.__table__.select()
-        .with_only_columns(AuditEntry.seq, AuditEntry.leaf)
-        .where(AuditEntry.leaf.contains(f'"deposit_id":"{wanted}"', autoescape=True))
+    seqs = session.scalars(
+        select(AuditEntry.seq)
+        .where(AuditEntry.deposit_id == wanted)
         .order_by(AuditEntry.seq)
         .limit(MAX_ENTRIES)
-    )
-    seqs = [
-        seq for seq, leaf in rows if leaves.public_view(leaf).get("public", {}).get("deposit_id") == wanted
-    ]
-    return LookupOut(deposit_id=wanted, seqs=seqs)
+    ).all()
+    return LookupOut(deposit_id=wanted, seqs=list(seqs))

@@ -32,7 +32,10 @@ from service.canonical import canonical_json
 PUBLIC_FIELDS = frozenset(
     {
         "acknowledged_difference_units",
+        "address",
         "after",
+        "allowance_units",
+        "allowed",
         "amount_cents",
         "amount_units",
         "bank",
@@ -51,25 +54,42 @@ PUBLIC_FIELDS = frozenset(
         "difference_cleared",
         "due_at",
         "dust_units",
+        "enabled",
+        "event",
         "events",
         "expected_units",
         "from_block",
         "halt_id",
         "holder",
+        "implementation",
         "key_id",
+        "log_index",
+        "max_age_seconds",
+        "max_per_mint_units",
+        "minter",
+        "new_admin_role",
+        "new_admin_role_name",
         "payout_account_id",
         "payout_id",
         "payouts_created",
         "period",
+        "previous_admin_role",
+        "previous_admin_role_name",
         "public_key",
         "redemption_id",
         "rejection_code",
         "released_cents",
         "report_hash",
+        "rescued_amount",
+        "rescued_token",
         "resident",
+        "role",
+        "role_name",
+        "sender",
         "single_max_cents",
         "status",
         "suspended",
+        "to",
         "to_block",
         "tx_hash",
         "unpause_tx_hash",
@@ -121,6 +141,12 @@ class Prepared:
     public_json: bytes
     salt: str
     commitment: str
+    deposit_id: str | None = None  # the public `deposit_id` (lowercase 0x-hex), for the lookup index
+
+
+def public_deposit_id(public: Mapping[str, Any]) -> str | None:
+    value = public.get("deposit_id")
+    return value.lower() if isinstance(value, str) else None
 
 
 def prepare(kind: str, actor: str, payload: Mapping[str, Any], salt_hex: str | None = None) -> Prepared:
@@ -131,6 +157,7 @@ def prepare(kind: str, actor: str, payload: Mapping[str, Any], salt_hex: str | N
         canonical_json(public),
         salt,
         commitment(salt, {"actor": actor, "payload": private}),
+        public_deposit_id(public),
     )
 
 

@@ -32,6 +32,8 @@ class AuditEntry(Base):
     # and the 32-byte salt (hex) of its commitment to the private part. The salt is never public.
     leaf: Mapped[str] = mapped_column(Text)
     salt: Mapped[str] = mapped_column(String(64))
+    # The leaf's public `deposit_id`, if any (lowercase 0x-hex): GET /v1/transparency/lookup's index.
+    deposit_id: Mapped[str | None] = mapped_column(String(66), index=True, nullable=True)
 
 
 class AuditHead(Base):

@@ -169,6 +169,7 @@ def write_pending(session: Session) -> int:
                 "hash": digest,
                 "leaf": leaf.decode("utf-8"),
                 "salt": prepared.salt,
+                "deposit_id": prepared.deposit_id,
             }
         )
         prev = digest

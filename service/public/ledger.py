@@ -1,5 +1,6 @@
 """The public ledger's reads: every mint, every redemption and its payout status, the events the
-audit log records (attestations, wipes, halts, pauses, bank changes, alerts), and the quota in
+audit log records (attestations, wipes, halts, pauses, freezes, role changes, the token's
+settings and upgrades, bank changes, alerts), and the quota in
 aggregate. docs/public-ledger.md describes each answer.
 
 What is public here is what service/audit/leaves.py makes public of the same records: amounts,
@@ -38,7 +39,26 @@ EVENT_KINDS: dict[str, tuple[str, ...]] = {
     "attestation": ("reserves.attested",),
     "wipe": ("reserves.wipe_recorded",),
     "halt": ("minting.halted", "minting.resumed"),
-    "pause": ("minting.paused_on_chain",),
+    "pause": (
+        "minting.paused_on_chain",
+        "token.paused",
+        "token.unpaused",
+        "token.minting_paused",
+        "token.minting_unpaused",
+        "token.redemptions_paused",
+        "token.redemptions_unpaused",
+    ),
+    "freeze": ("token.frozen", "token.unfrozen"),
+    "role": ("token.role_granted", "token.role_revoked", "token.role_admin_changed"),
+    "token": (
+        "token.minter_configured",
+        "token.minter_removed",
+        "token.allowlist_enabled_set",
+        "token.allowed_set",
+        "token.max_attestation_age_set",
+        "token.upgraded",
+        "token.tokens_rescued",
+    ),
     "mint_block": ("mint.blocked", "mint.resumed"),
     "bank": (
         "bank.created",
@@ -274,10 +294,14 @@ def _event(seq: int, kind: str, leaf: dict) -> dict:
 # ---- quota, in aggregate ---------------------------------------------------------------------------
 
 
-def quota(session: Session, *, period: str | None = None) -> dict:
+def quota(session: Session, *, period: str | None = None, min_residents: int = 1) -> dict:
     """Residents served and quota used, in total and by category and period; never one
     resident's figures. `used` counts committed (minted or being minted) deposits; `held` the
-    holds of deposits still accepted but not yet committed."""
+    holds of deposits still accepted but not yet committed.
+
+    A group (category and period) of fewer than `min_residents` residents shows no figure, and
+    neither does the total then. When exactly one group is withheld, the smallest other one is
+    withheld too, so that no withheld figure is the total less the published ones."""
     base = select(QuotaUsage)
     if period is not None:
         base = base.where(QuotaUsage.period == period)
@@ -301,19 +325,35 @@ def quota(session: Session, *, period: str | None = None) -> dict:
     residents = int(session.scalar(total_query) or 0)
     used = sum(int(r[3]) for r in rows)
     held = sum(int(r[4]) for r in rows)
+    withheld = _withheld([int(r[2]) for r in rows], min_residents)
+    total_withheld = residents < min_residents and bool(rows)
     return {
         "period": period,
-        "residents_served": residents,
-        "total_used": format_cents(used),
-        "total_held": format_cents(held),
+        "min_residents": min_residents,
+        "residents_served": None if total_withheld else residents,
+        "total_used": None if total_withheld else format_cents(used),
+        "total_held": None if total_withheld else format_cents(held),
+        "suppressed": total_withheld,
         "by_category": [
             {
                 "category": category,
                 "period": row_period,
-                "residents_served": int(count),
-                "used": format_cents(int(committed)),
-                "held": format_cents(int(held_cents)),
+                "residents_served": None if n in withheld else int(count),
+                "used": None if n in withheld else format_cents(int(committed)),
+                "held": None if n in withheld else format_cents(int(held_cents)),
+                "suppressed": n in withheld,
             }
-            for category, row_period, count, committed, held_cents in rows
+            for n, (category, row_period, count, committed, held_cents) in enumerate(rows)
         ],
     }
+
+
+def _withheld(counts: list[int], min_residents: int) -> set[int]:
+    """The indexes of the groups whose figures are withheld: those of fewer than
+    `min_residents` residents served (a group of holds alone counts none), and, when that is
+    exactly one, the smallest other group as well."""
+    small = {n for n, count in enumerate(counts) if count < min_residents}
+    if len(small) == 1 and len(counts) > 1:
+        others = [n for n in range(len(counts)) if n not in small]
+        small.add(min(others, key=lambda n: (counts[n], n)))
+    return small

@@ -9,18 +9,24 @@ ledger postings in write transactions that also move the cursor (`chain_cursors`
   back, a foreign deposit id) is an `unbacked_mint`: alerted, and minting halted at once.
 * `RedemptionRequested`: posted to the ledger (tokens outstanding -> pending payouts).
 * `FrozenBalanceWiped`: posted (tokens outstanding -> wiped) and audited.
+* The token's governance events (freezes, pauses, role changes, minter and allowlist settings,
+  upgrades, rescues: `TOKEN_EVENTS`): each recorded as an audit entry `token.<event>` with its
+  arguments, transaction and place, so the public ledger and the transparency log list what
+  happened on chain whoever did it (docs/public-ledger.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
+from eth_utils import keccak
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from service import audit, ledger
 from service.chain import cursor as cursors
-from service.chain.events import MINTED, REDEEMED, WIPED, Event, LogReader
+from service.chain.events import MINTED, REDEEMED, WIPED, Event, LogReader, to_hex
 from service.chain.token import Token
 from service.db import Database, utcnow
 from service.deposits.ids import seq_for_deposit_id
@@ -35,17 +41,70 @@ BACKED_STATUSES = (DepositStatus.ACCEPTED, DepositStatus.MINTING, DepositStatus.
 MAX_EVENTS_PER_TRANSACTION = 200
 # Deposit ids per `id IN (...)` query.
 ID_CHUNK = 500
+# The token's governance events and the audit kind each is recorded as.
+TOKEN_EVENTS = {
+    "Frozen": "token.frozen",
+    "Unfrozen": "token.unfrozen",
+    "Paused": "token.paused",
+    "Unpaused": "token.unpaused",
+    "MintingPaused": "token.minting_paused",
+    "MintingUnpaused": "token.minting_unpaused",
+    "RedemptionsPaused": "token.redemptions_paused",
+    "RedemptionsUnpaused": "token.redemptions_unpaused",
+    "RoleGranted": "token.role_granted",
+    "RoleRevoked": "token.role_revoked",
+    "RoleAdminChanged": "token.role_admin_changed",
+    "MinterConfigured": "token.minter_configured",
+    "MinterRemoved": "token.minter_removed",
+    "AllowlistEnabledSet": "token.allowlist_enabled_set",
+    "AllowedSet": "token.allowed_set",
+    "MaxAttestationAgeSet": "token.max_attestation_age_set",
+    "Upgraded": "token.upgraded",
+    "TokensRescued": "token.tokens_rescued",
+}
+# Event argument -> audit payload field (every one public: service/audit/leaves.py).
+_ARGUMENTS = {
+    "account": "address",
+    "role": "role",
+    "sender": "sender",
+    "previousAdminRole": "previous_admin_role",
+    "newAdminRole": "new_admin_role",
+    "minter": "minter",
+    "allowance": "allowance_units",
+    "maxPerMint": "max_per_mint_units",
+    "enabled": "enabled",
+    "allowed": "allowed",
+    "maxAge": "max_age_seconds",
+    "implementation": "implementation",
+    "token": "rescued_token",
+    "to": "to",
+    "amount": "rescued_amount",
+}
+ROLE_NAMES = {
+    bytes(32): "DEFAULT_ADMIN_ROLE",
+    **{
+        keccak(text=name): name
+        for name in (
+            "MINTER_ROLE",
+            "PAUSER_ROLE",
+            "COMPLIANCE_ROLE",
+            "ATTESTOR_ROLE",
+            "UPGRADER_ROLE",
+            "ANCHOR_ROLE",
+        )
+    },
+}
 
 
 class ChainFollower:
-    """Follows `token`'s Minted, RedemptionRequested and FrozenBalanceWiped events from
-    `from_block`, `batch_blocks` blocks per `eth_getLogs`."""
+    """Follows `token`'s Minted, RedemptionRequested, FrozenBalanceWiped and governance events
+    from `from_block`, `batch_blocks` blocks per `eth_getLogs`."""
 
     def __init__(self, db: Database, token: Token, *, from_block: int = 0, batch_blocks: int = 2000):
         self.db = db
         self.from_block = from_block
         self.batch_blocks = batch_blocks
-        self.logs = LogReader(token, (MINTED, REDEEMED, WIPED))
+        self.logs = LogReader(token, (MINTED, REDEEMED, WIPED, *TOKEN_EVENTS))
 
     def cursor(self) -> int:
         with self.db.reading() as session:
@@ -109,6 +168,8 @@ class ChainFollower:
                                 actor=ACTOR,
                                 now=now,
                             )
+                        elif e.kind in TOKEN_EVENTS:
+                            audit.record(session, TOKEN_EVENTS[e.kind], ACTOR, token_event(e), now=now)
                         else:
                             ledger.record_wipe(
                                 session,
@@ -155,6 +216,28 @@ class ChainFollower:
         return problems, recheck
 
     # ---- 2. compare --------------------------------------------------------------------------
+
+
+def token_event(e: Event) -> dict[str, Any]:
+    """The audit payload of a governance event: its name, arguments (roles as 0x-hex, with
+    their name when the token defines it; amounts as decimal strings), transaction and place."""
+    payload: dict[str, Any] = {
+        "event": e.kind,
+        "tx_hash": e.tx_hash,
+        "block_number": e.block,
+        "log_index": e.log_index,
+    }
+    for name, value in e.args.items():
+        field = _ARGUMENTS.get(name, name)
+        if isinstance(value, bytes):
+            payload[field] = to_hex(value)
+            if field.endswith("role"):
+                payload[f"{field}_name"] = ROLE_NAMES.get(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            payload[field] = str(value) if field.endswith(("_units", "_amount")) else value
+        else:
+            payload[field] = value
+    return payload
 
 
 def _groups(events: list[Event], end: int, limit: int) -> Iterator[tuple[int, list[Event]]]:

@@ -206,24 +206,47 @@ def test_quota_inAggregateOnly(served):
     bank = env.add_bank("hsbc")
     seqs = accept(env, bank, 6, prefix="Q", amount="10.00")  # residents Q0, Q1, Q2, Q0, Q1, Q2
     _mint(env, seqs[:4], 1)  # Q0 twice, Q1 and Q2 once: 3 served, 40.00 used; 2 deposits held
-    body = httpx.get(f"{url}/v1/public/quota").json()
+    # three residents are fewer than the publication minimum (10 by default): no figure at all
+    small = httpx.get(f"{url}/v1/public/quota").json()
+    assert small["min_residents"] == 10 and small["suppressed"]
+    assert (small["residents_served"], small["total_used"], small["total_held"]) == (None, None, None)
+    [category] = small["by_category"]
+    assert category["suppressed"] and (category["residents_served"], category["used"]) == (None, None)
+
+    settings = env.settings.model_copy(update={"public_quota_min_residents": 3})
+    with LiveServer(create_app(settings, env.db, policy=env.policy, clock=env.clock)) as server:
+        body = httpx.get(f"{server.url}/v1/public/quota").json()
+        year = body["by_category"][0]["period"]
+        by_year = httpx.get(f"{server.url}/v1/public/quota", params={"period": year}).json()
+        none = httpx.get(f"{server.url}/v1/public/quota", params={"period": "1999"}).json()
     assert body["residents_served"] == 3 and body["total_used"] == "40.00" and body["total_held"] == "20.00"
+    assert not body["suppressed"]
     [category] = body["by_category"]
     assert category["category"] == "mainland" and category["residents_served"] == 3
-    assert (category["used"], category["held"]) == ("40.00", "20.00")
-    year = category["period"]
-    assert httpx.get(f"{url}/v1/public/quota", params={"period": year}).json()["residents_served"] == 3
-    none = httpx.get(f"{url}/v1/public/quota", params={"period": "1999"}).json()
+    assert (category["used"], category["held"], category["suppressed"]) == ("40.00", "20.00", False)
+    assert by_year["residents_served"] == 3
     assert none == {
         "period": "1999",
+        "min_residents": 3,
         "residents_served": 0,
         "total_used": "0.00",
         "total_held": "0.00",
+        "suppressed": False,
         "by_category": [],
     }
     with env.db.reading() as session:
         hashes = [d.resident_hash for d in session.scalars(select(Deposit))]
-    _assert_nothing_private([json.dumps(body)], hashes + [pseudonym(h) for h in hashes])
+    _assert_nothing_private([json.dumps(body), json.dumps(small)], hashes + [pseudonym(h) for h in hashes])
+
+
+def test_quota_smallGroupsWithheld_andOneMoreWhenOnlyOneIs():
+    from service.public.ledger import _withheld
+
+    assert _withheld([12, 3, 40], 10) == {0, 1}  # 3 alone would be the total less 12 and 40
+    assert _withheld([12, 3, 4, 40], 10) == {1, 2}  # two withheld: neither follows from the rest
+    assert _withheld([12, 40], 10) == set()
+    assert _withheld([3], 10) == {0}  # the total is withheld too (checked above)
+    assert _withheld([0, 25], 10) == {0, 1}  # a group of holds alone shows no figure either
 
 
 def test_publicAnswers_servedFromMemoryForASecond(env):

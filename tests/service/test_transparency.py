@@ -11,11 +11,12 @@ import json
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from service import audit, merkle
 from service.audit import heads, leaves, tree
 from service.audit.heads import LogKey
+from service.audit.models import AuditEntry
 from service.cli import cli
 from service.client import BankClient
 from svc_support import confirmation
@@ -266,8 +267,8 @@ def test_lookup_names_the_entries_of_a_deposit_id(live) -> None:
 
 
 def test_migration_builds_the_tree_of_an_existing_log(tmp_path) -> None:
-    """A database at revision 0004 with audit entries, upgraded: every entry gets its leaf and
-    the tree verifies."""
+    """A database at revision 0004 with audit entries, upgraded: every entry gets its leaf, the
+    tree verifies, and the entries naming a deposit id are in the lookup index (0007)."""
     import sqlalchemy as sa
 
     from service.db import Database, upgrade
@@ -280,7 +281,10 @@ def test_migration_builds_the_tree_of_an_existing_log(tmp_path) -> None:
     prev = "0" * 64
     with engine.begin() as connection:
         for seq in range(1, 38):
-            payload = json.dumps({"amount_cents": seq, "reason": "x"}, separators=(",", ":"), sort_keys=True)
+            fields: dict = {"amount_cents": seq, "reason": "x"}
+            if seq % 5 == 0:
+                fields["deposit_id"] = f"0x{seq:064X}"
+            payload = json.dumps(fields, separators=(",", ":"), sort_keys=True)
             digest = audit.repository.entry_hash(
                 prev, seq, "2026-01-01T00:00:00.000000Z", "old.kind", "minter", json.loads(payload)
             )
@@ -307,6 +311,10 @@ def test_migration_builds_the_tree_of_an_existing_log(tmp_path) -> None:
         assert audit.verify(session).ok
         check = tree.verify(session)
         assert check.ok and check.checked == 37
+        indexed = session.execute(
+            select(AuditEntry.seq, AuditEntry.deposit_id).where(AuditEntry.deposit_id.is_not(None))
+        ).all()
+        assert indexed == [(seq, f"0x{seq:064x}") for seq in range(5, 38, 5)]
     fill_env = type("E", (), {"db": db})()
     fill(fill_env, 2)  # appends go on from the migrated frontier
     with db.reading() as session:

@@ -452,3 +452,62 @@ def test_operatorApi_resume_reconcilesFirstAndNeedsTheExactAcknowledgement(bank,
         assert halt["resume_evidence"]["supply_units"] == str(23 * USD) and halt["unpause_tx_hash"]
         assert httpx.get(f"{server.url}/v1/reserves").json()["acknowledged_difference_units"] == "3000000"
     assert not halted(env) and not deployed.token().minting_paused()
+
+
+def test_publicEvents_listTheTokensGovernanceEvents_whoeverMadeThem(bank, deployed, workers):
+    """Freezes, pauses, role changes and minter settings made on chain with the operators' own
+    keys (not through the service) reach the public events through the reconciler's follower."""
+    env, _client = bank
+    c, holder = deployed.contract, deployed.holders[2]
+    before = deployed.token().w3.eth.block_number
+    c.freeze(holder, sender=deployed.compliance)
+    c.unfreeze(holder, sender=deployed.compliance)
+    c.pauseMinting(sender=deployed.pauser)
+    c.unpauseMinting(sender=deployed.pauser)
+    minter_role = c.MINTER_ROLE()
+    c.grantRole(minter_role, deployed.holders[3], sender=deployed.admin)
+    c.revokeRole(minter_role, deployed.holders[3], sender=deployed.admin)
+    c.configureMinter(deployed.holders[4], 7 * UNITS_PER_USD, UNITS_PER_USD, sender=deployed.admin)
+    reconciler = Reconciler(env.db, deployed.token(), from_block=deployed.from_block)
+    reconcile(reconciler)
+    reconcile(reconciler)  # a second pass records nothing twice
+    settings = make_settings(
+        env.settings.database_url, rpc_url=deployed.rpc_url, token_address=deployed.token_address
+    )
+    with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
+        params = [("type", t) for t in ("freeze", "pause", "role", "token")]
+        items = httpx.get(f"{server.url}/v1/public/events", params=params).json()["items"]
+    since_setup = [i for i in items if i["block_number"] > before]
+    kinds = [i["kind"] for i in since_setup]
+    assert kinds == [
+        "token.frozen",
+        "token.unfrozen",
+        "token.minting_paused",
+        "token.minting_unpaused",
+        "token.role_granted",
+        "token.role_revoked",
+        "token.minter_removed",  # revoking MINTER_ROLE removes the minter's allowance
+        "token.role_granted",  # configureMinter grants MINTER_ROLE, then sets the allowance
+        "token.minter_configured",
+    ]
+    frozen, _, paused, _, granted, revoked, removed, _, configured = since_setup
+    assert frozen["type"] == "freeze" and frozen["details"]["address"] == holder.address
+    assert paused["type"] == "pause" and paused["details"]["address"] == deployed.pauser.address
+    assert granted["type"] == "role" and granted["details"]["role_name"] == "MINTER_ROLE"
+    assert granted["details"]["role"] == "0x" + bytes(minter_role).hex()
+    assert (granted["details"]["address"], granted["details"]["sender"]) == (
+        deployed.holders[3].address,
+        deployed.admin.address,
+    )
+    assert revoked["kind"] == "token.role_revoked" and revoked["details"]["role_name"] == "MINTER_ROLE"
+    assert removed["type"] == "token" and removed["details"]["minter"] == deployed.holders[3].address
+    assert configured["type"] == "token" and configured["details"]["allowance_units"] == "7000000"
+    receipt = deployed.token().receipt(frozen["tx_hash"])
+    assert receipt is not None and receipt.block_number == frozen["block_number"]
+    # the deployment's own role grants are listed too (the follower starts at the deploy block)
+    grants = {
+        i["details"]["role_name"]
+        for i in items
+        if i["kind"] == "token.role_granted" and i["block_number"] <= before
+    }
+    assert {"DEFAULT_ADMIN_ROLE", "MINTER_ROLE", "PAUSER_ROLE"} <= grants
