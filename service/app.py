@@ -190,10 +190,16 @@ def create_app(
     *,
     policy: Policy | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    public_only: bool = False,
 ) -> FastAPI:
     """Build the app. Without `session_factory` it opens `settings.database_url` itself (and
     disposes the engine on shutdown); tests pass their own `Database`. `clock` returns the
-    current UTC time (injectable for tests of period rollover)."""
+    current UTC time (injectable for tests of period rollover).
+
+    `public_only`: only the public reads (the page, /v1/reserves, /v1/public/..., the
+    transparency log and snapshots) and /healthz, with no deposit writer and no worker: the
+    process `ushk serve --public-only` runs beside the bank API, so that public traffic never
+    shares the deposit path's event loop (docs/public-ledger.md, "A process for public reads")."""
     settings = settings or Settings()
     owns_db = session_factory is None
     db = Database.from_settings(settings) if session_factory is None else _as_database(session_factory)
@@ -203,7 +209,8 @@ def create_app(
         policy=policy or load_policy(settings),
         clock=clock or utcnow,
     )
-    state.writer = SubmissionWriter(state, settings.accept_batch_max)
+    if not public_only:
+        state.writer = SubmissionWriter(state, settings.accept_batch_max)
     state.chain_cache = runtime.build_chain_cache(settings)
 
     @asynccontextmanager
@@ -215,11 +222,13 @@ def create_app(
             threading.Thread(target=state.chain_cache.run, args=(stop,), name=CHAIN_CACHE, daemon=True)
         ]
         threads[0].start()
-        threads += workers.start(settings, db, stop)
+        if not public_only:
+            threads += workers.start(settings, db, stop)
         try:
             yield
         finally:
-            state.writer.close()
+            if state.writer is not None:
+                state.writer.close()
             stop.set()
             workers.join(threads)
             if owns_db:
@@ -241,7 +250,7 @@ def create_app(
     app.add_middleware(AccessLogMiddleware)
     if settings.test_route_log is not None:
         app.add_middleware(RouteLogMiddleware, path=settings.test_route_log)
-    for router in (
+    routers = (
         deposits_router,
         quota_router,
         bank_router,
@@ -256,7 +265,9 @@ def create_app(
         snapshots_router,
         public_router,
         page_router,
-    ):
+    )
+    public_routers = (reserves_router, transparency_router, snapshots_router, public_router, page_router)
+    for router in public_routers if public_only else routers:
         complete_routes(router.routes)
         app.include_router(router)
 

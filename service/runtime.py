@@ -211,14 +211,16 @@ def view_token(settings: Settings) -> Token | None:
 
 
 def read_chain_view(settings: Settings) -> dict | None:
-    """Supply, attestation and the paused flags, all read at one block (the newest), or None
-    when no chain is configured. Raises when the node does not answer within a few seconds."""
+    """Supply, attestation, the paused flags and the audit log's anchored head, all read at one
+    block (the newest), or None when no chain is configured. Raises when the node does not
+    answer within a few seconds."""
     token = view_token(settings)
     if token is None:
         return None
     block = token.block_number()
     state = token.state_at(block)
     paused, minting_paused, redemptions_paused = token.paused_flags(block)
+    anchor_size, anchor_root, anchored_at = token.log_anchor(block)
     attestation = state.attestation
     return {
         "block": block,
@@ -235,6 +237,7 @@ def read_chain_view(settings: Settings) -> dict | None:
         "paused": paused,
         "minting_paused": minting_paused,
         "redemptions_paused": redemptions_paused,
+        "anchor": {"tree_size": anchor_size, "root": anchor_root.hex(), "timestamp": anchored_at},
     }
 
 

@@ -229,6 +229,37 @@ class Stack:
         )
         self.processes.append(self.workers)
 
+    def start_public(self, port: int, *, nice: int = 10) -> str:
+        """`python -m service serve --public-only` on `port` (var/public.log), niced: the public
+        reads in a process of their own, beside the bank API. Returns its URL."""
+        if port_in_use(port):
+            fail(f"127.0.0.1:{port} is in use; the public process needs it")
+        url = f"http://127.0.0.1:{port}"
+        log = open(self.var / "public.log", "w")  # noqa: SIM115 - open for the process's lifetime
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--public-only",
+                "--no-migrate",
+                "--nice",
+                str(nice),
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=self.api_env,
+            stdout=log,
+            stderr=log,
+        )
+        self.processes.append(process)
+        wait_for(
+            lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, "the public process", process
+        )
+        return url
+
     def stop_workers(self) -> None:
         """Stops the workers process (SIGINT: each worker finishes the step in hand)."""
         if self.workers is None:

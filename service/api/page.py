@@ -49,7 +49,7 @@ def chart_available() -> bool:
 
 @router.get("/", response_class=HTMLResponse)
 def page(state: StateDep, session: ReadSessionDep) -> HTMLResponse:
-    view = page_view(session, state.settings)
+    view = page_view(session, state.settings, state.chain_cache.snapshot())
     html = templates.get_template("page.html").render(
         v=view, chart=chart_available(), poll_seconds=POLL_SECONDS, stale_seconds=STALE_SECONDS
     )
@@ -58,7 +58,8 @@ def page(state: StateDep, session: ReadSessionDep) -> HTMLResponse:
 
 @router.get("/page/state.json")
 def page_state(state: StateDep, session: ReadSessionDep) -> JSONResponse:
-    return JSONResponse(page_view(session, state.settings), headers={"cache-control": "no-store"})
+    view = page_view(session, state.settings, state.chain_cache.snapshot())
+    return JSONResponse(view, headers={"cache-control": "no-store"})
 
 
 @router.get("/page/assets/{name}")

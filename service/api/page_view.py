@@ -1,7 +1,9 @@
 """What the public page (/) shows, gathered server-side: the reserve summary, token classes of
 the latest snapshot, the last attestation, recent mints and redemptions from the transparency
 log's public entries, the log's heads, a history of supply against reserves, and whether the
-figures shown agree with the chain at one block.
+figures shown agree with the chain at one block. The chain's figures are those of the API
+process's cached chain view (service/reserves/chain_cache.py, as GET /v1/reserves serves them):
+a visitor's request makes no JSON-RPC call.
 
 Every amount is a decimal string made with integer arithmetic (service.money): the page never
 carries a float. Nothing private is read: the activity comes from the leaves (public views) of
@@ -13,20 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-import time
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import ledger, runtime
+from service import ledger
 from service.audit import heads
 from service.audit.models import AuditEntry, SignedTreeHead
 from service.config import Settings
 from service.db import utcnow
 from service.money import format_cents, format_units
 from service.reserves import service as reserves
+from service.reserves.chain_cache import CachedView
 from service.reserves.models import ReserveReport
 from service.snapshots import service as snapshots
 
@@ -38,53 +39,6 @@ ACTIVITY_KINDS = {
 }
 ACTIVITY_LIMIT = 20
 HISTORY_LIMIT = 200
-
-# What the chain said is reused for this long: every visitor's refresh does not cost the node
-# four calls.
-CHAIN_TTL_SECONDS = 1.0
-
-_READS_LOCK = threading.Lock()
-_READS: dict[tuple[str, str, str], tuple[float, dict | None]] = {}  # by service, node and token
-
-
-def read_chain(settings: Settings) -> dict | None:
-    """Supply, attestation and the log's anchor read at one block, or None when the chain is
-    not configured or does not answer; a read younger than CHAIN_TTL_SECONDS is reused."""
-    key = (settings.database_url, settings.rpc_url, str(settings.resolved_token_address()).lower())
-    with _READS_LOCK:
-        cached = _READS.get(key)
-    if cached is not None and time.monotonic() - cached[0] < CHAIN_TTL_SECONDS:
-        return cached[1]
-    read = _read_chain(settings)
-    with _READS_LOCK:
-        _READS[key] = (time.monotonic(), read)
-    return read
-
-
-def _read_chain(settings: Settings) -> dict | None:
-    try:
-        token = runtime.view_token(settings)
-        if token is None:
-            return None
-        block = token.block_number()
-        state = token.state_at(block)
-        size, root, anchored_at = token.contract.functions.auditLogAnchor().call(block_identifier=block)
-    except Exception:  # noqa: BLE001 - node down or misconfigured: the page says so
-        return None
-    a = state.attestation
-    return {
-        "block": block,
-        "supply_units": state.total_supply,
-        "attestation": {
-            "amount": a.amount,
-            "timestamp": a.timestamp,
-            "report_hash": a.report_hash.hex(),
-            "audit_head": a.audit_head.hex(),
-        }
-        if a.timestamp
-        else None,
-        "anchor": {"tree_size": int(size), "root": bytes(root).hex(), "timestamp": int(anchored_at)},
-    }
 
 
 def _iso_ms(ms: int) -> str:
@@ -217,9 +171,13 @@ def verification(session: Session, chain: dict | None) -> dict:
     return {"status": "verified" if ok else "mismatch", "block": block, "checks": checks, "summary": summary}
 
 
-def page_view(session: Session, settings: Settings, *, now: dt.datetime | None = None) -> dict[str, Any]:
+def page_view(
+    session: Session, settings: Settings, cached: CachedView, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The page's figures; `cached` is the chain view (its `view` None: no chain configured, or
+    never read)."""
     now = now or utcnow()
-    chain = read_chain(settings)
+    chain = cached.view
     summary_chain = None if chain is None else {k: chain[k] for k in ("supply_units", "attestation")}
     summary = reserves.summary(session, summary_chain)
     latest = heads.latest(session)
@@ -228,6 +186,8 @@ def page_view(session: Session, settings: Settings, *, now: dt.datetime | None =
         "generated_at": now.isoformat(timespec="seconds"),
         "currency": summary["currency"],
         "chain_available": chain is not None,
+        "chain_stale": chain is not None and cached.stale,
+        "chain_as_of": cached.fields()["as_of"],
         "block": None if chain is None else chain["block"],
         "supply": summary["supply"],
         "tokens_outstanding": summary["tokens_outstanding"],

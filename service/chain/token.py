@@ -148,6 +148,11 @@ class Token:
             bool(functions.redemptionsPaused().call(block_identifier=block)),
         )
 
+    def log_anchor(self, block: int) -> tuple[int, bytes, int]:
+        """(tree size, root, timestamp) of the audit log's head anchored as of block `block`."""
+        size, root, anchored_at = self.contract.functions.auditLogAnchor().call(block_identifier=block)
+        return int(size), bytes(root), int(anchored_at)
+
     def is_deposit_minted(self, deposit_id: bytes) -> bool:
         return self.contract.functions.isDepositMinted(deposit_id).call()
 

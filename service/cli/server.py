@@ -18,9 +18,28 @@ from service.cli.common import Context, chain_configured, pass_ctx, start_loggin
     help="Run database migrations to head before serving.",
 )
 @click.option("--log-level", default=None, help="Defaults to USHK_LOG_LEVEL.")
+@click.option(
+    "--public-only",
+    is_flag=True,
+    help="Serve only the public reads (the page, /v1/reserves, /v1/public, /v1/transparency), "
+    "with no deposit writer and no worker: a process beside the bank API, behind a proxy that "
+    "routes the public paths to it.",
+)
+@click.option(
+    "--nice",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Lower this process's CPU priority by this much (os.nice): a busy public process then "
+    "gives way to the bank API on a shared machine.",
+)
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, migrate: bool, log_level: str | None) -> None:
+def serve(
+    ctx: Context, host: str, port: int, migrate: bool, log_level: str | None, public_only: bool, nice: int
+) -> None:
     """Run the HTTP API with uvicorn (one process; run several on PostgreSQL to scale)."""
+    import os
+
     import uvicorn
 
     from service.app import create_app
@@ -29,7 +48,9 @@ def serve(ctx: Context, host: str, port: int, migrate: bool, log_level: str | No
     level = (log_level or ctx.settings.log_level).upper()
     if migrate:
         ctx.db.upgrade()
-    app = create_app(ctx.settings)
+    if nice:
+        os.nice(nice)
+    app = create_app(ctx.settings, public_only=public_only)
     # uvicorn's own access log would print query strings (GET /v1/quota carries an identity
     # number); the app logs requests itself without them.
     uvicorn.run(app, host=host, port=port, access_log=False, log_level=level.lower())

@@ -420,3 +420,25 @@ def test_publicLedger_againstTheChain_mintsAndAttestationEvents(bank, deployed, 
         report = httpx.get(f"{server.url}{events[-1]['report_url']}")
         assert hashlib.sha256(report.content).hexdigest() == events[-1]["details"]["report_hash"]
         assert "A7654321" not in json.dumps(mint) and row.reference not in json.dumps(mint)
+
+
+def test_publicOnlyProcess_servesThePublicReadsAndNothingElse(env):
+    """`ushk serve --public-only`: the page, the reserves, the public ledger and the log, and
+    no bank or operator endpoint (a proxy routes the public paths to it)."""
+    env.add_bank("hsbc")
+    app = create_app(env.settings, env.db, policy=env.policy, clock=env.clock, public_only=True)
+    with LiveServer(app) as server:
+        paths = set(httpx.get(f"{server.url}/openapi.json").json()["paths"])
+        assert paths and all(
+            p.startswith(("/v1/public/", "/v1/reserves", "/v1/transparency/")) or p == "/healthz"
+            for p in paths
+        )
+        assert {"/v1/public/mints", "/v1/reserves", "/v1/transparency/sth"} <= paths
+        assert httpx.get(f"{server.url}/v1/public/events").json()["items"][0]["kind"] == "bank.created"
+        assert httpx.get(f"{server.url}/").status_code == 200
+        refused = httpx.post(f"{server.url}/v1/deposits", json={})
+        assert refused.status_code in (404, 405) and "error" in refused.json()
+    assert app.state.ushk.writer is None
+    full = set(create_app(env.settings, env.db, policy=env.policy).openapi()["paths"])
+    assert paths < full and any(p.startswith("/v1/operator/") for p in full - paths)
+    assert "/v1/deposits" in full - paths

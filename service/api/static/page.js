@@ -12,6 +12,8 @@
   var lastGoodAt = document.getElementById("generated-at").getAttribute("datetime");
   var failing = false;
   var chainDown = document.getElementById("freshness").dataset.state === "unavailable";
+  var chainStale = document.getElementById("freshness").dataset.state === "stale";
+  var chainAsOf = null;
   var plot = null;
 
   function el(tag, text, attrs) {
@@ -50,12 +52,14 @@
   function showFreshness() {
     var node = document.getElementById("freshness");
     var age = Math.round((Date.now() - lastGood) / 1000);
-    var stale = age > staleSeconds;
+    var stale = age > staleSeconds || chainStale;
     var state = failing ? "unavailable" : chainDown ? "unavailable" : stale ? "stale" : "live";
     var text;
     if (failing) {
       text = "Unavailable: the service is not answering" + (stale ? "; the figures are stale" : "") +
         " (last refreshed " + age + " s ago, at " + lastGoodAt + ").";
+    } else if (chainStale && age <= staleSeconds) {
+      text = "Stale: the chain's figures were last read at " + chainAsOf + "; the node is not answering.";
     } else if (stale) {
       text = "Stale: the figures were last refreshed " + age + " s ago, at " + lastGoodAt + ".";
     } else if (chainDown) {
@@ -173,6 +177,8 @@
         render(v);
         failing = false;
         chainDown = !v.chain_available;
+        chainStale = !!v.chain_stale;
+        chainAsOf = v.chain_as_of;
         lastGood = Date.now();
         lastGoodAt = v.generated_at;
         var gen = document.getElementById("generated-at");

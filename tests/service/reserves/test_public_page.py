@@ -7,6 +7,7 @@ Without chromium the browser tests skip, saying so; with CI set (.ci/run) they f
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from service.api import page as page_module
 from service.app import create_app
 from service.money import format_units
 from service.redemptions.watcher import RedemptionWatcher
+from service.reserves.chain_cache import CachedView, ChainViewCache
 from svc_support import LiveServer, make_settings
 from test_log_anchor import publisher_for
 from test_snapshots import snapshotter
@@ -189,10 +191,15 @@ def test_the_page_reads_without_javascript_and_its_amounts_are_exact_decimals(si
     deposit(client, deployed.holders[0].address, "0.07")
     deposit(client, deployed.holders[1].address, "98765.43", resident="R7654321")
     minter.drain()
+    supply = format_units(deployed.token().total_supply())
+    wait_for(
+        "the page's cached chain view to show the mints",
+        lambda: httpx.get(f"{url}/page/state.json").json()["supply"] == supply,
+        10,
+    )
     html = httpx.get(f"{url}/")
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     view = httpx.get(f"{url}/page/state.json").json()
-    supply = format_units(deployed.token().total_supply())
     assert supply == view["supply"] == "98765.50"
     for figure in (supply, view["total_reserves"], "0.07", "98765.43", "minter-test-bank"):
         assert figure in html.text, figure
@@ -257,17 +264,16 @@ def test_the_page_without_a_chain_or_the_chart_library(live, monkeypatch):
         assert view["chain_available"] is False and view["supply"] is None
         assert view["activity"] == [] and view["classes"] is None
         assert "/" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    from service import runtime
     from service.api import page_view
 
-    assert page_view.read_chain(make_settings(env.settings.database_url)) is None  # no token configured
+    assert runtime.read_chain_view(make_settings(env.settings.database_url)) is None  # no token configured
     assert page_view.tx_url(settings, "0x" + "ab" * 32) is None  # no explorer: hashes as text
 
 
 def test_the_page_shows_a_mismatch_with_the_chain(live, monkeypatch):
     """The chain's figures as the page read them disagree with the ledger and the log: the page
     says where, at which block."""
-    from service.api import page_view
-
     env, url = live
     forged = {
         "block": 77,
@@ -275,7 +281,8 @@ def test_the_page_shows_a_mismatch_with_the_chain(live, monkeypatch):
         "attestation": None,
         "anchor": {"tree_size": 3, "root": "ab" * 32, "timestamp": 1},
     }
-    monkeypatch.setattr(page_view, "read_chain", lambda settings: forged)
+    cached = CachedView(forged, dt.datetime.now(dt.UTC), 77, 0, stale=False, failing_since=None)
+    monkeypatch.setattr(ChainViewCache, "snapshot", lambda self: cached)
     view = httpx.get(f"{url}/page/state.json").json()
     verification = view["verification"]
     assert verification["status"] == "mismatch" and verification["block"] == 77
@@ -284,3 +291,24 @@ def test_the_page_shows_a_mismatch_with_the_chain(live, monkeypatch):
     html = httpx.get(f"{url}/").text
     assert 'data-status="mismatch"' in html and "mismatch at block 77" in html
     assert "does not match any signed head" in html
+
+
+def test_the_page_says_stale_when_the_chain_view_is_old(live, monkeypatch):
+    """The API's chain view has not been refreshed for a while (the node stopped answering):
+    the page keeps its last figures and says they are stale, and since when."""
+    env, url = live
+    read_at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    view = {
+        "block": 5,
+        "supply_units": 0,
+        "attestation": None,
+        "anchor": {"tree_size": 0, "root": "00" * 32, "timestamp": 0},
+    }
+    cached = CachedView(view, read_at, 5, 60_000, stale=True, failing_since=read_at)
+    monkeypatch.setattr(ChainViewCache, "snapshot", lambda self: cached)
+    state = httpx.get(f"{url}/page/state.json").json()
+    assert state["chain_available"] and state["chain_stale"]
+    assert state["chain_as_of"] == "2026-01-02T03:04:05.000+00:00"
+    html = httpx.get(f"{url}/").text
+    assert 'data-state="stale"' in html
+    assert "the chain's figures were last read at 2026-01-02T03:04:05.000+00:00" in html
