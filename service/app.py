@@ -42,6 +42,7 @@ from service.quota.policy import Policy
 logger = logging.getLogger("service.access")
 
 CHAIN_CACHE = "public-chain-view"
+MONITOR_FEED = "public-monitor-feed"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,6 +213,8 @@ def create_app(
     if not public_only:
         state.writer = SubmissionWriter(state, settings.accept_batch_max)
     state.chain_cache = runtime.build_chain_cache(settings)
+    if settings.monitor_url:
+        state.monitor_feed = runtime.build_monitor_feed(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -221,7 +224,16 @@ def create_app(
         threads = [
             threading.Thread(target=state.chain_cache.run, args=(stop,), name=CHAIN_CACHE, daemon=True)
         ]
-        threads[0].start()
+        if state.monitor_feed is not None:
+            feed = state.monitor_feed
+
+            def follow_monitor() -> None:
+                feed.refresh()
+                feed.run(stop)
+
+            threads.append(threading.Thread(target=follow_monitor, name=MONITOR_FEED, daemon=True))
+        for thread in threads:
+            thread.start()
         if not public_only:
             threads += workers.start(settings, db, stop)
         try:

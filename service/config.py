@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # The public page (/): a block explorer's transaction URL with {tx} where the hash goes
     # (https://etherscan.io/tx/{tx}); unset, the page shows transaction hashes as text only.
     explorer_tx_url: str | None = None
+    # The supervisors' monitor (`ushk monitor run`, docs/monitor.md): its base URL. Set, the public
+    # page shows the monitor's latest findings, read by a background thread of the API process
+    # every USHK_PUBLIC_CACHE_SECONDS (never by a visitor's request).
+    monitor_url: str | None = None
     # Keys of the accounts holding MINTER_ROLE and ATTESTOR_ROLE (hex private keys).
     minter_private_key: SecretStr | None = None
     attestor_private_key: SecretStr | None = None

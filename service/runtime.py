@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 
@@ -248,6 +249,40 @@ def chain_view(settings: Settings) -> dict | None:
         return read_chain_view(settings)
     except Exception:  # noqa: BLE001 - node down or misconfigured: ledger-only summary
         return None
+
+
+MONITOR_FINDINGS_SHOWN = 10
+
+
+def read_monitor_feed(settings: Settings) -> dict | None:
+    """The monitor's newest findings (newest first) and its log's size and signed head, from its
+    public endpoints, or None when no monitor is configured. Raises when it does not answer."""
+    if not settings.monitor_url:
+        return None
+    base = settings.monitor_url.rstrip("/")
+    with httpx.Client(timeout=3.0) as http:
+        status = http.get(f"{base}/v1/monitor/status")
+        status.raise_for_status()
+        size = int(status.json()["findings"])
+        after = max(-1, size - MONITOR_FINDINGS_SHOWN - 1)
+        page = http.get(
+            f"{base}/v1/monitor/findings", params={"after": after, "limit": MONITOR_FINDINGS_SHOWN}
+        )
+        page.raise_for_status()
+        head = http.get(f"{base}/v1/monitor/sth")
+        signed = head.json() if head.status_code == 200 else None
+    items = page.json()["items"]
+    return {"size": size, "findings": list(reversed(items)), "head": signed}
+
+
+def build_monitor_feed(settings: Settings) -> ChainViewCache:
+    """The page's view of the monitor's findings, cached like the chain view (a background
+    thread refreshes it; `stale` once the monitor has not answered for a while)."""
+    return ChainViewCache(
+        lambda: read_monitor_feed(settings),
+        interval=settings.public_cache_seconds,
+        stale_after=settings.public_cache_stale_seconds,
+    )
 
 
 def build_chain_cache(settings: Settings) -> ChainViewCache:

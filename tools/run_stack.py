@@ -367,7 +367,8 @@ USHK is running.
   token        {token} (deployments/local.json)
   service      {SERVICE_URL}
   API docs     {SERVICE_URL}/docs   (OpenAPI: {SERVICE_URL}/openapi.json)
-  public       {SERVICE_URL}/v1/audit/head (the audit log's head)
+  public page  {SERVICE_URL}/ (reserves against supply, live; no login)
+  public log   {SERVICE_URL}/v1/transparency/sth (the signed head; `ushk verify` checks it)
   demo bank    var/demo-bank.json (API key and Ed25519 signing key)
   logs         var/anvil.log, var/service.log, var/workers.log
 

@@ -42,6 +42,7 @@ class AppState:
     clock: Callable[[], dt.datetime]
     writer: Any = None  # service.deposits.writer.SubmissionWriter, set by create_app
     chain_cache: Any = None  # service.reserves.chain_cache.ChainViewCache, set by create_app
+    monitor_feed: Any = None  # the same kind of cache over the monitor's findings (USHK_MONITOR_URL)
 
 
 async def get_state(request: Request) -> AppState:

@@ -10,8 +10,9 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
-from service.api.deps import ReadSessionDep, StateDep
+from service.api.deps import AppState, ReadSessionDep, StateDep
 from service.api.page_view import page_view
 from service.errors import NotFound
 
@@ -47,9 +48,14 @@ def chart_available() -> bool:
     return ASSETS["uPlot.js"][0].is_file()
 
 
+def _view(state: AppState, session: Session) -> dict:
+    feed = state.monitor_feed.snapshot() if state.monitor_feed is not None else None
+    return page_view(session, state.settings, state.chain_cache.snapshot(), monitor=feed)
+
+
 @router.get("/", response_class=HTMLResponse)
 def page(state: StateDep, session: ReadSessionDep) -> HTMLResponse:
-    view = page_view(session, state.settings, state.chain_cache.snapshot())
+    view = _view(state, session)
     html = templates.get_template("page.html").render(
         v=view, chart=chart_available(), poll_seconds=POLL_SECONDS, stale_seconds=STALE_SECONDS
     )
@@ -58,7 +64,7 @@ def page(state: StateDep, session: ReadSessionDep) -> HTMLResponse:
 
 @router.get("/page/state.json")
 def page_state(state: StateDep, session: ReadSessionDep) -> JSONResponse:
-    view = page_view(session, state.settings, state.chain_cache.snapshot())
+    view = _view(state, session)
     return JSONResponse(view, headers={"cache-control": "no-store"})
 
 

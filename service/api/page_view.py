@@ -171,11 +171,53 @@ def verification(session: Session, chain: dict | None) -> dict:
     return {"status": "verified" if ok else "mismatch", "block": block, "checks": checks, "summary": summary}
 
 
+def monitor_section(settings: Settings, feed: CachedView | None) -> dict[str, Any]:
+    """The supervisors' monitor as the page shows it: its newest findings (rule, severity,
+    summary, place on chain; the findings are public and carry no personal data), its log's
+    size and signed head, and whether that view is fresh."""
+    if feed is None:
+        return {"configured": False, "available": False, "stale": False, "url": None, "findings": []}
+    view = feed.view
+    findings = []
+    for f in (view or {}).get("findings", []):
+        tx = f.get("tx")
+        findings.append(
+            {
+                "seq": f.get("seq"),
+                "time": dt.datetime.fromtimestamp(int(f.get("time", 0)), dt.UTC).isoformat(
+                    timespec="seconds"
+                ),
+                "severity": f.get("severity"),
+                "rule": f.get("rule"),
+                "summary": f.get("summary"),
+                "block": f.get("block"),
+                "tx_hash": tx,
+                "tx_url": tx_url(settings, tx),
+            }
+        )
+    head = (view or {}).get("head") or {}
+    return {
+        "configured": True,
+        "available": view is not None,
+        "stale": feed.stale,
+        "as_of": feed.fields()["as_of"],
+        "url": settings.monitor_url,
+        "size": (view or {}).get("size"),
+        "head_size": head.get("tree_size"),
+        "findings": findings,
+    }
+
+
 def page_view(
-    session: Session, settings: Settings, cached: CachedView, *, now: dt.datetime | None = None
+    session: Session,
+    settings: Settings,
+    cached: CachedView,
+    *,
+    monitor: CachedView | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The page's figures; `cached` is the chain view (its `view` None: no chain configured, or
-    never read)."""
+    never read), `monitor` the monitor's feed (None: no monitor configured)."""
     now = now or utcnow()
     chain = cached.view
     summary_chain = None if chain is None else {k: chain[k] for k in ("supply_units", "attestation")}
@@ -202,6 +244,7 @@ def page_view(
         "head": _head(latest),
         "anchored": _head(heads.last_anchored(session)),
         "verification": verification(session, chain),
+        "monitor": monitor_section(settings, monitor),
         "history": history(
             session,
             {

@@ -87,13 +87,7 @@
     }));
     fillBody("custody", v.custody.map(function (c) { return row([c.bank, c.amount]); }), "No reserves held yet.", 2);
     fillBody("activity", v.activity.map(function (a) {
-      var tx = document.createElement("span");
-      if (a.tx_hash) {
-        if (a.tx_url) { var link = el("a", null, { href: a.tx_url }); link.appendChild(codeEl(a.tx_hash)); tx.appendChild(link); }
-        else tx.appendChild(codeEl(a.tx_hash));
-      }
-      if (a.block !== null && a.block !== undefined) tx.appendChild(document.createTextNode(" (block " + a.block + ")"));
-      var tr = row([a.seq, timeEl(a.time), a.kind, a.amount || "", a.resident || "", codeEl(a.account), tx]);
+      var tr = row([a.seq, timeEl(a.time), a.kind, a.amount || "", a.resident || "", codeEl(a.account), txCell(a.tx_hash, a.tx_url, a.block)]);
       tr.dataset.seq = String(a.seq);
       return tr;
     }), "No mints or redemptions yet.", 7);
@@ -137,7 +131,36 @@
       anchored.replaceChildren(document.createTextNode("size " + v.anchored.tree_size + ", root "), codeEl(v.anchored.root),
         document.createTextNode(", in block " + v.anchored.anchor_block + ", transaction "), codeEl(v.anchored.anchor_tx));
     }
+    renderMonitor(v.monitor);
     drawChart(v.history);
+  }
+
+  // A transaction's hash (a link when the page knows an explorer) and its block.
+  function txCell(hash, url, block) {
+    var tx = document.createElement("span");
+    if (hash) {
+      if (url) { var link = el("a", null, { href: url }); link.appendChild(codeEl(hash)); tx.appendChild(link); }
+      else tx.appendChild(codeEl(hash));
+    }
+    if (block !== null && block !== undefined) tx.appendChild(document.createTextNode(" (block " + block + ")"));
+    return tx;
+  }
+
+  function renderMonitor(m) {
+    var section = document.getElementById("monitor");
+    if (!section || !m || !m.configured) return;
+    section.dataset.state = !m.available ? "unavailable" : m.stale ? "stale" : "live";
+    var status = "The supervisors' monitor reads only public data (the chain and this service's public log) and keeps its own signed log of findings";
+    status += m.available ? ": " + m.size + " findings so far" + (m.stale ? " (stale: last read at " + m.as_of + ")" : "") : "; it is not answering now";
+    var p = document.getElementById("monitor-status");
+    p.replaceChildren(document.createTextNode(status + ". Its record: "),
+      el("a", m.url, { href: m.url + "/v1/monitor/findings" }), document.createTextNode("."));
+    fillBody("monitor-findings", m.findings.map(function (f) {
+      var tr = row([f.seq, timeEl(f.time), f.severity, f.rule, f.summary, txCell(f.tx_hash, f.tx_url, f.block)]);
+      tr.dataset.seq = String(f.seq);
+      tr.dataset.severity = f.severity;
+      return tr;
+    }), "No findings.", 6);
   }
 
   function drawChart(history) {
