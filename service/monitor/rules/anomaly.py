@@ -71,6 +71,10 @@ def baseline(history: Iterable[float]) -> tuple[float, float, float]:
     return med, mad, scale
 
 
+def _num(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.2f}"
+
+
 class _Series:
     """One bank's per-period totals: the completed ones (the last `keep`) and the current one."""
 
@@ -151,7 +155,7 @@ class BankAnomaly(RuleBase[AnomalyParams]):
         series.reported = series.period
         return Draft(
             f"{bank}: {feature} {series.current} in {label}, robust z-score {score:.2f} over its baseline "
-            f"(median {med:g}, n {n})",
+            f"(median {_num(med)}, MAD {_num(mad)}, n {n})",
             {
                 "bank": bank,
                 "feature": feature,

@@ -274,10 +274,10 @@ class MintWhilePaused(RuleBase[NoParams]):
             if not (self.paused or self.minting_paused):
                 return ()
             amount, deposit_id, minter, to = _mint(obs)
-            state = "paused" if self.paused else "minting paused"
+            state = "the token is paused" if self.paused else "minting is paused"
             return (
                 Draft(
-                    f"Minted {amount} units while the token is {state}",
+                    f"Minted {amount} units while {state}",
                     {
                         "amount_units": amount,
                         "deposit_id": deposit_id,

@@ -78,7 +78,7 @@ class _Fan(SplittingBase):
 
     limit: int
     group_name: str
-    other_name: str
+    others: str
 
     def pair(self, d: _Deposit) -> tuple[str, str]:
         raise NotImplementedError
@@ -102,10 +102,10 @@ class _Fan(SplittingBase):
         self.firing.add(group)
         return (
             Draft(
-                f"{len(seen)} {self.other_name}s with {self.group_name} {group} within {self.params.window} s",
+                f"{len(seen)} {self.others} with {self.group_name} {group} within {self.params.window} s",
                 {
                     self.group_name: group,
-                    f"{self.other_name}s": sorted(seen),
+                    self.others: sorted(seen),
                     "count": len(seen),
                     "threshold": self.limit,
                     "window": self.params.window,
@@ -119,7 +119,7 @@ class _Fan(SplittingBase):
 class FanIn(_Fan):
     """`min_residents` or more residents funding one beneficiary within `window` seconds."""
 
-    group_name, other_name = "beneficiary", "resident"
+    group_name, others = "beneficiary", "residents"
 
     def rescale(self) -> None:
         super().rescale()
@@ -133,7 +133,7 @@ class FanIn(_Fan):
 class FanOut(_Fan):
     """One resident funding `min_beneficiaries` or more beneficiary addresses within `window`."""
 
-    group_name, other_name = "resident", "beneficiary"
+    group_name, others = "resident", "beneficiaries"
 
     def rescale(self) -> None:
         super().rescale()
