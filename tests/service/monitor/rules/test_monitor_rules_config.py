@@ -172,3 +172,12 @@ def test_amounts_follow_the_token_decimals() -> None:
     assert [f.key for f in evaluate([rule], minted(4, 1000 * 10**18 + 5 * 10**17 + 1))] == [
         "big|chain:4:0|transaction"
     ]
+
+
+def test_the_doc_describes_every_type_and_parameter() -> None:
+    doc = (ROOT / "docs" / "monitor-rules.md").read_text()
+    for name, cls in RULE_TYPES.items():
+        section = doc.split(f"**`{name}`**", 1)
+        assert len(section) == 2, f"docs/monitor-rules.md has no section for {name}"
+        for param in cls.params_model.model_fields:
+            assert f"`{param}`" in doc, f"docs/monitor-rules.md does not name {name}'s parameter {param}"
