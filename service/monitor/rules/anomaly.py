@@ -102,7 +102,7 @@ class BankAnomaly(RuleBase[AnomalyParams]):
     above its baseline by a robust z-score over `threshold`; once per bank, feature and period."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.banks = BankNames()
+        self.banks = BankNames(track_deposits=False)
         self.days: dict[str, _Series] = {}
         self.hours: dict[str, _Series] = {}
         super().__init__(*args, **kwargs)

@@ -153,9 +153,11 @@ def actor_bank(obs: Observation) -> str | None:
 
 class BankNames:
     """Bank names by bank id and by deposit id, learned from the log's public entries (a bank's
-    own entries carry "bank:NAME" as actor beside `bank_id` and `deposit_id`)."""
+    own entries carry "bank:NAME" as actor beside `bank_id` and `deposit_id`). A deposit's bank
+    is kept from its entry before the mint (`deposit.accepted`) until its `Minted` is seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, track_deposits: bool = True) -> None:
+        self.track_deposits = track_deposits
         self.by_id: dict[int, str] = {}
         self.by_deposit: dict[str, str] = {}
 
@@ -166,10 +168,14 @@ class BankNames:
         if name is not None and isinstance(bank_id, int):
             self.by_id[bank_id] = name
         deposit_id = fields.get("deposit_id")
-        if isinstance(deposit_id, str):
+        if self.track_deposits and isinstance(deposit_id, str) and entry_kind(obs) != "deposit.minted":
             bank = name or self.of_id(bank_id)
             if bank is not None:
                 self.by_deposit[deposit_id.lower()] = bank
+
+    def minted(self, deposit_id: str) -> str | None:
+        """The bank of a deposit now minted (forgotten: a deposit id is minted once)."""
+        return self.by_deposit.pop(deposit_id, None)
 
     def of_id(self, bank_id: object) -> str | None:
         if isinstance(bank_id, int):

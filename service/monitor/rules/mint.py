@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from service.monitor.model import Draft, Observation
 from service.monitor.rules.base import (
+    ZERO_ADDRESS,
     Amount,
     AmountParams,
     BankNames,
@@ -40,6 +41,7 @@ def _mint(obs: Observation) -> tuple[int, str, str, str]:
 class LargeMintParams(AmountParams):
     per_transaction: Amount | None = None
     per_bank_per_day: Amount | None = None
+    source: Literal["minted", "transfers"] = "minted"
 
     @model_validator(mode="after")
     def _one(self) -> LargeMintParams:
@@ -48,11 +50,12 @@ class LargeMintParams(AmountParams):
         return self
 
 
-@register("large_mint", LargeMintParams, ("Minted", "log_entry", "chain_state"))
+@register("large_mint", LargeMintParams, ("Minted", "Transfer", "log_entry", "chain_state"))
 class LargeMint(RuleBase[LargeMintParams]):
     """A `Minted` above `per_transaction`; a bank's mints of one Hong Kong day above
     `per_bank_per_day` (the bank from the log's deposit record, else "minter:ADDRESS"), once per
-    bank and day."""
+    bank and day. With `source: transfers` (any ERC-20) the mints are the transfers from the zero
+    address, all of them counted as one "mint" bank."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.banks = BankNames()
@@ -69,10 +72,23 @@ class LargeMint(RuleBase[LargeMintParams]):
         if obs.kind == "log_entry":
             self.banks.learn(obs)
             return ()
-        if obs.kind != "Minted":
+        if obs.kind == "Minted":
+            amount, deposit_id, minter, to = _mint(obs)
+            bank = self.banks.minted(deposit_id) or f"minter:{minter}"
+        elif (
+            obs.kind == "Transfer"
+            and self.params.source == "transfers"
+            and obs.fields.get("from") == ZERO_ADDRESS
+        ):
+            amount, deposit_id, minter, to = (
+                int(obs.fields.get("value", 0)),
+                "",
+                "",
+                str(obs.fields.get("to")),
+            )
+            bank = "mint"
+        else:
             return ()
-        amount, deposit_id, minter, to = _mint(obs)
-        bank = self.banks.by_deposit.get(deposit_id) or f"minter:{minter}"
         base = {"amount_units": amount, "deposit_id": deposit_id, "minter": minter, "to": to, "bank": bank}
         drafts = []
         if self.tx_limit is not None and amount > self.tx_limit:
@@ -196,6 +212,9 @@ class UnmatchedSupply(RuleBase[UnmatchedSupplyParams]):
         return drafts
 
 
+RECENT_MINTS = 100_000
+
+
 class MintWithoutDepositParams(Params):
     within_blocks: int = Field(20, ge=0, strict=True)
 
@@ -206,7 +225,8 @@ class MintWithoutDeposit(RuleBase[MintWithoutDepositParams]):
     `within_blocks` blocks after it (judged on the first chain observation past that block)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.recorded: set[str] = set()
+        self.recorded: set[str] = set()  # deposit ids the log named, not minted yet
+        self.minted: dict[str, None] = {}  # the last RECENT_MINTS minted ids, oldest first
         self.pending: dict[str, tuple[int, Observation]] = {}
         super().__init__(*args, **kwargs)
 
@@ -214,8 +234,9 @@ class MintWithoutDeposit(RuleBase[MintWithoutDepositParams]):
         if obs.kind == "log_entry":
             deposit_id = entry_fields(obs).get("deposit_id")
             if isinstance(deposit_id, str):
-                self.recorded.add(deposit_id.lower())
-                self.pending.pop(deposit_id.lower(), None)
+                deposit_id = deposit_id.lower()
+                if self.pending.pop(deposit_id, None) is None and deposit_id not in self.minted:
+                    self.recorded.add(deposit_id)  # until its mint (a deposit id is minted once)
             return ()
         if obs.block is None:
             return ()
@@ -245,7 +266,12 @@ class MintWithoutDeposit(RuleBase[MintWithoutDepositParams]):
                 )
         if obs.kind == "Minted":
             _, deposit_id, _, _ = _mint(obs)
-            if deposit_id not in self.recorded:
+            self.minted[deposit_id] = None
+            if len(self.minted) > RECENT_MINTS:
+                del self.minted[next(iter(self.minted))]
+            if deposit_id in self.recorded:
+                self.recorded.discard(deposit_id)
+            else:
                 self.pending[deposit_id] = (obs.block, obs)
         return drafts
 

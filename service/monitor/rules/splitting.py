@@ -53,6 +53,15 @@ class SplittingBase(RuleBase[Any]):
     def rescale(self) -> None:
         self.entry_kinds = frozenset(self.params.kinds)
 
+    swept = 0
+
+    def sweep_due(self, now: int) -> bool:
+        """Once a window: time to forget the groups whose deposits all left the window."""
+        if now - self.swept < self.params.window:
+            return False
+        self.swept = now
+        return True
+
 
 class FanParams(Params):
     window: Seconds = 86400
@@ -87,6 +96,12 @@ class _Fan(SplittingBase):
         d = self.deposit(obs)
         if d is None:
             return ()
+        if self.sweep_due(d.time):
+            start = d.time - self.params.window
+            for key, others in list(self.seen.items()):
+                if max(others.values()) <= start:
+                    del self.seen[key]
+                    self.firing.discard(key)
         group, other = self.pair(d)
         seen = self.seen.setdefault(group, {})
         seen.pop(other, None)
@@ -175,6 +190,11 @@ class Structuring(SplittingBase):
         d = self.deposit(obs)
         if d is None or not self.low <= d.amount < self.high:
             return ()
+        if self.sweep_due(d.time):
+            for key, old in list(self.hits.items()):
+                if old[-1][0] <= d.time - self.params.window:
+                    del self.hits[key]
+                    self.firing.discard(key)
         group = d.resident if self.params.group_by == "resident" else d.beneficiary
         hits = self.hits.setdefault(group, deque())
         hits.append((d.time, d.amount))
@@ -237,6 +257,11 @@ class Velocity(SplittingBase):
         d = self.deposit(obs)
         if d is None:
             return ()
+        if self.sweep_due(d.time):
+            for key, old in list(self.recent.items()):
+                if old[-1][0] <= d.time - self.params.window:
+                    del self.recent[key], self.sums[key]
+                    self.firing.discard(key)
         recent = self.recent.setdefault(d.resident, deque())
         recent.append((d.time, d.amount))
         total = self.sums.get(d.resident, 0) + d.amount
