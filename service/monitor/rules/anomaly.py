@@ -71,8 +71,9 @@ def baseline(history: Iterable[float]) -> tuple[float, float, float]:
     return med, mad, scale
 
 
-def _num(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:.2f}"
+def _num(value: float, places: int = 3) -> str:
+    """A figure of a finding as a decimal string (findings are canonical JSON: no floats)."""
+    return str(int(value)) if value == int(value) else f"{value:.{places}f}"
 
 
 class _Series:
@@ -118,16 +119,14 @@ class BankAnomaly(RuleBase[AnomalyParams]):
         bank = self.banks.of_entry(obs) or "unknown"
         units = self.cents_units(as_int(f.get("amount_cents")) or 0)
         p = self.params
-        drafts = []
+        judged: list[tuple[str, _Series, int, str, int]] = []
         if p.volume:
             day = hk_day(obs.time)
             series = self.days.get(bank)
             if series is None:
                 series = self.days[bank] = _Series(day, p.history_days)
             series.add(day, units)
-            draft = self._judge(bank, "daily_volume_units", series, p.min_days, day_iso(day), 0)
-            if draft is not None:
-                drafts.append(draft)
+            judged.append(("daily_volume_units", series, p.min_days, day_iso(day), 0))
         if p.velocity:
             hour = (obs.time + HK_OFFSET) // HOUR
             series = self.hours.get(bank)
@@ -135,13 +134,24 @@ class BankAnomaly(RuleBase[AnomalyParams]):
                 series = self.hours[bank] = _Series(hour, p.history_hours)
             series.add(hour, 1)
             label = f"{day_iso(hour // 24)}T{hour % 24:02d}"
-            draft = self._judge(bank, "hourly_mints", series, p.min_hours, label, p.min_count)
+            judged.append(("hourly_mints", series, p.min_hours, label, p.min_count))
+        features = {feature: series.current for feature, series, *_ in judged}
+        drafts = []
+        for feature, series, min_history, label, floor in judged:
+            draft = self._judge(bank, feature, series, min_history, label, floor, features)
             if draft is not None:
                 drafts.append(draft)
         return drafts
 
     def _judge(
-        self, bank: str, feature: str, series: _Series, min_history: int, label: str, floor: int
+        self,
+        bank: str,
+        feature: str,
+        series: _Series,
+        min_history: int,
+        label: str,
+        floor: int,
+        features: dict[str, int],
     ) -> Draft | None:
         n = len(series.history)
         if n < min_history or series.reported == series.period or series.current < floor:
@@ -155,14 +165,15 @@ class BankAnomaly(RuleBase[AnomalyParams]):
         series.reported = series.period
         return Draft(
             f"{bank}: {feature} {series.current} in {label}, robust z-score {score:.2f} over its baseline "
-            f"(median {_num(med)}, MAD {_num(mad)}, n {n})",
+            f"(median {_num(med, 2)}, MAD {_num(mad, 2)}, n {n})",
             {
                 "bank": bank,
                 "feature": feature,
                 "period": label,
                 "value": series.current,
-                "baseline": {"median": med, "mad": mad, "scale": round(scale, 6), "n": n},
-                "score": round(score, 3),
+                "features": dict(features),
+                "baseline": {"median": _num(med), "mad": _num(mad), "scale": _num(scale, 6), "n": n},
+                "score": f"{score:.3f}",
                 "threshold": str(self.params.threshold),
             },
             part=f"{feature}:{bank}:{label}",

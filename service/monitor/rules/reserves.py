@@ -107,7 +107,7 @@ class SourceDown(RuleBase[SourceDownParams]):
         return (
             Draft(
                 f"{source} unreachable for {int(seconds)} s: {f.get('error')}",
-                {"source": source, "since": since, "seconds": seconds, "error": f.get("error")},
+                {"source": source, "since": since, "seconds": int(seconds), "error": f.get("error")},
                 part=str(source),
             ),
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from service.canonical import canonical_json
 from service.monitor.model import Finding, Observation, Rule, evaluate
 from service.monitor.rules import RULE_TYPES, load_rules
 
@@ -183,8 +184,9 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
             "medium",
             {
                 "value": 15_000_000_000,
-                "baseline": {"median": 9e9, "mad": 6e8, "scale": 889560000.0, "n": 10},
-                "score": 6.745,
+                "features": {"daily_volume_units": 15_000_000_000, "hourly_mints": 3},
+                "baseline": {"median": "9000000000", "mad": "600000000", "scale": "889560000", "n": 10},
+                "score": "6.745",
             },
         ),
         (
@@ -192,8 +194,8 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
             "medium",
             {
                 "value": 3,
-                "baseline": {"median": 0.0, "mad": 0.0, "scale": 0.229772, "n": 240},
-                "score": 13.056,
+                "baseline": {"median": "0", "mad": "0", "scale": "0.229772", "n": 240},
+                "score": "13.056",
             },
         ),
     ],
@@ -227,6 +229,7 @@ def test_fires(rule_type: str) -> None:
     for finding, (_, _, details) in zip(findings, EXPECTED[rule_type], strict=True):
         assert {k: finding.details.get(k) for k in details} == details, finding
         assert finding.rule_type == rule_type and finding.summary
+        canonical_json(finding.public())  # the findings log's encoding: no floats
 
 
 @pytest.mark.parametrize("rule_type", sorted(EXPECTED))
