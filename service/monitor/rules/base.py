@@ -139,7 +139,8 @@ def entry_kind(obs: Observation) -> str:
 
 
 def entry_fields(obs: Observation) -> Mapping[str, Any]:
-    fields = obs.fields.get("fields")
+    """A log entry's public fields (`fields`; `public` as the leaf itself names them)."""
+    fields = obs.fields.get("fields", obs.fields.get("public"))
     return fields if isinstance(fields, Mapping) else {}
 
 

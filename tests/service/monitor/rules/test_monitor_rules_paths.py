@@ -232,3 +232,22 @@ def test_fan_in_forgets_groups_that_left_the_window() -> None:
     ]
     assert run(r, seq) == []
     assert len(r.seen) <= 2  # type: ignore[attr-defined]
+
+
+def test_a_log_entry_as_the_leaf_names_its_fields() -> None:
+    """The leaf's own shape (`public`) reads as the decoded entry's (`fields`)."""
+    r = rule("{id: mw, type: mint_without_deposit, severity: critical, params: {within_blocks: 0}}")
+    deposit_id = "0x" + "02" * 32
+    leaf = {
+        "seq": 7,
+        "time": "",
+        "kind": "deposit.accepted",
+        "actor": "bank:a",
+        "public": {"deposit_id": deposit_id},
+    }
+    seq = [
+        Observation("service", "log_entry", "log:7", T0, leaf),
+        chain(10, "Minted", minter=A, to=B, amount=1, depositId=deposit_id),
+        state(11),
+    ]
+    assert run(r, seq) == []
