@@ -72,7 +72,7 @@ class LargeMint(RuleBase[LargeMintParams]):
         if obs.kind == "log_entry":
             self.banks.learn(obs)
             return ()
-        if obs.kind == "Minted":
+        if obs.kind == "Minted" and self.params.source == "minted":
             amount, deposit_id, minter, to = _mint(obs)
             bank = self.banks.minted(deposit_id) or f"minter:{minter}"
         elif (
@@ -166,11 +166,11 @@ class UnmatchedSupply(RuleBase[UnmatchedSupplyParams]):
     def check(self, obs: Observation) -> Iterable[Draft]:
         if obs.kind == "log_entry":
             net = self._net(obs)
-            if net is not None and self.base is not None and net[0] > self.base[0]:
+            if net is not None and (self.base is None or net[0] > self.base[0]):
                 block, units = net
-                if block <= self.checked:
+                if self.base is not None and block <= self.checked:
                     self.explained += units
-                else:
+                else:  # kept until its block is judged (the log may be ahead of the chain)
                     self.logged[block] = self.logged.get(block, 0) + units
             return ()
         supply = obs.fields.get("total_supply")
@@ -180,6 +180,8 @@ class UnmatchedSupply(RuleBase[UnmatchedSupplyParams]):
         if self.base is None:
             self.base = (block, supply)
             self.checked = block
+            for b in [b for b in self.logged if b <= block]:  # already in the base supply
+                del self.logged[b]
             return ()
         self.states.append((block, supply))
         drafts = []
