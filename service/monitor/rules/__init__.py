@@ -69,14 +69,14 @@ def _rule(source: str, index: int, item: object, ids: set[str]) -> RuleBase[Any]
     rule_type = item.get("type")
     if rule_type is None:
         raise RulesError(f"{where}: type: missing")
-    if rule_type not in RULE_TYPES:
+    if not isinstance(rule_type, str) or rule_type not in RULE_TYPES:
         raise RulesError(
             f"{where}: type: unknown rule type {rule_type!r} (one of {', '.join(sorted(RULE_TYPES))})"
         )
     severity = item.get("severity")
     if severity is None:
         raise RulesError(f"{where}: severity: missing")
-    if severity not in Severity.__members__:
+    if not isinstance(severity, str) or severity not in Severity.__members__:
         raise RulesError(f"{where}: severity: {severity!r} is not one of {', '.join(Severity.__members__)}")
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):

@@ -124,6 +124,22 @@ rules:
             rules_text("{id: gov, type: governance, severity: high, params: {severities: {Frozen: dire}}}"),
             "config/monitor-rules.yaml: rules[1] (gov): params.severities.Frozen: Input should be 'info', 'low', 'medium', 'high' or 'critical'",
         ),
+        (
+            rules_text("{id: down, type: [source_down], severity: [high]}"),
+            "config/monitor-rules.yaml: rules[1] (down): type: unknown rule type ['source_down']",
+        ),
+        (
+            rules_text("{id: down, type: source_down, severity: [high]}"),
+            "config/monitor-rules.yaml: rules[1] (down): severity: ['high'] is not one of",
+        ),
+        (
+            rules_text("{id: down, type: source_down, severity: high, params: [after]}"),
+            "config/monitor-rules.yaml: rules[1] (down): params: not a mapping",
+        ),
+        (
+            rules_text("{id: down, type: source_down, severity: high, enabled: maybe}"),
+            "config/monitor-rules.yaml: rules[1] (down): enabled: not true or false",
+        ),
         ("rules: []\n", "config/monitor-rules.yaml: version: missing"),
         ("version: 2\nrules: []\n", "config/monitor-rules.yaml: version: 2 is not supported (only 1)"),
         ("version: 1\n", "config/monitor-rules.yaml: rules: missing"),
