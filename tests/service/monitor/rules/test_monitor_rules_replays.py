@@ -259,3 +259,34 @@ def test_rebuilt_state_continues_as_one_run(rule_type: str) -> None:
         rest = run(rebuilt, seq[cut:])
         assert [f.key for f in seen + rest] == [f.key for f in whole]
         assert rest == [f for f in whole if f.observation in {o.key for o in seq[cut:]}]
+
+
+def test_the_default_rules_on_every_replay() -> None:
+    rules = load_rules(HERE.parents[3] / "config" / "monitor-rules.yaml")
+    for path in sorted(REPLAYS.glob("*.jsonl")):
+        for finding in run(rules, observations(path.name)):
+            canonical_json(finding.public())
+
+
+def test_default_rules_rebuilt_mid_stream_on_a_busy_stack() -> None:
+    """The bench's generated traffic (seeded) through every default rule: one run equals a run
+    rebuilt from a prefix at several cuts, and a second run."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "ushk_monitor_replay_gen", HERE.parents[3] / "bench" / "monitor_replay.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    seq = bench.generate(12_000, seed=5)
+    config = HERE.parents[3] / "config" / "monitor-rules.yaml"
+    whole = [f.public() for f in run(load_rules(config), seq)]
+    assert whole and whole == [f.public() for f in run(load_rules(config), seq)]
+    for cut in (1, 3_333, 7_777, 11_999):
+        rebuilt = load_rules(config)
+        run(rebuilt, seq[:cut])
+        keys = {o.key for o in seq[cut:]}
+        assert [f.public() for f in run(rebuilt, seq[cut:])] == [f for f in whole if f["observation"] in keys]
