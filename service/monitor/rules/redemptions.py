@@ -16,7 +16,6 @@ from service import business_days
 from service.monitor.model import Draft, Observation
 from service.monitor.rules.base import (
     ZERO_ADDRESS,
-    AmountParams,
     Params,
     Percent,
     RuleBase,
@@ -122,7 +121,7 @@ class PayoutOverdue(RuleBase[PayoutOverdueParams]):
         return drafts
 
 
-class RedemptionRunParams(AmountParams):
+class RedemptionRunParams(Params):
     percent: Percent
     window: Seconds
     source: Literal["redemptions", "burns"] = "redemptions"
