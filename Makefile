@@ -14,7 +14,7 @@ help:
 	@echo "make test    install, make lint, every test (contracts, scripts, service; anvil, SQLite, PostgreSQL) under branch"
 	@echo "             coverage (floor 90%), beside it the chain tests on an anvil mining a block a second and forge's invariants"
 	@echo "make demo    signed deposits as the demo bank, against a running 'make run'"
-	@echo "make bench   gas, throughput, transparency-log and public-read benchmarks (bench/*.json)"
+	@echo "make bench   gas, throughput, transparency-log, public-read and monitor-replay benchmarks (bench/*.json)"
 	@echo "make lint    the static checks: import layers of service/, ruff, mypy over service/, Slither"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
 	@echo "make coverage   only the automine pass under branch coverage of service/ and scripts/ (floor 90%)"
@@ -99,6 +99,7 @@ test-fast: install
 bench: compile
 	@status=0; python bench/gas.py || status=1; python bench/throughput.py || status=1; \
 	python bench/transparency.py || status=1; python bench/public_reads.py || status=1; \
+	python bench/monitor_replay.py || status=1; \
 	$(MAKE) --no-print-directory bench-invariants || status=1; exit $$status
 
 # The invariant suite (tests/invariant, foundry.toml, docs/testing.md): the default profile's
