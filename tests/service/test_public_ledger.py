@@ -251,20 +251,23 @@ def test_quota_smallGroupsWithheld_andOneMoreWhenOnlyOneIs():
 
 def test_publicAnswers_servedFromMemoryForASecond(env):
     env.add_bank("hsbc")
-    settings = env.settings.model_copy(update={"public_answer_seconds": 1.5})
+    # long enough that a loaded machine still asks again within it
+    settings = env.settings.model_copy(update={"public_answer_seconds": 4.0})
     with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
         first = httpx.get(f"{server.url}/v1/public/events")
-        assert first.headers["cache-control"] == "public, max-age=1" and "age" not in first.headers
+        assert first.headers["cache-control"] == "public, max-age=4" and "age" not in first.headers
         with env.db.transaction() as session:
             banks.set_disabled(session, banks.require_bank(session, "hsbc"), True, actor="operator:alice")
         again = httpx.get(f"{server.url}/v1/public/events")
-        assert again.content == first.content and again.headers["age"] == "0"
+        assert again.content == first.content and int(again.headers["age"]) < 4
         other = httpx.get(f"{server.url}/v1/public/events", params={"limit": 50}).json()  # another URL
         assert [i["kind"] for i in other["items"]][-1] == "bank.disabled"
         refused = httpx.get(f"{server.url}/v1/public/mints", params={"bank": "boc"})
         assert refused.status_code == 400 and "cache-control" not in refused.headers
         wait_for(
-            "a fresh answer", lambda: httpx.get(f"{server.url}/v1/public/events").content != first.content
+            "a fresh answer",
+            lambda: httpx.get(f"{server.url}/v1/public/events").content != first.content,
+            timeout=15,
         )
 
 
