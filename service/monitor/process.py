@@ -14,7 +14,8 @@ from typing import Any
 from service.monitor.engine import Engine, Monitor, MonitorSettings, SettingsError, Source, load_rule_list
 from service.monitor.log import FindingsLog, KeyError_, load_key
 from service.monitor.model import Rule
-from service.monitor.sources import ChainFollower, Rpc, ServicePoller
+from service.monitor.poller import ServicePoller
+from service.monitor.sources import ChainFollower, Rpc
 from service.monitor.store import Store
 
 

@@ -18,7 +18,8 @@ import pytest
 from mon_support import HERE, REPO, Down, EveryKind, deploy_plain, mint_plain, rpc
 
 from service.monitor.engine import Engine, Monitor
-from service.monitor.sources import ChainFollower, Rpc, ServicePoller
+from service.monitor.poller import ServicePoller
+from service.monitor.sources import ChainFollower, Rpc
 from service.monitor.store import Store
 from svc_support import free_port
 from wait_support import stop_process, wait_for

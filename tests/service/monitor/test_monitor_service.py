@@ -13,7 +13,7 @@ from service.audit import heads
 from service.audit.heads import LogKey
 from service.client import BankClient
 from service.monitor.engine import Engine
-from service.monitor.sources import ServicePoller
+from service.monitor.poller import ServicePoller
 from svc_support import confirmation
 
 LOG_KEY = LogKey.from_hex("11" * 32)
