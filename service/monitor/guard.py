@@ -1,12 +1,15 @@
 """The guard (optional): given the pauser's key, a `critical` finding pauses minting on chain
 (USHK's `pauseMinting`, PAUSER_ROLE) and the monitor's record says what happened: a finding of
 rule `monitor.guard` naming the finding that triggered it and the transaction's hash, or why
-it did not pause (minting already paused, the call reverted, the node failed).
+it did not pause (minting already paused, the call reverted, the node failed). On start it
+acts on any critical finding left without a record (`catch_up`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
 
 from service.chain.token import ChainError, Token, load_account
 from service.monitor.model import Finding, Severity
@@ -31,6 +34,21 @@ class Guard:
         for finding in found:
             if finding.severity is Severity.critical and finding.rule != GUARD_RULE:
                 self.act(finding)
+
+    def catch_up(self) -> int:
+        """After a restart: act on the critical findings that have no guard record yet (the
+        process stopped between committing a finding and acting on it); how many."""
+        from service.monitor.store import finding_from_public
+
+        done = {
+            f.finding["details"].get("trigger") for f in self.store.findings(limit=10**9, rule=[GUARD_RULE])
+        }
+        acted = 0
+        for item in self.store.findings(limit=10**9, severity=[str(Severity.critical)]):
+            if item.finding["rule"] != GUARD_RULE and item.finding["key"] not in done:
+                self.act(finding_from_public(item.finding))
+                acted += 1
+        return acted
 
     def act(self, finding: Finding) -> StoredFinding | None:
         details: dict[str, object] = {"trigger": finding.key, "pauser": self.account.address}
@@ -65,5 +83,8 @@ class Guard:
             block=finding.block,
             tx=tx,
         )
-        stored = self.store.append([record], deliver=self.deliver)
+        try:
+            stored = self.store.append([record], deliver=self.deliver)
+        except IntegrityError:
+            return None  # already recorded for that finding
         return stored[0] if stored else None

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from service import merkle
 from service.monitor.model import Observation
 from service.monitor.sources import SourceError, Step
-from service.verifier.remote import Failed, Service
+from service.verifier.remote import Failed, Head, Service
 
 
 def _unix(value: Any) -> int:
@@ -86,7 +86,21 @@ class ServicePoller:
         steps: list[Step] = []
         cursor = dict(self.read_cursor())
         now = int(self.clock())
-        head = self.remote.sth()
+        try:
+            head = self.remote.sth()
+        except Failed as exc:
+            if "no_signed_head" not in str(exc):
+                raise
+            head = None  # the service has signed no head yet: no entries to read either
+        if head is not None:
+            steps.extend(self._log(cursor, head))
+        steps.extend(self._snapshot(cursor, now))
+        steps.extend(self._payouts(cursor, now))
+        steps.extend(self._reports(cursor, now))
+        return steps
+
+    def _log(self, cursor: dict[str, Any], head: Head) -> list[Step]:
+        steps: list[Step] = []
         # entries up to the head's size
         seq = int(cursor.get("log_seq", 0))
         while seq < head.tree_size:
@@ -156,9 +170,6 @@ class ServicePoller:
                     "public_key": base64.b64encode(pinned or head.public_key).decode(),
                 }
             steps.append((obs, {"service": dict(cursor)}))
-        steps.extend(self._snapshot(cursor, now))
-        steps.extend(self._payouts(cursor, now))
-        steps.extend(self._reports(cursor, now))
         return steps
 
     def _snapshot(self, cursor: dict[str, Any], now: int) -> list[Step]:

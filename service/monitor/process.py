@@ -118,6 +118,8 @@ def run(settings: MonitorSettings, rules: list[Rule] | None = None) -> None:
 
     parts = build(settings, rules)
     replayed = parts.engine.replay()
+    if parts.guard is not None:
+        parts.guard.catch_up()
     print(f"monitor: replayed {replayed} recorded observations; {parts.store.size()} findings", flush=True)
     app = create_app(parts.store, parts.log, status=parts.status)
     server = uvicorn.Server(
