@@ -115,6 +115,7 @@ def test_follower_plainOpenZeppelinErc20(deployed, store):
     assert len(store.findings(limit=100)) == 3
 
 
+@pytest.mark.blocktime
 def test_reorgBehindTheDepth_isObservedAndRewound(deployed, store):
     url = deployed.rpc_url
     sender = deployed.holders[4].address
@@ -147,6 +148,7 @@ def test_reorgBehindTheDepth_isObservedAndRewound(deployed, store):
     assert rules.count("test.down") == 1 and rules.count("test.every") == 2
 
 
+@pytest.mark.blocktime
 def test_guard_criticalFindingPausesMinting(deployed, store):
     c = deployed.contract
     c.attestReserves(1_000 * USD, b"\x22" * 32, b"\x00" * 32, sender=deployed.attestor)
@@ -175,6 +177,7 @@ def test_guard_criticalFindingPausesMinting(deployed, store):
     assert again is not None and again.finding["details"]["outcome"] == "already_paused"
 
 
+@pytest.mark.blocktime
 def test_guard_withoutThePauserRole_recordsTheFailure(deployed, store):
     guard = Guard(store, deployed.rpc_url, deployed.token_address, deployed.holders[2].private_key)
     from service.monitor.model import Finding, Severity

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+import pytest
 from mon_support import CriticalOn, EveryKind, rpc
 from test_monitor_webhooks import SECRET, Receiver
 
@@ -20,6 +21,7 @@ from wait_support import wait_for
 USD = 10**6
 
 
+@pytest.mark.blocktime
 def test_build_runsEverySourceDeliversAndGuards(deployed, live, store_url, key_file):
     env, url = live
     env.add_bank("monitor-stack-bank")  # a few transparency entries
