@@ -354,6 +354,22 @@ class Store:
     def _append(
         self, c: Connection, found: Sequence[Finding], obs_seq: int | None, deliver: bool
     ) -> list[StoredFinding]:
+        # unique keys are the safety net: a finding whose key is already recorded (or repeated
+        # within this observation) is not appended again
+        keys = list({f.key for f in found})
+        existing: set[str] = set()
+        for start in range(0, len(keys), 500):
+            existing.update(
+                c.execute(
+                    select(findings.c.key).where(findings.c.key.in_(keys[start : start + 500]))
+                ).scalars()
+            )
+        fresh: list[Finding] = []
+        for f in found:
+            if f.key not in existing:
+                existing.add(f.key)
+                fresh.append(f)
+        found = fresh
         if not found:
             return []
         size = self.size(c)

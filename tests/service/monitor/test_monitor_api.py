@@ -18,16 +18,19 @@ from service import merkle
 from service.monitor.api import create_app
 from service.monitor.engine import Engine
 from service.monitor.log import FindingsLog
+from service.monitor.store import Store
 from svc_support import LiveServer
 
 
 @pytest.fixture
-def served(store, key):
+def served(any_store_url, key):
+    store = Store(any_store_url)
     log = FindingsLog(store, key)
     engine = Engine(store, [EveryKind(), EverySecond()])
     app = create_app(store, log, status=lambda: {"sources": {"chain": {"up": True}}}, sse_interval=0.05)
     with LiveServer(app) as server:
         yield engine, log, server.url
+    store.dispose()
 
 
 def test_findings_pagesAndFilters(served):

@@ -12,7 +12,7 @@ from mon_support import EveryKind, EverySecond, obs
 from service import merkle
 from service.monitor.engine import Engine, MonitorSettings, SettingsError
 from service.monitor.log import FindingsLog, KeyError_, load_key
-from service.monitor.model import Observation
+from service.monitor.model import Draft, Observation, Severity
 from service.monitor.store import Store, leaf_bytes
 
 
@@ -212,3 +212,20 @@ def test_observationKinds_roundTripThroughTheStore(store):
     o = Observation(source="clock", kind="tick", key="tick:5", time=5, fields={"time": 5})
     engine.process(o)
     assert [x for _, x in store.observations()] == [o]
+
+
+class Twice:
+    id, type = "test.twice", "test_twice"
+    severity = Severity.low
+
+    def observe(self, o):
+        yield Draft(summary="one")
+        yield Draft(summary="the same key again")
+
+
+def test_duplicateFindingKeys_areNotAppendedTwice(store):
+    engine = Engine(store, [Twice()])
+    stored = engine.process(obs(1))
+    assert [s.finding["summary"] for s in stored] == ["one"]
+    assert store.append([engine_finding(store, 0)]) == []  # already recorded
+    assert store.size() == 1
