@@ -29,7 +29,8 @@ Observation kinds (`source`, `kind`: `fields`):
   ledger: `block`, `report_hash` (on chain), `computed_hash` (SHA-256 of the download, or None),
   `available`. `key` "report:TX_HASH".
 - chain, `reorg`: the block the monitor processed last is no longer on the chain (a reorg
-  deeper than the confirmation depth): `block`, `old_hash`, `new_hash`, `rewound_to` (the
+  deeper than the confirmation depth): `block`, `old_hash`, `new_hash` (None when the chain
+  no longer reaches the block), `rewound_to` (the
   newest processed block still on the chain, from which the follower reads again) and
   `generation` (how many reorgs so far). `key` "reorg:BLOCK:OLD_HASH". Chain observations read
   again after a reorg carry the generation in their key: "chain:BLOCK:LOG_INDEX:rN",

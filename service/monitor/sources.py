@@ -273,10 +273,12 @@ class ChainFollower:
         cursor = ChainCursor.of(self.read_cursor())
         head = int(self.rpc.call("eth_blockNumber", []), 16)
         self.head = head
-        if cursor.block is not None and cursor.hash is not None and cursor.block <= head:
+        if cursor.block is not None and cursor.hash is not None:
+            if cursor.block > head:  # the chain is now shorter than what was processed
+                return [self._reorg(cursor, None, head)]
             now = str(self._block(cursor.block)["hash"])
             if now != cursor.hash:
-                return [self._reorg(cursor, now)]
+                return [self._reorg(cursor, now, head)]
         safe = head - self.depth
         start = self.from_block if cursor.block is None else cursor.block + 1
         if safe < start:
@@ -327,13 +329,13 @@ class ChainFollower:
         steps.append((state, {"chain": moved.out()}))
         return steps
 
-    def _reorg(self, cursor: ChainCursor, now: str) -> Step:
+    def _reorg(self, cursor: ChainCursor, now: str | None, head: int) -> Step:
         """The processed chain changed below the depth: rewind to the newest processed range
         end whose block is still the same (or before the start), one generation on."""
         assert cursor.block is not None
         ancestor: tuple[int, str] | None = None
         for number, known in reversed(cursor.recent[:-1]):
-            if str(self._block(number)["hash"]) == known:
+            if number <= head and str(self._block(number)["hash"]) == known:
                 ancestor = (number, known)
                 break
         kept = [x for x in cursor.recent if ancestor is not None and x[0] <= ancestor[0]]
@@ -348,7 +350,7 @@ class ChainFollower:
             source="chain",
             kind="reorg",
             key=f"reorg:{cursor.block}:{cursor.hash}",
-            time=int(self._block(cursor.block)["timestamp"], 16),
+            time=int(self._block(min(cursor.block, head))["timestamp"], 16),
             fields={
                 "block": cursor.block,
                 "old_hash": cursor.hash,

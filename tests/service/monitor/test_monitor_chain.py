@@ -148,6 +148,27 @@ def test_reorgBehindTheDepth_isObservedAndRewound(deployed, store):
     assert rules.count("test.down") == 1 and rules.count("test.every") == 2
 
 
+def test_reorgToAShorterChain_isObservedAtOnce(deployed, store):
+    url = deployed.rpc_url
+    sender = deployed.holders[4].address
+    token = deploy_plain(url, sender)
+    start = int(rpc(url, "eth_blockNumber"), 16)
+    snapshot = rpc(url, "evm_snapshot")
+    minted = mint_plain(url, token, sender, deployed.holders[0].address, 5)
+    engine = Engine(store, [Down()])
+    follower = follower_for(store, url, token, depth=0, from_block=start)
+    follow_until(engine, follower, int(minted["blockNumber"], 16))
+    processed = store.cursor("chain")["block"]
+    assert rpc(url, "evm_revert", [snapshot]) is True
+    assert int(rpc(url, "eth_blockNumber"), 16) < processed
+    for o, cursor in follower.poll():
+        engine.process(o, cursor)
+    (reorg,) = [o for _, o in store.observations() if o.kind == "reorg"]
+    assert reorg.fields["new_hash"] is None and reorg.fields["block"] == processed
+    assert store.cursor("chain")["generation"] == 1
+    assert (store.cursor("chain")["block"] or start) <= int(rpc(url, "eth_blockNumber"), 16)
+
+
 @pytest.mark.blocktime
 def test_guard_criticalFindingPausesMinting(deployed, store):
     c = deployed.contract
