@@ -1,6 +1,7 @@
 """`ushk monitor run` as a process: SIGKILLed mid-run and started again, it neither misses nor
-repeats a finding; `ushk monitor verify`, `findings` and `export` read its store. The loop
-reports a dead node as `source_down` after the configured time and keeps running."""
+repeats a finding, and delivers every one to its webhook; `ushk monitor verify`, `findings` and
+`export` read its store. The loop reports a dead node as `source_down` after the configured
+time and keeps running."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mon_support import HERE, REPO, Down, EveryKind, deploy_plain, mint_plain, rpc
+from test_monitor_webhooks import SECRET, Receiver
 
 from service.monitor.engine import Engine, Monitor
 from service.monitor.poller import ServicePoller
@@ -74,6 +76,10 @@ def test_run_sigkilledMidRun_resumesWithoutMissingOrRepeating(deployed, store_ur
     start = int(rpc(url, "eth_blockNumber"), 16)
     port = free_port()
     env = monitor_env(url, token, store_url, key_file, port, start)
+    receiver = Receiver(fail_first=3)  # the first deliveries fail: retried
+    env["USHK_MONITOR_WEBHOOK_URL"] = receiver.url
+    env["USHK_MONITOR_WEBHOOK_SECRET"] = SECRET
+    env["USHK_MONITOR_WEBHOOK_RETRY_SECONDS"] = "0.2"
     total = 24
     minted: list[int] = []
 
@@ -139,12 +145,22 @@ def test_run_sigkilledMidRun_resumesWithoutMissingOrRepeating(deployed, store_ur
             20,
             interval=0.1,
         )
+        # every finding delivered at least once (a kill between the POST and its record may
+        # deliver one twice, under the same webhook-id)
+        wait_for(
+            "every finding delivered",
+            lambda: len({p["key"] for p in receiver.accepted}) == expected,
+            60,
+            interval=0.1,
+        )
+        assert len(set(receiver.ids)) == expected
         process.send_signal(signal.SIGTERM)
         process.wait(20)
     finally:
         for p in processes:
             stop_process(p, timeout=10)
         minter.join(60)
+        receiver.close()
 
     store = Store(store_url)
     found = store.findings(limit=10_000)
