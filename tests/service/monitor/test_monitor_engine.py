@@ -229,3 +229,9 @@ def test_duplicateFindingKeys_areNotAppendedTwice(store):
     assert [s.finding["summary"] for s in stored] == ["one"]
     assert store.append([engine_finding(store, 0)]) == []  # already recorded
     assert store.size() == 1
+
+
+def test_sqliteStore_createsItsDirectory(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'new' / 'dir' / 'monitor.db'}")
+    assert store.size() == 0 and (tmp_path / "new" / "dir" / "monitor.db").exists()
+    store.dispose()
