@@ -16,6 +16,7 @@ from service.cli import (
     banks,
     deposits,
     minting,
+    monitor,
     quota,
     redemptions,
     reserves,
@@ -48,6 +49,7 @@ for command in (
     redemptions.payouts,
     transparency.transparency,
     verify.verify,
+    monitor.monitor,
 ):
     cli.add_command(command)
 

@@ -28,6 +28,13 @@ Observation kinds (`source`, `kind`: `fields`):
 - service, `attestation_report`: the report of an on-chain attestation fetched from the public
   ledger: `block`, `report_hash` (on chain), `computed_hash` (SHA-256 of the download, or None),
   `available`. `key` "report:TX_HASH".
+- chain, `reorg`: the block the monitor processed last is no longer on the chain (a reorg
+  deeper than the confirmation depth): `block`, `old_hash`, `new_hash` (None when the chain
+  no longer reaches the block), `rewound_to` (the
+  newest processed block still on the chain, from which the follower reads again) and
+  `generation` (how many reorgs so far). `key` "reorg:BLOCK:OLD_HASH". Chain observations read
+  again after a reorg carry the generation in their key: "chain:BLOCK:LOG_INDEX:rN",
+  "state:BLOCK:rN".
 - monitor, `source_down`: a source (`source`: "chain" or "service") has failed for `seconds`
   since `since`, last `error`. `key` "down:SOURCE:SINCE".
 - clock, `tick`: time passes (`time` is now). `key` "tick:TIME".
