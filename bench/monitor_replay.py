@@ -8,7 +8,7 @@ signed heads, anchors and attestations, daily snapshots, an occasional governanc
 `tick` a minute. Runs it through every rule of config/monitor-rules.yaml (the monitor's own
 `evaluate`), then once more timing each rule on its own. Writes bench/monitor_replay.json
 (observations per second, each rule's share of the time, the findings per rule) and prints it;
-exits 1 below the target of issue 12 (5,000 observations per second).
+exits 1 below the target (5,000 observations per second).
 """
 
 from __future__ import annotations

@@ -4,16 +4,27 @@ It sends three ordinary deposits, a replay of one of them, a mainland resident's
 and past the US$50,000 annual quota, and prints each answer, then waits for the mints and prints
 the beneficiaries' balances read from the chain. Then the first holder redeems US$100.00 to a
 payout account the demo bank registered: the service's watcher turns the redemption into a
-payout, and the bank settles it with a signed confirmation. Last it prints the public page's URL.
+payout, and the bank settles it with a signed confirmation. Then it prints the public page's URL
+and runs `ushk verify`.
+
+Last, what the controls are for: an unbacked mint made directly with the minter's key, outside
+the service, as a compromised host holding this stack's minter and attestor keys could make it
+(it attests a little more than the supply, then mints that much against a deposit id nobody
+confirmed). The supervisors' monitor reports it from public data alone, and the service's
+reconciler halts minting; the demo prints both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
 import time
 import uuid
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -21,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from service.chain.token import Token, load_account  # noqa: E402
 from service.client import BankClient, build_confirmation  # noqa: E402
 from service.money import format_cents, units_to_cents  # noqa: E402
+from tools.run_stack import DEV_ACCOUNTS, MONITOR_URL  # noqa: E402
 
 # anvil dev accounts 5-7 as beneficiaries
 HOLDERS = [
@@ -125,9 +137,58 @@ def main() -> None:
     supply = format_cents(units_to_cents(token.total_supply()))
     print(f"Supply {supply} USHK, attested reserves {format_cents(units_to_cents(attestation.amount))} USD")
     redeem(client, token, run)
-    client.close()
     print(f"The public page (supply, reserves, recent mints; no login): {demo['service_url'].rstrip('/')}/")
     verify(demo)
+    unbacked_mint(token, client)
+    client.close()
+
+
+ROGUE_UNITS = 5_000 * 10**6
+
+
+def unbacked_mint(token: Token, client: BankClient) -> None:
+    """The minter's key used outside the service: the monitor's findings and the service's halt."""
+    print("An unbacked mint, made with this stack's minter and attestor keys outside the service:")
+    if token.paused_flags(token.block_number())[1]:
+        print(
+            "  minting is paused on chain already (an earlier `make demo`?): restart `make run` for a fresh chain"
+        )
+        return
+    attestor, minter = load_account(DEV_ACCOUNTS[2][1]), load_account(DEV_ACCOUNTS[1][1])
+    seen = _monitor("/v1/monitor/status", {}).get("findings", 0)
+    supply = token.total_supply()
+    report = hashlib.sha256(b"not a reserve report").digest()
+    token.transact(attestor, "attestReserves", supply + ROGUE_UNITS, report, bytes(32))
+    receipt = token.transact(minter, "mint", HOLDERS[2], ROGUE_UNITS, os.urandom(32))
+    print(f"  minted 5000.00 USHK to {HOLDERS[2]}: tx {receipt.tx_hash} block {receipt.block_number}")
+    deadline = time.monotonic() + 90
+    shown: set[int] = set()
+    rules: set[str] = set()
+    halted = False
+    while time.monotonic() < deadline and not (
+        halted and {"mint-without-deposit", "supply-unexplained"} <= rules
+    ):
+        for f in _monitor("/v1/monitor/findings", {"after": seen - 1, "limit": 1000}).get("items", []):
+            if f["seq"] not in shown:
+                shown.add(f["seq"])
+                rules.add(f["rule"])
+                print(f"  monitor finding {f['seq']} [{f['severity']}] {f['rule']}: {f['summary']}")
+        if not halted and client.http.get("/v1/reserves").json().get("minting_halted"):
+            halted = True
+            print("  the service: minting halted by its reconciler (and paused on chain with its pauser key)")
+        time.sleep(1.0)
+    if not shown:
+        print(f"  the monitor at {MONITOR_URL} reported nothing within 90 s (see var/monitor.log)")
+    if not halted:
+        print("  the service: no halt within 90 s (see var/workers.log)")
+    print(f"The monitor's record: {MONITOR_URL}/v1/monitor/findings (and its section of the public page)")
+
+
+def _monitor(path: str, params: dict) -> dict:
+    try:
+        return httpx.get(f"{MONITOR_URL}{path}", params=params, timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
 
 
 def verify(demo: dict) -> None:

@@ -1,5 +1,7 @@
 """`make run`: anvil on 127.0.0.1:8545, USHK deployed, the reserve service's API on 127.0.0.1:8000
-and its background workers (minter, redemption watcher, reconciler, attestor) as a second process.
+and its background workers (minter, redemption watcher, reconciler, attestor) as a second process,
+and the supervisors' monitor (`ushk monitor run`, its own key and database, reading only the chain
+and the service's public endpoints) on 127.0.0.1:8700 as a third.
 
 Each run starts from a fresh chain, so the service's SQLite database (var/ushk.db) starts fresh
 too. The service holds anvil's dev accounts 1 (minter), 2 (attestor) and 3 (anchors the audit
@@ -26,8 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 ANVIL_PORT = int(os.environ.get("USHK_ANVIL_PORT", "8545"))
 SERVICE_PORT = int(os.environ.get("USHK_SERVICE_PORT", "8000"))
+MONITOR_PORT = int(os.environ.get("USHK_MONITOR_PORT", "8700"))
 RPC_URL = f"http://127.0.0.1:{ANVIL_PORT}"
 SERVICE_URL = f"http://127.0.0.1:{SERVICE_PORT}"
+MONITOR_URL = f"http://127.0.0.1:{MONITOR_PORT}"
 # anvil's default dev accounts (mnemonic "test test ... junk"): public, for local use only
 MINTER_ALLOWANCE_USD = "1000000000000.00"
 DEV_ACCOUNTS = [
@@ -148,7 +152,13 @@ class Stack:
     """anvil + USHK + the service, each a child process; `make run` and the benchmarks use it."""
 
     def __init__(
-        self, var: Path, anvil_port: int, service_port: int, *, anvil_args: tuple[str, ...] = ANVIL_ARGS
+        self,
+        var: Path,
+        anvil_port: int,
+        service_port: int,
+        *,
+        anvil_args: tuple[str, ...] = ANVIL_ARGS,
+        monitor_port: int | None = None,
     ):
         self.var = var
         self.rpc_url = f"http://127.0.0.1:{anvil_port}"
@@ -156,23 +166,27 @@ class Stack:
         self.anvil_port = anvil_port
         self.service_port = service_port
         self.anvil_args = anvil_args
+        self.monitor_port = monitor_port  # None: no monitor (the benchmarks start their own)
+        self.monitor_url = None if monitor_port is None else f"http://127.0.0.1:{monitor_port}"
         self.processes: list[subprocess.Popen] = []
         self.workers: subprocess.Popen | None = None
         self.deployment: dict = {}
         self.env: dict[str, str] = {}
 
     def start(self) -> None:
-        for port in (self.anvil_port, self.service_port):
+        ports = (self.anvil_port, self.service_port)
+        for port in (*ports, self.monitor_port) if self.monitor_port is not None else ports:
             if port_in_use(port):
                 fail(
                     f"127.0.0.1:{port} is in use (another `make run`?); stop it first, or set "
-                    "USHK_ANVIL_PORT / USHK_SERVICE_PORT"
+                    "USHK_ANVIL_PORT / USHK_SERVICE_PORT / USHK_MONITOR_PORT"
                 )
         anvil = shutil.which("anvil")
         if anvil is None:
             fail("anvil is not on PATH: run `make install` (it comes from npm @foundry-rs/anvil)")
         self.var.mkdir(parents=True, exist_ok=True)
-        for stale in self.var.glob("ushk.db*"):
+        # a fresh chain and database: so is the log, and what `ushk verify` recorded of the last one
+        for stale in (*self.var.glob("ushk.db*"), *self.var.glob("verify-state.json")):
             stale.unlink()
         say(f"starting anvil on {self.rpc_url} (log: {self.var / 'anvil.log'})")
         log = open(self.var / "anvil.log", "w")  # noqa: SIM115 - open for the process's lifetime
@@ -191,6 +205,8 @@ class Stack:
         )
         self._deploy()
         self.env = service_env(self.var, self.rpc_url, self.deployment["token"])
+        if self.monitor_url is not None:
+            self.env["USHK_MONITOR_URL"] = self.monitor_url  # the page shows its findings
         self._register_demo_bank()
         say(f"starting the reserve service on {self.service_url} (log: {self.var / 'service.log'})")
         log = open(self.var / "service.log", "w")  # noqa: SIM115 - open for the process's lifetime
@@ -206,6 +222,8 @@ class Stack:
         health = f"{self.service_url}/healthz"
         wait_for(lambda: httpx.get(health, timeout=1).status_code == 200, "the service", self.processes[1])
         self.start_workers()
+        if self.monitor_port is not None:
+            self.start_monitor(self.monitor_port)
 
     def start_workers(self, **overrides: str) -> None:
         """`python -m service workers run` as its own process (var/workers.log), with these
@@ -228,6 +246,43 @@ class Stack:
             stderr=log,
         )
         self.processes.append(self.workers)
+
+    def start_monitor(self, port: int) -> str:
+        """`python -m service monitor run` (var/monitor.log): its own Ed25519 key
+        (var/monitor.key, made once), its own store (var/monitor.db, fresh with the chain), the
+        default rules (config/monitor-rules.yaml), reading the token from its deployment block
+        and the service's public endpoints. The service's page shows its findings. Returns its URL."""
+        if port_in_use(port):
+            fail(f"127.0.0.1:{port} is in use (another `make run`?); stop it first, or set USHK_MONITOR_PORT")
+        url = f"http://127.0.0.1:{port}"
+        key = self.var / "monitor.key"
+        if not key.exists():
+            subprocess.run(
+                [sys.executable, "-m", "service", "monitor", "keygen", "--key-file", str(key)],
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        for stale in self.var.glob("monitor.db*"):
+            stale.unlink()
+        env = {k: v for k, v in self.env.items() if not k.startswith("USHK_")}
+        env.update(
+            USHK_MONITOR_RPC_URL=self.rpc_url,
+            USHK_MONITOR_TOKEN_ADDRESS=self.deployment["token"],
+            USHK_MONITOR_SERVICE_URL=self.service_url,
+            USHK_MONITOR_DATABASE_URL=f"sqlite:///{self.var / 'monitor.db'}",
+            USHK_MONITOR_KEY_FILE=str(key),
+            USHK_MONITOR_FROM_BLOCK=str(self.deployment.get("deployment_block", 0)),
+            USHK_MONITOR_LISTEN=f"127.0.0.1:{port}",
+        )
+        say(f"starting the supervisors' monitor on {url} (log: {self.var / 'monitor.log'})")
+        log = open(self.var / "monitor.log", "w")  # noqa: SIM115 - open for the process's lifetime
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "monitor", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        self.processes.append(process)
+        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, "the monitor", process)
+        return url
 
     def start_public(self, port: int, *, nice: int = 10) -> str:
         """`python -m service serve --public-only` on `port` (var/public.log), niced: the public
@@ -343,7 +398,7 @@ class Stack:
 
 
 def main() -> None:
-    stack = Stack(VAR, ANVIL_PORT, SERVICE_PORT)
+    stack = Stack(VAR, ANVIL_PORT, SERVICE_PORT, monitor_port=MONITOR_PORT)
 
     def stop(*_args) -> None:
         stack.stop()
@@ -369,8 +424,9 @@ USHK is running.
   API docs     {SERVICE_URL}/docs   (OpenAPI: {SERVICE_URL}/openapi.json)
   public page  {SERVICE_URL}/ (reserves against supply, live; no login)
   public log   {SERVICE_URL}/v1/transparency/sth (the signed head; `ushk verify` checks it)
+  monitor      {MONITOR_URL}/v1/monitor/findings (the supervisors' monitor: its own signed log)
   demo bank    var/demo-bank.json (API key and Ed25519 signing key)
-  logs         var/anvil.log, var/service.log, var/workers.log
+  logs         var/anvil.log, var/service.log, var/workers.log, var/monitor.log
 
 Next: `make demo` in another terminal sends signed deposits as the demo bank;
       `. var/run.env && .venv/bin/ushk --help` is the operator CLI (same database and keys);

@@ -219,12 +219,18 @@ RECENT_MINTS = 100_000
 
 class MintWithoutDepositParams(Params):
     within_blocks: int = Field(20, ge=0, strict=True)
+    # Log entries of these kinds are deposit records; another entry naming the deposit id (the
+    # service's own alert about the mint, say) does not explain it.
+    record_kinds: list[str] = Field(
+        default_factory=lambda: ["deposit.accepted", "deposit.minted"], min_length=1
+    )
 
 
 @register("mint_without_deposit", MintWithoutDepositParams, ("Minted", "log_entry", "chain_state"))
 class MintWithoutDeposit(RuleBase[MintWithoutDepositParams]):
-    """A `Minted` whose deposit id no public log entry (`deposit_id`) names, before it or within
-    `within_blocks` blocks after it (judged on the first chain observation past that block)."""
+    """A `Minted` whose deposit id no public deposit record (a log entry of `record_kinds` with
+    that `deposit_id`) names, before it or within `within_blocks` blocks after it (judged on the
+    first chain observation past that block)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.recorded: set[str] = set()  # deposit ids the log named, not minted yet
@@ -234,6 +240,8 @@ class MintWithoutDeposit(RuleBase[MintWithoutDepositParams]):
 
     def check(self, obs: Observation) -> Iterable[Draft]:
         if obs.kind == "log_entry":
+            if obs.fields.get("kind") not in self.params.record_kinds:
+                return ()
             deposit_id = entry_fields(obs).get("deposit_id")
             if isinstance(deposit_id, str):
                 deposit_id = deposit_id.lower()

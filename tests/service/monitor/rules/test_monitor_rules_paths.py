@@ -272,3 +272,18 @@ def test_unmatched_supply_with_the_log_ahead_of_the_chain() -> None:
     ]
     (finding,) = run(r, seq)
     assert finding.key == "us|state:104|103" and finding.details["unexplained_units"] == -(10**6)
+
+
+def test_mint_without_deposit_is_not_explained_by_the_services_alert_about_it() -> None:
+    """The service's reconciler records `alert.unbacked_mint` naming the rogue mint's deposit
+    id: that entry is no deposit record, so the rule still fires; a `deposit.minted` does not."""
+    r = rule("{id: nodep, type: mint_without_deposit, severity: critical, params: {within_blocks: 3}}")
+    rogue, backed = "0x" + "ab" * 32, "0x" + "cd" * 32
+    seq = [
+        chain(10, "Minted", minter=A, to=B, amount=5, depositId=rogue),
+        chain(10, "Minted", 1, minter=A, to=B, amount=7, depositId=backed),
+        entry(1, T0 + 21, "alert.unbacked_mint", actor="reconciler", deposit_id=rogue),
+        entry(2, T0 + 22, "deposit.minted", deposit_id=backed),
+        state(14, total_supply=12),
+    ]
+    assert [f.key for f in run(r, seq)] == [f"nodep|state:14|{rogue}"]
