@@ -312,3 +312,70 @@ def test_the_page_says_stale_when_the_chain_view_is_old(live, monkeypatch):
     html = httpx.get(f"{url}/").text
     assert 'data-state="stale"' in html
     assert "the chain's figures were last read at 2026-01-02T03:04:05.000+00:00" in html
+
+
+def test_the_page_shows_the_monitors_findings_live_and_says_when_it_stops(live, browser, tmp_path):
+    """The supervisors' monitor (its real API, store and signed log, the default rules of
+    config/monitor-rules.yaml) behind USHK_MONITOR_URL: the page lists its findings, a new one
+    appears without a reload, and the section says so when the monitor stops answering."""
+    from service.monitor.api import create_app as monitor_app
+    from service.monitor.engine import Engine
+    from service.monitor.log import FindingsLog, generate_key, load_key
+    from service.monitor.model import Observation
+    from service.monitor.rules import load_rules
+    from service.monitor.store import Store
+
+    env, _ = live
+    generate_key(tmp_path / "monitor.key")
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    log = FindingsLog(store, load_key(tmp_path / "monitor.key"))
+    engine = Engine(store, load_rules(page_module.HERE.parent.parent / "config" / "monitor-rules.yaml"))
+    account = "0x" + "ab" * 20
+
+    def role_granted(block: int) -> None:
+        fields = {"role": "0x" + "00" * 32, "account": account, "sender": account}
+        engine.process(
+            Observation(
+                "chain",
+                "RoleGranted",
+                f"chain:{block}:0",
+                1_800_000_000 + block,
+                fields,
+                block,
+                "0x" + "cd" * 32,
+            )
+        )
+        log.sign_head()
+
+    role_granted(3)
+    monitor = LiveServer(monitor_app(store, log))
+    with monitor:
+        settings = env.settings.model_copy(
+            update={
+                "monitor_url": monitor.url,
+                "public_cache_seconds": 0.2,
+                "public_cache_stale_seconds": 1.0,
+            }
+        )
+        with LiveServer(create_app(settings, env.db, policy=env.policy, clock=env.clock)) as server:
+            page = browser.new_page()
+            try:
+                page.goto(f"{server.url}/?poll=1&stale=30")
+                page.wait_for_selector("#monitor[data-state=live]")
+                rows = page.locator("#monitor-findings tbody tr")
+                assert rows.count() == 1 and "governance" in rows.first.inner_text()
+                assert "1 findings so far" in text_of(page, "#monitor-status")
+                page.evaluate("window.__notReloaded = true")
+                role_granted(4)
+                page.wait_for_function(
+                    "document.querySelectorAll('#monitor-findings tbody tr').length === 2", timeout=15_000
+                )
+                assert page.locator("#monitor-findings tbody tr").first.get_attribute("data-seq") == "1"
+                assert page.evaluate("window.__notReloaded") is True
+                monitor.__exit__(None, None, None)  # the monitor stops answering
+                page.wait_for_selector("#monitor[data-state=stale]", timeout=15_000)
+                assert "stale: last read at" in text_of(page, "#monitor-status")
+                assert page.locator("#monitor-findings tbody tr").count() == 2  # the last findings stay
+            finally:
+                page.close()
+    store.dispose()
