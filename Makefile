@@ -99,7 +99,7 @@ test-fast: install
 bench: compile
 	@status=0; python bench/gas.py || status=1; python bench/throughput.py || status=1; \
 	python bench/transparency.py || status=1; python bench/public_reads.py || status=1; \
-	python bench/monitor_replay.py || status=1; \
+	python bench/monitor_replay.py || status=1; python bench/monitor_latency.py || status=1; \
 	$(MAKE) --no-print-directory bench-invariants || status=1; exit $$status
 
 # The invariant suite (tests/invariant, foundry.toml, docs/testing.md): the default profile's

@@ -170,6 +170,7 @@ class Stack:
         self.monitor_url = None if monitor_port is None else f"http://127.0.0.1:{monitor_port}"
         self.processes: list[subprocess.Popen] = []
         self.workers: subprocess.Popen | None = None
+        self.monitor: subprocess.Popen | None = None
         self.deployment: dict = {}
         self.env: dict[str, str] = {}
 
@@ -247,11 +248,12 @@ class Stack:
         )
         self.processes.append(self.workers)
 
-    def start_monitor(self, port: int) -> str:
+    def start_monitor(self, port: int, **overrides: str) -> str:
         """`python -m service monitor run` (var/monitor.log): its own Ed25519 key
         (var/monitor.key, made once), its own store (var/monitor.db, fresh with the chain), the
         default rules (config/monitor-rules.yaml), reading the token from its deployment block
-        and the service's public endpoints. The service's page shows its findings. Returns its URL."""
+        and the service's public endpoints, with these USHK_MONITOR_* settings changed. The
+        service's page shows its findings. Returns its URL."""
         if port_in_use(port):
             fail(f"127.0.0.1:{port} is in use (another `make run`?); stop it first, or set USHK_MONITOR_PORT")
         url = f"http://127.0.0.1:{port}"
@@ -275,12 +277,14 @@ class Stack:
             USHK_MONITOR_FROM_BLOCK=str(self.deployment.get("deployment_block", 0)),
             USHK_MONITOR_LISTEN=f"127.0.0.1:{port}",
         )
+        env.update(overrides)
         say(f"starting the supervisors' monitor on {url} (log: {self.var / 'monitor.log'})")
         log = open(self.var / "monitor.log", "w")  # noqa: SIM115 - open for the process's lifetime
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "monitor", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
         )
         self.processes.append(process)
+        self.monitor = process
         wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, "the monitor", process)
         return url
 
