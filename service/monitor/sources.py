@@ -2,7 +2,8 @@
 
 - `ChainFollower`: the token's logs over plain JSON-RPC (any EVM node, any ERC-20 address),
   behind a confirmation depth, decoded with the USHK ABI plus the standard ERC-20,
-  AccessControl and ERC-1967 events, then a `chain_state` read at the range's last block.
+  AccessControl and ERC-1967 events, then a `chain_state` read at the range's last block (and,
+  in the very first round, one read at the block before the first, ahead of the events).
   A reorg deeper than the depth (the hash of the last processed block changed) gives a `reorg`
   observation and rewinds to the newest processed block still on the chain; what is read
   again after it carries the reorg generation in its key (`:rN`).
@@ -243,6 +244,8 @@ class ChainFollower:
             raw = self.rpc.call("eth_call", [{"to": self.token, "data": data}, hex(block)])
         except RpcError:
             return None
+        if str(raw) in ("0x", ""):  # no code at that address then (or a view without a result)
+            return None
         try:
             return tuple(abi_decode(types, bytes.fromhex(str(raw)[2:])))
         except (DecodingError, ValueError):
@@ -296,6 +299,29 @@ class ChainFollower:
         )
         times: dict[int, int] = {}
         steps: list[Step] = []
+        if cursor.block is None and start > 0:
+            # the first round: the token's state just before the first block read, so the rules
+            # know its decimals and supply before its first event (not recorded as processed).
+            # A token deployed within the range has no state there; its decimals, a constant,
+            # are then read at the range's end.
+            base = self._block(start - 1)
+            base_fields = self.state(start - 1)
+            if base_fields["decimals"] is None:
+                decimals = self.call("decimals", end)
+                base_fields["decimals"] = None if decimals is None else int(decimals[0])
+            steps.append(
+                (
+                    Observation(
+                        source="chain",
+                        kind="chain_state",
+                        key=f"state:{start - 1}{suffix}",
+                        time=int(base["timestamp"], 16),
+                        fields=base_fields,
+                        block=start - 1,
+                    ),
+                    None,
+                )
+            )
         for entry in entries:
             decoded = self.decoders.decode(entry)
             if decoded is None:

@@ -115,6 +115,40 @@ def test_follower_plainOpenZeppelinErc20(deployed, store):
     assert len(store.findings(limit=100)) == 3
 
 
+PLAIN_RULES = """
+version: 1
+rules:
+  - {id: big-mint, type: large_mint, severity: high, params: {per_transaction: "2500", per_bank_per_day: "1000000", source: transfers}}
+  - {id: supply, type: unmatched_supply, severity: critical, params: {grace_blocks: 2}}
+"""
+
+
+@pytest.mark.blocktime
+def test_theRealRules_onAPlainOpenZeppelinErc20(deployed, store):
+    """The rules of a rules file (not test rules) against a plain ERC-20 on anvil, which has no
+    Minted event and no service: a mint of 3,000 tokens (18 decimals, known to the rules before
+    the first mint although the token is deployed within the first range read) is a large mint,
+    2,000 is the near miss."""
+    from service.monitor.rules import load_rules_text
+
+    url = deployed.rpc_url
+    sender = deployed.holders[4].address
+    start = int(rpc(url, "eth_blockNumber"), 16)
+    token = deploy_plain(url, sender)
+    receipts = [
+        mint_plain(url, token, sender, deployed.holders[n].address, (n + 1) * 1000 * 10**18) for n in range(3)
+    ]
+    engine = Engine(store, load_rules_text(PLAIN_RULES))
+    follower = follower_for(store, url, token, depth=1, from_block=start)
+    follow_until(engine, follower, int(receipts[-1]["blockNumber"], 16))
+    found = [f.finding for f in store.findings(limit=100)]
+    base = [o for o in recorded(store) if o.kind == "chain_state"][0]
+    assert base.block == start - 1 and base.fields["decimals"] == 18  # known before the first mint
+    assert [f["rule"] for f in found] == ["big-mint"], [(f["key"], f["summary"]) for f in found]
+    assert found[0]["tx"] == receipts[2]["transactionHash"]
+    assert found[0]["details"]["amount_units"] in (str(3000 * 10**18), 3000 * 10**18)
+
+
 @pytest.mark.blocktime
 def test_reorgBehindTheDepth_isObservedAndRewound(deployed, store):
     url = deployed.rpc_url
