@@ -279,13 +279,7 @@ class Stack:
         )
         env.update(overrides)
         say(f"starting the supervisors' monitor on {url} (log: {self.var / 'monitor.log'})")
-        log = open(self.var / "monitor.log", "w")  # noqa: SIM115 - open for the process's lifetime
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "monitor", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-        self.processes.append(process)
-        self.monitor = process
-        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, "the monitor", process)
+        self.monitor = self._serve_process("the monitor", "monitor.log", ["monitor", "run"], env, url)
         return url
 
     def start_public(self, port: int, *, nice: int = 10) -> str:
@@ -294,30 +288,26 @@ class Stack:
         if port_in_use(port):
             fail(f"127.0.0.1:{port} is in use; the public process needs it")
         url = f"http://127.0.0.1:{port}"
-        log = open(self.var / "public.log", "w")  # noqa: SIM115 - open for the process's lifetime
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service",
-                "serve",
-                "--public-only",
-                "--no-migrate",
-                "--nice",
-                str(nice),
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=self.api_env,
-            stdout=log,
-            stderr=log,
-        )
-        self.processes.append(process)
-        wait_for(
-            lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, "the public process", process
+        self._serve_process(
+            "the public process",
+            "public.log",
+            ["serve", "--public-only", "--no-migrate", "--nice", str(nice), "--port", str(port)],
+            self.api_env,
+            url,
         )
         return url
+
+    def _serve_process(
+        self, what: str, log_name: str, args: list[str], env: dict[str, str], url: str
+    ) -> subprocess.Popen:
+        """`python -m service ARGS` logging to var/LOG_NAME, once `url`/healthz answers."""
+        log = open(self.var / log_name, "w")  # noqa: SIM115 - open for the process's lifetime
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", *args], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        self.processes.append(process)
+        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, what, process)
+        return process
 
     def stop_workers(self) -> None:
         """Stops the workers process (SIGINT: each worker finishes the step in hand)."""
