@@ -8,8 +8,9 @@ p99 of single deposits at 200/s (throughput.py's open-loop `paced`, 8 clients, 4
 2. with 500 public reads/s alongside, sent by a load process of its own (raw keep-alive HTTP/1.1
    GETs, open loop, round robin over GET /v1/reserves, /v1/public/mints, /v1/public/redemptions,
    /v1/public/events, /v1/public/quota, each page of 100 items);
-3. with the same reads sent to a process of their own (`ushk serve --public-only --nice 10`,
-   the layout docs/public-ledger.md recommends: a proxy routes the public paths to it);
+3. with the same reads sent to a process of their own (`ushk serve --public-only`, niced by 10
+   unless `--nice N` says otherwise), the layout docs/public-ledger.md recommends (a proxy
+   routes the public paths to it);
 4. alone again (the database has grown by then: the second baseline shows how much of a
    difference is growth rather than the reads).
 
@@ -188,7 +189,7 @@ def with_reads(
     return result, read_result
 
 
-def measure(var: Path, *, rate: float, reads: float, seconds: float) -> dict:
+def measure(var: Path, *, rate: float, reads: float, seconds: float, nice: int = 10) -> dict:
     load_before = os.getloadavg()
     started = time.perf_counter()
     stack = tp.BenchStack(var)
@@ -207,6 +208,7 @@ def measure(var: Path, *, rate: float, reads: float, seconds: float) -> dict:
             "read_paths": list(READ_PATHS),
             "database": "SQLite WAL (synchronous=NORMAL)",
             "public_cache_seconds": float(stack.env.get("USHK_PUBLIC_CACHE_SECONDS", 2.0)),
+            "public_process_nice": nice,
         }
         tp.say(f"deposits alone: {rate:g}/s for {seconds:g} s")
         out["baseline"] = deposits(stack, work, "base", rate, seconds)
@@ -216,7 +218,7 @@ def measure(var: Path, *, rate: float, reads: float, seconds: float) -> dict:
         out["with_reads"], out["reads"] = with_reads(
             stack, work, stack.service_url, var / "reads.json", rate=rate, reads=reads, seconds=seconds
         )
-        public_url = stack.stack.start_public(tp.free_port())
+        public_url = stack.stack.start_public(tp.free_port(), nice=nice)
         tp.say(f"deposits with {reads:g} public reads/s sent to a public process of their own")
         out["with_reads_public_process"], out["reads_public_process"] = with_reads(
             stack, work, public_url, var / "reads-public.json", rate=rate, reads=reads, seconds=seconds
@@ -277,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="deposits/s")
     parser.add_argument("--reads", type=float, default=500.0, help="public reads/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    parser.add_argument("--nice", type=int, default=10, help="the public process's niceness")
     parser.add_argument("--reader", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.reader:
@@ -285,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     tp.use_project_tools()
     with tempfile.TemporaryDirectory(prefix="ushk-public-reads-") as tmp:
-        result = measure(Path(tmp), rate=args.rate, reads=args.reads, seconds=args.seconds)
+        result = measure(Path(tmp), rate=args.rate, reads=args.reads, seconds=args.seconds, nice=args.nice)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print()
