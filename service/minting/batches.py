@@ -17,6 +17,8 @@ BLOCKING_ERRORS = {
     "MinterAllowanceExceeded": "minting_blocked_allowance",
     "ReserveCeilingExceeded": "minting_blocked_reserves",
     "AttestationStale": "minting_blocked_attestation",
+    # the minter's on-chain rate limit (token bucket): the batch waits for the bucket to refill
+    "MintRateLimitExceeded": "minting_blocked_rate_limit",
 }
 
 
@@ -64,7 +66,8 @@ def refused_items(err: ChainRevert, items: list[Item]) -> tuple[list[Item], str,
             "beneficiary_frozen" if frozen else "beneficiary_not_allowlisted",
             f"the beneficiary {args[0]} is {'frozen' if frozen else 'not on the allowlist'}",
         )
-    if name == "ZeroAddress":
+    # ERC20InvalidReceiver(0) since the token's version 2 (ERC-6093 errors); ZeroAddress before
+    if name in ("ERC20InvalidReceiver", "ZeroAddress"):
         bad = [i for i in items if i.beneficiary.lower() == ZERO_ADDRESS]
         return bad, "beneficiary_invalid", "the beneficiary is the zero address"
     if name == "MintAboveMaximum":

@@ -77,6 +77,10 @@ CLAIM_CHUNK = 100
 FAILPOINTS = ("claimed", "recorded", "sent", "mined")
 
 
+class _BucketEmpty(Exception):
+    """The oldest waiting deposit does not fit what the minter's rate limit holds now."""
+
+
 class Minter:
     """Mints the outbox's deposits with `signer` (MINTER_ROLE) on `token`.
 
@@ -196,6 +200,21 @@ class Minter:
                 self._blocked("minting_blocked_paused")
                 return None
             self._chain_ok_at = time.monotonic()
+        # the minter's on-chain rate limit (a token bucket): a batch takes at most what the bucket
+        # holds now less the batches in flight; the rest waits for it to refill
+        bucket = self.token.mint_rate_available(self.signer.address)
+        if bucket is not None:
+            bucket = max(bucket - self._unmined_units(), 0)
+
+        def take(units: int | None) -> tuple[bool, int | None, list[Item], bool]:
+            if bucket is not None and (units is None or bucket < units):
+                halted, batch_id, items, short = self._take(bucket)
+                if short and not items and not halted:
+                    # the bucket binds, not the attestation: attesting would not help
+                    raise _BucketEmpty
+                return halted, batch_id, items, short
+            return self._take(units)
+
         budget = None
         if self.attestor is not None:
             # mint what the current attestation covers; the rest waits for the next one
@@ -203,21 +222,42 @@ class Minter:
             if budget == 0 and not self.attestor.attest_due():
                 return None
         uncovered = False
-        halted, batch_id, items, short = self._take(budget)
-        if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
-            # the chain as it is now first: another attestor may have covered them already
-            halted, batch_id, items, short = self._take(
-                self.attestor.headroom(unmined=self._unmined_units, fresh_read=True)
-            )
-        if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
-            self.attestor.attest(reason="deposits not covered")
-            halted, batch_id, items, short = self._take(self.attestor.headroom(unmined=self._unmined_units))
-            if short and not items and not halted:
-                # Not covered even by an attestation of all the recorded reserves: the chain
-                # decides (a deposit minted behind the outbox's back is then settled from its
-                # event, a real shortfall blocks minting on ReserveCeilingExceeded).
-                halted, batch_id, items, short = self._take(None)
-                uncovered = True
+        try:
+            halted, batch_id, items, short = take(budget)
+            if (
+                short
+                and not items
+                and not halted
+                and self.attestor is not None
+                and self.attestor.attest_due()
+            ):
+                # the chain as it is now first: another attestor may have covered them already
+                halted, batch_id, items, short = take(
+                    self.attestor.headroom(unmined=self._unmined_units, fresh_read=True)
+                )
+            if (
+                short
+                and not items
+                and not halted
+                and self.attestor is not None
+                and self.attestor.attest_due()
+            ):
+                self.attestor.attest(reason="deposits not covered")
+                halted, batch_id, items, short = take(self.attestor.headroom(unmined=self._unmined_units))
+                if short and not items and not halted:
+                    # Not covered even by an attestation of all the recorded reserves: the chain
+                    # decides (a deposit minted behind the outbox's back is then settled from its
+                    # event, a real shortfall blocks minting on ReserveCeilingExceeded).
+                    halted, batch_id, items, short = take(None)
+                    uncovered = True
+        except _BucketEmpty:
+            self._blocked("minting_blocked_rate_limit", f"the minter's rate limit holds {bucket} units")
+            return None
+        return self._claimed(halted, batch_id, items, uncovered=uncovered)
+
+    def _claimed(
+        self, halted: bool, batch_id: int | None, items: list[Item], *, uncovered: bool
+    ) -> tuple[int, list[Item], bool] | None:
         if halted:
             self._blocked("minting_blocked_halted", "minting halted by the reserve reconciler")
             return None
