@@ -57,7 +57,16 @@ from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
 from service.deposits.models import DepositStatus
-from service.minting.batches import BLOCKING_ERRORS, InFlight, Item, MinterStats, refused_items
+from service.minting.batches import (
+    BLOCKING_ERRORS,
+    BucketEmpty,
+    InFlight,
+    Item,
+    MinterStats,
+    refused_items,
+    take_covered,
+    within_bucket,
+)
 from service.reserves import service as reserves
 from service.reserves.attestor import Attestor
 from service.retry import Backoff
@@ -75,10 +84,6 @@ SETTLE_CHUNK = 50
 CLAIM_CHUNK = 100
 # Points at which `crash_at` makes the process SIGKILL itself: the crash-recovery tests use them.
 FAILPOINTS = ("claimed", "recorded", "sent", "mined")
-
-
-class _BucketEmpty(Exception):
-    """The oldest waiting deposit does not fit what the minter's rate limit holds now."""
 
 
 class Minter:
@@ -193,71 +198,30 @@ class Minter:
     def _claim(self) -> tuple[int, list[Item], bool] | None:
         """Claims the next batch: (batch id, items, whether even a new attestation did not
         cover it), or None when paused, halted, nothing is accepted, or what is accepted waits
-        for the next attestation."""
+        for the next attestation or for the minter's rate limit."""
         recent = time.monotonic() - self._chain_ok_at < self.chain_recheck_seconds
         if self.stats.blocked_by is not None or not recent:
             if self.token.minting_paused():
                 self._blocked("minting_blocked_paused")
                 return None
             self._chain_ok_at = time.monotonic()
-        # the minter's on-chain rate limit (a token bucket): a batch takes at most what the bucket
-        # holds now less the batches in flight; the rest waits for it to refill
-        bucket = self.token.mint_rate_available(self.signer.address)
-        if bucket is not None:
-            bucket = max(bucket - self._unmined_units(), 0)
-
-        def take(units: int | None) -> tuple[bool, int | None, list[Item], bool]:
-            if bucket is not None and (units is None or bucket < units):
-                halted, batch_id, items, short = self._take(bucket)
-                if short and not items and not halted:
-                    # the bucket binds, not the attestation: attesting would not help
-                    raise _BucketEmpty
-                return halted, batch_id, items, short
-            return self._take(units)
-
         budget = None
         if self.attestor is not None:
             # mint what the current attestation covers; the rest waits for the next one
             budget = self.attestor.headroom(unmined=self._unmined_units)
             if budget == 0 and not self.attestor.attest_due():
                 return None
-        uncovered = False
         try:
-            halted, batch_id, items, short = take(budget)
-            if (
-                short
-                and not items
-                and not halted
-                and self.attestor is not None
-                and self.attestor.attest_due()
-            ):
-                # the chain as it is now first: another attestor may have covered them already
-                halted, batch_id, items, short = take(
-                    self.attestor.headroom(unmined=self._unmined_units, fresh_read=True)
-                )
-            if (
-                short
-                and not items
-                and not halted
-                and self.attestor is not None
-                and self.attestor.attest_due()
-            ):
-                self.attestor.attest(reason="deposits not covered")
-                halted, batch_id, items, short = take(self.attestor.headroom(unmined=self._unmined_units))
-                if short and not items and not halted:
-                    # Not covered even by an attestation of all the recorded reserves: the chain
-                    # decides (a deposit minted behind the outbox's back is then settled from its
-                    # event, a real shortfall blocks minting on ReserveCeilingExceeded).
-                    halted, batch_id, items, short = take(None)
-                    uncovered = True
-        except _BucketEmpty:
-            self._blocked("minting_blocked_rate_limit", f"the minter's rate limit holds {bucket} units")
+            bucket = self.token.mint_rate_available(self.signer.address)
+            take = within_bucket(
+                self._take, None if bucket is None else max(bucket - self._unmined_units(), 0)
+            )
+            halted, batch_id, items, uncovered = take_covered(
+                take, self.attestor, budget, self._unmined_units
+            )
+        except BucketEmpty as empty:
+            self._blocked("minting_blocked_rate_limit", str(empty))
             return None
-        return self._claimed(halted, batch_id, items, uncovered=uncovered)
-
-    def _claimed(
-        self, halted: bool, batch_id: int | None, items: list[Item], *, uncovered: bool
-    ) -> tuple[int, list[Item], bool] | None:
         if halted:
             self._blocked("minting_blocked_halted", "minting halted by the reserve reconciler")
             return None
