@@ -11,6 +11,7 @@ import {IERC3009, IERC3009Cancel} from "@openzeppelin/contracts/interfaces/draft
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 import {IUSHKCore} from "./interfaces/IUSHK.sol";
 
@@ -26,6 +27,15 @@ import {IUSHKCore} from "./interfaces/IUSHK.sol";
 ///   any bytes32 id maps to exactly one bit, and sequential ids share words.
 /// - Balances and the supply are 128-bit: 3.4e26 US dollars, far beyond any reserve. Amounts that
 ///   do not fit revert with AmountTooLarge or on the reserve ceiling.
+/// - ERC-20 failures revert with ERC-6093's errors (ERC20InsufficientBalance, ...); everything else
+///   with USHK's own (IUSHKCore).
+/// - No address holds MINTER_ROLE and ATTESTOR_ROLE together (RolesConflict): the key that mints
+///   is never the key that states the reserves.
+/// - Each minter may have a token bucket (capacity, refill per second) on top of its allowance and
+///   per-mint maximum (setMinterRateLimit).
+/// - permit and EIP-3009 take `bytes signature` overloads checked with SignatureChecker, so that
+///   smart-contract wallets (ERC-1271) can sign.
+/// @custom:security-contact security@ushk.example
 // Not `is IUSHK`: IUSHK redeclares errors of Initializable and UUPSUpgradeable, which solc refuses
 // in a contract that inherits both (contracts/interfaces/IUSHK.sol).
 // slither-disable-next-line missing-inheritance
@@ -72,6 +82,10 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     /// @dev Hash of the EIP-712 version.
     bytes32 private constant _VERSION_HASH = keccak256("1");
 
+    /// @dev Flags.paused and Flags.allowlistEnabled in the Flags slot (_flagsWord).
+    uint256 private constant _PAUSED_BIT = 1 << 192;
+    uint256 private constant _ALLOWLIST_BIT = 1 << 216;
+
     /// @dev keccak256(abi.encode(uint256(keccak256("ushk.storage.USHK")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 private constant _STORAGE_SLOT = 0x4180283d436740db6191cb4f8f80a25058ea4e11ccac5beb9d54e135fa610c00;
 
@@ -117,6 +131,14 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         uint64 timestamp;
     }
 
+    /// @dev One minter's token bucket (rate limit): one storage slot. `capacity` 0: no limit.
+    struct MintRateLimit {
+        uint80 capacity;
+        uint80 available; // as of `updatedAt`
+        uint56 refillPerSecond;
+        uint40 updatedAt;
+    }
+
     /// @custom:storage-location erc7201:ushk.storage.USHK
     struct USHKStorage {
         Flags flags;
@@ -130,6 +152,8 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         mapping(address authorizer => mapping(bytes32 nonce => bool)) authorizations;
         LogAnchor logAnchor;
         bytes32 logRoot;
+        // appended in version 2 (issue 13)
+        mapping(address minter => MintRateLimit) rateLimits;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -150,7 +174,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         __AccessControl_init();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _storage().ceiling.maxAge = maxAge;
-        emit MaxAttestationAgeSet(maxAge);
+        emit MaxAttestationAgeSet(0, maxAge);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -200,6 +224,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
 
     /// @inheritdoc IERC20
     function transferFrom(address from, address to, uint256 amount) external returns (bool) {
+        if (from == address(0)) revert ERC20InvalidSender(address(0));
         USHKStorage storage $ = _storage();
         if ($.accounts[msg.sender].frozen) revert AccountFrozen(msg.sender);
         _spendAllowance($, from, msg.sender, amount);
@@ -224,18 +249,18 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external
     {
-        USHKStorage storage $ = _storage();
-        if ($.flags.paused) revert TokenPaused();
-        if (block.timestamp > deadline) revert PermitExpired(deadline);
-        Account storage account = $.accounts[owner];
-        if (account.frozen) revert AccountFrozen(owner);
-        uint64 nonce = account.nonce;
-        _checkSignature(owner, keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, nonce, deadline)), v, r, s);
-        unchecked {
-            // a 64-bit nonce cannot be used up by signatures that each cost a transaction
-            account.nonce = nonce + 1;
-        }
-        _approve($, owner, spender, value);
+        (USHKStorage storage $, bytes32 structHash) = _permitStructHash(owner, spender, value, deadline);
+        _checkSignature(owner, structHash, v, r, s);
+        _usePermit($, owner, spender, value);
+    }
+
+    /// @inheritdoc IUSHKCore
+    function permit(address owner, address spender, uint256 value, uint256 deadline, bytes calldata signature)
+        external
+    {
+        (USHKStorage storage $, bytes32 structHash) = _permitStructHash(owner, spender, value, deadline);
+        _checkSignature(owner, structHash, signature);
+        _usePermit($, owner, spender, value);
     }
 
     /// @inheritdoc IERC20Permit
@@ -284,9 +309,29 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         bytes32 r,
         bytes32 s
     ) external {
-        _useAuthorization(
-            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, v, r, s
+        bytes32 structHash = _authorizationStructHash(
+            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce
         );
+        _checkSignature(from, structHash, v, r, s);
+        _markAuthorization(from, nonce);
+        _transfer(from, to, value);
+    }
+
+    /// @inheritdoc IUSHKCore
+    function transferWithAuthorization(
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external {
+        bytes32 structHash = _authorizationStructHash(
+            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce
+        );
+        _checkSignature(from, structHash, signature);
+        _markAuthorization(from, nonce);
         _transfer(from, to, value);
     }
 
@@ -303,19 +348,43 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         bytes32 s
     ) external {
         if (to != msg.sender) revert CallerNotPayee(msg.sender, to);
-        _useAuthorization(
-            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, v, r, s
+        bytes32 structHash = _authorizationStructHash(
+            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce
         );
+        _checkSignature(from, structHash, v, r, s);
+        _markAuthorization(from, nonce);
+        _transfer(from, to, value);
+    }
+
+    /// @inheritdoc IUSHKCore
+    function receiveWithAuthorization(
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external {
+        if (to != msg.sender) revert CallerNotPayee(msg.sender, to);
+        bytes32 structHash = _authorizationStructHash(
+            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce
+        );
+        _checkSignature(from, structHash, signature);
+        _markAuthorization(from, nonce);
         _transfer(from, to, value);
     }
 
     /// @inheritdoc IERC3009Cancel
     function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external {
-        USHKStorage storage $ = _storage();
-        if ($.authorizations[authorizer][nonce]) revert AuthorizationAlreadyUsed(authorizer, nonce);
-        _checkSignature(authorizer, keccak256(abi.encode(CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce)), v, r, s);
-        $.authorizations[authorizer][nonce] = true;
-        emit AuthorizationCanceled(authorizer, nonce);
+        _checkSignature(authorizer, _cancelStructHash(authorizer, nonce), v, r, s);
+        _cancelAuthorization(authorizer, nonce);
+    }
+
+    /// @inheritdoc IUSHKCore
+    function cancelAuthorization(address authorizer, bytes32 nonce, bytes calldata signature) external {
+        _checkSignature(authorizer, _cancelStructHash(authorizer, nonce), signature);
+        _cancelAuthorization(authorizer, nonce);
     }
 
     /// @inheritdoc IERC3009
@@ -362,7 +431,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         if (minter == address(0)) revert ZeroAddress();
         if (allowance_ > type(uint128).max) revert AmountTooLarge(allowance_);
         if (maxPerMint > type(uint120).max) revert AmountTooLarge(maxPerMint);
-        _grantRole(MINTER_ROLE, minter);
+        _grantRole(MINTER_ROLE, minter); // refused (RolesConflict) for an attestor
         _storage().minters[minter] =
             Minter({allowance: uint128(allowance_), maxPerMint: uint120(maxPerMint), active: true});
         emit MinterConfigured(minter, allowance_, maxPerMint);
@@ -386,6 +455,44 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     /// @inheritdoc IUSHKCore
     function isMinter(address account) external view returns (bool) {
         return _storage().minters[account].active;
+    }
+
+    /// @inheritdoc IUSHKCore
+    function setMinterRateLimit(address minter, uint256 capacity, uint256 refillPerSecond)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        if (minter == address(0)) revert ZeroAddress();
+        if (capacity > type(uint80).max) revert AmountTooLarge(capacity);
+        if (refillPerSecond > type(uint56).max) revert AmountTooLarge(refillPerSecond);
+        _storage().rateLimits[minter] = MintRateLimit({
+            capacity: uint80(capacity),
+            available: uint80(capacity),
+            refillPerSecond: uint56(refillPerSecond),
+            updatedAt: uint40(block.timestamp)
+        });
+        emit MinterRateLimitSet(minter, capacity, refillPerSecond);
+    }
+
+    /// @inheritdoc IUSHKCore
+    function minterRateLimit(address minter)
+        external
+        view
+        returns (uint256 capacity, uint256 refillPerSecond, uint256 available)
+    {
+        MintRateLimit storage limit = _storage().rateLimits[minter];
+        return (limit.capacity, limit.refillPerSecond, _bucketLevel(limit));
+    }
+
+    /// @inheritdoc IUSHKCore
+    function mintCapacity(address minter) external view returns (uint256) {
+        USHKStorage storage $ = _storage();
+        Minter memory config = $.minters[minter];
+        if (!config.active) return 0;
+        MintRateLimit storage limit = $.rateLimits[minter];
+        if (limit.capacity == 0) return config.allowance;
+        uint256 level = _bucketLevel(limit);
+        return level < config.allowance ? level : config.allowance;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -438,8 +545,10 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     /// @inheritdoc IUSHKCore
     function setMaxAttestationAge(uint64 maxAge) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (maxAge == 0) revert InvalidMaxAge();
-        _storage().ceiling.maxAge = maxAge;
-        emit MaxAttestationAgeSet(maxAge);
+        Ceiling storage ceiling = _storage().ceiling;
+        uint64 oldMaxAge = ceiling.maxAge;
+        ceiling.maxAge = maxAge;
+        emit MaxAttestationAgeSet(oldMaxAge, maxAge);
     }
 
     /// @inheritdoc IUSHKCore
@@ -462,7 +571,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         Account storage account = $.accounts[msg.sender];
         if (account.frozen) revert AccountFrozen(msg.sender);
         uint256 balance = account.balance;
-        if (balance < amount) revert InsufficientBalance(msg.sender, balance, amount);
+        if (balance < amount) revert ERC20InsufficientBalance(msg.sender, balance, amount);
         unchecked {
             // amount <= balance <= totalSupply < 2^128; 2^64 redemptions would each cost a transaction
             account.balance = uint128(balance - amount);
@@ -547,6 +656,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
 
     /// @inheritdoc IUSHKCore
     function unfreeze(address account) external onlyRole(COMPLIANCE_ROLE) {
+        if (account == address(0)) revert ZeroAddress();
         _storage().accounts[account].frozen = false;
         emit Unfrozen(account);
     }
@@ -563,9 +673,12 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         if (!acct.frozen) revert NotFrozen(account);
         amount = acct.balance;
         acct.balance = 0;
+        uint128 ceiling = $.ceiling.amount;
         unchecked {
             // a balance never exceeds the supply
             $.flags.totalSupply -= uint128(amount);
+            // the wiped tokens' reserves are no longer the holders': the ceiling goes down with them
+            $.ceiling.amount = ceiling > amount ? ceiling - uint128(amount) : 0;
         }
         emit FrozenBalanceWiped(account, amount);
         emit Transfer(account, address(0), amount);
@@ -618,19 +731,30 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         }
     }
 
+    /// @dev The Flags slot as one word: totalSupply (bits 0-127), redemptionCount (128-191), then
+    /// one byte each for paused (192), mintingPaused (200), redemptionsPaused (208) and
+    /// allowlistEnabled (216), as solc packs the struct (the pause and allowlist tests exercise both bits).
+    function _flagsWord(USHKStorage storage $) private view returns (uint256 word) {
+        // slither-disable-next-line assembly
+        assembly {
+            word := sload($.slot)
+        }
+    }
+
     /// @dev Moves `amount` from `from` to `to`, enforcing pause, freezes and the allowlist.
     function _transfer(address from, address to, uint256 amount) private {
-        if (to == address(0)) revert ZeroAddress();
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         USHKStorage storage $ = _storage();
-        Flags memory flags = $.flags;
-        if (flags.paused) revert TokenPaused();
+        // the flags' slot read once as a word (a memory copy of the struct costs a transfer ~100 gas)
+        uint256 flags = _flagsWord($);
+        if (flags & _PAUSED_BIT != 0) revert TokenPaused();
         Account storage sender = $.accounts[from];
         Account storage recipient = $.accounts[to];
         if (sender.frozen) revert AccountFrozen(from);
         if (recipient.frozen) revert AccountFrozen(to);
-        if (flags.allowlistEnabled && !recipient.allowed) revert NotAllowlisted(to);
+        if (flags & _ALLOWLIST_BIT != 0 && !recipient.allowed) revert NotAllowlisted(to);
         uint256 balance = sender.balance;
-        if (balance < amount) revert InsufficientBalance(from, balance, amount);
+        if (balance < amount) revert ERC20InsufficientBalance(from, balance, amount);
         unchecked {
             // amount <= balance < 2^128, and the sum of all balances is the supply (< 2^128)
             sender.balance = uint128(balance - amount);
@@ -641,7 +765,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
 
     /// @dev Sets an allowance; the spender must not be frozen.
     function _approve(USHKStorage storage $, address owner, address spender, uint256 amount) private {
-        if (spender == address(0)) revert ZeroAddress();
+        if (spender == address(0)) revert ERC20InvalidSpender(address(0));
         if ($.accounts[spender].frozen) revert AccountFrozen(spender);
         $.allowances[owner][spender] = amount;
         emit Approval(owner, spender, amount);
@@ -651,7 +775,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     function _spendAllowance(USHKStorage storage $, address owner, address spender, uint256 amount) private {
         uint256 current = $.allowances[owner][spender];
         if (current != type(uint256).max) {
-            if (current < amount) revert InsufficientAllowance(spender, current, amount);
+            if (current < amount) revert ERC20InsufficientAllowance(spender, current, amount);
             unchecked {
                 // checked just above
                 $.allowances[owner][spender] = current - amount;
@@ -659,28 +783,66 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         }
     }
 
-    /// @dev Marks an EIP-3009 authorization as used after checking its window and signature.
-    function _useAuthorization(
+    /// @dev Checks a permit's pause, deadline, owner and freeze; returns its EIP-712 struct hash.
+    function _permitStructHash(address owner, address spender, uint256 value, uint256 deadline)
+        private
+        view
+        returns (USHKStorage storage $, bytes32 structHash)
+    {
+        $ = _storage();
+        if ($.flags.paused) revert TokenPaused();
+        if (block.timestamp > deadline) revert PermitExpired(deadline);
+        if (owner == address(0)) revert ERC20InvalidApprover(address(0));
+        Account storage account = $.accounts[owner];
+        if (account.frozen) revert AccountFrozen(owner);
+        structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, account.nonce, deadline));
+    }
+
+    /// @dev Uses the owner's permit nonce and sets the allowance (the signature was checked).
+    function _usePermit(USHKStorage storage $, address owner, address spender, uint256 value) private {
+        Account storage account = $.accounts[owner];
+        unchecked {
+            // a 64-bit nonce cannot be used up by signatures that each cost a transaction
+            account.nonce = account.nonce + 1;
+        }
+        _approve($, owner, spender, value);
+    }
+
+    /// @dev Checks an EIP-3009 authorization's window and that its nonce is unused; returns its
+    /// EIP-712 struct hash.
+    function _authorizationStructHash(
         bytes32 typehash,
         address from,
         address to,
         uint256 value,
         uint256 validAfter,
         uint256 validBefore,
-        bytes32 nonce,
-        uint8 v,
-        bytes32 r,
-        bytes32 s
-    ) private {
+        bytes32 nonce
+    ) private view returns (bytes32) {
         if (block.timestamp <= validAfter) revert AuthorizationNotYetValid(validAfter);
         if (block.timestamp >= validBefore) revert AuthorizationExpired(validBefore);
-        USHKStorage storage $ = _storage();
-        if ($.authorizations[from][nonce]) revert AuthorizationAlreadyUsed(from, nonce);
-        _checkSignature(
-            from, keccak256(abi.encode(typehash, from, to, value, validAfter, validBefore, nonce)), v, r, s
-        );
-        $.authorizations[from][nonce] = true;
+        if (_storage().authorizations[from][nonce]) revert AuthorizationAlreadyUsed(from, nonce);
+        return keccak256(abi.encode(typehash, from, to, value, validAfter, validBefore, nonce));
+    }
+
+    /// @dev Marks an EIP-3009 authorization as used (its signature was checked).
+    function _markAuthorization(address from, bytes32 nonce) private {
+        _storage().authorizations[from][nonce] = true;
         emit AuthorizationUsed(from, nonce);
+    }
+
+    /// @dev Checks that a cancellation may happen (not paused, nonce unused); returns its struct hash.
+    function _cancelStructHash(address authorizer, bytes32 nonce) private view returns (bytes32) {
+        USHKStorage storage $ = _storage();
+        if ($.flags.paused) revert TokenPaused();
+        if ($.authorizations[authorizer][nonce]) revert AuthorizationAlreadyUsed(authorizer, nonce);
+        return keccak256(abi.encode(CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce));
+    }
+
+    /// @dev Marks an EIP-3009 nonce as canceled (the signature was checked).
+    function _cancelAuthorization(address authorizer, bytes32 nonce) private {
+        _storage().authorizations[authorizer][nonce] = true;
+        emit AuthorizationCanceled(authorizer, nonce);
     }
 
     /// @dev Reverts with InvalidSignature unless (v, r, s) signs the EIP-712 digest of `structHash`
@@ -691,6 +853,16 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         // slither-disable-next-line unused-return
         (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
         if (error != ECDSA.RecoverError.NoError || recovered != signer || signer == address(0)) {
+            revert InvalidSignature();
+        }
+    }
+
+    /// @dev Reverts with InvalidSignature unless `signature` signs the EIP-712 digest of
+    /// `structHash` for `signer`: an ECDSA signature (65 bytes) of an account without code, or a
+    /// signature the contract at `signer` accepts (ERC-1271 isValidSignature), by SignatureChecker.
+    function _checkSignature(address signer, bytes32 structHash, bytes calldata signature) private view {
+        bytes32 digest = keccak256(abi.encodePacked(hex"1901", DOMAIN_SEPARATOR(), structHash));
+        if (signer == address(0) || !SignatureChecker.isValidSignatureNowCalldata(signer, digest, signature)) {
             revert InvalidSignature();
         }
     }
@@ -758,7 +930,7 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     ) private {
         if (amount == 0) revert ZeroAmount();
         if (amount > maxPerMint) revert MintAboveMaximum(amount, maxPerMint);
-        if (to == address(0)) revert ZeroAddress();
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         Account storage account = $.accounts[to];
         if (account.frozen) revert AccountFrozen(to);
         if (allowlist && !account.allowed) revert NotAllowlisted(to);
@@ -768,10 +940,21 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         emit Minted(msg.sender, to, amount, depositId);
     }
 
-    /// @dev Spends the minter's allowance and raises the supply by `total`, within a fresh ceiling
-    /// (freshness first: a token never attested reports AttestationStale).
+    /// @dev Spends the minter's allowance and its rate limit's bucket and raises the supply by
+    /// `total`, within a fresh ceiling (freshness first: a token never attested reports
+    /// AttestationStale).
     function _finishMint(USHKStorage storage $, Minter memory minter, Flags memory flags, uint256 total) private {
         if (total > minter.allowance) revert MinterAllowanceExceeded(msg.sender, minter.allowance, total);
+        MintRateLimit storage limit = $.rateLimits[msg.sender];
+        if (limit.capacity != 0) {
+            uint256 available = _bucketLevel(limit);
+            if (total > available) revert MintRateLimitExceeded(msg.sender, available, total);
+            unchecked {
+                // total <= available <= capacity < 2^80; a uint40 time lasts 34,000 years
+                limit.available = uint80(available - total);
+                limit.updatedAt = uint40(block.timestamp);
+            }
+        }
         Ceiling memory ceiling = $.ceiling;
         if (ceiling.timestamp == 0 || block.timestamp - ceiling.timestamp > ceiling.maxAge) {
             revert AttestationStale(ceiling.timestamp, ceiling.maxAge);
@@ -785,6 +968,14 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
         }
     }
 
+    /// @dev What a bucket holds now: its level at its last update plus the refill since, at most
+    /// its capacity.
+    function _bucketLevel(MintRateLimit storage limit) private view returns (uint256) {
+        // elapsed < 2^40 and refillPerSecond < 2^56: no overflow
+        uint256 level = limit.available + (block.timestamp - limit.updatedAt) * limit.refillPerSecond;
+        return level < limit.capacity ? level : limit.capacity;
+    }
+
     /// @dev Keeps the minter configuration in step with MINTER_ROLE: a revoked minter loses it.
     function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
         revoked = super._revokeRole(role, account);
@@ -795,7 +986,14 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     }
 
     /// @dev A minter granted MINTER_ROLE directly is active with no allowance until configured.
+    /// MINTER_ROLE and ATTESTOR_ROLE are never held by one address (RolesConflict).
     function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        if (role == MINTER_ROLE && hasRole(ATTESTOR_ROLE, account)) {
+            revert RolesConflict(account, MINTER_ROLE, ATTESTOR_ROLE);
+        }
+        if (role == ATTESTOR_ROLE && hasRole(MINTER_ROLE, account)) {
+            revert RolesConflict(account, ATTESTOR_ROLE, MINTER_ROLE);
+        }
         granted = super._grantRole(role, account);
         if (role == MINTER_ROLE && granted) _storage().minters[account].active = true;
     }

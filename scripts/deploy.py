@@ -33,7 +33,8 @@ def cli():
 @click.option(
     "--minter",
     type=ADDRESS,
-    help="Minter to configure. Default on a local network: the admin; elsewhere: none.",
+    help="Minter to configure (never the attestor: the token refuses one address both roles). "
+    "Default on a local network: the admin unless it is the attestor; elsewhere: none.",
 )
 @click.option(
     "--minter-allowance",
@@ -104,6 +105,9 @@ def token(
     deployer = resolve_sender(account, what="the deployment")
     if minter is None and is_local_network():
         minter = admin or deployer.address
+        if (attestor or minter).lower() == minter.lower():
+            click.echo("no minter configured: the admin is the attestor (give --attestor or --minter)")
+            minter = None
     if minter is not None and max_per_mint > minter_allowance:
         raise click.BadParameter(
             f"the per-mint maximum ({format_usd(max_per_mint)}) exceeds the allowance "

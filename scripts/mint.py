@@ -1,4 +1,4 @@
-"""Minters and mints of the deployed USHK token: `ape run mint configure-minter|remove-minter|mint|mint-batch`.
+"""Minters and mints of the deployed USHK token: `ape run mint configure-minter|set-rate-limit|remove-minter|mint|mint-batch`.
 
 Amounts are US dollars with at most 2 decimals ("1250.00"). A deposit id is a bytes32 in hex or
 the reserve service's deposit sequence number (42 -> "USHK-DEP" << 192 | 42). Every mint needs a
@@ -36,6 +36,34 @@ def _require_minter(token, sender):
         raise click.ClickException(
             f"{sender.address} is not a minter (pick the minter with --account, or configure it "
             f"with `ape run mint configure-minter`)"
+        )
+
+
+@cli.command("set-rate-limit", cls=ConnectedCommand)
+@signer_option("the admin")
+@click.argument("minter", type=ADDRESS)
+@click.option(
+    "--capacity", type=USD_OR_ZERO, required=True, help="Most it may mint in a burst, in USD (0: no limit)."
+)
+@click.option(
+    "--refill-per-hour", type=USD_OR_ZERO, default="0", help="What the bucket regains an hour, in USD."
+)
+def set_rate_limit(account, minter, capacity, refill_per_hour):
+    """Give MINTER an on-chain rate limit (a token bucket, as the admin): it starts full and
+    every mint spends from it; 0 capacity removes the limit. The refill is rounded down to whole
+    units a second."""
+    if capacity >= 2**80:
+        raise click.BadParameter("too large for the contract (2^80 units)", param_hint="--capacity")
+    refill = refill_per_hour // 3600
+    token, _info = token_from_deployment()
+    sender = resolve_sender(account, what="the rate limit")
+    require_role(token, "DEFAULT_ADMIN_ROLE", sender, doing="setting a rate limit")
+    transact(token.setMinterRateLimit, minter, capacity, refill, sender=sender, what="setMinterRateLimit")
+    if capacity == 0:
+        click.echo(f"minter {minter}: no rate limit")
+    else:
+        click.echo(
+            f"minter {minter}: rate limit {format_usd(capacity)} USD, refilling {format_usd(refill * 3600)} USD an hour"
         )
 
 

@@ -7,6 +7,7 @@ import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IER
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {IERC3009, IERC3009Cancel} from "@openzeppelin/contracts/interfaces/draft-IERC3009.sol";
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
 /// @title IUSHKCore
 /// @notice The USHK stablecoin: US dollars issued 1:1 against reserves held by commercial banks,
@@ -17,10 +18,17 @@ import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 /// minters, sets the maximum attestation age and rescues tokens; MINTER_ROLE mints within a
 /// per-minter allowance and per-mint maximum; PAUSER_ROLE pauses and unpauses; COMPLIANCE_ROLE
 /// freezes, unfreezes, wipes frozen balances and keeps the allowlist; ATTESTOR_ROLE posts reserve
-/// attestations; UPGRADER_ROLE upgrades the implementation (UUPS).
+/// attestations; UPGRADER_ROLE upgrades the implementation (UUPS). No address holds MINTER_ROLE
+/// and ATTESTOR_ROLE together.
+/// ERC-20 failures revert with the ERC-6093 errors (IERC20Errors): ERC20InsufficientBalance
+/// (transfers, transferFrom, EIP-3009 and redeem), ERC20InsufficientAllowance (transferFrom),
+/// ERC20InvalidReceiver (a transfer or mint to the zero address), ERC20InvalidSender
+/// (transferFrom from the zero address), ERC20InvalidSpender (an approval or permit for the zero
+/// address) and ERC20InvalidApprover (a permit of the zero address); everything else with the
+/// errors below.
 /// IUSHKCore is what the token declares itself, and USHK inherits it; integrators use IUSHK (at
 /// the end of this file), which adds the errors of the OpenZeppelin code the token runs.
-interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009Cancel, IERC5267 {
+interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009Cancel, IERC5267, IERC20Errors {
     /*//////////////////////////////////////////////////////////////
                                 CUSTOM ERRORS
     //////////////////////////////////////////////////////////////*/
@@ -32,20 +40,22 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     /// @param amount The amount given.
     error AmountTooLarge(uint256 amount);
 
-    /// @notice Thrown when the zero address is given as a recipient, account or minter.
+    /// @notice Thrown when the zero address is given as an admin, account, minter or rescue
+    /// recipient (ERC-20 transfers and mints to it revert with ERC20InvalidReceiver).
     error ZeroAddress();
 
-    /// @notice Thrown when `account` holds less than `needed`.
-    /// @param account The account debited.
-    /// @param balance Its balance.
-    /// @param needed The amount asked for.
-    error InsufficientBalance(address account, uint256 balance, uint256 needed);
+    /// @notice Thrown when a role would give one address both MINTER_ROLE and ATTESTOR_ROLE: the
+    /// key that mints must not be the key that states the reserves.
+    /// @param account The address.
+    /// @param role The role being granted.
+    /// @param heldRole The conflicting role it holds.
+    error RolesConflict(address account, bytes32 role, bytes32 heldRole);
 
-    /// @notice Thrown when `spender` may spend less than `needed` of the owner's tokens.
-    /// @param spender The spender.
-    /// @param allowance Its remaining allowance.
-    /// @param needed The amount asked for.
-    error InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
+    /// @notice Thrown when a mint (or a batch's sum) exceeds what the minter's rate limit holds now.
+    /// @param minter The minter.
+    /// @param available What its bucket holds now.
+    /// @param amount The amount the mint needs.
+    error MintRateLimitExceeded(address minter, uint256 available, uint256 amount);
 
     /// @notice Thrown when a frozen account would send, receive, be minted to, approve, spend,
     /// be spent from, or redeem.
@@ -152,66 +162,113 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Emitted when `amount` is minted to `to` for bank deposit `depositId`.
+    /// @param minter The minter.
+    /// @param to The beneficiary.
+    /// @param amount The amount minted.
+    /// @param depositId The bank deposit's id.
     event Minted(address indexed minter, address indexed to, uint256 amount, bytes32 indexed depositId);
 
     /// @notice Emitted when `holder` burns `amount` to be paid out in US dollars to the bank account
     /// named by `payoutRef`; ids start at 1 and increase by one.
+    /// @param redemptionId The redemption's id.
+    /// @param holder The holder who burned.
+    /// @param amount The amount burned.
+    /// @param payoutRef The payout reference given by the holder's bank.
     event RedemptionRequested(
         uint256 indexed redemptionId, address indexed holder, uint256 amount, bytes32 payoutRef
     );
 
     /// @notice Emitted when a minter's allowance and per-mint maximum are set.
+    /// @param minter The minter.
+    /// @param allowance The total it may mint from now on.
+    /// @param maxPerMint The most a single mint may mint.
     event MinterConfigured(address indexed minter, uint256 allowance, uint256 maxPerMint);
 
+    /// @notice Emitted when a minter's rate limit (token bucket) is set; the bucket starts full.
+    /// @param minter The minter.
+    /// @param capacity The bucket's capacity (0: no rate limit).
+    /// @param refillPerSecond The amount the bucket refills by each second.
+    event MinterRateLimitSet(address indexed minter, uint256 capacity, uint256 refillPerSecond);
+
     /// @notice Emitted when a minter is removed.
+    /// @param minter The minter.
     event MinterRemoved(address indexed minter);
 
     /// @notice Emitted when reserves are attested.
+    /// @param attestor The attestor.
+    /// @param amount The attested reserves in 10^-6 units.
+    /// @param reportHash The hash of the reserve report (indexed: a report's attestation can be
+    /// looked up by its hash).
+    /// @param auditHead The audit log head named.
+    /// @param timestamp The block time of the attestation.
     event ReservesAttested(
-        address indexed attestor, uint256 amount, bytes32 reportHash, bytes32 auditHead, uint64 timestamp
+        address indexed attestor, uint256 amount, bytes32 indexed reportHash, bytes32 auditHead, uint64 timestamp
     );
 
     /// @notice Emitted when the audit log's signed tree head (`treeSize` entries, RFC 9162
     /// Merkle root `rootHash`) is anchored.
+    /// @param anchorer The ANCHOR_ROLE holder.
+    /// @param treeSize The number of entries in the tree.
+    /// @param rootHash The tree's root hash.
+    /// @param timestamp The block time of the anchor.
     event AuditLogAnchored(address indexed anchorer, uint64 indexed treeSize, bytes32 rootHash, uint64 timestamp);
 
-    /// @notice Emitted when the maximum attestation age changes.
-    event MaxAttestationAgeSet(uint64 maxAge);
+    /// @notice Emitted when the maximum attestation age changes (and at initialisation, from 0).
+    /// @param oldMaxAge The previous maximum age in seconds.
+    /// @param newMaxAge The new maximum age in seconds.
+    event MaxAttestationAgeSet(uint64 oldMaxAge, uint64 newMaxAge);
 
     /// @notice Emitted when all token movements are paused.
+    /// @param account The pauser.
     event Paused(address account);
 
     /// @notice Emitted when all token movements are unpaused.
+    /// @param account The pauser.
     event Unpaused(address account);
 
     /// @notice Emitted when minting is paused.
+    /// @param account The pauser.
     event MintingPaused(address account);
 
     /// @notice Emitted when minting is unpaused.
+    /// @param account The pauser.
     event MintingUnpaused(address account);
 
     /// @notice Emitted when redemptions are paused.
+    /// @param account The pauser.
     event RedemptionsPaused(address account);
 
     /// @notice Emitted when redemptions are unpaused.
+    /// @param account The pauser.
     event RedemptionsUnpaused(address account);
 
     /// @notice Emitted when `account` is frozen.
+    /// @param account The account.
     event Frozen(address indexed account);
 
     /// @notice Emitted when `account` is unfrozen.
+    /// @param account The account.
     event Unfrozen(address indexed account);
 
-    /// @notice Emitted when the frozen balance `amount` of `account` is burned.
+    /// @notice Emitted when the frozen balance `amount` of `account` is burned; the attested
+    /// reserve ceiling goes down by the same amount (to no less than zero).
+    /// @param account The frozen account.
+    /// @param amount The amount burned.
     event FrozenBalanceWiped(address indexed account, uint256 amount);
 
     /// @notice Emitted when allowlist mode is switched on or off.
+    /// @param enabled The new mode.
     event AllowlistEnabledSet(bool enabled);
 
     /// @notice Emitted when `account` is put on or taken off the allowlist.
+    /// @param account The account.
+    /// @param allowed Whether it may receive while allowlist mode is on.
     event AllowedSet(address indexed account, bool allowed);
 
     /// @notice Emitted when tokens sent to this contract by mistake are sent on.
+    /// @param token The token.
+    /// @param to The recipient.
+    /// @param amount The amount.
     event TokensRescued(address indexed token, address indexed to, uint256 amount);
 
     /*//////////////////////////////////////////////////////////////
@@ -268,6 +325,33 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     /// @param account The account.
     /// @return True if it holds MINTER_ROLE.
     function isMinter(address account) external view returns (bool);
+
+    /// @notice Sets the rate limit of `minter`: a token bucket of `capacity` that refills by
+    /// `refillPerSecond` each second, which every mint and batch (its sum) spends from, on top of
+    /// the allowance and the per-mint maximum. The bucket starts full.
+    /// @dev Admin only. A capacity of 0 removes the limit. The limit is kept when the minter is
+    /// removed or reconfigured (a re-added minter is still limited).
+    /// @param minter The minter.
+    /// @param capacity The most the minter may mint in a burst (< 2^80; 0: no limit).
+    /// @param refillPerSecond What the bucket regains each second (< 2^56).
+    function setMinterRateLimit(address minter, uint256 capacity, uint256 refillPerSecond) external;
+
+    /// @notice The rate limit of `minter`.
+    /// @param minter The minter.
+    /// @return capacity The bucket's capacity (0: no limit).
+    /// @return refillPerSecond What it regains each second.
+    /// @return available What it holds now.
+    function minterRateLimit(address minter)
+        external
+        view
+        returns (uint256 capacity, uint256 refillPerSecond, uint256 available);
+
+    /// @notice What `minter` can mint now: the lesser of its allowance and its rate limit's bucket
+    /// (the allowance alone without a limit; 0 for a non-minter). The reserve ceiling and the
+    /// per-mint maximum apply besides.
+    /// @param minter The minter.
+    /// @return The amount.
+    function mintCapacity(address minter) external view returns (uint256);
 
     /*//////////////////////////////////////////////////////////////
                                   RESERVES
@@ -382,7 +466,9 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     /// @return True while frozen.
     function isFrozen(address account) external view returns (bool);
 
-    /// @notice Burns the whole balance of the frozen `account`. Compliance only.
+    /// @notice Burns the whole balance of the frozen `account` and lowers the attested reserve
+    /// ceiling by the amount burned (the reserves behind it no longer back the supply). Compliance
+    /// only.
     /// @param account The frozen account.
     /// @return amount The amount burned.
     function wipeFrozen(address account) external returns (uint256 amount);
@@ -418,6 +504,60 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
     /// @notice The EIP-712 version of this token's signing domain.
     /// @return The version string.
     function version() external view returns (string memory);
+
+    /// @notice EIP-2612 permit with the signature as bytes, for smart-contract wallets (ERC-1271)
+    /// as well as EOAs (65-byte r, s, v), as USDC v2.2 has it.
+    /// @param owner The owner.
+    /// @param spender The spender.
+    /// @param value The allowance.
+    /// @param deadline The time after which the permit is void.
+    /// @param signature The owner's signature of the EIP-712 Permit.
+    function permit(address owner, address spender, uint256 value, uint256 deadline, bytes calldata signature)
+        external;
+
+    /// @notice EIP-3009 transferWithAuthorization with the signature as bytes (ERC-1271 or ECDSA).
+    /// @param from The payer.
+    /// @param to The payee.
+    /// @param value The amount.
+    /// @param validAfter The time after which it is valid.
+    /// @param validBefore The time before which it is valid.
+    /// @param nonce The authorization's unique nonce.
+    /// @param signature The payer's signature of the EIP-712 TransferWithAuthorization.
+    function transferWithAuthorization(
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external;
+
+    /// @notice EIP-3009 receiveWithAuthorization with the signature as bytes (ERC-1271 or ECDSA);
+    /// the caller must be the payee.
+    /// @param from The payer.
+    /// @param to The payee (the caller).
+    /// @param value The amount.
+    /// @param validAfter The time after which it is valid.
+    /// @param validBefore The time before which it is valid.
+    /// @param nonce The authorization's unique nonce.
+    /// @param signature The payer's signature of the EIP-712 ReceiveWithAuthorization.
+    function receiveWithAuthorization(
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external;
+
+    /// @notice EIP-3009 cancelAuthorization with the signature as bytes (ERC-1271 or ECDSA).
+    /// Refused while paused.
+    /// @param authorizer The authorizer.
+    /// @param nonce The nonce to cancel.
+    /// @param signature The authorizer's signature of the EIP-712 CancelAuthorization.
+    function cancelAuthorization(address authorizer, bytes32 nonce, bytes calldata signature) external;
 }
 
 /// @title IUSHK

@@ -96,6 +96,10 @@ def deploy_ushk(
     admin_addr = _address_of(admin) if admin is not None else deployer_addr
     holders = _role_map(admin_addr, roles)
     holder_addrs = {name: _address_of(h) for name, h in holders.items()}
+    minter_addr = _address_of(minter) if minter is not None else None
+    if minter_addr is not None and minter_addr.lower() == holder_addrs["ATTESTOR_ROLE"].lower():
+        # the token refuses one address both roles (RolesConflict)
+        raise ValueError(f"the minter {minter_addr} must not be the attestor: give them different addresses")
 
     contract = project_contract(implementation)
     if contract is None:
@@ -116,21 +120,6 @@ def deploy_ushk(
     for name in OPERATIONAL_ROLES:
         grant(name, holder_addrs[name])
         say(f"{name} -> {holder_addrs[name]}")
-
-    minter_addr = _address_of(minter) if minter is not None else None
-    if minter_addr is not None:
-        transact(
-            token.configureMinter,
-            minter_addr,
-            minter_allowance,
-            max_per_mint,
-            sender=deployer,
-            what="configureMinter",
-        )
-        say(
-            f"minter {minter_addr}: allowance {format_usd(minter_allowance)}, "
-            f"max per mint {format_usd(max_per_mint)} USD"
-        )
 
     attestation = None
     if attest_amount is not None:
@@ -170,6 +159,21 @@ def deploy_ushk(
             "attestor": signer.address,
         }
         say(f"reserves attested: {format_usd(attest_amount)} USD")
+
+    # after the attestation: a deployer that attests for a moment may be the minter
+    if minter_addr is not None:
+        transact(
+            token.configureMinter,
+            minter_addr,
+            minter_allowance,
+            max_per_mint,
+            sender=deployer,
+            what="configureMinter",
+        )
+        say(
+            f"minter {minter_addr}: allowance {format_usd(minter_allowance)}, "
+            f"max per mint {format_usd(max_per_mint)} USD"
+        )
 
     if admin_addr != deployer_addr:
         grant("DEFAULT_ADMIN_ROLE", admin_addr)

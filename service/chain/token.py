@@ -136,6 +136,14 @@ class Token:
     def max_attestation_age(self) -> int:
         return self.contract.functions.maxAttestationAge().call()
 
+    def mint_rate_available(self, minter: str) -> int | None:
+        """What the on-chain rate limit (token bucket) of `minter` lets it mint now; None
+        without a limit (capacity 0). The allowance and the reserve ceiling apply besides."""
+        capacity, _refill, available = self.contract.functions.minterRateLimit(
+            to_checksum_address(minter)
+        ).call()
+        return None if capacity == 0 else int(available)
+
     def minting_paused(self) -> bool:
         return self.contract.functions.mintingPaused().call() or self.contract.functions.paused().call()
 

@@ -57,7 +57,16 @@ from service.db import Database
 from service.deposits import outbox
 from service.deposits import repository as deposits_repository
 from service.deposits.models import DepositStatus
-from service.minting.batches import BLOCKING_ERRORS, InFlight, Item, MinterStats, refused_items
+from service.minting.batches import (
+    BLOCKING_ERRORS,
+    BucketEmpty,
+    InFlight,
+    Item,
+    MinterStats,
+    refused_items,
+    take_covered,
+    within_bucket,
+)
 from service.reserves import service as reserves
 from service.reserves.attestor import Attestor
 from service.retry import Backoff
@@ -189,7 +198,7 @@ class Minter:
     def _claim(self) -> tuple[int, list[Item], bool] | None:
         """Claims the next batch: (batch id, items, whether even a new attestation did not
         cover it), or None when paused, halted, nothing is accepted, or what is accepted waits
-        for the next attestation."""
+        for the next attestation or for the minter's rate limit."""
         recent = time.monotonic() - self._chain_ok_at < self.chain_recheck_seconds
         if self.stats.blocked_by is not None or not recent:
             if self.token.minting_paused():
@@ -202,22 +211,17 @@ class Minter:
             budget = self.attestor.headroom(unmined=self._unmined_units)
             if budget == 0 and not self.attestor.attest_due():
                 return None
-        uncovered = False
-        halted, batch_id, items, short = self._take(budget)
-        if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
-            # the chain as it is now first: another attestor may have covered them already
-            halted, batch_id, items, short = self._take(
-                self.attestor.headroom(unmined=self._unmined_units, fresh_read=True)
+        try:
+            bucket = self.token.mint_rate_available(self.signer.address)
+            take = within_bucket(
+                self._take, None if bucket is None else max(bucket - self._unmined_units(), 0)
             )
-        if short and not items and not halted and self.attestor is not None and self.attestor.attest_due():
-            self.attestor.attest(reason="deposits not covered")
-            halted, batch_id, items, short = self._take(self.attestor.headroom(unmined=self._unmined_units))
-            if short and not items and not halted:
-                # Not covered even by an attestation of all the recorded reserves: the chain
-                # decides (a deposit minted behind the outbox's back is then settled from its
-                # event, a real shortfall blocks minting on ReserveCeilingExceeded).
-                halted, batch_id, items, short = self._take(None)
-                uncovered = True
+            halted, batch_id, items, uncovered = take_covered(
+                take, self.attestor, budget, self._unmined_units
+            )
+        except BucketEmpty as empty:
+            self._blocked("minting_blocked_rate_limit", str(empty))
+            return None
         if halted:
             self._blocked("minting_blocked_halted", "minting halted by the reserve reconciler")
             return None

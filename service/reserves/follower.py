@@ -74,7 +74,10 @@ _ARGUMENTS = {
     "maxPerMint": "max_per_mint_units",
     "enabled": "enabled",
     "allowed": "allowed",
-    "maxAge": "max_age_seconds",
+    # MaxAttestationAgeSet(oldMaxAge, newMaxAge) since the token's version 2 (issue 13); the new
+    # age keeps the public field the event's single argument had, the old one is private
+    "newMaxAge": "max_age_seconds",
+    "oldMaxAge": "previous_max_age_seconds",
     "implementation": "implementation",
     "token": "rescued_token",
     "to": "to",

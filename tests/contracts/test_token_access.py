@@ -154,7 +154,7 @@ def test_initialize_setsAdminAndMaxAgeAndEmits(project, chain, admin, stranger, 
     assert token_events(receipt, token) == [
         ev("Upgraded", implementation=impl),
         ev("RoleGranted", role=ZERO32, account=stranger, sender=admin),
-        ev("MaxAttestationAgeSet", maxAge=3600),
+        ev("MaxAttestationAgeSet", oldMaxAge=0, newMaxAge=3600),
         ev("Initialized", version=1),
     ]
     assert token.hasRole(ZERO32, stranger)

@@ -285,7 +285,7 @@ def test_rescueERC20_sendsOnUSHKHeldByTheToken(funded, admin, alice, carol):
 
 def test_rescueERC20_ofUSHKRevertsAboveHolding(funded, admin, alice, carol, reverts):
     funded.transfer(funded.address, 10, sender=alice)
-    with reverts(funded.InsufficientBalance, account=funded, balance=10, needed=11):
+    with reverts(funded.ERC20InsufficientBalance, sender=funded, balance=10, needed=11):
         funded.rescueERC20(funded, carol, 11, sender=admin)
 
 

@@ -59,18 +59,18 @@ def test_transfer_toSelfKeepsBalance(funded, alice):
 
 
 def test_transfer_revertsOnInsufficientBalance(funded, alice, carol, reverts):
-    with reverts(funded.InsufficientBalance, account=alice, balance=ALICE_FUNDS, needed=ALICE_FUNDS + 1):
+    with reverts(funded.ERC20InsufficientBalance, sender=alice, balance=ALICE_FUNDS, needed=ALICE_FUNDS + 1):
         funded.transfer(carol, ALICE_FUNDS + 1, sender=alice)
     assert funded.balanceOf(alice) == ALICE_FUNDS
 
 
 def test_transfer_revertsFromEmptyAccount(funded, carol, alice, reverts):
-    with reverts(funded.InsufficientBalance, account=carol, balance=0, needed=1):
+    with reverts(funded.ERC20InsufficientBalance, sender=carol, balance=0, needed=1):
         funded.transfer(alice, 1, sender=carol)
 
 
 def test_transfer_revertsToZeroAddress(funded, alice, reverts):
-    with reverts(funded.ZeroAddress):
+    with reverts(funded.ERC20InvalidReceiver, receiver=ZERO_ADDRESS):
         funded.transfer(ZERO_ADDRESS, 1, sender=alice)
 
 
@@ -96,7 +96,7 @@ def test_approve_worksWithoutBalance(funded, carol, bob):
 
 
 def test_approve_revertsForZeroSpender(funded, alice, reverts):
-    with reverts(funded.ZeroAddress):
+    with reverts(funded.ERC20InvalidSpender, spender=ZERO_ADDRESS):
         funded.approve(ZERO_ADDRESS, 1, sender=alice)
 
 
@@ -136,31 +136,31 @@ def test_transferFrom_allowanceJustBelowUnlimitedDecreases(funded, alice, bob, c
 
 def test_transferFrom_revertsOnInsufficientAllowance(funded, alice, bob, carol, reverts):
     funded.approve(bob, 100, sender=alice)
-    with reverts(funded.InsufficientAllowance, spender=bob, allowance=100, needed=101):
+    with reverts(funded.ERC20InsufficientAllowance, spender=bob, allowance=100, needed=101):
         funded.transferFrom(alice, carol, 101, sender=bob)
     assert funded.allowance(alice, bob) == 100
     assert funded.balanceOf(alice) == ALICE_FUNDS
 
 
 def test_transferFrom_revertsWithoutAllowance(funded, alice, bob, carol, reverts):
-    with reverts(funded.InsufficientAllowance, spender=carol, allowance=0, needed=1):
+    with reverts(funded.ERC20InsufficientAllowance, spender=carol, allowance=0, needed=1):
         funded.transferFrom(alice, bob, 1, sender=carol)
 
 
 def test_transferFrom_ownerNeedsAllowanceToo(funded, alice, bob, reverts):
-    with reverts(funded.InsufficientAllowance, spender=alice, allowance=0, needed=1):
+    with reverts(funded.ERC20InsufficientAllowance, spender=alice, allowance=0, needed=1):
         funded.transferFrom(alice, bob, 1, sender=alice)
 
 
 def test_transferFrom_revertsOnInsufficientBalanceDespiteAllowance(funded, alice, bob, carol, reverts):
     funded.approve(bob, MAX_UINT256 - 1, sender=alice)
-    with reverts(funded.InsufficientBalance, account=alice, balance=ALICE_FUNDS, needed=ALICE_FUNDS + 1):
+    with reverts(funded.ERC20InsufficientBalance, sender=alice, balance=ALICE_FUNDS, needed=ALICE_FUNDS + 1):
         funded.transferFrom(alice, carol, ALICE_FUNDS + 1, sender=bob)
     assert funded.allowance(alice, bob) == MAX_UINT256 - 1
 
 
 def test_transferFrom_revertsToZeroAddress(funded, alice, bob, reverts):
     funded.approve(bob, 10, sender=alice)
-    with reverts(funded.ZeroAddress):
+    with reverts(funded.ERC20InvalidReceiver, receiver=ZERO_ADDRESS):
         funded.transferFrom(alice, ZERO_ADDRESS, 1, sender=bob)
     assert funded.allowance(alice, bob) == 10

@@ -140,7 +140,7 @@ def test_mint_anyNonzeroBytes32IsADepositId(token, minter, alice, deposit, rever
 
 
 def test_mint_revertsToZeroAddress(token, minter, reverts):
-    with reverts(token.ZeroAddress):
+    with reverts(token.ERC20InvalidReceiver, receiver=ZERO_ADDRESS):
         token.mint(ZERO_ADDRESS, 1, dep_id(1), sender=minter)
 
 
@@ -331,7 +331,7 @@ def test_mintBatch_revertsOnZeroAmountItem(token, minter, alice, reverts):
 
 
 def test_mintBatch_revertsOnZeroAddressItem(token, minter, alice, reverts):
-    with reverts(token.ZeroAddress):
+    with reverts(token.ERC20InvalidReceiver, receiver=ZERO_ADDRESS):
         token.mintBatch([alice, ZERO_ADDRESS], [1, 1], [dep_id(1), dep_id(2)], sender=minter)
 
 
@@ -565,7 +565,7 @@ def test_attestReserves_revertsOnTooLargeAmount(token, attestor, reverts):
 
 def test_setMaxAttestationAge_changesStalenessAndEmits(token, admin, attestor, minter, alice, chain, reverts):
     receipt = token.setMaxAttestationAge(60, sender=admin)
-    assert token_events(receipt, token) == [ev("MaxAttestationAgeSet", maxAge=60)]
+    assert token_events(receipt, token) == [ev("MaxAttestationAgeSet", oldMaxAge=DAY, newMaxAge=60)]
     assert token.maxAttestationAge() == 60
     t0 = chain.pending_timestamp + 10
     chain.pending_timestamp = t0

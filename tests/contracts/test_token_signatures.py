@@ -228,13 +228,13 @@ def test_permit_revertsForHighSOrBadV(funded, chain_id, alice, bob, stranger, re
 
 
 def test_permit_revertsForZeroOwner(funded, stranger, bob, reverts):
-    with reverts(funded.InvalidSignature):
+    with reverts(funded.ERC20InvalidApprover, approver=ZERO_ADDRESS):
         funded.permit(ZERO_ADDRESS, bob, 5, MAX_UINT256, 27, b"\x01" * 32, b"\x01" * 32, sender=stranger)
 
 
 def test_permit_revertsForZeroSpender(funded, chain_id, alice, stranger, reverts):
     sig = sign(alice.private_key, permit_message(chain_id, funded, alice, ZERO_ADDRESS, 5, 0, MAX_UINT256))
-    with reverts(funded.ZeroAddress):
+    with reverts(funded.ERC20InvalidSpender, spender=ZERO_ADDRESS):
         funded.permit(alice, ZERO_ADDRESS, 5, MAX_UINT256, *sig.vrs(), sender=stranger)
 
 
@@ -425,7 +425,7 @@ def test_transferWithAuthorization_failedTransferKeepsNonceUnused(
     args = auth(
         "TransferWithAuthorization", chain_id, funded, alice.private_key, alice, carol, ALICE_FUNDS + 1
     )
-    with reverts(funded.InsufficientBalance, account=alice, balance=ALICE_FUNDS, needed=ALICE_FUNDS + 1):
+    with reverts(funded.ERC20InsufficientBalance, sender=alice, balance=ALICE_FUNDS, needed=ALICE_FUNDS + 1):
         funded.transferWithAuthorization(*args, sender=stranger)
     assert not funded.authorizationState(alice, NONCE_A)
 
@@ -455,7 +455,7 @@ def test_transferWithAuthorization_revertsForFrozenParties(
 
 def test_transferWithAuthorization_revertsToZeroAddress(funded, chain_id, alice, stranger, reverts):
     args = auth("TransferWithAuthorization", chain_id, funded, alice.private_key, alice, ZERO_ADDRESS, 1)
-    with reverts(funded.ZeroAddress):
+    with reverts(funded.ERC20InvalidReceiver, receiver=ZERO_ADDRESS):
         funded.transferWithAuthorization(*args, sender=stranger)
 
 
@@ -560,10 +560,15 @@ def test_cancelAuthorization_revertsForWrongSignerOrNonce(funded, chain_id, alic
     assert not funded.authorizationState(alice, NONCE_A)
 
 
-def test_cancelAuthorization_worksWhilePausedOrFrozen(funded, chain_id, pauser, compliance, alice, stranger):
-    # canceling moves no tokens: neither the pause nor a freeze stops it
+def test_cancelAuthorization_worksWhileFrozenButNotWhilePaused(
+    funded, chain_id, pauser, compliance, alice, stranger, reverts
+):
+    # canceling moves no tokens: a freeze does not stop it; the pause does, as USDC's
     funded.pause(sender=pauser)
     funded.freeze(alice, sender=compliance)
     sig = sign(alice.private_key, cancel_message(chain_id, funded, alice, NONCE_A))
+    with reverts(funded.TokenPaused):
+        funded.cancelAuthorization(alice, NONCE_A, *sig.vrs(), sender=stranger)
+    funded.unpause(sender=pauser)
     funded.cancelAuthorization(alice, NONCE_A, *sig.vrs(), sender=stranger)
     assert funded.authorizationState(alice, NONCE_A)

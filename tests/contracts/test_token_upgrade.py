@@ -75,7 +75,14 @@ def state_of(token, accounts, deposits, nonces):
 @pytest.fixture
 def busy_token(funded, chain_id, admin, minter, pauser, compliance, attestor, alice, bob, carol, stranger):
     """`funded` with something in every part of its state."""
-    t = funded
+    return fill_state(
+        funded, chain_id, admin, minter, pauser, compliance, attestor, alice, bob, carol, stranger
+    )
+
+
+def fill_state(t, chain_id, admin, minter, pauser, compliance, attestor, alice, bob, carol, stranger):
+    """Puts something in every part of the state of `t` (a `funded`-like token); returns it.
+    tests/contracts/test_token_upgrade_v1.py does the same to a proxy of the version-1 token."""
     t.mintBatch([alice, carol], [7 * USHK, 9 * USHK], [dep_id(s) for s in MINTED_SEQS[2:4]], sender=minter)
     t.mintBatch([bob, carol], [1, 2], [dep_id(s) for s in MINTED_SEQS[4:]], sender=minter)
     t.mint(alice, 3, ODD_DEPOSIT, sender=minter)

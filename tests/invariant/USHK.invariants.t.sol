@@ -28,7 +28,7 @@ contract USHKInvariants is InvariantTargets {
         handler = new USHKHandler(token, admin, 1 days);
         handler.bootstrap();
 
-        bytes4[] memory selectors = new bytes4[](22);
+        bytes4[] memory selectors = new bytes4[](23);
         selectors[0] = USHKHandler.mint.selector;
         selectors[1] = USHKHandler.mintBatch.selector;
         selectors[2] = USHKHandler.transfer.selector;
@@ -51,12 +51,13 @@ contract USHKInvariants is InvariantTargets {
         selectors[19] = USHKHandler.removeMinter.selector;
         selectors[20] = USHKHandler.changeRole.selector;
         selectors[21] = USHKHandler.anchorLog.selector;
+        selectors[22] = USHKHandler.setRateLimit.selector;
         // the upgrade: a selector of its own, drawn as often as any other
-        bytes4[] memory all = new bytes4[](23);
-        for (uint256 i; i < 22; ++i) {
+        bytes4[] memory all = new bytes4[](24);
+        for (uint256 i; i < 23; ++i) {
             all[i] = selectors[i];
         }
-        all[22] = USHKHandler.upgrade.selector;
+        all[23] = USHKHandler.upgrade.selector;
         targetContract(address(handler));
         targetSelector(FuzzSelector({addr: address(handler), selectors: all}));
     }
@@ -147,6 +148,12 @@ contract USHKInvariants is InvariantTargets {
             require(token.isMinter(minter) == handler.ghostMinterActive(minter), "minter state differs");
             require(token.minterAllowance(minter) == handler.ghostMinterAllowance(minter), "minter allowance differs");
             require(token.minterMaxPerMint(minter) == handler.ghostMinterMax(minter), "minter maximum differs");
+            (uint256 capacity, uint256 refill, uint256 available) = token.minterRateLimit(minter);
+            require(
+                capacity == handler.ghostRateCapacity(minter) && refill == handler.ghostRateRefill(minter)
+                    && (capacity == 0 || available == handler.ghostRateLevel(minter)),
+                "minter rate limit differs"
+            );
         }
         (uint256 amount, uint64 timestamp,,) = token.reserveAttestation();
         require(amount == handler.ghostCeiling() && timestamp == handler.ghostAttestedAt(), "attestation differs");

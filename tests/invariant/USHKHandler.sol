@@ -53,6 +53,11 @@ contract USHKHandler {
     mapping(address => uint256) public ghostMinterAllowance;
     mapping(address => uint256) public ghostMinterMax;
     mapping(address => bool) public ghostMinterActive;
+    // each minter's token bucket (rate limit): capacity 0 is no limit
+    mapping(address => uint256) public ghostRateCapacity;
+    mapping(address => uint256) public ghostRateAvailable;
+    mapping(address => uint256) public ghostRateRefill;
+    mapping(address => uint256) public ghostRateUpdatedAt;
     mapping(bytes32 => mapping(address => bool)) public ghostRole;
     bool public ghostUpgraded;
     uint64 public ghostAnchorSize;
@@ -263,8 +268,40 @@ contract USHKHandler {
         } else {
             ghostMinterAllowance[caller] -= total;
         }
+        uint256 capacity = ghostRateCapacity[caller];
+        if (capacity != 0) {
+            uint256 level = ghostRateLevel(caller);
+            if (total > level) _fail("mint above the minter's rate limit");
+            ghostRateAvailable[caller] = total > level ? 0 : level - total;
+            ghostRateUpdatedAt[caller] = block.timestamp;
+        }
         ghostSupply += total;
         if (ghostSupply > ghostCeiling) _fail("mint above the attested reserves");
+    }
+
+    /// @notice What the model's bucket of `minter` holds now.
+    function ghostRateLevel(address minter) public view returns (uint256) {
+        uint256 level = ghostRateAvailable[minter]
+            + (block.timestamp - ghostRateUpdatedAt[minter]) * ghostRateRefill[minter];
+        return level < ghostRateCapacity[minter] ? level : ghostRateCapacity[minter];
+    }
+
+    /// @notice setMinterRateLimit by the admin or a stranger: no limit, a small bucket that mints
+    /// run into, or a large one; refills from nothing to fast.
+    function setRateLimit(uint256 callerSeed, uint256 minterSeed, uint256 capacity, uint256 refill) external {
+        address caller = callerSeed % 4 == 3 ? stranger : admin;
+        address minter = minters[minterSeed % MINTERS];
+        capacity = capacity % 4 == 0 ? 0 : capacity % 200_000;
+        refill %= 50;
+        vm.prank(caller);
+        try token.setMinterRateLimit(minter, capacity, refill) {
+            if (!ghostRole[token.DEFAULT_ADMIN_ROLE()][caller]) _fail("rate limit set by a non-admin");
+            ghostRateCapacity[minter] = capacity;
+            ghostRateAvailable[minter] = capacity;
+            ghostRateRefill[minter] = refill;
+            ghostRateUpdatedAt[minter] = block.timestamp;
+            _ok(this.setRateLimit.selector);
+        } catch {}
     }
 
     // ------------------------------------------------------------------ ERC-20
@@ -450,6 +487,7 @@ contract USHKHandler {
             vm.sign(key, _digest(keccak256(abi.encode(token.CANCEL_AUTHORIZATION_TYPEHASH(), authorizer, nonce))));
         vm.prank(stranger);
         try token.cancelAuthorization(authorizer, nonce, v, r, s) {
+            if (ghostPaused) _fail("an authorization canceled while paused");
             if (ghostAuthorizationUsed[authorizer][nonce]) _fail("a used authorization canceled");
             if (key != keys[a]) _fail("cancel signed by another key");
             ghostAuthorizationUsed[authorizer][nonce] = true;
@@ -536,6 +574,8 @@ contract USHKHandler {
             if (!ghostFrozen[account]) _fail("wipe of an account not frozen");
             if (amount != ghostBalance[account]) _fail("wipe of another amount than the balance");
             ghostSupply -= ghostBalance[account];
+            // the ceiling goes down with the wiped tokens, to no less than zero
+            ghostCeiling = ghostCeiling > ghostBalance[account] ? ghostCeiling - ghostBalance[account] : 0;
             ghostBalance[account] = 0;
             ghostFrozenBalance[account] = 0;
             _ok(this.wipeFrozen.selector);
@@ -659,6 +699,12 @@ contract USHKHandler {
         }
         if (ok) {
             if (!ghostRole[token.DEFAULT_ADMIN_ROLE()][caller]) _fail("role changed by a non-admin");
+            if (grant && role == token.MINTER_ROLE() && ghostRole[token.ATTESTOR_ROLE()][account]) {
+                _fail("MINTER_ROLE granted to an attestor");
+            }
+            if (grant && role == token.ATTESTOR_ROLE() && ghostRole[token.MINTER_ROLE()][account]) {
+                _fail("ATTESTOR_ROLE granted to a minter");
+            }
             if (grant) _modelGrant(role, account);
             else _modelRevoke(role, account);
             _ok(this.changeRole.selector);

@@ -36,6 +36,34 @@ def deployment(ape_run, dev_accounts, deploy_token_args, w3, compiled_abi, tmp_p
     return run, token, path
 
 
+def test_set_rate_limit_limitsTheMinter(deployment, dev_accounts):
+    run, token, _path = deployment
+    minter = dev_accounts[1]
+    out = run("mint", "set-rate-limit", minter, "--capacity", "150.00", "--refill-per-hour", "36.00").output
+    assert f"minter {minter}: rate limit 150.00 USD, refilling 36.00 USD an hour" in out
+    assert token.functions.minterRateLimit(minter).call()[:2] == [150 * UNIT, 10_000]
+    over = run(
+        "mint",
+        "mint",
+        dev_accounts[8],
+        "200.00",
+        "--deposit",
+        "201",
+        "--account",
+        "TEST::1",
+        ok=False,
+        code=1,
+    )
+    assert "MintRateLimitExceeded" in over.output
+    refused = run(
+        "mint", "set-rate-limit", minter, "--capacity", "1.00", "--account", "TEST::1", ok=False, code=1
+    )
+    assert "does not hold DEFAULT_ADMIN_ROLE" in refused.output
+    out = run("mint", "set-rate-limit", minter, "--capacity", "0").output
+    assert f"minter {minter}: no rate limit" in out
+    assert token.functions.minterRateLimit(minter).call()[0] == 0
+
+
 def test_configure_and_remove_a_minter(deployment, dev_accounts):
     run, token, path = deployment
     minter = dev_accounts[7]

@@ -61,7 +61,8 @@ def test_namespaceSlot_isTheERC7201SlotOfItsId(compiled):
 
 def test_recordedLayout_isTheTokensDesign(recorded):
     # docs/token-design.md: the flags and the ceiling are one slot each, then the two hashes, then
-    # the mappings, then the audit log anchor; an account and a minter are one slot each
+    # the mappings, then the audit log anchor, then (version 2) the minters' rate limits; an
+    # account, a minter and a rate limit are one slot each
     members = {m["label"]: m for m in recorded["members"]}
     assert [(m["label"], m["slot"]) for m in recorded["members"]] == [
         ("flags", 0),
@@ -75,10 +76,12 @@ def test_recordedLayout_isTheTokensDesign(recorded):
         ("authorizations", 8),
         ("logAnchor", 9),
         ("logRoot", 10),
+        ("rateLimits", 11),  # appended in version 2 (issue 13)
     ]
     assert members["logAnchor"]["bytes"] == 32  # the audit log anchor's size and time: one slot
     assert members["flags"]["bytes"] == members["ceiling"]["bytes"] == 32
     assert members["accounts"]["value"]["bytes"] == members["minters"]["value"]["bytes"] == 32
+    assert members["rateLimits"]["value"]["bytes"] == 32  # a minter's token bucket: one slot
     assert [m["label"] for m in members["accounts"]["value"]["members"]] == [
         "balance",
         "nonce",
@@ -125,8 +128,8 @@ CHANGES = [
     ),
     pytest.param(
         edit(
-            "        bytes32 logRoot;\n    }\n",
-            "        bytes32 logRoot;\n        uint256 appended;\n    }\n",
+            "        mapping(address minter => MintRateLimit) rateLimits;\n    }\n",
+            "        mapping(address minter => MintRateLimit) rateLimits;\n        uint256 appended;\n    }\n",
         ),
         [],
         id="member-appended-at-the-end",

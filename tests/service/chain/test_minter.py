@@ -509,3 +509,28 @@ def test_aLargeBatch_isClaimedAndMarkedInChunks_andAClaimCutShortIsRequeued(
     minter.drain()
     assert [d.status for d in deposits_of(env)] == ["minted"] * 12
     assert_chain_matches(env, deployed, deployed.token())
+
+
+def test_minter_sizesItsBatchesToTheOnChainRateLimit(bank, deployed, workers):
+    """With a token bucket on the minter (issue 13), a batch takes what the bucket holds; a
+    deposit it leaves waits (minting_blocked_rate_limit) until the bucket has room again."""
+    env, client = bank
+    minter, _ = workers
+    minter.linger_seconds = 0
+    c = deployed.contract
+    c.setMinterRateLimit(deployed.minter, 25 * UNITS_PER_USD, 0, sender=deployed.admin)
+    for i in range(3):
+        deposit(client, deployed.holders[i].address, "10.00")
+    got = minter.step()
+    assert got == 2  # 20.00 of the bucket's 25.00
+    assert [d.status for d in deposits_of(env)] == ["minted", "minted", "accepted"]
+    assert minter.step() == 0 and minter.stats.blocked_by == "minting_blocked_rate_limit"
+    assert deployed.token().mint_rate_available(deployed.minter.address) == 5 * UNITS_PER_USD
+    # the admin refills the bucket: the waiting deposit is minted
+    c.setMinterRateLimit(deployed.minter, 25 * UNITS_PER_USD, 0, sender=deployed.admin)
+    assert minter.step() == 1
+    assert [d.status for d in deposits_of(env)] == ["minted"] * 3
+    assert "mint.blocked" in audit_kinds(env)
+    # without a limit the minter reads none
+    c.setMinterRateLimit(deployed.minter, 0, 0, sender=deployed.admin)
+    assert deployed.token().mint_rate_available(deployed.minter.address) is None
