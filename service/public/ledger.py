@@ -56,6 +56,7 @@ EVENT_KINDS: dict[str, tuple[str, ...]] = {
         "token.allowlist_enabled_set",
         "token.allowed_set",
         "token.max_attestation_age_set",
+        "token.minter_rate_limit_set",
         "token.upgraded",
         "token.tokens_rescued",
     ),

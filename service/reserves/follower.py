@@ -59,6 +59,7 @@ TOKEN_EVENTS = {
     "AllowlistEnabledSet": "token.allowlist_enabled_set",
     "AllowedSet": "token.allowed_set",
     "MaxAttestationAgeSet": "token.max_attestation_age_set",
+    "MinterRateLimitSet": "token.minter_rate_limit_set",
     "Upgraded": "token.upgraded",
     "TokensRescued": "token.tokens_rescued",
 }
@@ -74,10 +75,13 @@ _ARGUMENTS = {
     "maxPerMint": "max_per_mint_units",
     "enabled": "enabled",
     "allowed": "allowed",
-    # MaxAttestationAgeSet(oldMaxAge, newMaxAge) since the token's version 2 (issue 13); the new
-    # age keeps the public field the event's single argument had, the old one is private
+    # MaxAttestationAgeSet(oldMaxAge, newMaxAge) since the token's version 2; the new age keeps
+    # the field name the event's single argument had
     "newMaxAge": "max_age_seconds",
     "oldMaxAge": "previous_max_age_seconds",
+    # MinterRateLimitSet(minter, capacity, refillPerSecond)
+    "capacity": "rate_capacity_units",
+    "refillPerSecond": "rate_refill_per_second_units",
     "implementation": "implementation",
     "token": "rescued_token",
     "to": "to",

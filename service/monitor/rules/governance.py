@@ -33,6 +33,7 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
     "AllowedSet": Severity.low,
     "MinterConfigured": Severity.high,
     "MinterRemoved": Severity.high,
+    "MinterRateLimitSet": Severity.high,
     "MaxAttestationAgeSet": Severity.medium,
     "TokensRescued": Severity.medium,
 }
