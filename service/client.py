@@ -171,6 +171,40 @@ class BankClient(_Base):
             raise ValueError("this client has no signing key")
         return signed_settlement(settlement, self.key_id, self.private_key)
 
+    def post_custody_statement(self, body: Mapping[str, Any]) -> httpx.Response:
+        return self.http.post("/v1/bank/custody-statements", json=body)
+
+    def custody_statement(
+        self, *, statement_id: str, balance: str, as_of: str, account: str, currency: str = "USD"
+    ) -> dict[str, Any]:
+        """Signs and posts a custody statement of the bank's USHK reserve account."""
+        if self.private_key is None or self.key_id is None:
+            raise ValueError("this client has no signing key")
+        statement = {
+            "statement_id": statement_id,
+            "balance": balance,
+            "currency": currency,
+            "as_of": as_of,
+            "account": account,
+        }
+        return _raise_for_error(
+            self.post_custody_statement(signed_statement(statement, self.key_id, self.private_key))
+        )
+
+    def custody_statements(self) -> list[dict[str, Any]]:
+        return _raise_for_error(self.http.get("/v1/bank/custody-statements"))["items"]
+
+
+def signed_statement(
+    statement: Mapping[str, Any], key_id: str, private_key: Ed25519PrivateKey | bytes | str
+) -> dict[str, Any]:
+    """The POST /v1/bank/custody-statements body: signed like a deposit confirmation."""
+    return {
+        "statement": dict(statement),
+        "key_id": key_id,
+        "signature": sign_confirmation(private_key, statement),
+    }
+
 
 def build_settlement(
     *, payout_id: int | str, amount: str, value_date: str, bank_reference: str, currency: str = "USD"

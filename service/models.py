@@ -8,7 +8,7 @@ from service.deposits.models import Deposit, MintBatch
 from service.ledger.models import LedgerAccount, LedgerLine, LedgerPosting
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 from service.redemptions.models import Payout, PayoutAccount
-from service.reserves.models import MintingHalt, ReserveReport
+from service.reserves.models import CustodyStatement, MintingHalt, ReserveReport
 from service.snapshots.models import SnapshotLiability, TransparencySnapshot
 from service.webhooks.models import WebhookDelivery
 
@@ -22,6 +22,7 @@ __all__ = [
     "Base",
     "BeneficiaryLock",
     "ChainCursor",
+    "CustodyStatement",
     "Deposit",
     "LedgerAccount",
     "LedgerLine",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,6 +20,7 @@ from service.chain.token import Token, load_account
 from service.config import Settings
 from service.db import Database, utcnow
 from service.minting.minter import Minter
+from service.quota.policy import CustodyPolicy, Policy
 from service.redemptions.watcher import RedemptionWatcher
 from service.reserves.anchor import LogPublisher, request_anchor
 from service.reserves.attestor import Attestor
@@ -45,6 +47,15 @@ def build_token(settings: Settings) -> Token:
     return Token(settings.rpc_url, address)
 
 
+def custody_policy(settings: Settings) -> CustodyPolicy:
+    """The custody statements rule of the policy file (config/policy*.yaml, `custody:`)."""
+    path = Path(settings.policy_file)
+    if not path.is_absolute() and not path.exists():
+        candidate = Path(__file__).resolve().parents[1] / path
+        path = candidate if candidate.exists() else path
+    return Policy.load(path).custody
+
+
 def build_minter(settings: Settings, db: Database) -> Minter:
     """The minter (and, when an attestor key is set, its attestor) for these settings."""
     signer = _account(settings.minter_private_key)
@@ -59,6 +70,7 @@ def build_minter(settings: Settings, db: Database) -> Minter:
             attestor_signer,
             min_interval=settings.attest_min_interval_seconds,
             after_attest=request_anchor,
+            custody_policy=custody_policy(settings),
         )
     return Minter(
         db,
@@ -78,7 +90,13 @@ def build_attestor(settings: Settings, db: Database) -> Attestor:
     signer = _account(settings.attestor_private_key)
     if signer is None:
         raise ChainNotConfigured("USHK_ATTESTOR_PRIVATE_KEY is not set (the ATTESTOR_ROLE account's key)")
-    return Attestor(db, build_token(settings), signer, after_attest=request_anchor)
+    return Attestor(
+        db,
+        build_token(settings),
+        signer,
+        after_attest=request_anchor,
+        custody_policy=custody_policy(settings),
+    )
 
 
 def build_log_publisher(settings: Settings, db: Database) -> LogPublisher | None:
@@ -187,7 +205,7 @@ def build_watcher(settings: Settings, db: Database) -> RedemptionWatcher:
     token = build_token(settings)
     attestor = None
     if (attestor_signer := _account(settings.attestor_private_key)) is not None:
-        attestor = Attestor(db, token, attestor_signer)
+        attestor = Attestor(db, token, attestor_signer, custody_policy=custody_policy(settings))
     return RedemptionWatcher(
         db, token, settings, from_block=deployment_block(settings, token.address), attestor=attestor
     )

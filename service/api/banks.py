@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.api.deps import (
     BankBody,
@@ -10,7 +10,9 @@ from service.api.deps import (
     CurrentBankRead,
     CurrentOperator,
     CurrentOperatorRead,
+    Cursor,
     OperatorBody,
+    PageSize,
     ReadSessionDep,
     SessionDep,
     StateDep,
@@ -30,6 +32,7 @@ from service.banks.schemas import (
 )
 from service.errors import NotAuthenticated, error_responses
 from service.money import InvalidAmount, parse_amount
+from service.reserves import custody
 
 router = APIRouter(prefix="/v1/bank", tags=["bank"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
@@ -65,6 +68,47 @@ def delete_own_webhook(bank: CurrentBank, session: SessionDep, state: StateDep) 
     banks.set_webhook(session, state.settings, own, None, actor=f"bank:{own.name}")
     session.commit()
     return WebhookOut(url=None, secret=None)
+
+
+@router.post(
+    "/custody-statements",
+    status_code=201,
+    response_model=custody.StatementOut,
+    summary="Post a signed custody statement of your USHK reserve account",
+    responses={
+        200: {"model": custody.StatementOut, "description": "Identical replay: the stored statement"},
+        **error_responses(*_BANK_AUTH, InvalidAmount, *custody.SUBMIT_ERRORS),
+    },
+)
+def post_custody_statement(
+    body: BankBody[custody.StatementRequest], bank: CurrentBank, session: SessionDep
+) -> Response:
+    """Verify and store the balance of your segregated USHK reserve account as of a time (201),
+    or answer an identical replay with the stored statement (200). The attestable reserve
+    counts at most your latest statement's balance of your custody (docs/bank-api.md)."""
+    row, created = custody.submit(session, bank, body)
+    out = custody.StatementOut.of(row)
+    session.commit()
+    return Response(
+        out.model_dump_json().encode(), status_code=201 if created else 200, media_type="application/json"
+    )
+
+
+@router.get(
+    "/custody-statements",
+    response_model=custody.StatementList,
+    summary="List your custody statements",
+    responses=error_responses(*_BANK_AUTH),
+)
+def list_custody_statements(
+    bank: CurrentBankRead, session: ReadSessionDep, after: Cursor = 0, limit: PageSize = 100
+) -> custody.StatementList:
+    """Your custody statements in the order received, paged."""
+    rows = custody.list_for_bank(session, bank.id, after=after, limit=limit)
+    return custody.StatementList(
+        items=[custody.StatementOut.of(r) for r in rows],
+        next_after=rows[-1].id if len(rows) == limit else None,
+    )
 
 
 def _cents(value: str | None) -> int | None:

@@ -26,6 +26,10 @@ operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
 class CustodyOut(BaseModel):
     bank: str
     amount: str
+    statement_as_of: str | None = Field(
+        None, description="The time of the bank's latest custody statement (null: none yet)."
+    )
+    statement_balance: str | None = Field(None, description="That statement's balance (null: none yet).")
 
 
 class AttestationOut(BaseModel):

@@ -38,6 +38,8 @@ PUBLIC_FIELDS = frozenset(
         "allowed",
         "amount_cents",
         "amount_units",
+        "as_of",
+        "balance",
         "bank",
         "bank_id",
         "batch_id",

@@ -65,12 +65,19 @@ class _ValueDateFile(BaseModel):
     max_days_future: int = Field(1, ge=0, le=31)
 
 
+class _CustodyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    statements_required: bool = True
+    statement_max_age_hours: float = Field(36, gt=0, le=24 * 31)
+
+
 class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     categories: dict[str, _CategoryFile]
     splitting: _SplittingFile = _SplittingFile()
     banks: _BanksFile = _BanksFile()
     value_date: _ValueDateFile = _ValueDateFile()
+    custody: _CustodyFile = _CustodyFile()
 
     @field_validator("categories")
     @classmethod
@@ -133,11 +140,23 @@ class ValueDateWindow:
 
 
 @dataclass(frozen=True)
+class CustodyPolicy:
+    """How the banks' custody statements bound the attestable reserve (service/reserves/custody.py).
+    `statements_required`: each bank's custody counts at most its latest statement's balance, and
+    nothing without a statement younger than `statement_max_age`; off, the ledger's custody
+    counts as it is (deployments whose banks post no statements yet)."""
+
+    statements_required: bool = True
+    statement_max_age: dt.timedelta = dt.timedelta(hours=36)
+
+
+@dataclass(frozen=True)
 class Policy:
     categories: dict[str, CategoryPolicy]
     splitting: SplittingPolicy
     bank_day_timezone: ZoneInfo
     value_dates: ValueDateWindow = ValueDateWindow(ZoneInfo("Asia/Hong_Kong"), 30, 1)
+    custody: CustodyPolicy = CustodyPolicy()
     source: str = "<dict>"
 
     def category(self, name: str) -> CategoryPolicy | None:
@@ -179,6 +198,10 @@ class Policy:
                 timezone=_zone(parsed.value_date.timezone),
                 max_days_past=parsed.value_date.max_days_past,
                 max_days_future=parsed.value_date.max_days_future,
+            ),
+            custody=CustodyPolicy(
+                statements_required=parsed.custody.statements_required,
+                statement_max_age=dt.timedelta(hours=parsed.custody.statement_max_age_hours),
             ),
             source=source,
         )

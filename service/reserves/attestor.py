@@ -1,6 +1,8 @@
 """The attestor: posts `attestReserves(amount, reportHash, auditHead)` so that mints stay covered.
 
-The amount is the reserve ledger's attestable balance (service/ledger): custody at
+The amount is the reserve ledger's attestable balance (service/ledger), with each bank's custody
+counted at most as its latest fresh custody statement shows when the policy requires statements
+(`reserves.attestable_reserves`; a shortfall halts minting): custody at
 the banks minus what no longer backs tokens (pending payouts, refunds due, wiped), i.e. the
 dollars behind tokens outstanding and accepted deposits awaiting their mint. Deposits are
 credited when accepted, so they are attested before they are minted, and the attestation never
@@ -37,6 +39,7 @@ from service import ledger as reserves_ledger
 from service.chain.token import Receipt, Token
 from service.db import Database
 from service.money import cents_to_units
+from service.quota.policy import CustodyPolicy
 from service.reserves import service as reserves
 
 log = logging.getLogger("ushk.attestor")
@@ -52,9 +55,9 @@ def signer_lock(address: str) -> threading.Lock:
     return _SIGNER_LOCKS[address]
 
 
-def reserve_report(session: Session) -> dict:
+def reserve_report(session: Session, custody_policy: CustodyPolicy | None = None) -> dict:
     """The reserve report the attestor would attest now (see service.reserves.service)."""
-    return reserves.build_report(session)
+    return reserves.build_report(session, custody_policy=custody_policy)
 
 
 @dataclass
@@ -94,8 +97,11 @@ class Attestor:
         recheck_seconds: float = 2.0,
         min_interval: float = 0.0,
         after_attest: Callable[[], object] | None = None,
+        custody_policy: CustodyPolicy | None = None,
     ):
         self.db = db
+        # The policy's custody statements rule (None: the ledger's custody counts whole).
+        self.custody_policy = custody_policy
         self.after_attest = after_attest  # e.g. anchor.request_anchor: the log anchored with it
         self.token = token
         self.signer = signer
@@ -166,7 +172,12 @@ class Attestor:
         """Attests again when the on-chain attestation claims more than the ledger's attestable
         reserve (after redemptions or wipes): it must come down before custody does."""
         with self.db.reading() as session:
-            attestable_units = cents_to_units(reserves_ledger.balances(session).attestable)
+            if self.custody_policy is None:
+                attestable_units = cents_to_units(reserves_ledger.balances(session).attestable)
+            else:
+                attestable_units = cents_to_units(
+                    reserves.attestable_reserves(session, self.custody_policy)[0]
+                )
         if self.token.reserve_attestation().amount > attestable_units:
             self.attest(reason="reserves fell")
 
@@ -177,7 +188,10 @@ class Attestor:
         self.attestations += 1
         with signer_lock(self.signer.address):
             with self.db.transaction() as session:
-                report = reserves.build_report(session)
+                report = reserves.build_report(session, custody_policy=self.custody_policy)
+                if self.custody_policy is not None:
+                    _, banks = reserves.attestable_reserves(session, self.custody_policy)
+                    reserves.note_custody_shortfalls(session, banks, actor="attestor")
                 digest = reserves.store_report(session, report, reason=reason)
             head = bytes.fromhex(report["audit_head"]["hash"])
             units = cents_to_units(int(report["attested_cents"]))

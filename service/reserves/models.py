@@ -1,10 +1,10 @@
-"""Stored reserve reports and minting halts (the ledger's own tables are in service/ledger)."""
+"""Stored reserve reports, minting halts and the banks' custody statements (the ledger's own tables are in service/ledger)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -56,3 +56,26 @@ class MintingHalt(Base):
     resumed_by: Mapped[str | None] = mapped_column(String(64))
     resume_cause: Mapped[str | None] = mapped_column(String(500))
     unpause_tx_hash: Mapped[str | None] = mapped_column(String(66))
+
+
+class CustodyStatement(Base):
+    """A bank's signed statement of its segregated USHK reserve account: the balance as of a
+    time (service/reserves/custody.py). `body` is the canonical JSON that was signed; the
+    statement id is unique per bank (a replay answers the stored statement)."""
+
+    __tablename__ = "custody_statements"
+    __table_args__ = (
+        UniqueConstraint("bank_id", "statement_id"),
+        Index("ix_custody_statements_bank_as_of", "bank_id", "as_of"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    statement_id: Mapped[str] = mapped_column(String(64))
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The bank's reference of the reserve account: private (never in a public view).
+    account: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from service.canonical import canonical_json
 from service.db import insert_ignore, insert_returning, utcnow
 from service.errors import NotFound, ServiceError
 from service.money import format_cents, format_units
+from service.quota.policy import CustodyPolicy
+from service.reserves.custody import latest_statements
 from service.reserves.models import MintingHalt, ReserveReport
 
 
@@ -212,20 +215,76 @@ def halt_out(row: MintingHalt | None) -> dict | None:
 # ---- reserve reports ---------------------------------------------------------------------------
 
 
-def build_report(session: Session, *, now: dt.datetime | None = None) -> dict:
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def custodians(
+    session: Session, b: ledger.Balances, policy: CustodyPolicy | None, *, now: dt.datetime
+) -> list[dict]:
+    """Per bank with custody or a statement: its ledger custody, its latest statement (balance,
+    as of), whether that statement is stale, the custody counted in the attestable reserve
+    (`counted_cents`) and the shortfall (`shortfall_cents`: ledger custody above a fresh
+    statement's balance). Without a policy, or with statements not required, the ledger's
+    custody counts whole (the shortfall is still measured on fresh statements)."""
+    names = dict(session.execute(select(Bank.id, Bank.name)).all())
+    statements = latest_statements(session)
+    required = policy is not None and policy.statements_required
+    max_age = policy.statement_max_age if policy is not None else None
+    out = []
+    for bank_id in sorted(set(b.custody) | set(statements), key=lambda i: names.get(i, "")):
+        custody = b.custody.get(bank_id, 0)
+        statement = statements.get(bank_id)
+        stale = statement is None or (max_age is not None and statement.as_of < now - max_age)
+        proven = 0 if statement is None or stale else statement.balance_cents
+        shortfall = max(0, custody - statement.balance_cents) if statement is not None and not stale else 0
+        out.append(
+            {
+                "bank_id": bank_id,
+                "bank": names.get(bank_id, str(bank_id)),
+                "custody_cents": custody,
+                "statement_balance_cents": None if statement is None else statement.balance_cents,
+                "statement_as_of": None if statement is None else _iso(statement.as_of),
+                "stale": stale,
+                "counted_cents": min(custody, proven) if required else custody,
+                "shortfall_cents": shortfall,
+            }
+        )
+    return out
+
+
+def attestable_reserves(
+    session: Session, policy: CustodyPolicy | None, *, now: dt.datetime | None = None
+) -> tuple[int, list[dict]]:
+    """(cents the attestor may attest, `custodians`): the ledger's attestable reserve lowered by
+    the custody the banks' statements do not prove (sum over banks of min(ledger custody, latest
+    fresh statement))."""
+    now = now or utcnow()
+    b = ledger.balances(session)
+    banks = custodians(session, b, policy, now=now)
+    unproven = sum(c["custody_cents"] - c["counted_cents"] for c in banks)
+    return max(0, b.attestable - unproven), banks
+
+
+def build_report(
+    session: Session, *, now: dt.datetime | None = None, custody_policy: CustodyPolicy | None = None
+) -> dict:
     """The reserve report from the ledger: per-bank custody, the other balances, the amount to
-    attest (`attested`: never more than the ledger holds), and the audit head."""
+    attest (`attested`: never more than the ledger holds), and the audit head. With
+    `custody_policy` the attested amount counts each bank's custody at most as its latest fresh
+    statement shows (`attestable_reserves`), and the report carries the statements."""
     now = now or utcnow()
     b = ledger.balances(session)
     names = dict(session.execute(select(Bank.id, Bank.name)).all())
     seq, head = audit.head(session)
-    return {
+    attested = b.attestable
+    report: dict[str, Any] = {
         "currency": "USD",
         "as_of": now.isoformat(timespec="seconds"),
         "total": format_cents(b.reserves),
         "total_cents": str(b.reserves),
-        "attested": format_cents(b.attestable),
-        "attested_cents": str(b.attestable),
+        "attested": format_cents(attested),
+        "attested_cents": str(attested),
         "custody": [
             {"bank": names.get(bank_id, str(bank_id)), "amount": format_cents(cents)}
             for bank_id, cents in sorted(b.custody.items(), key=lambda kv: names.get(kv[0], ""))
@@ -239,6 +298,71 @@ def build_report(session: Session, *, now: dt.datetime | None = None) -> dict:
         },
         "audit_head": {"seq": str(seq), "hash": head},
     }
+    if custody_policy is not None:
+        attested, banks = attestable_reserves(session, custody_policy, now=now)
+        report["attested"] = format_cents(attested)
+        report["attested_cents"] = str(attested)
+        report["custodians"] = [
+            {
+                "bank": c["bank"],
+                "custody": format_cents(c["custody_cents"]),
+                "statement_balance": None
+                if c["statement_balance_cents"] is None
+                else format_cents(c["statement_balance_cents"]),
+                "statement_as_of": c["statement_as_of"],
+                "stale": c["stale"],
+                "counted": format_cents(c["counted_cents"]),
+                "shortfall": format_cents(c["shortfall_cents"]),
+            }
+            for c in banks
+        ]
+        report["statements_required"] = custody_policy.statements_required
+        report["statement_max_age_hours"] = str(custody_policy.statement_max_age.total_seconds() / 3600)
+    return report
+
+
+def note_custody_shortfalls(session: Session, banks: list[dict], *, actor: str) -> bool:
+    """For banks whose fresh statement shows less than the ledger's custody: an
+    `alert.custody_shortfall` audit entry per bank and minting halted (a new halt, or the
+    active one with the finding added). Returns whether minting is halted for a shortfall. A
+    shortfall already in the active halt is not alerted again."""
+    short = [c for c in banks if c["shortfall_cents"] > 0]
+    if not short:
+        return False
+    current = active_halt(session, lock=True)
+    if current is not None and "custody_shortfall" in current.codes.split(","):
+        return True
+    findings = [
+        {
+            "code": "custody_shortfall",
+            "bank": c["bank"],
+            "custody": format_cents(c["custody_cents"]),
+            "statement_balance": format_cents(c["statement_balance_cents"]),
+            "statement_as_of": c["statement_as_of"],
+            "shortfall": format_cents(c["shortfall_cents"]),
+        }
+        for c in short
+    ]
+    for c in short:
+        audit.record(
+            session,
+            "alert.custody_shortfall",
+            actor,
+            {
+                "bank": c["bank"],
+                "balance": format_cents(c["statement_balance_cents"]),
+                "as_of": c["statement_as_of"],
+                "amount_cents": str(c["shortfall_cents"]),
+                "custody_cents": str(c["custody_cents"]),
+            },
+        )
+    if current is None:
+        halt(session, findings, difference_units=0, actor=actor)
+    else:
+        current.codes = ",".join(sorted(set(current.codes.split(",")) | {"custody_shortfall"}))[:500]
+        current.details = canonical_json(json.loads(current.details) + findings).decode()
+        session.flush()
+    return True
 
 
 def store_report(session: Session, report: dict, *, reason: str, now: dt.datetime | None = None) -> str:
@@ -332,11 +456,19 @@ def summary(session: Session, chain: dict | None) -> dict:
             "audit_head": report.audit_head,
             "report_url": f"/v1/reserves/reports/{report.hash}",
         }
+    statements = latest_statements(session)
     return {
         "currency": "USD",
         "total_reserves": format_cents(b.reserves),
         "custody": [
-            {"bank": names.get(bank_id, str(bank_id)), "amount": format_cents(cents)}
+            {
+                "bank": names.get(bank_id, str(bank_id)),
+                "amount": format_cents(cents),
+                "statement_as_of": _iso(statements[bank_id].as_of) if bank_id in statements else None,
+                "statement_balance": format_cents(statements[bank_id].balance_cents)
+                if bank_id in statements
+                else None,
+            }
             for bank_id, cents in sorted(b.custody.items(), key=lambda kv: names.get(kv[0], ""))
         ],
         "tokens_outstanding": format_cents(b.tokens_outstanding),

@@ -13,6 +13,7 @@ from service.api.quota import QuotaOut
 from service.banks.schemas import BankOut, SigningKeyOut, WebhookOut
 from service.deposits.schemas import DepositList, DepositOut
 from service.redemptions.schemas import PayoutAccountOut, PayoutOut
+from service.reserves.custody import StatementList, StatementOut
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -43,7 +44,18 @@ def test_the_table_has_every_code_including_the_http_layers():
 
 @pytest.mark.parametrize(
     "model",
-    [DepositOut, DepositList, PayoutOut, PayoutAccountOut, BankOut, SigningKeyOut, WebhookOut, QuotaOut],
+    [
+        DepositOut,
+        DepositList,
+        PayoutOut,
+        PayoutAccountOut,
+        BankOut,
+        SigningKeyOut,
+        WebhookOut,
+        QuotaOut,
+        StatementOut,
+        StatementList,
+    ],
 )
 def test_the_doc_names_every_field_a_bank_gets_back(model):
     missing = [name for name in model.model_fields if f"`{name}`" not in DOC and f'"{name}":' not in DOC]

@@ -317,7 +317,14 @@ def test_publicSummaryAndReports_needNoLogin(bank, deployed, workers):
     with LiveServer(app) as server:
         summary = httpx.get(f"{server.url}/v1/reserves").json()
         assert summary["total_reserves"] == "1250.00" == summary["supply"]
-        assert summary["custody"] == [{"bank": "minter-test-bank", "amount": "1250.00"}]
+        assert summary["custody"] == [
+            {
+                "bank": "minter-test-bank",
+                "amount": "1250.00",
+                "statement_as_of": None,
+                "statement_balance": None,
+            }
+        ]
         assert summary["ratio"] == "1.0000" and summary["minting_halted"] is False
         attestation = summary["last_attestation"]
         assert attestation["amount"] == "1250.00"
