@@ -129,6 +129,7 @@ def test_every_body_endpoint_is_known(live):
     assert operations == {
         ("POST", "/v1/deposits"),
         ("PUT", "/v1/bank/webhook"),
+        ("POST", "/v1/bank/custody-statements"),
         ("POST", "/v1/payout-accounts"),
         ("POST", "/v1/payouts/{payout_id}/settle"),
         ("POST", "/v1/operator/banks"),
