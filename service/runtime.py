@@ -5,6 +5,7 @@ public reserve summary and its cache. It is the one place that turns configurati
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -273,8 +274,9 @@ MONITOR_FINDINGS_SHOWN = 10
 
 
 def read_monitor_feed(settings: Settings) -> dict | None:
-    """The monitor's newest findings (newest first) and its log's size and signed head, from its
-    public endpoints, or None when no monitor is configured. Raises when it does not answer."""
+    """The monitor's newest findings (newest first, in the shape the page shows) and its log's
+    size and signed head, from its public endpoints, or None when no monitor is configured.
+    Raises when it does not answer or answers something else (the feed is then stale)."""
     if not settings.monitor_url:
         return None
     base = settings.monitor_url.rstrip("/")
@@ -289,8 +291,19 @@ def read_monitor_feed(settings: Settings) -> dict | None:
         page.raise_for_status()
         head = http.get(f"{base}/v1/monitor/sth")
         signed = head.json() if head.status_code == 200 else None
-    items = page.json()["items"]
-    return {"size": size, "findings": list(reversed(items)), "head": signed}
+    findings = [
+        {
+            "seq": int(f["seq"]),
+            "time": dt.datetime.fromtimestamp(int(f["time"]), dt.UTC).isoformat(timespec="seconds"),
+            "severity": str(f["severity"]),
+            "rule": str(f["rule"]),
+            "summary": str(f["summary"]),
+            "block": None if f.get("block") is None else int(f["block"]),
+            "tx_hash": None if f.get("tx") is None else str(f["tx"]),
+        }
+        for f in reversed(page.json()["items"])
+    ]
+    return {"size": size, "findings": findings, "head": signed}
 
 
 def build_monitor_feed(settings: Settings) -> ChainViewCache:

@@ -178,23 +178,7 @@ def monitor_section(settings: Settings, feed: CachedView | None) -> dict[str, An
     if feed is None:
         return {"configured": False, "available": False, "stale": False, "url": None, "findings": []}
     view = feed.view
-    findings = []
-    for f in (view or {}).get("findings", []):
-        tx = f.get("tx")
-        findings.append(
-            {
-                "seq": f.get("seq"),
-                "time": dt.datetime.fromtimestamp(int(f.get("time", 0)), dt.UTC).isoformat(
-                    timespec="seconds"
-                ),
-                "severity": f.get("severity"),
-                "rule": f.get("rule"),
-                "summary": f.get("summary"),
-                "block": f.get("block"),
-                "tx_hash": tx,
-                "tx_url": tx_url(settings, tx),
-            }
-        )
+    findings = [{**f, "tx_url": tx_url(settings, f["tx_hash"])} for f in (view or {}).get("findings", [])]
     head = (view or {}).get("head") or {}
     return {
         "configured": True,

@@ -4,11 +4,12 @@ minting as a whole (`BLOCKING_ERRORS`), and the deposits a refusal names (`refus
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from service.chain.token import ChainRevert, SignedTx
+from service.chain.token import ChainRevert, SignedTx, Token
 from service.evm import ZERO_ADDRESS
 
 if TYPE_CHECKING:
@@ -79,6 +80,25 @@ def refused_items(err: ChainRevert, items: list[Item]) -> tuple[list[Item], str,
         reason = f"amount above the minter's per-mint maximum of {args[1] / 1_000_000:.2f} USD"
         return [i for i in items if i.units > args[1]], "above_minter_maximum", reason
     return [], "", ""
+
+
+class RateBucket:
+    """Reads what the token's rate limit lets `minter` mint now (None: no limit). No limit is
+    asked again only after `recheck_seconds`, so an idle minter polling the outbox makes no
+    call for it (a mint above a limit set meanwhile reverts MintRateLimitExceeded and waits);
+    a limit is read on every claim, or when `fresh`."""
+
+    def __init__(self, token: Token, minter: str, recheck_seconds: float) -> None:
+        self.token, self.minter, self.recheck_seconds = token, minter, recheck_seconds
+        self._unlimited_until = float("-inf")
+
+    def read(self, *, fresh: bool = False) -> int | None:
+        now = time.monotonic()
+        if not fresh and now < self._unlimited_until:
+            return None
+        bucket = self.token.mint_rate_available(self.minter)
+        self._unlimited_until = now + self.recheck_seconds if bucket is None else float("-inf")
+        return bucket
 
 
 class BucketEmpty(Exception):

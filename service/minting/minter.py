@@ -63,6 +63,7 @@ from service.minting.batches import (
     InFlight,
     Item,
     MinterStats,
+    RateBucket,
     refused_items,
     take_covered,
     within_bucket,
@@ -132,6 +133,7 @@ class Minter:
         # at once (docs/performance.md, "Lingering below a full batch").
         self.linger_seconds = linger_seconds
         self._claimed_at = float("-inf")
+        self._bucket = RateBucket(token, signer.address, chain_recheck_seconds)
         self.stats = MinterStats()
         self.lease = Lease(db.engine, "minter")
         self._nonce: int | None = None
@@ -212,7 +214,7 @@ class Minter:
             if budget == 0 and not self.attestor.attest_due():
                 return None
         try:
-            bucket = self.token.mint_rate_available(self.signer.address)
+            bucket = self._bucket.read(fresh=self.stats.blocked_by is not None)
             take = within_bucket(
                 self._take, None if bucket is None else max(bucket - self._unmined_units(), 0)
             )

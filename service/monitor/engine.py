@@ -194,6 +194,33 @@ class Engine:
                 listener(stored, found)
         return stored or []
 
+    def process_many(
+        self, steps: Sequence[tuple[Observation, dict[str, dict[str, Any]] | None]]
+    ) -> list[StoredFinding]:
+        """`process` for a poll's observations in order, committed in one transaction (one
+        query for those already recorded, one commit for all): what a crash can lose is the
+        whole poll, read again and recorded on restart."""
+        known = self.store.known_observations([obs.key for obs, _ in steps])
+        batch: list[tuple[Observation, list[Finding] | None, dict[str, dict[str, Any]] | None]] = []
+        for obs, cursor in steps:
+            if obs.key in known:
+                batch.append((obs, None, cursor))
+            else:
+                known.add(obs.key)
+                batch.append((obs, evaluate(self.rules, obs), cursor))
+        stored_all: list[StoredFinding] = []
+        for (_, found, _), stored in zip(
+            batch, self.store.record_many(batch, deliver=self.deliver), strict=True
+        ):
+            if found is None:
+                continue
+            self.processed += 1
+            if stored:
+                stored_all.extend(stored)
+                for listener in self.listeners:
+                    listener(stored, found)
+        return stored_all
+
 
 class Source(Protocol):
     name: str
@@ -257,8 +284,7 @@ class Monitor:
             health.backoff.reset()
             health.since, health.error, health.reported, health.next_try = None, None, False, 0.0
             health.last_ok = now
-            for obs, cursor in steps:
-                self.engine.process(obs, cursor)
+            self.engine.process_many(steps)
         now_s = int(self.clock())
         if self.last_tick is None or now_s > self.last_tick:
             self.last_tick = now_s

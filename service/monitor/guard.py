@@ -38,7 +38,7 @@ class Guard:
     def catch_up(self) -> int:
         """After a restart: act on the critical findings that have no guard record yet (the
         process stopped between committing a finding and acting on it); how many."""
-        from service.monitor.store import finding_from_public
+        from service.monitor.model import finding_from_public
 
         done = {
             f.finding["details"].get("trigger") for f in self.store.findings(limit=10**9, rule=[GUARD_RULE])

@@ -2,7 +2,7 @@
 same code as the service's transparency log), signed heads with the monitor's own Ed25519 key,
 inclusion and consistency proofs, and the re-check of the whole log (`verify`).
 
-A finding's leaf is the canonical JSON of its public view (`store.leaf_bytes`); leaf index =
+A finding's leaf is the canonical JSON of its public view (`model.leaf_bytes`); leaf index =
 finding seq, from 0. A signed head signs RFC 6962's TreeHeadSignature bytes
 (`merkle.tree_head_bytes`: timestamp in milliseconds, tree size, root).
 """
@@ -114,7 +114,7 @@ class FindingsLog:
         canonical encoding of its stored JSON, every signed head's root is the tree's root at
         its size and its signature holds, and each head is consistent with the one before.
         The problems found (empty: the log holds)."""
-        from service.monitor.store import finding_from_public, leaf_bytes
+        from service.monitor.model import finding_from_public, leaf_bytes
 
         problems: list[str] = []
         frontier = merkle.Frontier(0, {})

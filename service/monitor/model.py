@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from service.canonical import canonical_json
+
 
 class Severity(StrEnum):
     info = "info"
@@ -170,6 +172,42 @@ class Rule(Protocol):
     severity: Severity
 
     def observe(self, obs: Observation) -> Iterable[Draft]: ...
+
+
+def plain(value: Any) -> Any:
+    """A finding's public view as plain JSON values the canonical encoding accepts: floats as
+    their shortest decimal string, tuples as lists, other non-JSON values as their str."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
+def leaf_bytes(finding: Finding) -> bytes:
+    """The leaf of a finding in the findings log: canonical JSON of its public view."""
+    return canonical_json(plain(finding.public()))
+
+
+def finding_from_public(data: Mapping[str, Any]) -> Finding:
+    return Finding(
+        rule=data["rule"],
+        rule_type=data["rule_type"],
+        severity=Severity(data["severity"]),
+        key=data["key"],
+        time=int(data["time"]),
+        summary=data["summary"],
+        details=data.get("details") or {},
+        observation=data["observation"],
+        block=data.get("block"),
+        tx=data.get("tx"),
+    )
 
 
 def evaluate(rules: Iterable[Rule], obs: Observation) -> list[Finding]:

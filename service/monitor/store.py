@@ -49,7 +49,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from service import merkle
-from service.monitor.model import Finding, Observation, Severity
+from service.monitor.model import Finding, Observation, leaf_bytes
 
 metadata = MetaData()
 
@@ -110,29 +110,6 @@ deliveries = Table(
 )
 
 
-def plain(value: Any) -> Any:
-    """A finding's public view as plain JSON values the canonical encoding accepts: floats as
-    their shortest decimal string, tuples as lists, other non-JSON values as their str."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    return str(value)
-
-
-def leaf_bytes(finding: Finding) -> bytes:
-    """The leaf of a finding in the findings log: canonical JSON of its public view."""
-    from service.canonical import canonical_json
-
-    return canonical_json(plain(finding.public()))
-
-
 @dataclass(frozen=True)
 class StoredFinding:
     seq: int
@@ -146,21 +123,6 @@ class SignedHead:
     timestamp: int  # milliseconds
     root: bytes
     signature: bytes
-
-
-def finding_from_public(data: Mapping[str, Any]) -> Finding:
-    return Finding(
-        rule=data["rule"],
-        rule_type=data["rule_type"],
-        severity=Severity(data["severity"]),
-        key=data["key"],
-        time=int(data["time"]),
-        summary=data["summary"],
-        details=data.get("details") or {},
-        observation=data["observation"],
-        block=data.get("block"),
-        tx=data.get("tx"),
-    )
 
 
 class Store:
@@ -185,8 +147,7 @@ class Store:
     # ---- reads -------------------------------------------------------------------------------
 
     def has_observation(self, key: str) -> bool:
-        with self.engine.connect() as c:
-            return c.execute(select(observations.c.seq).where(observations.c.key == key)).first() is not None
+        return key in self.known_observations([key])
 
     def observations(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, Observation]]:
         """Every recorded observation in order (seq > after), read in batches."""
@@ -333,28 +294,73 @@ class Store:
         was already recorded: its findings were appended when it was."""
         try:
             with self.engine.begin() as c:
-                c.execute(insert(observations).values(key=obs.key, kind=obs.kind, json=obs.to_json()))
-                obs_seq = c.execute(
-                    select(observations.c.seq).where(observations.c.key == obs.key)
-                ).scalar_one()
-                stored = self._append(c, found, int(obs_seq), deliver)
-                self._move(c, cursor)
-                return stored
+                return self._record(c, obs, found, cursor, deliver)
         except IntegrityError:
             if not self.has_observation(obs.key):
                 raise
-            with self.engine.begin() as c:
-                self._move(c, cursor)
+            self.move(cursor)
             return None
+
+    def _record(
+        self,
+        c: Connection,
+        obs: Observation,
+        found: Sequence[Finding],
+        cursor: Mapping[str, Mapping[str, Any]] | None,
+        deliver: bool,
+    ) -> list[StoredFinding]:
+        c.execute(insert(observations).values(key=obs.key, kind=obs.kind, json=obs.to_json()))
+        obs_seq = c.execute(select(observations.c.seq).where(observations.c.key == obs.key)).scalar_one()
+        stored = self._append(c, found, int(obs_seq), deliver)
+        self._move(c, cursor)
+        return stored
+
+    def known_observations(self, keys: Sequence[str]) -> set[str]:
+        """The keys among `keys` already recorded."""
+        known: set[str] = set()
+        with self.engine.connect() as c:
+            for start in range(0, len(keys), 500):
+                known.update(
+                    c.execute(
+                        select(observations.c.key).where(observations.c.key.in_(keys[start : start + 500]))
+                    ).scalars()
+                )
+        return known
+
+    def record_many(
+        self,
+        batch: Sequence[tuple[Observation, Sequence[Finding] | None, Mapping[str, Mapping[str, Any]] | None]],
+        *,
+        deliver: bool = False,
+    ) -> list[list[StoredFinding] | None]:
+        """`record` for each (observation, findings, cursor move) of a poll, in one transaction:
+        findings None for an observation already recorded (only its cursor move is written).
+        If another writer recorded one of them meanwhile, each is recorded on its own instead."""
+        try:
+            with self.engine.begin() as c:
+                out: list[list[StoredFinding] | None] = []
+                for obs, found, cursor in batch:
+                    if found is None:
+                        self._move(c, cursor)
+                    out.append(None if found is None else self._record(c, obs, found, cursor, deliver))
+            return out
+        except IntegrityError:
+            out = []
+            for obs, found, cursor in batch:
+                if found is None:
+                    self.move(cursor)
+                out.append(None if found is None else self.record(obs, found, cursor, deliver=deliver))
+            return out
 
     def append(self, found: Sequence[Finding], *, deliver: bool = False) -> list[StoredFinding]:
         """Append findings of no observation (the guard's records)."""
         with self.engine.begin() as c:
             return self._append(c, found, None, deliver)
 
-    def move(self, cursor: Mapping[str, Mapping[str, Any]]) -> None:
-        with self.engine.begin() as c:
-            self._move(c, cursor)
+    def move(self, cursor: Mapping[str, Mapping[str, Any]] | None) -> None:
+        if cursor:
+            with self.engine.begin() as c:
+                self._move(c, cursor)
 
     def _append(
         self, c: Connection, found: Sequence[Finding], obs_seq: int | None, deliver: bool

@@ -188,9 +188,11 @@ class Attestor:
         self.attestations += 1
         with signer_lock(self.signer.address):
             with self.db.transaction() as session:
-                report = reserves.build_report(session, custody_policy=self.custody_policy)
+                banks: list[dict] = []
+                report = reserves.build_report(
+                    session, custody_policy=self.custody_policy, custodian_rows=banks
+                )
                 if self.custody_policy is not None:
-                    _, banks = reserves.attestable_reserves(session, self.custody_policy)
                     reserves.note_custody_shortfalls(session, banks, actor="attestor")
                 digest = reserves.store_report(session, report, reason=reason)
             head = bytes.fromhex(report["audit_head"]["hash"])

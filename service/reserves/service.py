@@ -254,25 +254,35 @@ def custodians(
 
 
 def attestable_reserves(
-    session: Session, policy: CustodyPolicy | None, *, now: dt.datetime | None = None
+    session: Session,
+    policy: CustodyPolicy | None,
+    *,
+    now: dt.datetime | None = None,
+    balances: ledger.Balances | None = None,
 ) -> tuple[int, list[dict]]:
     """(cents the attestor may attest, `custodians`): the ledger's attestable reserve lowered by
     the custody the banks' statements do not prove (sum over banks of min(ledger custody, latest
-    fresh statement))."""
+    fresh statement)). `balances`: the ledger's, when the caller has read them already."""
     now = now or utcnow()
-    b = ledger.balances(session)
+    b = balances if balances is not None else ledger.balances(session)
     banks = custodians(session, b, policy, now=now)
     unproven = sum(c["custody_cents"] - c["counted_cents"] for c in banks)
     return max(0, b.attestable - unproven), banks
 
 
 def build_report(
-    session: Session, *, now: dt.datetime | None = None, custody_policy: CustodyPolicy | None = None
+    session: Session,
+    *,
+    now: dt.datetime | None = None,
+    custody_policy: CustodyPolicy | None = None,
+    custodian_rows: list[dict] | None = None,
 ) -> dict:
     """The reserve report from the ledger: per-bank custody, the other balances, the amount to
     attest (`attested`: never more than the ledger holds), and the audit head. With
     `custody_policy` the attested amount counts each bank's custody at most as its latest fresh
-    statement shows (`attestable_reserves`), and the report carries the statements."""
+    statement shows (`attestable_reserves`), and the report carries the statements; the
+    `custodians` rows it used are appended to `custodian_rows` when given (the attestor checks
+    them for shortfalls without reading them again)."""
     now = now or utcnow()
     b = ledger.balances(session)
     names = dict(session.execute(select(Bank.id, Bank.name)).all())
@@ -299,7 +309,9 @@ def build_report(
         "audit_head": {"seq": str(seq), "hash": head},
     }
     if custody_policy is not None:
-        attested, banks = attestable_reserves(session, custody_policy, now=now)
+        attested, banks = attestable_reserves(session, custody_policy, now=now, balances=b)
+        if custodian_rows is not None:
+            custodian_rows.extend(banks)
         report["attested"] = format_cents(attested)
         report["attested_cents"] = str(attested)
         report["custodians"] = [

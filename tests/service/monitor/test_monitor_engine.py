@@ -12,8 +12,8 @@ from mon_support import EveryKind, EverySecond, obs
 from service import merkle
 from service.monitor.engine import Engine, MonitorSettings, SettingsError
 from service.monitor.log import FindingsLog, KeyError_, load_key
-from service.monitor.model import Draft, Observation, Severity
-from service.monitor.store import Store, leaf_bytes
+from service.monitor.model import Draft, Observation, Severity, leaf_bytes
+from service.monitor.store import Store
 
 
 def test_engine_recordsEachObservationOnce_andReplayRebuildsState(any_store_url):
@@ -98,7 +98,7 @@ def test_findingsLog_proofsVerifyWithServiceMerkle(store, key):
 
 
 def engine_finding(store, seq):
-    from service.monitor.store import finding_from_public
+    from service.monitor.model import finding_from_public
 
     return finding_from_public(store.findings(after=seq - 1, limit=1)[0].finding)
 
