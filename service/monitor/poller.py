@@ -12,13 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from service import merkle
 from service.monitor.model import Observation
 from service.monitor.sources import SourceError, Step
+from service.verifier.checks import check_signature, prove_extends
 from service.verifier.remote import Failed, Head, Service
+from service.verifier.snapshot import signed_snapshot
 
 
 def _unix(value: Any) -> int:
@@ -129,25 +128,23 @@ class ServicePoller:
         # the signed head
         last = cursor.get("head")
         if last is None or (last["tree_size"], last["timestamp"]) != (head.tree_size, head.timestamp):
-            signature_ok = merkle.verify_tree_head(
-                head.public_key, head.timestamp, head.tree_size, head.root, head.signature
-            )
-            reason: str | None = None if signature_ok else "the head's signature does not hold"
-            consistent = True
+            # the checks of `ushk verify` (service/verifier/checks.py), the pin being the key of
+            # the first head the monitor accepted
             pinned = None if last is None else base64.b64decode(last["public_key"])
-            if pinned is not None and pinned != head.public_key:
-                signature_ok, reason = False, "the head is signed by another key than the one pinned"
-            if last is not None and signature_ok:
-                first, first_root = int(last["tree_size"]), base64.b64decode(last["root"])
-                if head.tree_size < first:
-                    consistent, reason = False, f"the log shrank from {first} to {head.tree_size}"
-                else:
-                    proof = self.remote.consistency(first, head.tree_size) if first else []
-                    consistent = merkle.verify_consistency(
-                        first, head.tree_size, first_root, head.root, proof
+            signature_ok, consistent, reason = True, True, None
+            try:
+                check_signature(head, pinned, "the key of the first head the monitor checked")
+            except Failed as exc:
+                signature_ok, reason = False, str(exc)
+            first = 0 if last is None else int(last["tree_size"])
+            if signature_ok and last is not None and first:
+                try:
+                    prove_extends(
+                        self.remote, first, base64.b64decode(last["root"]), head, "the head checked before"
                     )
-                    if not consistent:
-                        reason = f"the head of size {head.tree_size} is not consistent with size {first}"
+                except Failed as exc:
+                    consistent = False
+                    reason = f"the head of size {head.tree_size} is not consistent with size {first}: {exc}"
             obs = Observation(
                 source="service",
                 kind="log_head",
@@ -182,14 +179,11 @@ class ServicePoller:
         snapshot_id = answer.get("id")
         if snapshot_id is None or snapshot_id == cursor.get("snapshot_id"):
             return []
-        ok = False
+        pinned = cursor.get("head", {}).get("public_key")
         try:
-            Ed25519PublicKey.from_public_bytes(base64.b64decode(answer.get("public_key", ""))).verify(
-                base64.b64decode(answer.get("signature", "")),
-                base64.b64decode(answer.get("signed_bytes", "")),
-            )
+            signed_snapshot(answer, None if pinned is None else base64.b64decode(pinned))
             ok = True
-        except (InvalidSignature, ValueError, TypeError):
+        except Failed:
             ok = False
         cursor["snapshot_id"] = snapshot_id
         body = answer.get("snapshot")

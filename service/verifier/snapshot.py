@@ -28,16 +28,16 @@ def latest(service: Service) -> dict[str, Any] | None:
         raise
 
 
-def check_snapshot(
-    service: Service, head: Head, token: Token, pinned: bytes, answer: dict[str, Any], claims: list[str]
-) -> str:
+def signed_snapshot(answer: dict[str, Any], pinned: bytes | None) -> dict[str, Any]:
+    """The snapshot of a /v1/transparency/snapshots answer, checked: signed by the `pinned` log
+    key (None: the key it names), canonical JSON, and the one shown; else Failed."""
     signed = unb64(answer.get("signed_bytes"), "the snapshot's signed_bytes")
     signature = unb64(answer.get("signature"), "the snapshot's signature", 64)
     public_key = unb64(answer.get("public_key"), "the snapshot's public_key", 32)
-    if public_key != pinned:
+    if pinned is not None and public_key != pinned:
         raise Failed("the snapshot is signed by another key than the log's pinned key")
     try:
-        Ed25519PublicKey.from_public_bytes(pinned).verify(signature, signed)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, signed)
     except InvalidSignature:
         raise Failed("the snapshot's signature does not verify under the log key") from None
     try:
@@ -49,6 +49,13 @@ def check_snapshot(
         raise Failed("the snapshot's signed bytes are not canonical JSON")
     if answer.get("snapshot") != snap:
         raise Failed("the snapshot the service shows is not the one it signed")
+    return snap
+
+
+def check_snapshot(
+    service: Service, head: Head, token: Token, pinned: bytes, answer: dict[str, Any], claims: list[str]
+) -> str:
+    snap = signed_snapshot(answer, pinned)
     figures = _chain_figures(token, snap)
     reasons = [f"snapshot {answer.get('id')} signed by the log key; {figures}"]
     log = snap.get("log")
