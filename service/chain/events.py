@@ -38,8 +38,9 @@ class EventDecoder:
     addresses, ints, bytes): the indexed inputs from the topics (value types only: an indexed
     dynamic type is a hash), the others from the data."""
 
-    def __init__(self, kind: str):
-        item = abi_item("event", kind)
+    def __init__(self, kind: str, item: dict[str, Any] | None = None):
+        """The token's event `kind`, or the event ABI `item` given (another contract's)."""
+        item = abi_item("event", kind) if item is None else item
         self.kind = kind
         self.topic = topic(item)
         self.indexed = [(i["name"], i["type"]) for i in item["inputs"] if i["indexed"]]

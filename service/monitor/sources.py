@@ -55,14 +55,6 @@ class SourceError(Exception):
     """A source failed (node or service unreachable, an error answer, a malformed answer)."""
 
 
-def _signature(item: dict[str, Any]) -> str:
-    return f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-
-
-def _topic(item: dict[str, Any]) -> str:
-    return "0x" + keccak(text=_signature(item)).hex()
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
@@ -71,55 +63,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class _GenericDecoder:
-    """An event of EXTRA_EVENTS (indexed dynamic types stay as their topic hash)."""
-
-    def __init__(self, item: dict[str, Any]) -> None:
-        self.kind = item["name"]
-        self.topic = _topic(item)
-        self.indexed = [(i["name"], i["type"]) for i in item["inputs"] if i["indexed"]]
-        self.data = [(i["name"], i["type"]) for i in item["inputs"] if not i["indexed"]]
-
-    def args(self, topics: list[str], data: bytes) -> dict[str, Any]:
-        if len(topics) != 1 + len(self.indexed):
-            raise ValueError(f"{self.kind} log with {len(topics)} topics")
-        out: dict[str, Any] = {}
-        for (name, type_), t in zip(self.indexed, topics[1:], strict=True):
-            raw = bytes.fromhex(t[2:])
-            out[name] = abi_decode([type_], raw)[0] if type_ in _STATIC else "0x" + raw.hex()
-        try:
-            values = abi_decode([t for _, t in self.data], data)
-        except DecodingError as exc:
-            raise ValueError(str(exc)) from None
-        out.update(zip([n for n, _ in self.data], values, strict=True))
-        for name, type_ in self.indexed + self.data:
-            if type_ == "address":
-                out[name] = to_checksum_address(out[name])
-        return out
-
-
-_STATIC = {"address", "bool", "uint256", "uint64", "uint8", "int256", "bytes32"}
-
-
 class Decoders:
-    """Every event the follower knows, by topic 0: the USHK ABI's (service.chain.events'
-    EventDecoder) and EXTRA_EVENTS."""
+    """Every event the follower knows, by topic 0 (service.chain.events' EventDecoder): the USHK
+    ABI's and EXTRA_EVENTS."""
 
     def __init__(self) -> None:
-        self._ushk: dict[str, EventDecoder] = {}
-        self._extra: dict[str, _GenericDecoder] = {}
-        for item in token_abi():
-            if item["type"] != "event":
-                continue
+        self._decoders: dict[str, EventDecoder] = {}
+        for item in [i for i in token_abi() if i["type"] == "event"] + EXTRA_EVENTS:
             try:
-                decoder = EventDecoder(item["name"])
-            except ValueError:
+                decoder = EventDecoder(item["name"], item)
+            except ValueError:  # an indexed dynamic type (a hash): not decodable
                 continue
-            self._ushk[decoder.topic] = decoder
-        for item in EXTRA_EVENTS:
-            extra = _GenericDecoder(item)
-            if extra.topic not in self._ushk:
-                self._extra[extra.topic] = extra
+            self._decoders.setdefault(decoder.topic, decoder)
 
     def decode(self, entry: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(event name, args as JSON values) of a log, or None for a log nobody knows."""
@@ -127,17 +82,14 @@ class Decoders:
         if not topics:
             return None
         data = bytes.fromhex(str(entry.get("data", "0x"))[2:])
+        known = self._decoders.get(topics[0])
+        if known is None:
+            return None
         try:
-            known = self._ushk.get(topics[0])
-            if known is not None:
-                event = known.decode(topics, data, "", 0, 0)
-                return event.kind, {k: _jsonable(v) for k, v in event.args.items()}
-            extra = self._extra.get(topics[0])
-            if extra is not None:
-                return extra.kind, {k: _jsonable(v) for k, v in extra.args(topics, data).items()}
+            event = known.decode(topics, data, "", 0, 0)
         except ValueError:
             return None  # same topic, other shape (an ERC-721 Transfer, say): not the token's
-        return None
+        return event.kind, {k: _jsonable(v) for k, v in event.args.items()}
 
 
 class Rpc:
