@@ -41,3 +41,24 @@ def selector(item: dict[str, Any]) -> bytes:
 def topic(item: dict[str, Any]) -> str:
     """The topic 0 of an event's logs, as 0x-prefixed lowercase hex."""
     return "0x" + keccak(text=signature(item)).hex()
+
+
+# The token's roles, by their bytes32 id as 0x-hex (AccessControl: keccak256 of the name; the
+# admin role is zero).
+ROLE_NAMES = {"0x" + "00" * 32: "DEFAULT_ADMIN_ROLE"} | {
+    "0x" + keccak(text=name).hex(): name
+    for name in (
+        "MINTER_ROLE",
+        "PAUSER_ROLE",
+        "COMPLIANCE_ROLE",
+        "ATTESTOR_ROLE",
+        "UPGRADER_ROLE",
+        "ANCHOR_ROLE",
+    )
+}
+
+
+def role_name(role: bytes | str) -> str | None:
+    """The name of one of the token's roles (its id as bytes or 0x-hex), or None."""
+    key = "0x" + bytes(role).hex() if isinstance(role, bytes | bytearray) else str(role).lower()
+    return ROLE_NAMES.get(key)

@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from eth_utils import keccak
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from service import audit, ledger
 from service.chain import cursor as cursors
+from service.chain.abi import role_name
 from service.chain.events import MINTED, REDEEMED, WIPED, Event, LogReader, to_hex
 from service.chain.token import Token
 from service.db import Database, utcnow
@@ -86,20 +86,6 @@ _ARGUMENTS = {
     "token": "rescued_token",
     "to": "to",
     "amount": "rescued_amount",
-}
-ROLE_NAMES = {
-    bytes(32): "DEFAULT_ADMIN_ROLE",
-    **{
-        keccak(text=name): name
-        for name in (
-            "MINTER_ROLE",
-            "PAUSER_ROLE",
-            "COMPLIANCE_ROLE",
-            "ATTESTOR_ROLE",
-            "UPGRADER_ROLE",
-            "ANCHOR_ROLE",
-        )
-    },
 }
 
 
@@ -239,7 +225,7 @@ def token_event(e: Event) -> dict[str, Any]:
         if isinstance(value, bytes):
             payload[field] = to_hex(value)
             if field.endswith("role"):
-                payload[f"{field}_name"] = ROLE_NAMES.get(value)
+                payload[f"{field}_name"] = role_name(value)
         elif isinstance(value, int) and not isinstance(value, bool):
             payload[field] = str(value) if field.endswith(("_units", "_amount")) else value
         else:

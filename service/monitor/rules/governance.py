@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from eth_utils import keccak
 from pydantic import field_validator
 
+from service.chain.abi import role_name
 from service.monitor.model import Draft, Observation, Severity
 from service.monitor.rules.base import Params, RuleBase, register
 
@@ -36,18 +36,6 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
     "MinterRateLimitSet": Severity.high,
     "MaxAttestationAgeSet": Severity.medium,
     "TokensRescued": Severity.medium,
-}
-
-ROLE_NAMES = {"0x" + "00" * 32: "DEFAULT_ADMIN_ROLE"} | {
-    "0x" + keccak(text=name).hex(): name
-    for name in (
-        "MINTER_ROLE",
-        "PAUSER_ROLE",
-        "ATTESTOR_ROLE",
-        "ANCHOR_ROLE",
-        "COMPLIANCE_ROLE",
-        "UPGRADER_ROLE",
-    )
 }
 
 
@@ -102,7 +90,7 @@ class Governance(RuleBase[GovernanceParams]):
             return ()
         details: dict[str, Any] = {"event": obs.kind, **obs.fields}
         for field in ("role", "previousAdminRole", "newAdminRole"):
-            name = ROLE_NAMES.get(str(details.get(field, "")).lower())
+            name = role_name(str(details.get(field, "")))
             if name is not None:
                 details[f"{field}_name"] = name
         return (
