@@ -8,7 +8,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+# its own stack on free ports, no shared chain: `make test` runs it in the block-time pass
+pytestmark = pytest.mark.beside
 
 
 def _load_bench():

@@ -11,7 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+# its own stack on free ports, no shared chain: `make test` runs it in the block-time pass
+pytestmark = pytest.mark.beside
 
 
 def _load_bench():
