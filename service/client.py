@@ -129,8 +129,8 @@ class BankClient(_Base):
         return _raise_for_error(self.http.get(f"/v1/deposits/{reference}"))
 
     def quota(self, *, id_type: str, id_number: str, category: str) -> dict[str, Any]:
-        params = {"id_type": id_type, "id_number": id_number, "category": category}
-        return _raise_for_error(self.http.get("/v1/quota", params=params))
+        body = {"id_type": id_type, "id_number": id_number, "category": category}
+        return _raise_for_error(self.http.post("/v1/quota/lookup", json=body))
 
     def set_webhook(self, url: str) -> dict[str, Any]:
         return _raise_for_error(self.http.put("/v1/bank/webhook", json={"url": url}))
@@ -263,5 +263,5 @@ class AsyncBankClient(_Base):
         return _raise_for_error(await self.http.get(f"/v1/deposits/{reference}"))
 
     async def quota(self, *, id_type: str, id_number: str, category: str) -> dict[str, Any]:
-        params = {"id_type": id_type, "id_number": id_number, "category": category}
-        return _raise_for_error(await self.http.get("/v1/quota", params=params))
+        body = {"id_type": id_type, "id_number": id_number, "category": category}
+        return _raise_for_error(await self.http.post("/v1/quota/lookup", json=body))
