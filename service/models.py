@@ -10,6 +10,7 @@ from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 from service.redemptions.models import Payout, PayoutAccount
 from service.reserves.models import CustodyStatement, MintingHalt, ReserveReport
 from service.snapshots.models import SnapshotLiability, TransparencySnapshot
+from service.travel_rule.models import TravelRuleRecord
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Operator",
     "SnapshotLiability",
     "TransparencySnapshot",
+    "TravelRuleRecord",
     "Payout",
     "PayoutAccount",
     "QuotaUsage",

@@ -46,7 +46,8 @@ def test_mainland_switch_off_refuses_and_records(env):
         assert stored["status"] == "rejected"
         assert stored["rejection_code"] == "category_not_eligible"
         # HK residents are still served.
-        ok = client.submit(confirmation("H-1", id_type="hkid", id_number="A1234567", category="hk"))
+        hk = {"id_type": "hkid", "id_number": "A1234567", "category": "hk"}
+        ok = client.submit(confirmation("H-1", amount="500.00", **hk))
         assert ok.status_code == 201
         quota = client.quota(id_type="prc_id", id_number="110105194912310021", category="mainland")
         assert quota["eligible"] is False and quota["held"] == "0.00"
