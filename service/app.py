@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from service import runtime, workers
+from service.api.allowlist import router as allowlist_router
 from service.api.answer_cache import AnswerCacheMiddleware
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
@@ -281,6 +282,7 @@ def create_app(
         deposits_router,
         quota_router,
         bank_router,
+        allowlist_router,
         operator_router,
         audit_router,
         payout_accounts_router,

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     # deployments/<network>.json written by `ape run deploy token` to read it from.
     rpc_url: str = "http://127.0.0.1:8545"
     token_address: str | None = None
+    # The chain's id (EIP-155), part of the message a resident signs to be allowlisted.
+    chain_id: int = Field(default=31337, ge=1)
+    # The KYC allowlist worker (service/allowlist/): the key holding COMPLIANCE_ROLE that calls
+    # setAllowed; with it set, `ushk serve` runs the worker every allowlist_poll_seconds.
+    compliance_private_key: SecretStr | None = None
+    allowlist_poll_seconds: float = Field(default=2.0, gt=0.0, le=3600.0)
     deployment_file: Path = Path("deployments/local.json")
     # The public page (/): a block explorer's transaction URL with {tx} where the hash goes
     # (https://etherscan.io/tx/{tx}); unset, the page shows transaction hashes as text only.

@@ -1,5 +1,6 @@
 """Imports every domain's models so `Base.metadata` is complete (Alembic, tests)."""
 
+from service.allowlist.models import AllowlistEntry
 from service.audit.models import AuditEntry, AuditHead
 from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
 from service.chain.cursor import ChainCursor
@@ -14,6 +15,7 @@ from service.travel_rule.models import TravelRuleRecord
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [
+    "AllowlistEntry",
     "AuditEntry",
     "AuditHead",
     "Bank",
