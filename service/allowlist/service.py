@@ -196,17 +196,21 @@ def sync(session_factory: Any, token: Any, signer: Any, *, now: Any, limit: int 
         )
     sent = 0
     for address in addresses:
+        # The transaction is sent outside any database transaction (on SQLite one would hold
+        # the write lock, and with it every deposit, while the chain mines it).
+        want = _wanted(session_factory, address)
+        tx_hash = None
+        if bool(token.contract.functions.isAllowed(address).call()) != want:
+            tx_hash = token.transact(signer, "setAllowed", address, want).tx_hash
+            sent += 1
         with session_factory.transaction() as session:
             entries = list(
                 session.scalars(
                     select(AllowlistEntry).where(AllowlistEntry.address == address).with_for_update()
                 )
             )
-            want = any(e.status in ACTIVE for e in entries)
-            tx_hash = None
-            if bool(token.contract.functions.isAllowed(address).call()) != want:
-                tx_hash = token.transact(signer, "setAllowed", address, want).tx_hash
-                sent += 1
+            if any(e.status in ACTIVE for e in entries) != want:
+                continue  # a bank asked or revoked meanwhile: the next pass syncs the address again
             at = now()
             for entry in entries:
                 if entry.status == AllowlistStatus.PENDING:
@@ -219,6 +223,13 @@ def sync(session_factory: Any, token: Any, signer: Any, *, now: Any, limit: int 
             payload = {"address": address, "allowed": want, "tx_hash": tx_hash}
             audit.record(session, "allowlist.synced", WORKER_ACTOR, payload, now=at)
     return sent
+
+
+def _wanted(session_factory: Any, address: str) -> bool:
+    """Whether any bank's entry for the address is active (it should be allowed on chain)."""
+    with session_factory.reading() as session:
+        statuses = session.scalars(select(AllowlistEntry.status).where(AllowlistEntry.address == address))
+        return any(status in ACTIVE for status in statuses)
 
 
 def run(db: Any, token: Any, signer: Any, stop: Any, poll_seconds: float) -> None:
