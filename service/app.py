@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from service import runtime, workers
+from service.api.allowlist import router as allowlist_router
 from service.api.answer_cache import AnswerCacheMiddleware
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
@@ -33,6 +34,7 @@ from service.api.reserves import operator_router as reserves_operator_router
 from service.api.reserves import router as reserves_router
 from service.api.snapshots import router as snapshots_router
 from service.api.transparency import router as transparency_router
+from service.api.travel_rule import router as travel_rule_router
 from service.config import Settings
 from service.db import Database, utcnow
 from service.deposits.writer import SubmissionWriter
@@ -185,6 +187,19 @@ def _as_database(session_factory: Database | sessionmaker) -> Database:
     return Database(bind)
 
 
+def _check_travel_rule_key(settings: Settings, policy: Policy) -> None:
+    """With a CDD threshold the IVMS101 data must be kept encrypted: production refuses to start
+    without USHK_TRAVEL_RULE_KEY; development warns (such deposits then answer 500)."""
+    if policy.cdd.threshold_cents is None or settings.travel_rule_key is not None:
+        return
+    message = "the policy sets cdd.threshold_usd but USHK_TRAVEL_RULE_KEY is not set"
+    if settings.environment == "production":
+        raise RuntimeError(message)
+    logging.getLogger(__name__).warning(
+        "%s (deposits that carry Travel Rule data answer 500 travel_rule_key_missing)", message
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     session_factory: Database | sessionmaker | None = None,
@@ -211,6 +226,7 @@ def create_app(
         clock=clock or utcnow,
     )
     if not public_only:
+        _check_travel_rule_key(settings, state.policy)
         state.writer = SubmissionWriter(state, settings.accept_batch_max)
     state.chain_cache = runtime.build_chain_cache(settings)
     if settings.monitor_url:
@@ -266,6 +282,7 @@ def create_app(
         deposits_router,
         quota_router,
         bank_router,
+        allowlist_router,
         operator_router,
         audit_router,
         payout_accounts_router,
@@ -273,6 +290,7 @@ def create_app(
         payouts_operator_router,
         reserves_router,
         reserves_operator_router,
+        travel_rule_router,
         transparency_router,
         snapshots_router,
         public_router,

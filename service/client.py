@@ -44,8 +44,12 @@ def build_confirmation(
     category: str,
     purpose_code: str,
     currency: str = "USD",
+    cdd: Mapping[str, str] | None = None,
+    originator: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """At or above the CDD threshold pass `cdd` ({"confirmed": "true", "reference": ...}) and
+    `originator` (the IVMS101 natural person, docs/bank-api.md); they are signed with the rest."""
+    confirmation: dict[str, Any] = {
         "reference": reference,
         "amount": amount,
         "currency": currency,
@@ -54,6 +58,11 @@ def build_confirmation(
         "resident": {"id_type": id_type, "id_number": id_number, "category": category},
         "purpose_code": purpose_code,
     }
+    if cdd is not None:
+        confirmation["cdd"] = dict(cdd)
+    if originator is not None:
+        confirmation["originator"] = dict(originator)
+    return confirmation
 
 
 def signed_request(
@@ -129,8 +138,8 @@ class BankClient(_Base):
         return _raise_for_error(self.http.get(f"/v1/deposits/{reference}"))
 
     def quota(self, *, id_type: str, id_number: str, category: str) -> dict[str, Any]:
-        params = {"id_type": id_type, "id_number": id_number, "category": category}
-        return _raise_for_error(self.http.get("/v1/quota", params=params))
+        body = {"id_type": id_type, "id_number": id_number, "category": category}
+        return _raise_for_error(self.http.post("/v1/quota/lookup", json=body))
 
     def set_webhook(self, url: str) -> dict[str, Any]:
         return _raise_for_error(self.http.put("/v1/bank/webhook", json={"url": url}))
@@ -155,14 +164,16 @@ class BankClient(_Base):
         return self.http.post(f"/v1/payouts/{payout_id}/settle", json=body)
 
     def settle_payout(
-        self, payout: Mapping[str, Any], *, bank_reference: str, value_date: str
+        self, payout: Mapping[str, Any], *, bank_reference: str, value_date: str, **travel_rule: Any
     ) -> dict[str, Any]:
-        """Sign and send the settlement of `payout` (as `payouts()` returns it)."""
+        """Sign and send the settlement of `payout` (as `payouts()` returns it); `cdd=` and
+        `beneficiary=` at or above the CDD threshold."""
         settlement = build_settlement(
             payout_id=payout["id"],
             amount=payout["amount"],
             value_date=value_date,
             bank_reference=bank_reference,
+            **travel_rule,
         )
         return _raise_for_error(self.post_settlement(payout["id"], self.sign_settlement(settlement)))
 
@@ -207,15 +218,29 @@ def signed_statement(
 
 
 def build_settlement(
-    *, payout_id: int | str, amount: str, value_date: str, bank_reference: str, currency: str = "USD"
-) -> dict[str, str]:
-    return {
+    *,
+    payout_id: int | str,
+    amount: str,
+    value_date: str,
+    bank_reference: str,
+    currency: str = "USD",
+    cdd: Mapping[str, str] | None = None,
+    beneficiary: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """At or above the CDD threshold pass `cdd` and `beneficiary` (the IVMS101 natural person
+    paid)."""
+    settlement: dict[str, Any] = {
         "payout_id": str(payout_id),
         "amount": amount,
         "currency": currency,
         "value_date": value_date,
         "bank_reference": bank_reference,
     }
+    if cdd is not None:
+        settlement["cdd"] = dict(cdd)
+    if beneficiary is not None:
+        settlement["beneficiary"] = dict(beneficiary)
+    return settlement
 
 
 def signed_settlement(
@@ -263,5 +288,5 @@ class AsyncBankClient(_Base):
         return _raise_for_error(await self.http.get(f"/v1/deposits/{reference}"))
 
     async def quota(self, *, id_type: str, id_number: str, category: str) -> dict[str, Any]:
-        params = {"id_type": id_type, "id_number": id_number, "category": category}
-        return _raise_for_error(await self.http.get("/v1/quota", params=params))
+        body = {"id_type": id_type, "id_number": id_number, "category": category}
+        return _raise_for_error(await self.http.post("/v1/quota/lookup", json=body))

@@ -7,6 +7,8 @@ service refuses to start with a placeholder or short secret; in development it o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 import logging
@@ -23,6 +25,28 @@ PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "changeme", "sec
 MIN_SECRET_LENGTH = 32
 
 
+def parse_aes_key(text: str) -> bytes:
+    """A 32-byte key from 64 hex digits or base64 (ValueError otherwise, never echoing it)."""
+    text = text.strip().removeprefix("0x")
+    try:
+        key = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        key = b""
+    if len(key) != 32:
+        raise ValueError("travel rule key: 32 bytes as 64 hex digits or base64")
+    return key
+
+
+def old_travel_rule_keys(text: str) -> dict[str, bytes]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ValueError("travel_rule_old_keys: a JSON object of key id -> key")
+    return {str(key_id): parse_aes_key(key) for key_id, key in data.items()}
+
+
 class Settings(BaseSettings):
     """Configuration of one service instance."""
 
@@ -31,6 +55,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # A refused setting's error never shows its value: it may be a key (USHK_TRAVEL_RULE_KEY).
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "production"] = "development"
@@ -68,6 +94,12 @@ class Settings(BaseSettings):
     # deployments/<network>.json written by `ape run deploy token` to read it from.
     rpc_url: str = "http://127.0.0.1:8545"
     token_address: str | None = None
+    # The chain's id (EIP-155), part of the message a resident signs to be allowlisted.
+    chain_id: int = Field(default=31337, ge=1)
+    # The KYC allowlist worker (service/allowlist/): the key holding COMPLIANCE_ROLE that calls
+    # setAllowed; with it set, `ushk serve` runs the worker every allowlist_poll_seconds.
+    compliance_private_key: SecretStr | None = None
+    allowlist_poll_seconds: float = Field(default=2.0, gt=0.0, le=3600.0)
     deployment_file: Path = Path("deployments/local.json")
     # The public page (/): a block explorer's transaction URL with {tx} where the hash goes
     # (https://etherscan.io/tx/{tx}); unset, the page shows transaction hashes as text only.
@@ -160,6 +192,41 @@ class Settings(BaseSettings):
     # USHK_PAYOUT_HOLIDAYS='["2026-09-01"]', e.g. a day of typhoon signal No. 8).
     payout_calendar: Literal["hong-kong", "none"] = "hong-kong"
     payout_holidays: list[dt.date] = Field(default_factory=list)
+
+    # ---- CDD and the Travel Rule (service/travel_rule/) ----
+    # AES-256-GCM key of the IVMS101 data kept at rest: 32 bytes as 64 hex digits or base64.
+    # Required when the policy's cdd.threshold_usd is set (the service refuses to start without).
+    travel_rule_key: SecretStr | None = None
+    # Its key id, stored beside each ciphertext. To rotate: set a new key under a new id and move
+    # the old one to travel_rule_old_keys (JSON object, id -> key), which only decrypts.
+    travel_rule_key_id: str = Field(default="tr1", pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    travel_rule_old_keys: SecretStr | None = None
+
+    @field_validator("travel_rule_key")
+    @classmethod
+    def _check_travel_rule_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_aes_key(value.get_secret_value())
+        return value
+
+    @field_validator("travel_rule_old_keys")
+    @classmethod
+    def _check_travel_rule_old_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            old_travel_rule_keys(value.get_secret_value())
+        return value
+
+    def travel_rule_keys(self) -> tuple[str, dict[str, bytes]] | None:
+        """(current key id, every key by id), None without a current key."""
+        if self.travel_rule_key is None:
+            return None
+        keys = (
+            {}
+            if self.travel_rule_old_keys is None
+            else old_travel_rule_keys(self.travel_rule_old_keys.get_secret_value())
+        )
+        keys[self.travel_rule_key_id] = parse_aes_key(self.travel_rule_key.get_secret_value())
+        return self.travel_rule_key_id, keys
 
     @field_validator("max_single_deposit")
     @classmethod

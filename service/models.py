@@ -1,5 +1,6 @@
 """Imports every domain's models so `Base.metadata` is complete (Alembic, tests)."""
 
+from service.allowlist.models import AllowlistEntry
 from service.audit.models import AuditEntry, AuditHead
 from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
 from service.chain.cursor import ChainCursor
@@ -10,9 +11,11 @@ from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 from service.redemptions.models import Payout, PayoutAccount
 from service.reserves.models import CustodyStatement, MintingHalt, ReserveReport
 from service.snapshots.models import SnapshotLiability, TransparencySnapshot
+from service.travel_rule.models import TravelRuleRecord
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [
+    "AllowlistEntry",
     "AuditEntry",
     "AuditHead",
     "Bank",
@@ -32,6 +35,7 @@ __all__ = [
     "Operator",
     "SnapshotLiability",
     "TransparencySnapshot",
+    "TravelRuleRecord",
     "Payout",
     "PayoutAccount",
     "QuotaUsage",

@@ -2,7 +2,8 @@
 watcher, the reserve reconciler, the audit log's publisher, the snapshotter and the periodic
 attestor, each when its setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
 USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY and
-USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0).
+USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0,
+USHK_COMPLIANCE_PRIVATE_KEY (with a token: the KYC allowlist worker).
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
 their own, so that their chain client and log decoding do not share the API process's
@@ -52,6 +53,14 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
             from service.runtime import Snapshotter
 
             plan.append(("snapshotter", Snapshotter(settings, db).run, ()))
+    if settings.compliance_private_key is not None and settings.resolved_token_address():
+        from service.allowlist.service import run as run_allowlist
+        from service.chain.token import Token, load_account
+
+        token = Token(settings.rpc_url, settings.resolved_token_address() or "")
+        signer = load_account(settings.compliance_private_key.get_secret_value())
+        poll = settings.allowlist_poll_seconds
+        plan.append(("allowlist", lambda stop: run_allowlist(db, token, signer, stop, poll), ()))
     if settings.attest_interval_seconds > 0:
         from service.runtime import build_attestor
 

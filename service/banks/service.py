@@ -82,6 +82,30 @@ class OperatorRequired(NotAuthenticated):
     message = "Missing or unknown operator token: send `Authorization: Bearer <token>`."
 
 
+class OperatorRoleRequired(ServiceError):
+    """The endpoint needs another operator role (a supervisor's, to read Travel Rule
+    data)."""
+
+    status_code = 403
+    code = "operator_role_required"
+    message = "This operator's role does not allow this."
+
+
+OPERATOR_ROLES = ("operator", "approver", "supervisor")
+
+
+def require_role(operator: Operator, role: str) -> None:
+    """Refuses (403 `operator_role_required`) an operator whose role is not `role`.
+
+    Minimal stand-in of the operator roles being added in parallel (operators.role: operator,
+    approver, supervisor): it reads `getattr(operator, "role", "operator")`, so every operator
+    is a plain "operator" until that column exists. The merge keeps the other branch's version."""
+    if role not in OPERATOR_ROLES:
+        raise ValueError(f"unknown operator role {role!r}")
+    if getattr(operator, "role", "operator") != role:
+        raise OperatorRoleRequired(f"This needs the {role} role.")
+
+
 class BankDailyLimitExceeded(ServiceError):
     """The bank's daily limit does not hold the amount (recorded)."""
 

@@ -51,8 +51,8 @@ def serve(
     if nice:
         os.nice(nice)
     app = create_app(ctx.settings, public_only=public_only)
-    # uvicorn's own access log would print query strings (GET /v1/quota carries an identity
-    # number); the app logs requests itself without them.
+    # uvicorn's own access log would print query strings (a client still calling the withdrawn
+    # GET /v1/quota sends an identity number in one); the app logs requests without them.
     uvicorn.run(app, host=host, port=port, access_log=False, log_level=level.lower())
 
 

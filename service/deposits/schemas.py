@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit, DepositRecord
 from service.money import format_cents
+from service.travel_rule.ivms101 import CddIn, PartyIn
 
 Text = Annotated[str, StringConstraints(strict=True, max_length=256)]
 
@@ -45,6 +46,21 @@ class ConfirmationIn(BaseModel):
     beneficiary: Text
     resident: ResidentIn
     purpose_code: Text
+    # At or above the policy's CDD threshold (absent below it, where old confirmations stay
+    # valid): the bank's CDD confirmation and the originator's IVMS101 data (service/travel_rule).
+    cdd: CddIn | None = None
+    originator: PartyIn | None = None
+
+    @field_validator("cdd", "originator", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must be an object when given, not null")
+        return value
+
+    def signed_payload(self) -> dict[str, Any]:
+        """The confirmation as sent (absent optional objects stay absent): what is signed."""
+        return self.model_dump(exclude_none=True)
 
 
 class DepositRequest(BaseModel):

@@ -11,7 +11,8 @@
 4. field formats: reference, amount (positive, at most 2 decimals, <= the service maximum and
    the bank's single-deposit maximum), currency USD, value date (and within the policy's
    window around today), beneficiary address, purpose code, resident (id type, category
-   exists, id type allowed, id number).
+   exists, id type allowed, id number); at or above the policy's CDD threshold the bank's CDD
+   confirmation and the originator's IVMS101 data (service/travel_rule), sealed encrypted.
 
 Up to here a refusal changes nothing. From here on the confirmation is authentic and
 well-formed, so it is stored (status received) and each refusal is a recorded decision (status
@@ -61,6 +62,7 @@ from service.quota.identity import (
     resident_hash,
 )
 from service.quota.policy import Policy
+from service.travel_rule import service as travel_rule
 from service.webhooks import service as webhooks
 
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -204,6 +206,7 @@ SUBMIT_ERRORS: tuple[type[ServiceError], ...] = (
     quota.ResidentOnWatchList,
     quota.QuotaExceeded,
     banks.BankDailyLimitExceeded,
+    *travel_rule.ERRORS,
 )
 # Refusals that are recorded as a rejected deposit (the policy decisions, steps 5-8).
 RECORDED_REFUSALS: tuple[type[ServiceError], ...] = (
@@ -299,7 +302,7 @@ def submit(
 
     # 2. key and signature
     message = check_bank_signature(
-        session, bank, request.key_id, confirmation.model_dump(), request.signature
+        session, bank, request.key_id, confirmation.signed_payload(), request.signature
     )
 
     # 3. idempotency
@@ -340,6 +343,8 @@ def submit(
     normalize_id_number(resident.id_number)
     secret = settings.id_hmac_secret.get_secret_value().encode("utf-8")
     holder = resident_hash(secret, id_type, resident.id_number)
+    # CDD and the Travel Rule at or above the threshold
+    travel = travel_rule.checked(settings, policy.cdd.requires(amount), confirmation, "originator")
 
     # received
     deposit = _insert(
@@ -360,6 +365,7 @@ def submit(
         created_at=now,
         updated_at=now,
     )  # unique (bank, reference): a concurrent duplicate fails here
+    travel_rule.seal(session, settings, travel_rule.DEPOSIT, deposit.id, travel, now=now)
     audit.record(session, "deposit.received", actor, deposit_payload(deposit), now=now)
 
     # 5-8. policy decisions, recorded

@@ -17,6 +17,9 @@ value_date:                  # the value dates a deposit or payout settlement ma
   timezone: Asia/Hong_Kong   # "today" is the calendar day here
   max_days_past: 30          # at most this many days before today ...
   max_days_future: 1         # ... and after it
+cdd:                         # customer due diligence and the Travel Rule (docs/design.md)
+  threshold_usd: "1000.00"   # deposits and payouts at or above this carry the bank's CDD
+                             # confirmation and IVMS101 data; null: never required
 """
 
 from __future__ import annotations
@@ -71,6 +74,12 @@ class _CustodyFile(BaseModel):
     statement_max_age_hours: float = Field(36, gt=0, le=24 * 31)
 
 
+class _CddFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # HK$8,000 at the 7.75-7.85 band is US$1,019-1,032: US$1,000 is below the whole band.
+    threshold_usd: str | None = "1000.00"
+
+
 class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     categories: dict[str, _CategoryFile]
@@ -78,6 +87,7 @@ class _PolicyFile(BaseModel):
     banks: _BanksFile = _BanksFile()
     value_date: _ValueDateFile = _ValueDateFile()
     custody: _CustodyFile = _CustodyFile()
+    cdd: _CddFile = _CddFile()
 
     @field_validator("categories")
     @classmethod
@@ -151,12 +161,24 @@ class CustodyPolicy:
 
 
 @dataclass(frozen=True)
+class CddPolicy:
+    """Deposits and payouts of at least `threshold_cents` (None: none) must carry the bank's
+    CDD confirmation and the IVMS101 data of the Travel Rule (service/travel_rule/)."""
+
+    threshold_cents: int | None = 100_000
+
+    def requires(self, amount_cents: int) -> bool:
+        return self.threshold_cents is not None and amount_cents >= self.threshold_cents
+
+
+@dataclass(frozen=True)
 class Policy:
     categories: dict[str, CategoryPolicy]
     splitting: SplittingPolicy
     bank_day_timezone: ZoneInfo
     value_dates: ValueDateWindow = ValueDateWindow(ZoneInfo("Asia/Hong_Kong"), 30, 1)
     custody: CustodyPolicy = CustodyPolicy()
+    cdd: CddPolicy = CddPolicy()
     source: str = "<dict>"
 
     def category(self, name: str) -> CategoryPolicy | None:
@@ -186,6 +208,11 @@ class Policy:
                 timezone=_zone(item.timezone),
                 id_types=None if item.id_types is None else frozenset(t.lower() for t in item.id_types),
             )
+        threshold = parsed.cdd.threshold_usd
+        try:
+            threshold_cents = None if threshold is None else parse_amount(threshold)
+        except InvalidAmount as exc:
+            raise PolicyError(f"{source}: cdd.threshold_usd: {exc.message}") from None
         return cls(
             categories=categories,
             splitting=SplittingPolicy(
@@ -203,6 +230,7 @@ class Policy:
                 statements_required=parsed.custody.statements_required,
                 statement_max_age=dt.timedelta(hours=parsed.custody.statement_max_age_hours),
             ),
+            cdd=CddPolicy(threshold_cents=threshold_cents),
             source=source,
         )
 

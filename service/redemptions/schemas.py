@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from service.money import format_cents
 from service.redemptions.models import Payout, PayoutAccount
+from service.travel_rule.ivms101 import CddIn, PartyIn
 
 Text = Annotated[str, StringConstraints(strict=True, max_length=256)]
 
@@ -75,6 +76,21 @@ class SettlementIn(BaseModel):
     currency: Text
     value_date: Text
     bank_reference: Text
+    # At or above the policy's CDD threshold (absent below it): the bank's CDD confirmation and
+    # the IVMS101 data of the payout's beneficiary, the bank's customer (service/travel_rule).
+    cdd: CddIn | None = None
+    beneficiary: PartyIn | None = None
+
+    @field_validator("cdd", "beneficiary", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must be an object when given, not null")
+        return value
+
+    def signed_payload(self) -> dict[str, Any]:
+        """The settlement as sent (absent optional objects stay absent): what is signed."""
+        return self.model_dump(exclude_none=True)
 
 
 class SettlementRequest(BaseModel):

@@ -21,8 +21,9 @@ Settlement
     deposit confirmations). Checks in order: key and signature (403); the signed payout id is
     the one in the path (422); the payout is this bank's (404 otherwise, also for another
     bank's payout); an already settled payout answers an identical settlement again (replay)
-    and refuses different content (409); then formats, the amount and the value date (within
-    the policy's window around today) (422). A refusal changes nothing.
+    and refuses different content (409); then formats, the amount, the value date (within
+    the policy's window around today) and, at or above the CDD threshold, the CDD confirmation
+    and the beneficiary's IVMS101 data (service/travel_rule) (422). A refusal changes nothing.
 
 Overdue
     A pending payout is due by the end (midnight, Hong Kong time) of the first Hong Kong
@@ -63,6 +64,7 @@ from service.quota.policy import Policy
 from service.redemptions import repository
 from service.redemptions.models import Payout, PayoutAccount, PayoutStatus
 from service.redemptions.schemas import PayoutAccountIn, SettlementRequest
+from service.travel_rule import service as travel_rule
 
 WATCHER_ACTOR = "redemption-watcher"
 MAX_CENTS = 2**63 - 1
@@ -134,6 +136,7 @@ SETTLE_ERRORS: tuple[type[ServiceError], ...] = (
     UnsupportedCurrency,
     InvalidSettlement,
     ValueDateOutOfRange,
+    *travel_rule.ERRORS,
 )
 
 
@@ -410,7 +413,7 @@ def settle(
     now: dt.datetime,
 ) -> SettleOutcome:
     """Check and record a bank's signed settlement of one of its payouts (module docstring)."""
-    settlement = request.settlement.model_dump()
+    settlement = request.settlement.signed_payload()
     message = check_bank_signature(
         session, bank, request.key_id, settlement, request.signature, invalid=InvalidSignature
     )
@@ -436,6 +439,8 @@ def settle(
         raise InvalidSettlement(
             "bank_reference must be 1-64 characters: letters, digits, '.', '_', ':' or '-'"
         )
+    # CDD and the Travel Rule at or above the threshold
+    travel = travel_rule.checked(settings, policy.cdd.requires(amount), request.settlement, "beneficiary")
     values = {
         "settlement_hmac": digest,
         "settlement_key_id": request.key_id,
@@ -452,6 +457,7 @@ def settle(
             return SettleOutcome(payout, created=False)
         raise SettlementConflict()
     session.refresh(payout)
+    travel_rule.seal(session, settings, travel_rule.PAYOUT, payout.id, travel, now=now)
     actor = f"bank:{bank.name}"
     audit.record(
         session, "payout.settled", actor, {**payout_payload(payout), "key_id": request.key_id}, now=now

@@ -128,6 +128,8 @@ def test_every_body_endpoint_is_known(live):
     }
     assert operations == {
         ("POST", "/v1/deposits"),
+        ("POST", "/v1/quota/lookup"),
+        ("POST", "/v1/bank/allowlist"),
         ("PUT", "/v1/bank/webhook"),
         ("POST", "/v1/bank/custody-statements"),
         ("POST", "/v1/payout-accounts"),

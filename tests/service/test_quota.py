@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -37,14 +39,15 @@ def test_mainland_switch_off_refuses_and_records(env):
     bank = env.add_bank()
     app = create_app(env.settings, env.db, policy=env.policy)
     with LiveServer(app) as server, client_for(server.url, bank) as client:
-        response = client.submit(confirmation("M-1"))
+        response = client.submit(confirmation("M-1", amount="500.00"))
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "category_not_eligible"
         stored = client.get_deposit("M-1")
         assert stored["status"] == "rejected"
         assert stored["rejection_code"] == "category_not_eligible"
         # HK residents are still served.
-        ok = client.submit(confirmation("H-1", id_type="hkid", id_number="A1234567", category="hk"))
+        hk = {"id_type": "hkid", "id_number": "A1234567", "category": "hk"}
+        ok = client.submit(confirmation("H-1", amount="500.00", **hk))
         assert ok.status_code == 201
         quota = client.quota(id_type="prc_id", id_number="110105194912310021", category="mainland")
         assert quota["eligible"] is False and quota["held"] == "0.00"
@@ -85,14 +88,36 @@ def test_quota_limit_query_and_release(live):
             outbox.mark_rejected(session, [claimed[1].id], "mint_failed", "test")
         q = client.quota(id_type="prc_id", id_number="110105194912310021", category="mainland")
         assert (q["used"], q["held"], q["remaining"]) == ("30000.00", "5000.00", "15000.00")
-        bad = client.http.get(
-            "/v1/quota", params={"id_type": "prc_id", "id_number": "x!", "category": "mainland"}
-        )
+        lookup = "/v1/quota/lookup"
+        bad = client.http.post(lookup, json={"id_type": "prc_id", "id_number": "x!", "category": "mainland"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_resident"
-        bad = client.http.get("/v1/quota", params={"id_type": "prc_id", "id_number": "1", "category": "moon"})
+        bad = client.http.post(lookup, json={"id_type": "prc_id", "id_number": "1", "category": "moon"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_category"
-        bad = client.http.get("/v1/quota", params={"id_type": "prc_id"})
+        bad = client.http.post(lookup, json={"id_type": "prc_id"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_the_quota_get_is_withdrawn_without_echoing_or_logging_the_number(live, caplog):
+    """GET /v1/quota put identity numbers in URLs (kept by proxies): it now answers 410 with a
+    pointer to POST /v1/quota/lookup, and neither its answer nor the service's log holds the
+    number."""
+    env, url = live
+    bank = env.add_bank()
+    number = "110105194912310021"
+    with caplog.at_level(logging.DEBUG), client_for(url, bank) as client:
+        answer = client.http.get(
+            "/v1/quota", params={"id_type": "prc_id", "id_number": number, "category": "mainland"}
+        )
+        assert answer.status_code == 410
+        assert answer.json()["error"]["code"] == "use_post_quota_lookup"
+        assert "POST /v1/quota/lookup" in answer.json()["error"]["message"]
+        assert number not in answer.text
+        assert client.http.get("/v1/quota").status_code == 410
+        found = client.quota(id_type="prc_id", id_number=number, category="mainland")
+        assert found["category"] == "mainland"
+    assert httpx.get(f"{url}/v1/quota", params={"id_number": number}).status_code == 401
+    served = [r for r in caplog.records if r.name.startswith(("service", "uvicorn", "fastapi"))]
+    assert served and all(number not in r.getMessage() for r in served)  # (httpx logs its own URLs)
 
 
 @pytest.mark.parametrize(
