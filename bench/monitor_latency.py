@@ -153,6 +153,7 @@ def measure(var: Path, *, count: int, rate: float, seconds: float) -> dict:
             "monitor_cpu_s": round(cpu, 2),
             "monitor_cpu_share_of_one_core": round(cpu / wall, 3) if wall > 0 else None,
             "findings_meanwhile": status["findings"] - findings_before,
+            "findings_meanwhile_by_rule": findings_by_rule(monitor_url, after=findings_before - 1),
         }
         tp.say(f"  monitor CPU {out['cpu_under_deposits']['monitor_cpu_share_of_one_core']} of a core")
         feed.stop.set()
@@ -168,6 +169,21 @@ def measure(var: Path, *, count: int, rate: float, seconds: float) -> dict:
     out["machine"]["loadavg_1_5_15_after"] = os.getloadavg()
     out["run_seconds"] = round(time.perf_counter() - started, 1)
     return out
+
+
+def findings_by_rule(monitor_url: str, *, after: int) -> dict[str, dict[str, Any]]:
+    """Per rule, how many findings it raised after the finding `after` (its seq) and the first
+    one's summary, from the feed's paged list: what a count alone cannot say (a real unbacked
+    mint, or a rule's false alarm)."""
+    rules: dict[str, dict[str, Any]] = {}
+    cursor: int | None = after
+    while cursor is not None:
+        page = httpx.get(f"{monitor_url}/v1/monitor/findings", params={"after": cursor, "limit": 1000}).json()
+        for item in page["items"]:
+            entry = rules.setdefault(item["rule"], {"findings": 0, "first": item["summary"]})
+            entry["findings"] += 1
+        cursor = page["next"]
+    return rules
 
 
 def _s(seconds: float | None) -> float | None:
@@ -194,7 +210,14 @@ def table(result: dict) -> str:
             "monitor CPU while deposits run",
             f"{cpu['monitor_cpu_s']} s in {cpu['wall_s']} s: {cpu['monitor_cpu_share_of_one_core']} of a core",
         ),
-        ("monitor findings meanwhile", str(cpu["findings_meanwhile"])),
+        (
+            "monitor findings meanwhile",
+            str(cpu["findings_meanwhile"])
+            + "".join(
+                f"; {rule} x{entry['findings']} ({entry['first']})"
+                for rule, entry in cpu.get("findings_meanwhile_by_rule", {}).items()
+            ),
+        ),
     ]
     return "\n".join(f"  {name:<50} {value}" for name, value in rows)
 

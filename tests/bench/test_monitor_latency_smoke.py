@@ -36,5 +36,6 @@ def test_monitor_latency_bench_small(tmp_path):
     assert 0 < latency["p50_s"] <= latency["p99_s"]
     cpu = result["cpu_under_deposits"]
     assert cpu["deposits"] == 10 and cpu["monitor_cpu_s"] >= 0 and cpu["findings_meanwhile"] == 0
+    assert cpu["findings_meanwhile_by_rule"] == {}
     assert result["verdict"] in ("ok", "missed")
     assert "receipt to finding" in bench.table(result)
