@@ -20,12 +20,13 @@ to three attempts on a concurrent duplicate insert, a deadlock or a serializatio
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import queue
 import threading
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -60,13 +61,26 @@ class _Job:
     future: asyncio.Future
 
 
+_GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
+
+
 @dataclass
 class WriterStats:
-    """Since start: submissions answered, transactions committed, the largest group taken."""
+    """Since start: submissions answered, transactions committed, the largest group taken, and
+    how many groups were of each size (`group_counts[i]`: groups of at most `GROUP_BUCKETS[i]`
+    and more than the bound before; the metrics' histogram, service/ops/metrics.py)."""
 
+    GROUP_BUCKETS: ClassVar[tuple[int, ...]] = _GROUP_BUCKETS
     submissions: int = 0
     transactions: int = 0
     largest_group: int = 0
+    group_counts: list[int] = field(default_factory=lambda: [0] * len(_GROUP_BUCKETS))
+    group_sum: int = 0
+
+    def note_group(self, size: int) -> None:
+        self.largest_group = max(self.largest_group, size)
+        self.group_sum += size
+        self.group_counts[min(bisect.bisect_left(_GROUP_BUCKETS, size), len(_GROUP_BUCKETS) - 1)] += 1
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -96,6 +110,10 @@ class SubmissionWriter:
         job = _Job(authorization, body, loop, loop.create_future())
         self._queue.put(job)
         return await job.future
+
+    def queue_depth(self) -> int:
+        """Submissions waiting for the writer thread (approximate, for the metrics)."""
+        return self._queue.qsize()
 
     def close(self, timeout: float = 30.0) -> None:
         """Answer what is queued, then stop the thread (a later submission starts it again)."""
@@ -130,7 +148,7 @@ class SubmissionWriter:
                     stop = True
                     break
                 jobs.append(more)
-            self.stats.largest_group = max(self.stats.largest_group, len(jobs))
+            self.stats.note_group(len(jobs))
             try:
                 self._process(jobs)
             except BaseException as exc:  # every caller must get an answer
