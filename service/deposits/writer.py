@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
 import logging
 import queue
 import threading
@@ -59,6 +60,9 @@ class _Job:
     body: bytes
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    # the caller's context variables (its request id, service/ops/logs.py): a submission run
+    # alone runs in them, so what it logs carries the request's id
+    context: contextvars.Context
 
 
 _GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
@@ -107,7 +111,7 @@ class SubmissionWriter:
         """Queue one submission and wait for its answer."""
         self._ensure_started()
         loop = asyncio.get_running_loop()
-        job = _Job(authorization, body, loop, loop.create_future())
+        job = _Job(authorization, body, loop, loop.create_future(), contextvars.copy_context())
         self._queue.put(job)
         return await job.future
 
@@ -160,14 +164,14 @@ class SubmissionWriter:
 
     def _process(self, jobs: list[_Job]) -> None:
         if len(jobs) == 1:
-            self._process_alone(jobs[0])
+            jobs[0].context.run(self._process_alone, jobs[0])
             return
         try:
             answers = self._transaction(jobs)
         except Exception:  # noqa: BLE001 - the group failed as a whole: each one on its own
             logger.info("deposit writer: a group of %d failed; running each alone", len(jobs))
             for job in jobs:
-                self._process_alone(job)
+                job.context.run(self._process_alone, job)
             return
         for job, answer in zip(jobs, answers, strict=True):
             self._deliver(job, answer)

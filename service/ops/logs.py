@@ -23,6 +23,7 @@ from typing import TextIO
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("ushk_request_id", default=None)
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+QUIET = ("httpx", "httpcore")
 _CREDENTIAL_PREFIXES = ("ushk_",)  # API keys (ushk_bk_), operator tokens (ushk_op_)
 # LogRecord attributes of the standard library: everything else on a record came as `extra`
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
@@ -98,3 +99,7 @@ def configure(level: str, log_format: str, *, threads: bool = False) -> None:
     handler.ushk = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every request's URL at INFO: an RPC provider's URL (readiness asks the chain
+    # with it) may carry its key
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
