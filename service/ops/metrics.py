@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -42,6 +43,8 @@ __all__ = [
     "render",
 ]
 
+IN_FLIGHT = (DepositStatus.RECEIVED.value, DepositStatus.ACCEPTED.value, DepositStatus.MINTING.value)
+FINAL = (DepositStatus.MINTED.value, DepositStatus.REJECTED.value)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # the route label of a request no route matched, and of a public answer served from memory
@@ -170,7 +173,12 @@ class DatabaseCollector(Collector):
     """The figures of the service's database, read at scrape time in one read snapshot.
 
     `chain_head` returns the chain's newest block as this process last saw it (None: unknown);
-    with it, each chain follower's confirmation lag (head minus its cursor) is shown too."""
+    with it, each chain follower's confirmation lag (head minus its cursor) is shown too.
+
+    Deposits still in flight (received, accepted, minting) are counted on every scrape: a range
+    of the (status, id) index as long as the backlog. The final statuses (minted, rejected)
+    grow with every deposit ever made, so their counts are read again at most every
+    `final_counts_seconds` (60) and shown from memory in between."""
 
     def __init__(
         self,
@@ -178,10 +186,16 @@ class DatabaseCollector(Collector):
         *,
         chain_head: Callable[[], int | None] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        final_counts_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.chain_head = chain_head
         self.clock = clock
+        self.final_counts_seconds = final_counts_seconds
+        self.monotonic = monotonic
+        self._final: dict[str, int] | None = None
+        self._final_at = float("-inf")
 
     def collect(self) -> Iterable[Metric]:
         now = self.clock()
@@ -206,13 +220,23 @@ class DatabaseCollector(Collector):
         except Exception:  # noqa: BLE001 - node down: no head this scrape
             return None
 
+    @staticmethod
+    def _count(session: Any, statuses: tuple[str, ...]) -> dict[str, int]:
+        rows = session.execute(
+            select(Deposit.status, func.count()).where(Deposit.status.in_(statuses)).group_by(Deposit.status)
+        ).all()
+        counts = dict.fromkeys(statuses, 0)
+        counts.update({status: int(count) for status, count in rows})
+        return counts
+
     def _read(self, now: dt.datetime) -> dict[str, Any]:
         from service.ops.heartbeats import WorkerHeartbeat
 
         with self.db.reading() as session:
-            by_status = dict(
-                session.execute(select(Deposit.status, func.count()).group_by(Deposit.status)).all()
-            )
+            by_status = self._count(session, IN_FLIGHT)
+            if self._final is None or self.monotonic() - self._final_at >= self.final_counts_seconds:
+                self._final, self._final_at = self._count(session, FINAL), self.monotonic()
+            by_status.update(self._final)
             oldest = session.scalar(
                 select(Deposit.accepted_at)
                 .where(Deposit.status == DepositStatus.ACCEPTED)

@@ -286,3 +286,26 @@ def test_public_and_full_processes_both_serve_readyz_and_metrics(env, public_onl
     with LiveServer(app) as server:
         assert ready(server.url)[0] == 200
         assert "ushk_database_up" in scrape(server.url)
+
+
+def test_final_statuses_are_recounted_at_most_every_minute(env):
+    from sqlalchemy import update
+
+    from service.deposits.models import Deposit
+    from svc_support import accept
+
+    handle = env.add_bank()
+    accept(env, handle, 3, prefix="FIN")
+    clock = FakeClock()
+    collector = DatabaseCollector(env.db, monotonic=clock)
+
+    def counts() -> dict[str, float]:
+        (family,) = [m for m in collector.collect() if m.name == "ushk_deposits"]
+        return {s.labels["status"]: s.value for s in family.samples}
+
+    assert counts() == {"received": 0, "accepted": 3, "minting": 0, "minted": 0, "rejected": 0}
+    with env.db.transaction() as session:
+        session.execute(update(Deposit).where(Deposit.reference == "FIN-0").values(status="rejected"))
+    assert counts()["accepted"] == 2 and counts()["rejected"] == 0  # in flight: every scrape
+    clock.now += 60
+    assert counts()["rejected"] == 1  # final: once a minute
