@@ -309,3 +309,25 @@ def test_final_statuses_are_recounted_at_most_every_minute(env):
     assert counts()["accepted"] == 2 and counts()["rejected"] == 0  # in flight: every scrape
     clock.now += 60
     assert counts()["rejected"] == 1  # final: once a minute
+
+
+@pytest.mark.postgres
+def test_heartbeats_metrics_and_readiness_on_postgres(pg_env):
+    with pg_env.db.transaction() as session:
+        hb.beat(session, ["minter", "reconciler"], "host:1", utcnow())
+        hb.beat(session, ["minter"], "host:2", utcnow())
+    with pg_env.db.reading() as session:
+        assert hb.heartbeats(session)["minter"][0] == "host:2"
+    app = create_app(pg_env.settings, pg_env.db, policy=pg_env.policy)
+    with LiveServer(app) as server:
+        assert ready(server.url)[0] == 200
+        families = scrape(server.url)
+    assert value(families["ushk_database_up"], "ushk_database_up") == 1
+    assert {s.labels["worker"] for s in families["ushk_worker_heartbeat_age_seconds"]} == {
+        "minter",
+        "reconciler",
+    }
+    with pg_env.db.transaction() as session:
+        hb.forget(session, ["minter", "reconciler"], "host:2")
+    with pg_env.db.reading() as session:
+        assert set(hb.heartbeats(session)) == {"reconciler"}  # another process's row stays
