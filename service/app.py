@@ -154,6 +154,12 @@ def _as_database(session_factory: Database | sessionmaker) -> Database:
     return Database(bind)
 
 
+def _fresh_head(state: AppState) -> int | None:
+    """The chain's head as the public chain view last read it, unless that read is stale."""
+    snapshot = state.chain_cache.snapshot()
+    return None if snapshot.stale else snapshot.block
+
+
 def create_app(
     settings: Settings | None = None,
     session_factory: Database | sessionmaker | None = None,
@@ -188,7 +194,7 @@ def create_app(
     # request, the rest collected at scrape time
     state.metrics = CollectorRegistry()
     request_metrics = RequestMetrics(state.metrics)
-    state.metrics.register(DatabaseCollector(state.db, chain_head=lambda: state.chain_cache.snapshot().block))
+    state.metrics.register(DatabaseCollector(state.db, chain_head=lambda: _fresh_head(state)))
     if state.writer is not None:
         state.metrics.register(WriterCollector(state.writer))
 

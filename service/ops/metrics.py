@@ -73,11 +73,11 @@ class RequestMetrics:
         self._children: dict[tuple[str, str, int], Any] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in METHODS:  # before the lookup: made-up methods must not grow the cache
+            method = "OTHER"
         key = (method, route, status)
         child = self._children.get(key)
         if child is None:
-            if method not in METHODS:
-                method = "OTHER"
             child = self._children[key] = self.histogram.labels(method, route, str(status))
         child.observe(seconds)
 

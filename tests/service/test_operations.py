@@ -331,3 +331,14 @@ def test_heartbeats_metrics_and_readiness_on_postgres(pg_env):
         hb.forget(session, ["minter", "reconciler"], "host:2")
     with pg_env.db.reading() as session:
         assert set(hb.heartbeats(session)) == {"reconciler"}  # another process's row stays
+
+
+def test_made_up_methods_share_one_label():
+    from prometheus_client import CollectorRegistry
+
+    from service.ops.metrics import RequestMetrics
+
+    metrics = RequestMetrics(CollectorRegistry())
+    for n in range(50):
+        metrics.observe(f"M{n}", "(unmatched)", 405, 0.001)
+    assert len(metrics._children) == 1
