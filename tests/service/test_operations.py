@@ -342,3 +342,45 @@ def test_made_up_methods_share_one_label():
     for n in range(50):
         metrics.observe(f"M{n}", "(unmatched)", 405, 0.001)
     assert len(metrics._children) == 1
+
+
+def test_the_documented_alert_rules_name_metrics_that_exist(env):
+    import re
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import yaml
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from service.deposits.writer import WriterStats
+    from service.minting.batches import MinterStats
+    from service.ops.metrics import RequestMetrics, WorkersCollector, WriterCollector
+
+    registry = CollectorRegistry()
+    RequestMetrics(registry).observe("POST", "/v1/deposits", 201, 0.01)
+    registry.register(DatabaseCollector(env.db, chain_head=lambda: 10))
+    registry.register(WriterCollector(SimpleNamespace(stats=WriterStats(), queue_depth=lambda: 0)))
+    last = SimpleNamespace(ok=True, findings=[], difference_units=0, block=9)
+    reconciler = SimpleNamespace(
+        passes={"ok": 1, "findings": 0, "error": 0}, last=last, last_failed=False, last_pass_at=1.0
+    )
+    stats = MinterStats(blocked_by="minting_blocked_paused")  # the family has a sample only while blocked
+    registry.register(WorkersCollector(minter=SimpleNamespace(stats=stats), reconciler=reconciler))
+    with env.db.transaction() as session:
+        from service.chain.cursor import advance_cursor
+
+        advance_cursor(session, "reserves", 5, utcnow())
+        hb.beat(session, ["minter"], "host:1", utcnow())
+    exposed = {
+        s.name for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples
+    }
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
+    rules = [rule for block in blocks for group in block.get("groups", []) for rule in group["rules"]]
+    assert {"USHKMintingHalted", "USHKMintBacklogGrowing", "USHKReconcilerFailing"} <= {
+        r["alert"] for r in rules
+    }
+    for rule in rules:
+        for name in re.findall(r"ushk_[a-z_]+", rule["expr"]):
+            assert name in exposed, (rule["alert"], name)
+    assert any("scrape_configs" in block for block in blocks)
