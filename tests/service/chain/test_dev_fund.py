@@ -63,9 +63,11 @@ def test_fund_mints_through_the_deposit_flow_and_the_reconciler_stays_green(
 
 
 class _ChainOne(BaseHTTPRequestHandler):
+    chain_id = "0x1"
+
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": "0x1"}).encode()
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": self.chain_id}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -112,3 +114,33 @@ def test_the_mint_scripts_help_says_a_direct_mint_trips_the_reconciler():
     for args in (["--help"], ["mint", "--help"], ["mint-batch", "--help"]):
         shown = " ".join(CliRunner().invoke(mint_cli, args).output.split())
         assert "unbacked-mint halt" in shown and "ushk dev fund" in shown, (args, shown)
+
+
+class _Anvil(_ChainOne):
+    chain_id = hex(31337)
+
+
+def test_fund_says_why_the_service_refused_or_did_not_mint(live, tmp_path):
+    env, url = live
+    handle = env.add_bank("demo-bank")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Anvil)
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    try:
+        rpc = f"http://127.0.0.1:{server.server_address[1]}"
+        demo = _demo_file(tmp_path, handle, url, rpc)
+        address = "0x" + "22" * 20
+        too_much = CliRunner().invoke(cli, ["dev", "fund", address, "2000000.00", "--demo-bank", str(demo)])
+        # no minter runs here: accepted, then still waiting when the time is up
+        waiting = CliRunner().invoke(
+            cli, ["dev", "fund", address, "3.00", "--demo-bank", str(demo), "--timeout", "0.5"]
+        )
+        handle.api_key += "x"
+        wrong_key = _demo_file(tmp_path, handle, url, rpc)
+        refused = CliRunner().invoke(cli, ["dev", "fund", address, "3.00", "--demo-bank", str(wrong_key)])
+    finally:
+        server.shutdown()
+        join(serving, timeout=10)
+    assert too_much.exit_code == 1 and "the service refused the deposit" in too_much.output, too_much.output
+    assert waiting.exit_code == 1 and "still accepted after 0.5s" in waiting.output, waiting.output
+    assert refused.exit_code == 1 and "unauthenticated" in refused.output, refused.output
