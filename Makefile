@@ -7,13 +7,14 @@ export PATH := $(CURDIR)/.tools/bin:$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 PYTEST_ARGS ?=
 
-.PHONY: help install compile abi storage-layout run demo lint test test-blocktime test-fast coverage bench mutants clean
+.PHONY: help install compile abi storage-layout run demo fund lint test test-blocktime test-fast coverage bench mutants clean
 
 help:
 	@echo "make run     install, start anvil, deploy USHK, start the reserve service (Ctrl-C stops)"
 	@echo "make test    install, make lint, every test (contracts, scripts, service; anvil, SQLite, PostgreSQL) under branch"
 	@echo "             coverage (floor 90%), beside it the chain tests on an anvil mining a block a second and forge's invariants"
 	@echo "make demo    signed deposits as the demo bank, against a running 'make run'"
+	@echo "make fund TO=0x... AMOUNT=1250.00  fund an address through the deposit flow as the demo bank (local chain only)"
 	@echo "make bench   gas, throughput, transparency-log, public-read and monitor-replay benchmarks (bench/*.json)"
 	@echo "make lint    the static checks: import layers of service/, ruff, mypy over service/, Slither"
 	@echo "make test-fast  the service tests that need no chain; make test-blocktime  only the block-time pass"
@@ -48,6 +49,12 @@ run: compile
 
 demo: install
 	@python tools/demo.py
+
+# Fund TO with AMOUNT US dollars of USHK on `make run`'s chain: a deposit confirmed by the demo bank
+# (var/demo-bank.json), accepted and minted by the service, so its reconciler stays green.
+fund: install
+	@if [ -z "$(TO)" ] || [ -z "$(AMOUNT)" ]; then echo "usage: make fund TO=0xADDRESS AMOUNT=1250.00"; exit 2; fi
+	@python -m service dev fund "$(TO)" "$(AMOUNT)"
 
 # The static checks, each run even when one fails: the layering of service/ (pyproject.toml
 # [tool.importlinter], docs/architecture.md), ruff's lint and format check over the repository's

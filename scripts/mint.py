@@ -23,7 +23,14 @@ from scripts._ushk.values import hex32, parse_address
 
 @click.group()
 def cli():
-    """Configure minters and mint USHK for bank deposits."""
+    """Configure minters and mint USHK for bank deposits.
+
+    Minting here goes around the reserve service: against a chain the service reconciles, every
+    Minted event must be a deposit it accepted, so a direct mint trips its reconciler's
+    unbacked-mint halt (minting stops until an operator resumes). To fund an address on a local
+    stack, use `ushk dev fund ADDRESS AMOUNT` (`make fund TO=... AMOUNT=...`): a real deposit
+    through the service as the demo bank.
+    """
 
 
 def _deposit_label(dep_id: bytes) -> str:
@@ -128,6 +135,9 @@ def remove_minter(account, minter):
 def mint(account, to, amount, dep_id):
     """Mint AMOUNT US dollars of USHK to TO for one bank deposit (as a minter).
 
+    A mint of a deposit the reserve service did not accept trips its reconciler's unbacked-mint
+    halt; to fund an address on a local stack use `ushk dev fund` (`make fund`) instead.
+
     \b
     Example: ape run mint mint 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 1250.00 --deposit 42
     """
@@ -193,7 +203,8 @@ def read_batch_csv(path: Path) -> list[tuple[str, int, bytes]]:
 )
 @click.option("--dry-run", is_flag=True, help="Check the file and print the totals; send nothing.")
 def mint_batch(account, csv_file, batch_size, dry_run):
-    """Mint the deposits listed in CSV_FILE with mintBatch (as a minter).
+    """Mint the deposits listed in CSV_FILE with mintBatch (as a minter). Deposits the reserve
+    service did not accept trip its reconciler's unbacked-mint halt (see `ushk dev fund`).
 
     CSV_FILE has the columns to,amount,deposit_id (an optional header line, `#` comments):
 

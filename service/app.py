@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import sessionmaker
 
 from service import runtime, workers
@@ -24,6 +23,7 @@ from service.api.banks import router as bank_router
 from service.api.deposits import router as deposits_router
 from service.api.deps import AppState
 from service.api.openapi import complete_routes
+from service.api.ops import router as ops_router
 from service.api.page import router as page_router
 from service.api.public import router as public_router
 from service.api.quota import router as quota_router
@@ -39,9 +39,9 @@ from service.config import Settings
 from service.db import Database, utcnow
 from service.deposits.writer import SubmissionWriter
 from service.errors import PayloadTooLarge, install_error_handlers
+from service.ops.metrics import DatabaseCollector, RequestMetrics, WriterCollector
+from service.ops.requests import RequestMiddleware
 from service.quota.policy import Policy
-
-logger = logging.getLogger("service.access")
 
 CHAIN_CACHE = "public-chain-view"
 MONITOR_FEED = "public-monitor-feed"
@@ -120,37 +120,6 @@ async def _send_error(send: Callable, error: PayloadTooLarge) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class AccessLogMiddleware:
-    """One log line per request: method, path (never the query string, which may carry an
-    identity number), status, milliseconds."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def capture(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            logger.info(
-                "%s %s %s %.1fms",
-                scope.get("method"),
-                scope.get("path"),
-                status["code"],
-                (time.perf_counter() - started) * 1000,
-            )
-
-
 class RouteLogMiddleware:
     """USHK_TEST_ROUTE_LOG (tests only): the route each request matched, appended to a file the
     first time this process serves it."""
@@ -188,16 +157,20 @@ def _as_database(session_factory: Database | sessionmaker) -> Database:
 
 
 def _check_travel_rule_key(settings: Settings, policy: Policy) -> None:
-    """With a CDD threshold the IVMS101 data must be kept encrypted: production refuses to start
-    without USHK_TRAVEL_RULE_KEY; development warns (such deposits then answer 500)."""
-    if policy.cdd.threshold_cents is None or settings.travel_rule_key is not None:
-        return
-    message = "the policy sets cdd.threshold_usd but USHK_TRAVEL_RULE_KEY is not set"
-    if settings.environment == "production":
-        raise RuntimeError(message)
-    logging.getLogger(__name__).warning(
-        "%s (deposits that carry Travel Rule data answer 500 travel_rule_key_missing)", message
-    )
+    """With a CDD threshold the IVMS101 data must be kept encrypted: the service refuses to
+    start without USHK_TRAVEL_RULE_KEY, in every environment (a deposit above the threshold
+    could neither be refused for want of the data nor kept)."""
+    if policy.cdd.threshold_cents is not None and settings.travel_rule_key is None:
+        raise RuntimeError(
+            "the policy sets cdd.threshold_usd but USHK_TRAVEL_RULE_KEY is not set "
+            "(32 bytes, hex or base64: docs/bank-api.md, CDD and the Travel Rule)"
+        )
+
+
+def _fresh_head(state: AppState) -> int | None:
+    """The chain's head as the public chain view last read it, unless that read is stale."""
+    snapshot = state.chain_cache.snapshot()
+    return None if snapshot.stale else snapshot.block
 
 
 def create_app(
@@ -213,7 +186,7 @@ def create_app(
     current UTC time (injectable for tests of period rollover).
 
     `public_only`: only the public reads (the page, /v1/reserves, /v1/public/..., the
-    transparency log and snapshots) and /healthz, with no deposit writer and no worker: the
+    transparency log and snapshots), /healthz, /readyz and /metrics, with no deposit writer and no worker: the
     process `ushk serve --public-only` runs beside the bank API, so that public traffic never
     shares the deposit path's event loop (docs/public-ledger.md, "A process for public reads")."""
     settings = settings or Settings()
@@ -231,6 +204,13 @@ def create_app(
     state.chain_cache = runtime.build_chain_cache(settings)
     if settings.monitor_url:
         state.monitor_feed = runtime.build_monitor_feed(settings)
+    # the process's metrics (/metrics, service/ops/metrics.py): one histogram observation per
+    # request, the rest collected at scrape time
+    state.metrics = CollectorRegistry()
+    request_metrics = RequestMetrics(state.metrics)
+    state.metrics.register(DatabaseCollector(state.db, chain_head=lambda: _fresh_head(state)))
+    if state.writer is not None:
+        state.metrics.register(WriterCollector(state.writer))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -251,7 +231,7 @@ def create_app(
         for thread in threads:
             thread.start()
         if not public_only:
-            threads += workers.start(settings, db, stop)
+            threads += workers.start(settings, db, stop, registry=state.metrics)
         try:
             yield
         finally:
@@ -275,7 +255,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(AnswerCacheMiddleware, seconds=settings.public_answer_seconds)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestMiddleware, metrics=request_metrics)
     if settings.test_route_log is not None:
         app.add_middleware(RouteLogMiddleware, path=settings.test_route_log)
     routers = (
@@ -295,13 +275,21 @@ def create_app(
         snapshots_router,
         public_router,
         page_router,
+        ops_router,
     )
-    public_routers = (reserves_router, transparency_router, snapshots_router, public_router, page_router)
+    public_routers = (
+        reserves_router,
+        transparency_router,
+        snapshots_router,
+        public_router,
+        page_router,
+        ops_router,
+    )
     for router in public_routers if public_only else routers:
         complete_routes(router.routes)
         app.include_router(router)
 
-    @app.get("/healthz", tags=["health"], summary="Liveness")
+    @app.get("/healthz", tags=["health"], summary="Liveness (the process answers; /readyz checks its parts)")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

@@ -81,6 +81,25 @@ class Settings(BaseSettings):
     # Deposit submissions committed together by the writer thread (service/deposits/writer.py).
     accept_batch_max: int = Field(default=32, ge=1, le=1000)
     log_level: str = "INFO"
+    # ---- operations (docs/operations.md) ----
+    # Log lines as text for a person ("human") or one JSON object per line ("json"), each with
+    # the request id of the request it belongs to.
+    log_format: Literal["human", "json"] = "human"
+    # `ushk workers run` serves its own Prometheus metrics on this port (on
+    # USHK_WORKERS_METRICS_HOST); unset, it serves none. The API serves them at /metrics.
+    workers_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    workers_metrics_host: str = "127.0.0.1"
+    # The workers write a heartbeat row each (table worker_heartbeats) every this many seconds
+    # while their loop is making progress; /readyz calls a heartbeat older than
+    # USHK_HEARTBEAT_STALE_SECONDS stale.
+    heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
+    heartbeat_stale_seconds: float = Field(default=60.0, gt=0.0, le=86_400.0)
+    # The workers /readyz requires a fresh heartbeat of (JSON list in the environment:
+    # USHK_READY_WORKERS='["minter","reconciler"]'); empty: every worker that has a heartbeat
+    # row (a workers process removes its rows when it stops cleanly).
+    ready_workers: list[str] = Field(default_factory=list)
+    # /readyz asks the chain (USHK_RPC_URL) for its block number with this timeout.
+    ready_chain_timeout_seconds: float = Field(default=2.0, gt=0.0, le=60.0)
 
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 8

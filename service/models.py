@@ -7,6 +7,7 @@ from service.chain.cursor import ChainCursor
 from service.db import Base
 from service.deposits.models import Deposit, MintBatch
 from service.ledger.models import LedgerAccount, LedgerLine, LedgerPosting
+from service.ops.heartbeats import WorkerHeartbeat
 from service.quota.models import BeneficiaryLock, QuotaUsage, WatchListEntry
 from service.redemptions.models import Payout, PayoutAccount
 from service.reserves.models import CustodyStatement, MintingHalt, ReserveReport
@@ -42,4 +43,5 @@ __all__ = [
     "ReserveReport",
     "WatchListEntry",
     "WebhookDelivery",
+    "WorkerHeartbeat",
 ]

@@ -18,14 +18,23 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from service.config import Settings
 from service.db import Database
+from service.ops import readiness
+from service.ops.heartbeats import Heartbeats, Pulse
+from service.ops.metrics import DatabaseCollector, WorkersCollector
 
 CHECKPOINTER = "sqlite-checkpointer"
+HEARTBEATS = "heartbeats"
 
 
-def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., Any], tuple]]:
-    """(name, target, extra args after `stop`) of every enabled worker."""
+def _planned(
+    settings: Settings, db: Database, built: dict[str, Any]
+) -> list[tuple[str, Callable[..., Any], tuple]]:
+    """(name, target, extra args after `stop`) of every enabled worker; the minter and the
+    reconciler objects go into `built` too (for the workers' metrics)."""
     plan: list[tuple[str, Callable[..., Any], tuple]] = []
     if settings.webhooks_in_process:
         from service.webhooks.service import run_delivery_loop
@@ -34,7 +43,8 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
     if settings.minter_enabled:
         from service.runtime import build_minter
 
-        plan.append(("minter", build_minter(settings, db).run, ()))
+        built["minter"] = build_minter(settings, db)
+        plan.append(("minter", built["minter"].run, ()))
     if settings.redemption_watcher_enabled:
         from service.runtime import build_watcher
 
@@ -42,7 +52,8 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
     if settings.reconciler_enabled:
         from service.runtime import build_reconciler
 
-        plan.append(("reconciler", build_reconciler(settings, db).run, ()))
+        built["reconciler"] = build_reconciler(settings, db)
+        plan.append(("reconciler", built["reconciler"].run, ()))
     if settings.log_signing_key is not None and settings.log_publisher_enabled:
         from service.runtime import build_log_publisher
 
@@ -68,21 +79,65 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
     return plan
 
 
-def start(settings: Settings, db: Database, stop: threading.Event) -> list[threading.Thread]:
-    """Starts the enabled workers as daemon threads; they end when `stop` is set. On SQLite the
-    write-ahead log's checkpointer (`Database.run_wal_checkpoints`, thread `CHECKPOINTER`) runs
-    too."""
-    threads = [
-        threading.Thread(target=target, args=(stop, *extra), name=name, daemon=True)
-        for name, target, extra in _planned(settings, db)
-    ]
+def start(
+    settings: Settings, db: Database, stop: threading.Event, *, registry: CollectorRegistry | None = None
+) -> list[threading.Thread]:
+    """Starts the enabled workers as daemon threads; they end when `stop` is set. Each is handed
+    a `Pulse` of `stop`, and a thread `HEARTBEATS` writes their heartbeats (service/ops/heartbeats.py)
+    while they make progress. On SQLite the write-ahead log's checkpointer
+    (`Database.run_wal_checkpoints`, thread `CHECKPOINTER`) runs too. With `registry`, the
+    workers' own metrics (the minter's counters, the reconciler's last result) are collected
+    into it."""
+    built: dict[str, Any] = {}
+    pulses: dict[str, tuple[threading.Thread, Pulse]] = {}
+    threads = []
+    for name, target, extra in _planned(settings, db, built):
+        pulse = Pulse(stop)
+        thread = threading.Thread(target=target, args=(pulse, *extra), name=name, daemon=True)
+        pulses[name] = (thread, pulse)
+        threads.append(thread)
+    if pulses:
+        beats = Heartbeats(
+            db, pulses, interval=settings.heartbeat_seconds, stale=settings.heartbeat_stale_seconds
+        )
+        threads.append(threading.Thread(target=beats.run, args=(stop,), name=HEARTBEATS, daemon=True))
     if db.dialect == "sqlite":
         threads.append(
             threading.Thread(target=db.run_wal_checkpoints, args=(stop,), name=CHECKPOINTER, daemon=True)
         )
+    if registry is not None and built:
+        registry.register(WorkersCollector(minter=built.get("minter"), reconciler=built.get("reconciler")))
     for thread in threads:
         thread.start()
     return threads
+
+
+def metrics_registry(settings: Settings, db: Database) -> CollectorRegistry:
+    """The registry of a workers process: the database's figures, with the chain's head read
+    from USHK_RPC_URL at scrape time (one `eth_blockNumber`, a short timeout)."""
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(db, chain_head=lambda: _chain_head(settings)))
+    return registry
+
+
+def serve_metrics(settings: Settings, registry: CollectorRegistry) -> Any:
+    """Serves `registry` on USHK_WORKERS_METRICS_HOST:USHK_WORKERS_METRICS_PORT (a daemon thread
+    of prometheus_client's); returns the server (`shutdown()` stops it), or None when no port
+    is set."""
+    if settings.workers_metrics_port is None:
+        return None
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(
+        settings.workers_metrics_port, addr=settings.workers_metrics_host, registry=registry
+    )
+    return server
+
+
+def _chain_head(settings: Settings) -> int | None:
+    part = readiness.check_chain(settings)
+    block = part.get("block")
+    return None if block is None else int(block)
 
 
 def join(threads: list[threading.Thread], timeout: float = 30.0) -> None:

@@ -27,10 +27,13 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $("$python" --version 2>&1)"
   "$python" -m venv .venv || die "could not create a venv; on Debian: apt-get install python3-venv"
 fi
-if [ ! -f .venv/.installed ] || [ requirements.txt -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+if [ ! -f .venv/.installed ] || [ requirements.txt -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] ||
+  [ clients/python/pyproject.toml -nt .venv/.installed ]; then
   say "installing Python packages (requirements.txt)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  # the bank client, a package of its own (clients/python; its dependencies are in requirements.txt)
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e clients/python
   touch .venv/.installed
 fi
 

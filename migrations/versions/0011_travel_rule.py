@@ -2,11 +2,8 @@
 (service/travel_rule/).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-04 19:00:00
-
-(0011 because 0009 and 0010 are taken in parallel branches; the merger re-chains
-down_revision onto the latest revision.)
 """
 
 from collections.abc import Sequence
@@ -15,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -43,6 +43,7 @@ class AppState:
     writer: Any = None  # service.deposits.writer.SubmissionWriter, set by create_app
     chain_cache: Any = None  # service.reserves.chain_cache.ChainViewCache, set by create_app
     monitor_feed: Any = None  # the same kind of cache over the monitor's findings (USHK_MONITOR_URL)
+    metrics: Any = None  # the process's prometheus_client.CollectorRegistry, set by create_app
 
 
 async def get_state(request: Request) -> AppState:

@@ -15,6 +15,7 @@ from service.cli import (
     audit,
     banks,
     deposits,
+    dev,
     minting,
     monitor,
     quota,
@@ -50,6 +51,7 @@ for command in (
     transparency.transparency,
     verify.verify,
     monitor.monitor,
+    dev.dev,
 ):
     cli.add_command(command)
 

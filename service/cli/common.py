@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,13 +81,11 @@ def emit(data: Any, as_json: bool) -> None:
 
 
 def start_logging(ctx: Context, level: str | None = None, *, threads: bool = False) -> None:
-    """Log to stderr at `level` (default USHK_LOG_LEVEL), with thread names for multi-worker
-    processes."""
-    thread = " %(threadName)s" if threads else ""
-    logging.basicConfig(
-        level=(level or ctx.settings.log_level).upper(),
-        format=f"%(asctime)s %(levelname)s %(name)s{thread} %(message)s",
-    )
+    """Log to stderr at `level` (default USHK_LOG_LEVEL) in USHK_LOG_FORMAT (human or json,
+    service/ops/logs.py), with thread names for multi-worker processes."""
+    from service.ops import logs
+
+    logs.configure(level or ctx.settings.log_level, ctx.settings.log_format, threads=threads)
 
 
 @contextmanager

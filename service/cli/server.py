@@ -52,8 +52,12 @@ def serve(
         os.nice(nice)
     app = create_app(ctx.settings, public_only=public_only)
     # uvicorn's own access log would print query strings (a client still calling the withdrawn
-    # GET /v1/quota sends an identity number in one); the app logs requests without them.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level=level.lower())
+    # GET /v1/quota sends an identity number in one); the app logs requests itself without them. In JSON, uvicorn's other lines go
+    # through the service's handler too (no logging configuration of uvicorn's own).
+    if ctx.settings.log_format == "json":
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level=level.lower(), log_config=None)
+    else:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level=level.lower())
 
 
 @click.group()
@@ -89,15 +93,23 @@ def workers_run(ctx: Context) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    registry = background.metrics_registry(ctx.settings, ctx.db)
     with chain_configured():
-        threads = background.start(ctx.settings, ctx.db, stop)
-    named = [t.name for t in threads if t.name != background.CHECKPOINTER]
+        threads = background.start(ctx.settings, ctx.db, stop, registry=registry)
+    named = [t.name for t in threads if t.name not in (background.CHECKPOINTER, background.HEARTBEATS)]
     if not named:
         stop.set()
+        background.join(threads)
         raise click.ClickException("no worker is enabled (see USHK_MINTER_ENABLED and the others)")
     click.echo("workers: " + ", ".join(named), err=True)
+    server = background.serve_metrics(ctx.settings, registry)
+    if server is not None:
+        host, port = ctx.settings.workers_metrics_host, ctx.settings.workers_metrics_port
+        click.echo(f"workers: metrics at http://{host}:{port}/metrics", err=True)
     while not stop.wait(1.0):
         if not any(t.is_alive() for t in threads):
             break
     stop.set()
     background.join(threads)
+    if server is not None:
+        server.shutdown()

@@ -3,8 +3,9 @@
 The signed message is the canonical JSON (`service.canonical`) of the `confirmation` object
 exactly as sent: every value is a string (the resident is a nested object of strings), keys are
 sorted at every level, no whitespace, UTF-8. The signature is the 64-byte Ed25519 signature of
-those bytes, sent as standard base64 with padding. Shared by the service (verify) and
-`service.client` (sign).
+those bytes, sent as standard base64 with padding. The bank client (clients/python,
+`ushk_client.signing`) signs by the same rules with its own copy, so that it needs nothing of the
+service; tests/clients/test_python_client.py checks that both agree.
 """
 
 from __future__ import annotations

@@ -20,12 +20,14 @@ to three attempts on a concurrent duplicate insert, a deadlock or a serializatio
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import contextvars
 import logging
 import queue
 import threading
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -58,15 +60,31 @@ class _Job:
     body: bytes
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    # the caller's context variables (its request id, service/ops/logs.py): a submission run
+    # alone runs in them, so what it logs carries the request's id
+    context: contextvars.Context
+
+
+_GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
 
 
 @dataclass
 class WriterStats:
-    """Since start: submissions answered, transactions committed, the largest group taken."""
+    """Since start: submissions answered, transactions committed, the largest group taken, and
+    how many groups were of each size (`group_counts[i]`: groups of at most `GROUP_BUCKETS[i]`
+    and more than the bound before; the metrics' histogram, service/ops/metrics.py)."""
 
+    GROUP_BUCKETS: ClassVar[tuple[int, ...]] = _GROUP_BUCKETS
     submissions: int = 0
     transactions: int = 0
     largest_group: int = 0
+    group_counts: list[int] = field(default_factory=lambda: [0] * len(_GROUP_BUCKETS))
+    group_sum: int = 0
+
+    def note_group(self, size: int) -> None:
+        self.largest_group = max(self.largest_group, size)
+        self.group_sum += size
+        self.group_counts[min(bisect.bisect_left(_GROUP_BUCKETS, size), len(_GROUP_BUCKETS) - 1)] += 1
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -93,9 +111,13 @@ class SubmissionWriter:
         """Queue one submission and wait for its answer."""
         self._ensure_started()
         loop = asyncio.get_running_loop()
-        job = _Job(authorization, body, loop, loop.create_future())
+        job = _Job(authorization, body, loop, loop.create_future(), contextvars.copy_context())
         self._queue.put(job)
         return await job.future
+
+    def queue_depth(self) -> int:
+        """Submissions waiting for the writer thread (approximate, for the metrics)."""
+        return self._queue.qsize()
 
     def close(self, timeout: float = 30.0) -> None:
         """Answer what is queued, then stop the thread (a later submission starts it again)."""
@@ -130,7 +152,7 @@ class SubmissionWriter:
                     stop = True
                     break
                 jobs.append(more)
-            self.stats.largest_group = max(self.stats.largest_group, len(jobs))
+            self.stats.note_group(len(jobs))
             try:
                 self._process(jobs)
             except BaseException as exc:  # every caller must get an answer
@@ -142,14 +164,14 @@ class SubmissionWriter:
 
     def _process(self, jobs: list[_Job]) -> None:
         if len(jobs) == 1:
-            self._process_alone(jobs[0])
+            jobs[0].context.run(self._process_alone, jobs[0])
             return
         try:
             answers = self._transaction(jobs)
         except Exception:  # noqa: BLE001 - the group failed as a whole: each one on its own
             logger.info("deposit writer: a group of %d failed; running each alone", len(jobs))
             for job in jobs:
-                self._process_alone(job)
+                job.context.run(self._process_alone, job)
             return
         for job, answer in zip(jobs, answers, strict=True):
             self._deliver(job, answer)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
@@ -130,6 +131,11 @@ class Reconciler:
         self.interval = interval
         self.follower = ChainFollower(db, token, from_block=from_block, batch_blocks=batch_blocks)
         self.last: ReconcileResult | None = None
+        # for the workers' metrics (service/ops/metrics.py): passes by outcome, whether the last
+        # one raised, when the last one completed (Unix time)
+        self.passes = {"ok": 0, "findings": 0, "error": 0}
+        self.last_failed = False
+        self.last_pass_at: float | None = None
         # check(): per deposit seen in `minting`, the first block its Minted event was not
         # looked for yet, or its event once found (see _minted_of)
         self._mint_scan: dict[bytes, int] = {}
@@ -146,6 +152,8 @@ class Reconciler:
                 self.reconcile_once()
             except Exception:  # node down, database busy: next pass
                 log.exception("reconciliation pass failed")
+                self.passes["error"] += 1
+                self.last_failed = True
             stop.wait(self.interval)
 
     def pinned_block(self) -> int:
@@ -164,6 +172,9 @@ class Reconciler:
         result = self.check(findings, block=head, act=act)
         result.halt_created = result.halt_created or follow_halted
         self.last = result
+        self.last_failed = False
+        self.last_pass_at = time.time()
+        self.passes["ok" if result.ok else "findings"] += 1
         return result
 
     def check(

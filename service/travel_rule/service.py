@@ -32,12 +32,15 @@ PAYOUT = "payout"
 
 
 class TravelRuleKeyMissing(ServiceError):
-    """The service is misconfigured: it has no Travel Rule key (USHK_TRAVEL_RULE_KEY) to keep
-    the IVMS101 data sent (production refuses to start so); nothing was stored."""
+    """The service has no Travel Rule key (USHK_TRAVEL_RULE_KEY) to keep the IVMS101 data sent
+    or to open a record sealed with it. A service whose policy sets a CDD threshold refuses to
+    start without one, so this answers only data sent voluntarily below a threshold a keyless
+    service does not set (send it without the data, or ask the operator for a key), or a record
+    whose key was withdrawn; nothing is stored."""
 
-    status_code = 500
+    status_code = 409
     code = "travel_rule_key_missing"
-    message = "The service cannot keep Travel Rule data now (no key configured); nothing was stored."
+    message = "This service keeps no Travel Rule data (no key configured); nothing was stored."
 
 
 class TravelRuleNotFound(NotFound):
@@ -113,7 +116,10 @@ def open_record(settings: Settings, record: TravelRuleRecord) -> dict[str, Any]:
         raise TravelRuleKeyMissing("The service has no Travel Rule key to open this record.")
     key = keys[1].get(record.key_id)
     if key is None:
-        raise RuntimeError(f"travel rule key {record.key_id!r} is not configured")
+        raise TravelRuleKeyMissing(
+            f"The record is sealed with key {record.key_id!r}, which is not configured "
+            "(USHK_TRAVEL_RULE_OLD_KEYS keeps retired keys)."
+        )
     try:
         plaintext = AESGCM(key).decrypt(
             record.nonce, record.ciphertext, associated_data(record.subject, record.subject_id)

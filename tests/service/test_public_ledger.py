@@ -433,7 +433,7 @@ def test_publicOnlyProcess_servesThePublicReadsAndNothingElse(env):
     with LiveServer(app) as server:
         paths = set(httpx.get(f"{server.url}/openapi.json").json()["paths"])
         assert paths and all(
-            p.startswith(("/v1/public/", "/v1/reserves", "/v1/transparency/")) or p == "/healthz"
+            p.startswith(("/v1/public/", "/v1/reserves", "/v1/transparency/")) or p in ("/healthz", "/readyz")
             for p in paths
         )
         assert {"/v1/public/mints", "/v1/reserves", "/v1/transparency/sth"} <= paths

@@ -306,21 +306,24 @@ def test_the_key_is_32_bytes_and_production_needs_it(sqlite_url):
     with pytest.raises(ValueError, match="travel_rule_old_keys"):
         make_settings(sqlite_url, travel_rule_key=KEY, travel_rule_old_keys="[1]")
     assert isinstance(make_settings(sqlite_url), Settings)
-    production = make_settings(sqlite_url, environment="production")
-    with pytest.raises(RuntimeError, match="USHK_TRAVEL_RULE_KEY"):
-        create_app(production, policy=Policy.load(PRODUCTION_POLICY))
+    for environment in ("production", "development"):
+        keyless = make_settings(sqlite_url, environment=environment)
+        with pytest.raises(RuntimeError, match="USHK_TRAVEL_RULE_KEY"):
+            create_app(keyless, policy=Policy.load(PRODUCTION_POLICY))
 
 
 def test_without_a_key_travel_rule_data_is_refused_and_nothing_stored(env):
-    env.policy = dataclasses.replace(env.policy, cdd=CddPolicy(threshold_cents=100_000))
+    """A keyless service (its policy sets no CDD threshold: with one it would not start) refuses
+    data sent voluntarily, a 4xx that stores nothing; the same deposit without it goes in."""
+    assert env.policy.cdd.threshold_cents is None and env.settings.travel_rule_key is None
     bank = env.add_bank()
     app = create_app(env.settings, env.db, policy=env.policy, clock=env.clock)
     with LiveServer(app) as server, client_for(server.url, bank) as client:
         before = env.snapshot()
         refused = client.submit({**confirmation("NK-1"), "cdd": CDD, "originator": ORIGINATOR})
-        assert refused.status_code == 500 and code_of(refused) == "travel_rule_key_missing"
+        assert refused.status_code == 409 and code_of(refused) == "travel_rule_key_missing"
         assert env.snapshot() == before
-        assert client.submit(confirmation("NK-2", amount="10.00")).status_code == 201
+        assert client.submit(confirmation("NK-1")).status_code == 201
 
 
 def test_the_worked_example_with_ivms101_data():

@@ -1,0 +1,29 @@
+"""ushk-client: the Python client for banks of the USHK reserve service (README.md)."""
+
+from ushk_client.client import (
+    AsyncBankClient,
+    BankClient,
+    USHKError,
+    build_confirmation,
+    build_settlement,
+    signed_request,
+    signed_settlement,
+    signed_statement,
+)
+from ushk_client.signing import canonical_message, load_private_key, public_key_b64, sign
+
+__all__ = [
+    "AsyncBankClient",
+    "BankClient",
+    "USHKError",
+    "build_confirmation",
+    "build_settlement",
+    "canonical_message",
+    "load_private_key",
+    "public_key_b64",
+    "sign",
+    "signed_request",
+    "signed_settlement",
+    "signed_statement",
+]
+__version__ = "0.1.0"
