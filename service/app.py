@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from service import runtime, workers
 from service.api.answer_cache import AnswerCacheMiddleware
+from service.api.approvals import router as approvals_router
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
 from service.api.banks import router as bank_router
@@ -273,6 +274,7 @@ def create_app(
         payouts_operator_router,
         reserves_router,
         reserves_operator_router,
+        approvals_router,
         transparency_router,
         snapshots_router,
         public_router,

@@ -1,7 +1,7 @@
 """Imports every domain's models so `Base.metadata` is complete (Alembic, tests)."""
 
 from service.audit.models import AuditEntry, AuditHead
-from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
+from service.banks.models import Approval, Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
 from service.chain.cursor import ChainCursor
 from service.db import Base
 from service.deposits.models import Deposit, MintBatch
@@ -13,6 +13,7 @@ from service.snapshots.models import SnapshotLiability, TransparencySnapshot
 from service.webhooks.models import WebhookDelivery
 
 __all__ = [
+    "Approval",
     "AuditEntry",
     "AuditHead",
     "Bank",

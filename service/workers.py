@@ -1,8 +1,9 @@
 """The service's background workers, as threads: webhook delivery, the minter, the redemption
 watcher, the reserve reconciler, the audit log's publisher, the snapshotter and the periodic
-attestor, each when its setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
+attestor, each when its setting enables it, and the four-eyes requests' expiry (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
 USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY and
-USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0).
+USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0,
+USHK_APPROVAL_EXPIRY_SECONDS > 0).
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
 their own, so that their chain client and log decoding do not share the API process's
@@ -13,6 +14,7 @@ hold leases; the reconciler and attestor are idempotent).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,10 @@ from service.config import Settings
 from service.db import Database
 
 CHECKPOINTER = "sqlite-checkpointer"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., Any], tuple]]:
@@ -52,6 +58,11 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
             from service.runtime import Snapshotter
 
             plan.append(("snapshotter", Snapshotter(settings, db).run, ()))
+    if settings.approval_expiry_seconds > 0:
+        from service.approvals.service import run_expiry_loop
+
+        interval = settings.approval_expiry_seconds
+        plan.append(("four-eyes-expiry", lambda stop: run_expiry_loop(db, stop, _now, interval), ()))
     if settings.attest_interval_seconds > 0:
         from service.runtime import build_attestor
 

@@ -82,6 +82,39 @@ class OperatorRequired(NotAuthenticated):
     message = "Missing or unknown operator token: send `Authorization: Bearer <token>`."
 
 
+class OperatorRoleRequired(ServiceError):
+    """The operator's role may not do this (a supervisor changes nothing; only an approver
+    approves or rejects a four-eyes request)."""
+
+    status_code = 403
+    code = "operator_role_required"
+    message = "This operator's role may not do this."
+
+
+# operator: requests; approver: approves another operator's request (and may request);
+# supervisor: reads what operators read, changes nothing.
+ROLES = ("operator", "approver", "supervisor")
+# The roles that may change anything (every operator write endpoint and command).
+WRITER_ROLES = ("operator", "approver")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidBankInput(f"role must be one of {', '.join(ROLES)}")
+    return role
+
+
+def require_role(operator: Operator, *allowed: str) -> Operator:
+    """`operator` if its role is one of `allowed`; `OperatorRoleRequired` (403
+    `operator_role_required`) otherwise."""
+    role = getattr(operator, "role", None) or "operator"
+    if role not in allowed:
+        raise OperatorRoleRequired(
+            f"operator {operator.name} has role {role}; this needs {' or '.join(allowed)}"
+        )
+    return operator
+
+
 class BankDailyLimitExceeded(ServiceError):
     """The bank's daily limit does not hold the amount (recorded)."""
 
@@ -390,15 +423,18 @@ def authenticate_bank(session: Session, authorization: str | None) -> BankRecord
     return bank
 
 
-def create_operator(session: Session, name: str, *, actor: str) -> tuple[Operator, str]:
+def create_operator(
+    session: Session, name: str, *, actor: str, role: str = "operator"
+) -> tuple[Operator, str]:
     check_name(name)
+    check_role(role)
     if repository.get_operator_by_name(session, name) is not None:
         raise InvalidBankInput(f"operator {name} already exists")
     token = OPERATOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    operator = Operator(name=name, token_hash=hash_secret(token))
+    operator = Operator(name=name, token_hash=hash_secret(token), role=role)
     session.add(operator)
     session.flush()
-    audit.record(session, "operator.created", actor, {"operator": name})
+    audit.record(session, "operator.created", actor, {"operator": name, "role": role})
     return operator, token
 
 
