@@ -294,3 +294,68 @@ def test_resuming_is_a_request_the_approver_performs(staff):
     env.clock.now += dt.timedelta(hours=1, seconds=1)  # past request_expiry
     assert _pending(url, who["bob"]) == []
     assert "approval.expired" in _audit_kinds(env)
+
+
+# -- the migration and the workers' pass ------------------------------------------------------
+
+
+def test_existing_operators_become_operators(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from service.db.migrations import upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0008")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO operators (name, token_hash, created_at) VALUES ('old', 'h', CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(engine)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT name, role FROM operators")).all() == [("old", "operator")]
+    engine.dispose()
+
+
+def test_the_workers_expire_waiting_deposits(env):
+    import threading
+
+    from service import workers
+    from service.approvals.service import run_expiry_loop
+    from service.client import signed_request
+    from service.deposits.schemas import DepositRequest
+    from service.deposits.service import submit
+    from wait_support import join, wait_for
+
+    assert "four-eyes-expiry" in [name for name, _, _ in workers._planned(env.settings, env.db)]
+    env.policy = dataclasses.replace(env.policy, four_eyes=FOUR_EYES)
+    bank = env.add_bank("hsbc")
+    body = signed_request(confirmation("BIG-1", amount="20000.00"), bank.key_id, bank.seed)
+    with env.db.transaction() as session:
+        outcome = submit(
+            session,
+            bank=banks.require_bank(session, "hsbc"),
+            request=DepositRequest.model_validate(body),
+            settings=env.settings,
+            policy=env.policy,
+            now=env.clock(),
+        )
+    assert outcome.deposit.status == "awaiting_approval"
+    assert _quota_held(env) == 2_000_000
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)  # a restarted service, hours later
+    stop = threading.Event()
+    thread = threading.Thread(target=run_expiry_loop, args=(env.db, stop, lambda: later, 0.05))
+    thread.start()
+    try:
+
+        def rejected() -> bool:
+            with env.db.reading() as session:
+                return session.get(Deposit, outcome.deposit.id).status == "rejected"
+
+        wait_for("the waiting deposit to expire", rejected, 10)
+    finally:
+        stop.set()
+        join(thread, timeout=10)
+    assert _quota_held(env) == 0
+    assert "approval.expired" in _audit_kinds(env)
