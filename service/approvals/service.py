@@ -52,9 +52,15 @@ def actor_of(operator: Operator) -> str:
 
 def expire_due(session: Session, now: dt.datetime) -> list[Approval]:
     """Expire every pending request past its time (a waiting deposit is rejected with
-    `approval_expired`, its quota released). Idempotent; the caller commits."""
+    `approval_expired`, its quota released). Idempotent; the caller commits. Each request is
+    closed first (a conditional UPDATE, which also locks it): one another pass or a decision
+    closed meanwhile is skipped, with nothing done for it."""
     expired = []
     for row in approvals.due(session, now):
+        try:
+            approvals.close(session, row, ApprovalStatus.EXPIRED, actor=EXPIRY_ACTOR, now=now)
+        except approvals.ApprovalNotPending:
+            continue
         if row.kind == "deposit":
             # a deposit no longer awaiting approval (ApprovalStale): only the request expires
             with contextlib.suppress(approvals.ApprovalStale):
@@ -66,7 +72,6 @@ def expire_due(session: Session, now: dt.datetime) -> list[Approval]:
                     actor=EXPIRY_ACTOR,
                     now=now,
                 )
-        approvals.close(session, row, ApprovalStatus.EXPIRED, actor=EXPIRY_ACTOR, now=now)
         expired.append(row)
     return expired
 
@@ -228,17 +233,15 @@ def approve(
         row = approvals.get(session, approval_id)
         approvals.check_decider(row, operator, now)
         actor = actor_of(operator)
-        if row.kind == "deposit":
-            deposit = deposit_approval.accept_approved(session, row, actor=actor, now=now)
-            outcome: dict[str, Any] = {"deposit_status": deposit.status}
-            return approvals.close(
-                session, row, ApprovalStatus.APPROVED, actor=actor, now=now, outcome=outcome
-            )
-        if row.kind == "bank_limits":
-            outcome = _apply_limits(session, row, actor=actor)
-            return approvals.close(
-                session, row, ApprovalStatus.APPROVED, actor=actor, now=now, outcome=outcome
-            )
+        if row.kind in ("deposit", "bank_limits"):
+            # closed first (a conditional UPDATE that locks the request: a concurrent decision
+            # waits, then finds it decided), then performed; a refusal rolls back both
+            approvals.close(session, row, ApprovalStatus.APPROVED, actor=actor, now=now)
+            if row.kind == "deposit":
+                deposit_approval.accept_approved(session, row, actor=actor, now=now)
+            else:
+                _apply_limits(session, row, actor=actor)
+            return row
         params = approvals.params_of(row)
         halt = reserves.active_halt(session)
         if halt is None or halt.id != params["halt_id"]:
@@ -268,8 +271,11 @@ def reject(db: Database, approval_id: int, operator: Operator, *, now: dt.dateti
         row = approvals.get(session, approval_id)
         approvals.check_decider(row, operator, now)
         actor = actor_of(operator)
+        approvals.close(session, row, ApprovalStatus.REJECTED, actor=actor, now=now, reason=reason)
         if row.kind == "deposit":
-            deposit_approval.reject_awaiting(
-                session, row, deposit_approval.APPROVAL_REJECTED, reason, actor=actor, now=now
-            )
-        return approvals.close(session, row, ApprovalStatus.REJECTED, actor=actor, now=now, reason=reason)
+            # a deposit no longer awaiting approval (ApprovalStale): only the request is rejected
+            with contextlib.suppress(approvals.ApprovalStale):
+                deposit_approval.reject_awaiting(
+                    session, row, deposit_approval.APPROVAL_REJECTED, reason, actor=actor, now=now
+                )
+        return row

@@ -359,3 +359,84 @@ def test_the_workers_expire_waiting_deposits(env):
         join(thread, timeout=10)
     assert _quota_held(env) == 0
     assert "approval.expired" in _audit_kinds(env)
+
+
+@pytest.mark.postgres
+def test_concurrent_decisions_perform_a_request_once(pg_env):
+    import threading
+
+    from service.approvals import service as four_eyes
+    from service.banks import approvals
+    from service.client import signed_request
+    from service.deposits.schemas import DepositRequest
+    from service.deposits.service import submit
+
+    env = pg_env
+    env.policy = dataclasses.replace(env.policy, four_eyes=FOUR_EYES)
+    bank = env.add_bank("hsbc")
+    with env.db.transaction() as session:
+        deciders = [
+            banks.create_operator(session, f"a{i}", actor="test", role="approver")[0] for i in range(4)
+        ]
+    now = dt.datetime.now(dt.UTC)
+    seqs = []
+    for ref in ("BIG-1", "BIG-2"):
+        body = signed_request(confirmation(ref, amount="20000.00"), bank.key_id, bank.seed)
+        with env.db.transaction() as session:
+            seqs.append(
+                submit(
+                    session,
+                    bank=banks.require_bank(session, "hsbc"),
+                    request=DepositRequest.model_validate(body),
+                    settings=env.settings,
+                    policy=env.policy,
+                    now=now,
+                ).deposit.id
+            )
+    with env.db.reading() as session:
+        ids = [approvals.for_deposit(session, seq).id for seq in seqs]
+    # BIG-1: two approvals and a rejection at once; BIG-2: an approval and the expiry at once
+    calls = [
+        lambda: four_eyes.approve(env.db, ids[0], deciders[0], now=now),
+        lambda: four_eyes.approve(env.db, ids[0], deciders[1], now=now),
+        lambda: four_eyes.reject(env.db, ids[0], deciders[2], now=now, reason="no"),
+        lambda: four_eyes.approve(env.db, ids[1], deciders[3], now=now),
+        lambda: four_eyes.sweep(env.db, now + dt.timedelta(hours=3)),
+    ]
+    barrier = threading.Barrier(len(calls))
+    outcomes: list = [None] * len(calls)
+
+    def run(i):
+        barrier.wait()
+        try:
+            outcomes[i] = calls[i]()
+        except approvals.ApprovalNotPending as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(
+        isinstance(o, Exception) and not isinstance(o, approvals.ApprovalNotPending) for o in outcomes
+    )
+    with env.db.reading() as session:
+        deposits = [session.get(Deposit, seq) for seq in seqs]
+        rows = [session.get(Approval, i) for i in ids]
+        for deposit, row in zip(deposits, rows, strict=True):
+            assert (row.status, deposit.status) in {
+                ("approved", "accepted"),
+                ("rejected", "rejected"),
+                ("expired", "rejected"),
+            }
+            postings = session.scalars(
+                select(LedgerPosting).where(LedgerPosting.reference == str(deposit.id))
+            )
+            assert len(list(postings)) == (1 if deposit.status == "accepted" else 0)
+        held = sum(u.held_cents for u in session.scalars(select(QuotaUsage)))
+    assert held == sum(d.amount_cents for d in deposits if d.status == "accepted")
+    # one decision per request won (the expiry pass may take BIG-1 too: it is due then)
+    winners = sum(not isinstance(o, Exception) for o in outcomes[:3])
+    assert winners == (0 if rows[0].status == "expired" else 1), outcomes
+    assert isinstance(outcomes[3], Exception) == (rows[1].status == "expired"), outcomes
