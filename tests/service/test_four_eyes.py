@@ -212,6 +212,11 @@ def test_a_waiting_deposit_expires_or_is_rejected_and_its_quota_is_released(staf
     assert rows == {first["id"]: "expired", second["id"]: "rejected"}
     # the quota is back: another large deposit fits (and waits)
     assert client.submit(confirmation("BIG-4", amount="20000.00")).json()["status"] == "awaiting_approval"
+    # the bank's own read expires it once its time has passed
+    env.clock.now += dt.timedelta(hours=2, seconds=1)
+    late = client.get_deposit("BIG-4")
+    assert late["status"] == "rejected" and late["rejection_code"] == "approval_expired"
+    assert _quota_held(env) == 0
 
 
 def test_raising_a_limit_waits_and_self_approval_is_refused(staff):
