@@ -261,6 +261,8 @@ def test_a_supervisor_changes_nothing(staff):
     sam = who["sam"]
     assert httpx.get(f"{url}/v1/operator/banks", headers=sam).status_code == 200
     assert httpx.get(f"{url}/v1/operator/minting/halt", headers=sam).status_code == 200
+    assert httpx.get(f"{url}/v1/operator/payouts", headers=sam).status_code == 200
+    assert httpx.post(f"{url}/v1/audit/verify", headers=sam).status_code == 200  # a read
     for path, body in (
         ("/v1/operator/banks", {"name": "dbs"}),
         ("/v1/operator/banks/hsbc/disable", None),
