@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from service import runtime, workers
 from service.api.allowlist import router as allowlist_router
 from service.api.answer_cache import AnswerCacheMiddleware
+from service.api.approvals import router as approvals_router
 from service.api.audit import router as audit_router
 from service.api.banks import operator_router
 from service.api.banks import router as bank_router
@@ -271,6 +272,7 @@ def create_app(
         reserves_router,
         reserves_operator_router,
         travel_rule_router,
+        approvals_router,
         transparency_router,
         snapshots_router,
         public_router,

@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     # log key and a token configured); `ushk transparency snapshot` takes one on demand.
     snapshot_seconds: float = Field(default=86_400.0, gt=0.0)
 
+    # The workers expire the four-eyes requests past their time (service/approvals/) every this
+    # many seconds (0: only the approvals' reads and decisions do).
+    approval_expiry_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
+
     # ---- reserves (service/reserves/) ----
     # Attest the ledger's reserves on chain every this many seconds inside `ushk serve` (needs
     # USHK_ATTESTOR_PRIVATE_KEY; 0: only before a batch the current attestation does not cover).

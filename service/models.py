@@ -2,7 +2,7 @@
 
 from service.allowlist.models import AllowlistEntry
 from service.audit.models import AuditEntry, AuditHead
-from service.banks.models import Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
+from service.banks.models import Approval, Bank, BankApiKey, BankDailyUsage, BankSigningKey, Operator
 from service.chain.cursor import ChainCursor
 from service.db import Base
 from service.deposits.models import Deposit, MintBatch
@@ -17,6 +17,7 @@ from service.webhooks.models import WebhookDelivery
 
 __all__ = [
     "AllowlistEntry",
+    "Approval",
     "AuditEntry",
     "AuditHead",
     "Bank",

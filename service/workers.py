@@ -1,9 +1,10 @@
-"""The service's background workers, as threads: webhook delivery, the minter, the redemption
-watcher, the reserve reconciler, the audit log's publisher, the snapshotter and the periodic
-attestor, each when its setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
-USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY and
-USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0,
-USHK_COMPLIANCE_PRIVATE_KEY (with a token: the KYC allowlist worker).
+"""The service's background workers, as threads, each when its setting enables it: webhook
+delivery (USHK_WEBHOOKS_IN_PROCESS), the minter (USHK_MINTER_ENABLED), the redemption watcher
+(USHK_REDEMPTION_WATCHER_ENABLED), the reserve reconciler (USHK_RECONCILER_ENABLED), the audit
+log's publisher and, with a token, the snapshotter (USHK_LOG_SIGNING_KEY and
+USHK_LOG_PUBLISHER_ENABLED), the periodic attestor (USHK_ATTEST_INTERVAL_SECONDS > 0), the KYC
+allowlist worker (USHK_COMPLIANCE_PRIVATE_KEY, with a token) and the four-eyes requests' expiry
+(USHK_APPROVAL_EXPIRY_SECONDS > 0).
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
 their own, so that their chain client and log decoding do not share the API process's
@@ -14,6 +15,7 @@ hold leases; the reconciler and attestor are idempotent).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +30,10 @@ from service.ops.metrics import DatabaseCollector, WorkersCollector
 
 CHECKPOINTER = "sqlite-checkpointer"
 HEARTBEATS = "heartbeats"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _planned(
@@ -72,6 +78,11 @@ def _planned(
         signer = load_account(settings.compliance_private_key.get_secret_value())
         poll = settings.allowlist_poll_seconds
         plan.append(("allowlist", lambda stop: run_allowlist(db, token, signer, stop, poll), ()))
+    if settings.approval_expiry_seconds > 0:
+        from service.approvals.service import run_expiry_loop
+
+        interval = settings.approval_expiry_seconds
+        plan.append(("four-eyes-expiry", lambda stop: run_expiry_loop(db, stop, _now, interval), ()))
     if settings.attest_interval_seconds > 0:
         from service.runtime import build_attestor
 

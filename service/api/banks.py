@@ -39,6 +39,7 @@ operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
 _BANK_AUTH = (NotAuthenticated, banks.BankDisabled)
 _OPERATOR_AUTH = (banks.OperatorRequired,)
+_OPERATOR_WRITE = (banks.OperatorRequired, banks.OperatorRoleRequired)
 
 
 @router.get("", response_model=BankOut, responses=error_responses(*_BANK_AUTH))
@@ -119,7 +120,7 @@ def _cents(value: str | None) -> int | None:
     "/banks",
     status_code=201,
     response_model=BankCreated,
-    responses=error_responses(*_OPERATOR_AUTH, banks.InvalidBankInput, banks.BankExists, InvalidAmount),
+    responses=error_responses(*_OPERATOR_WRITE, banks.InvalidBankInput, banks.BankExists, InvalidAmount),
 )
 def create_bank(
     body: OperatorBody[BankCreate], operator: CurrentOperator, session: SessionDep, state: StateDep
@@ -156,7 +157,9 @@ def list_banks(operator: CurrentOperatorRead, session: ReadSessionDep) -> list[B
     "/banks/{name}/signing-keys",
     status_code=201,
     response_model=SigningKeyOut,
-    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound, banks.InvalidBankInput),
+    responses=error_responses(
+        *_OPERATOR_WRITE, banks.BankNotFound, banks.KeyNotFound, banks.InvalidBankInput
+    ),
 )
 def rotate_signing_key(
     name: str, body: OperatorBody[SigningKeyIn], operator: CurrentOperator, session: SessionDep
@@ -178,7 +181,7 @@ def rotate_signing_key(
 @operator_router.post(
     "/banks/{name}/signing-keys/{key_id}/retire",
     response_model=SigningKeyOut,
-    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound),
+    responses=error_responses(*_OPERATOR_WRITE, banks.BankNotFound, banks.KeyNotFound),
 )
 def retire_signing_key(
     name: str, key_id: str, operator: CurrentOperator, session: SessionDep
@@ -193,7 +196,7 @@ def retire_signing_key(
     "/banks/{name}/api-keys",
     status_code=201,
     response_model=ApiKeyCreated,
-    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound),
+    responses=error_responses(*_OPERATOR_WRITE, banks.BankNotFound),
 )
 def add_api_key(name: str, operator: CurrentOperator, session: SessionDep) -> ApiKeyCreated:
     """A new API key; the bank's other keys stay valid until revoked."""
@@ -206,7 +209,7 @@ def add_api_key(name: str, operator: CurrentOperator, session: SessionDep) -> Ap
 @operator_router.post(
     "/banks/{name}/api-keys/{prefix}/revoke",
     response_model=ApiKeyOut,
-    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound, banks.KeyNotFound),
+    responses=error_responses(*_OPERATOR_WRITE, banks.BankNotFound, banks.KeyNotFound),
 )
 def revoke_api_key(name: str, prefix: str, operator: CurrentOperator, session: SessionDep) -> ApiKeyOut:
     bank = banks.require_bank(session, name)
@@ -218,7 +221,7 @@ def revoke_api_key(name: str, prefix: str, operator: CurrentOperator, session: S
 @operator_router.post(
     "/banks/{name}/disable",
     response_model=BankOut,
-    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound),
+    responses=error_responses(*_OPERATOR_WRITE, banks.BankNotFound),
 )
 def disable_bank(name: str, operator: CurrentOperator, session: SessionDep) -> BankOut:
     bank = banks.require_bank(session, name)
@@ -230,7 +233,7 @@ def disable_bank(name: str, operator: CurrentOperator, session: SessionDep) -> B
 @operator_router.post(
     "/banks/{name}/enable",
     response_model=BankOut,
-    responses=error_responses(*_OPERATOR_AUTH, banks.BankNotFound),
+    responses=error_responses(*_OPERATOR_WRITE, banks.BankNotFound),
 )
 def enable_bank(name: str, operator: CurrentOperator, session: SessionDep) -> BankOut:
     bank = banks.require_bank(session, name)

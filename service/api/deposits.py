@@ -15,6 +15,8 @@ from service.api.deps import (
     StateDep,
     bearer_header,
 )
+from service.approvals import service as four_eyes
+from service.banks import approvals
 from service.banks.service import BankDisabled
 from service.deposits import repository
 from service.deposits import service as deposits
@@ -76,10 +78,20 @@ async def submit_deposit(request: Request, credentials: BankCredentials, state: 
     summary="Read one of this bank's deposits",
     responses=error_responses(NotAuthenticated, BankDisabled, deposits.DepositNotFound),
 )
-def get_deposit(reference: str, bank: CurrentBankRead, session: ReadSessionDep) -> DepositOut:
+def get_deposit(
+    reference: str, bank: CurrentBankRead, session: ReadSessionDep, state: StateDep
+) -> DepositOut:
     """Status, amount, beneficiary, on-chain deposit id, tx hash, block, reason, timestamps.
-    Only the calling bank's own deposits are visible."""
-    return DepositOut.of(deposits.get_for_bank(session, bank, reference))
+    Only the calling bank's own deposits are visible. A deposit `awaiting_approval` whose time
+    to be approved has passed is expired first (then `rejected`, `approval_expired`)."""
+    deposit = deposits.get_for_bank(session, bank, reference)
+    if deposit.status == DepositStatus.AWAITING_APPROVAL:
+        request = approvals.for_deposit(session, deposit.id)
+        now = state.clock()
+        if request is not None and request.expires_at <= now and four_eyes.sweep(state.db, now):
+            with state.db.reading() as fresh:
+                deposit = deposits.get_for_bank(fresh, bank, reference)
+    return DepositOut.of(deposit)
 
 
 @router.get(

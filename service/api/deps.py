@@ -91,15 +91,23 @@ def current_bank(state: StateDep, credentials: BankCredentials) -> BankRecord:
 
 
 def current_operator(state: StateDep, credentials: OperatorCredentials) -> Operator:
+    """Any authenticated operator, whatever its role: for the read endpoints."""
     with state.db.read_session() as session:
         return banks.authenticate_operator(session, bearer_header(credentials))
 
 
+def writing_operator(state: StateDep, credentials: OperatorCredentials) -> Operator:
+    """An authenticated operator whose role may change things (`operator` or `approver`; a
+    `supervisor` is 403 `operator_role_required`): for every operator endpoint that writes."""
+    return banks.require_role(current_operator(state, credentials), *banks.WRITER_ROLES)
+
+
 CurrentBank = Annotated[BankRecord, Depends(current_bank)]
-CurrentOperator = Annotated[Operator, Depends(current_operator)]
+# Write endpoints: a supervisor is refused. Read endpoints take `CurrentOperatorRead`.
+CurrentOperator = Annotated[Operator, Depends(writing_operator)]
 # Aliases kept for the read endpoints' signatures.
 CurrentBankRead = CurrentBank
-CurrentOperatorRead = CurrentOperator
+CurrentOperatorRead = Annotated[Operator, Depends(current_operator)]
 
 
 def _body_after(authenticate: Callable[..., Any], model: type[BaseModel]) -> Callable[..., Any]:
@@ -132,7 +140,7 @@ else:
         authenticated."""
 
         def __class_getitem__(cls, model: type[BaseModel]) -> Any:
-            return Annotated[model, Depends(_body_after(current_operator, model))]
+            return Annotated[model, Depends(_body_after(writing_operator, model))]
 
 
 # Paging of the list endpoints: `after` is the `next_after` of the previous page.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service import runtime
-from service.api.deps import CurrentOperator, OperatorBody, ReadSessionDep, StateDep
-from service.banks.service import OperatorRequired
+from service.api.deps import CurrentOperator, CurrentOperatorRead, OperatorBody, ReadSessionDep, StateDep
+from service.banks.service import OperatorRequired, OperatorRoleRequired
 from service.chain.token import ChainError
 from service.errors import ServiceError, error_responses
 from service.reserves import service as reserves
@@ -126,7 +128,7 @@ class ResumeIn(BaseModel):
     summary="The active minting halt, if any (operators)",
     responses=error_responses(OperatorRequired),
 )
-def get_halt(operator: CurrentOperator, session: ReadSessionDep) -> dict:
+def get_halt(operator: CurrentOperatorRead, session: ReadSessionDep) -> dict:
     return {"halt": reserves.halt_out(reserves.active_halt(session))}
 
 
@@ -141,6 +143,7 @@ class ChainUnavailable(ServiceError):
     summary="Lift the reconciler's minting halt, with a cause, after a fresh reconciliation (operators)",
     responses=error_responses(
         OperatorRequired,
+        OperatorRoleRequired,
         reserves.NotHalted,
         reserves.CauseRequired,
         PauserRequired,
@@ -150,27 +153,57 @@ class ChainUnavailable(ServiceError):
         ChainUnavailable,
     ),
 )
-def resume(body: OperatorBody[ResumeIn], operator: CurrentOperator, state: StateDep) -> dict:
+def resume(
+    body: OperatorBody[ResumeIn], operator: CurrentOperator, state: StateDep, response: Response
+) -> dict:
     """Runs a fresh reconciliation first. No difference left: the halt is closed with nothing
     acknowledged. Only a supply difference left: `acknowledge_units` must equal it, and it is
     recorded with the cause (409 `acknowledgement_mismatch` says the amount otherwise). Any other
     finding: 409 `discrepancy_remains`. Unpauses minting on chain when the service paused it
-    for this halt (needs USHK_PAUSER_PRIVATE_KEY), then records the resume in the audit log."""
+    for this halt (needs USHK_PAUSER_PRIVATE_KEY), then records the resume in the audit log.
+
+    With the policy's `four_eyes.minting_resume` on, nothing is resumed yet: the answer is 202
+    with `{"approval": ...}`, a request that another operator (role `approver`) approves at
+    `POST /v1/operator/approvals/{id}/approve`, which performs the resume as described."""
+    acknowledge = None if body.acknowledge_units is None else int(body.acknowledge_units)
+    if state.policy.four_eyes.minting_resume:
+        from service.approvals import service as four_eyes
+        from service.banks.approvals import approval_out
+
+        with state.db.transaction() as session:
+            row = four_eyes.request_resume(
+                session,
+                operator,
+                cause=body.cause,
+                acknowledge_units=acknowledge,
+                policy=state.policy,
+                now=state.clock(),
+            )
+        response.status_code = 202
+        return {"approval": approval_out(row)}
+    return {"halt": reserves.halt_out(run_resume(state, body.cause, operator.name, acknowledge))}
+
+
+def run_resume(state: StateDep, cause: str, operator_name: str, acknowledge: int | None) -> Any:
+    """`resume_minting` as `operator_name`, with the reconciler the settings configure; chain
+    failures are `ChainUnavailable`."""
     try:
-        try:
-            reconciler = runtime.build_reconciler(state.settings, state.db)
-        except runtime.ChainNotConfigured:
-            reconciler = None
-        acknowledge = None if body.acknowledge_units is None else int(body.acknowledge_units)
         row = resume_minting(
             state.db,
-            cause=body.cause,
-            actor=f"operator:{operator.name}",
-            reconciler=reconciler,
+            cause=cause,
+            actor=f"operator:{operator_name}",
+            reconciler=build_reconciler(state),
             acknowledge_units=acknowledge,
         )
     except (ChainError, RuntimeError, OSError) as exc:
         if isinstance(exc, ServiceError):
             raise
         raise ChainUnavailable(f"{ChainUnavailable.message} ({type(exc).__name__})") from None
-    return {"halt": reserves.halt_out(row)}
+    return row
+
+
+def build_reconciler(state: StateDep) -> Any:
+    try:
+        return runtime.build_reconciler(state.settings, state.db)
+    except runtime.ChainNotConfigured:
+        return None

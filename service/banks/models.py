@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from types import SimpleNamespace
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -90,6 +91,9 @@ class Operator(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # operator (requests), approver (approves another's request; may also request), supervisor
+    # (reads what operators read, changes nothing): service.banks.service.ROLES.
+    role: Mapped[str] = mapped_column(String(16), default="operator", server_default="operator")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -102,3 +106,34 @@ class BankDailyUsage(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     total_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ApprovalStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Approval(Base):
+    """A four-eyes request (service/banks/approvals.py): an action above a policy threshold,
+    with its parameters as canonical JSON, that waits for a second, different operator.
+    Approving it performs exactly that action (service/approvals/)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status_expires_at", "status", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    params: Mapped[str] = mapped_column(Text)  # canonical JSON (service.canonical)
+    # "operator:<name>" or, for a deposit above the threshold, "bank:<name>"
+    requested_by: Mapped[str] = mapped_column(String(80))
+    requested_by_operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    # the deposit waiting (kind "deposit"), so its bank's reads find the request
+    deposit_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -83,27 +83,36 @@ class OperatorRequired(NotAuthenticated):
 
 
 class OperatorRoleRequired(ServiceError):
-    """The endpoint needs another operator role (a supervisor's, to read Travel Rule
-    data)."""
+    """The operator's role may not do this (a supervisor changes nothing; only an approver
+    approves or rejects a four-eyes request)."""
 
     status_code = 403
     code = "operator_role_required"
-    message = "This operator's role does not allow this."
+    message = "This operator's role may not do this."
 
 
-OPERATOR_ROLES = ("operator", "approver", "supervisor")
+# operator: requests; approver: approves another operator's request (and may request);
+# supervisor: reads what operators read, changes nothing.
+ROLES = ("operator", "approver", "supervisor")
+# The roles that may change anything (every operator write endpoint and command).
+WRITER_ROLES = ("operator", "approver")
 
 
-def require_role(operator: Operator, role: str) -> None:
-    """Refuses (403 `operator_role_required`) an operator whose role is not `role`.
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidBankInput(f"role must be one of {', '.join(ROLES)}")
+    return role
 
-    Minimal stand-in of the operator roles being added in parallel (operators.role: operator,
-    approver, supervisor): it reads `getattr(operator, "role", "operator")`, so every operator
-    is a plain "operator" until that column exists. The merge keeps the other branch's version."""
-    if role not in OPERATOR_ROLES:
-        raise ValueError(f"unknown operator role {role!r}")
-    if getattr(operator, "role", "operator") != role:
-        raise OperatorRoleRequired(f"This needs the {role} role.")
+
+def require_role(operator: Operator, *allowed: str) -> Operator:
+    """`operator` if its role is one of `allowed`; `OperatorRoleRequired` (403
+    `operator_role_required`) otherwise."""
+    role = getattr(operator, "role", None) or "operator"
+    if role not in allowed:
+        raise OperatorRoleRequired(
+            f"operator {operator.name} has role {role}; this needs {' or '.join(allowed)}"
+        )
+    return operator
 
 
 class BankDailyLimitExceeded(ServiceError):
@@ -414,15 +423,18 @@ def authenticate_bank(session: Session, authorization: str | None) -> BankRecord
     return bank
 
 
-def create_operator(session: Session, name: str, *, actor: str) -> tuple[Operator, str]:
+def create_operator(
+    session: Session, name: str, *, actor: str, role: str = "operator"
+) -> tuple[Operator, str]:
     check_name(name)
+    check_role(role)
     if repository.get_operator_by_name(session, name) is not None:
         raise InvalidBankInput(f"operator {name} already exists")
     token = OPERATOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    operator = Operator(name=name, token_hash=hash_secret(token))
+    operator = Operator(name=name, token_hash=hash_secret(token), role=role)
     session.add(operator)
     session.flush()
-    audit.record(session, "operator.created", actor, {"operator": name})
+    audit.record(session, "operator.created", actor, {"operator": name, "role": role})
     return operator, token
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from service.cli import (
+    approvals,
     audit,
     banks,
     deposits,
@@ -39,6 +40,7 @@ for command in (
     server.workers,
     banks.operator,
     banks.bank,
+    approvals.approvals,
     quota.quota,
     deposits.deposits,
     audit.audit,

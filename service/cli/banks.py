@@ -18,15 +18,23 @@ def operator() -> None:
 
 @operator.command("add")
 @click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["operator", "approver", "supervisor"]),
+    default="operator",
+    show_default=True,
+    help="operator: requests; approver: approves another operator's request (may also request); "
+    "supervisor: reads what operators read, changes nothing.",
+)
 @pass_ctx
 @fail_on_service_error
-def operator_add(ctx: Context, name: str) -> None:
+def operator_add(ctx: Context, name: str, role: str) -> None:
     """Create an operator; prints its token once."""
     from service.banks import service as banks
 
     with ctx.db.transaction() as session:
-        _, token = banks.create_operator(session, name, actor=actor())
-    click.echo(f"operator {name} created")
+        _, token = banks.create_operator(session, name, actor=actor(), role=role)
+    click.echo(f"operator {name} created (role {role})")
     click.echo(f"token (shown once): {token}")
 
 
@@ -38,7 +46,7 @@ def operator_list(ctx: Context) -> None:
     with ctx.db.reading() as session:
         for op in repository.list_operators(session):
             state = "revoked" if op.revoked_at else "active"
-            click.echo(f"{op.name}\t{state}\t{op.created_at:%Y-%m-%d}")
+            click.echo(f"{op.name}\t{op.role}\t{state}\t{op.created_at:%Y-%m-%d}")
 
 
 @operator.command("revoke")
@@ -236,19 +244,42 @@ def bank_revoke_api_key(ctx: Context, name: str, prefix: str) -> None:
 @click.argument("name")
 @click.option("--single-max", default=None, help="Dollars, or 'none'.")
 @click.option("--daily-limit", default=None, help="Dollars, or 'none'.")
+@click.option(
+    "--token",
+    envvar="USHK_OPERATOR_TOKEN",
+    default=None,
+    help="With the policy's four_eyes.bank_limit_raise on: the requesting operator's token "
+    "(default USHK_OPERATOR_TOKEN), needed for a raise.",
+)
 @pass_ctx
 @fail_on_service_error
-def bank_set_limits(ctx: Context, name: str, single_max: str | None, daily_limit: str | None) -> None:
+def bank_set_limits(
+    ctx: Context, name: str, single_max: str | None, daily_limit: str | None, token: str | None
+) -> None:
+    """Set the limits. Lowering applies at once; with four eyes on for raises (policy), a raise
+    is a request an approver approves (`ushk approvals approve ID`)."""
+    import datetime as dt
+
+    from service.app import load_policy
+    from service.approvals import service as four_eyes
     from service.banks import service as banks
 
+    single, daily = parse_dollars(single_max), parse_dollars(daily_limit)
     with ctx.db.transaction() as session:
-        banks.set_limits(
+        operator = None if token is None else banks.authenticate_operator(session, f"Bearer {token}")
+        request = four_eyes.change_limits(
             session,
+            operator,
             banks.require_bank(session, name),
-            single_max_cents=parse_dollars(single_max),
-            daily_limit_cents=parse_dollars(daily_limit),
-            actor=actor(),
+            single_max_cents=single,
+            daily_limit_cents=daily,
+            actor=actor() if operator is None else four_eyes.actor_of(operator),
+            policy=load_policy(ctx.settings),
+            now=dt.datetime.now(dt.UTC),
         )
+    if request is not None:
+        click.echo(f"bank {name}: raise requested: request {request.id} waits for an approver")
+        return
     click.echo(f"bank {name}: limits set")
 
 

@@ -24,7 +24,9 @@ def deposits() -> None:
 @deposits.command("list")
 @click.option("--bank", "bank_name", default=None)
 @click.option(
-    "--status", default=None, type=click.Choice(["received", "accepted", "minting", "minted", "rejected"])
+    "--status",
+    default=None,
+    type=click.Choice(["received", "awaiting_approval", "accepted", "minting", "minted", "rejected"]),
 )
 @click.option("--after", default=0, type=int, help="Only deposits with seq greater than this.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))

@@ -66,15 +66,46 @@ def minting_status(ctx: Context) -> None:
     default=None,
     help="Accept this supply difference (token units, as the fresh reconciliation measures it).",
 )
+@click.option(
+    "--token",
+    envvar="USHK_OPERATOR_TOKEN",
+    default=None,
+    help="With the policy's four_eyes.minting_resume on: the requesting operator's token "
+    "(default USHK_OPERATOR_TOKEN); the resume is then a request an approver approves.",
+)
 @pass_ctx
 @fail_on_service_error
-def minting_resume(ctx: Context, cause: str, acknowledge_units: int | None) -> None:
+def minting_resume(ctx: Context, cause: str, acknowledge_units: int | None, token: str | None) -> None:
     """Lift the reconciler's halt after a fresh reconciliation; unpauses minting on chain if
     the service paused it. A supply difference that remains must be acknowledged exactly
-    (--acknowledge-units); any other finding keeps the halt."""
+    (--acknowledge-units); any other finding keeps the halt. With four eyes on for resumes
+    (policy), this only makes the request (`ushk approvals approve ID` performs it)."""
+    from service.app import load_policy
     from service.chain.token import ChainError
     from service.reserves.resume import resume_minting
     from service.runtime import ChainNotConfigured, build_reconciler
+
+    policy = load_policy(ctx.settings)
+    if policy.four_eyes.minting_resume:
+        import datetime as dt
+
+        from service.approvals import service as four_eyes
+        from service.banks import service as banks
+
+        if token is None:
+            raise click.ClickException("four eyes: a resume is a request; give the operator's --token")
+        with ctx.db.transaction() as session:
+            operator = banks.authenticate_operator(session, f"Bearer {token}")
+            request = four_eyes.request_resume(
+                session,
+                operator,
+                cause=cause,
+                acknowledge_units=acknowledge_units,
+                policy=policy,
+                now=dt.datetime.now(dt.UTC),
+            )
+        click.echo(f"resume requested: request {request.id} waits for an approver")
+        return
 
     try:
         reconciler = build_reconciler(ctx.settings, ctx.db)

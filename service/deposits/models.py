@@ -17,6 +17,7 @@ from service.money import cents_to_units
 
 class DepositStatus(enum.StrEnum):
     RECEIVED = "received"
+    AWAITING_APPROVAL = "awaiting_approval"  # above the four-eyes threshold: waits for an approver
     ACCEPTED = "accepted"
     MINTING = "minting"
     MINTED = "minted"
@@ -41,7 +42,7 @@ class Deposit(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     reference: Mapped[str] = mapped_column(String(64))
     content_hmac: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     value_date: Mapped[dt.date] = mapped_column(Date)

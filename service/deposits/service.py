@@ -25,7 +25,8 @@ rejected with code and reason, audited, the reference used up):
 8. the bank's daily limit (Hong Kong calendar day of acceptance) holds the amount.
 
 Then the deposit is accepted, credited to its bank's custody account in the reserve ledger
-(service/ledger), and waits in the outbox for the minter.
+(service/ledger), and waits in the outbox for the minter; or, above the policy's four-eyes
+threshold (9.), it is `awaiting_approval` until an approver accepts it (service/deposits/approval.py).
 """
 
 from __future__ import annotations
@@ -401,6 +402,12 @@ def submit(
             deposit.quota_period = None
         _reject(session, deposit, refusal.code, refusal.message, actor=actor, now=now, bank=bank)
         return SubmitOutcome(deposit, created=True, error=refusal)
+
+    if policy.four_eyes.deposit_waits(amount):  # 9. above the four-eyes threshold: waits
+        from service.deposits.approval import await_approval
+
+        await_approval(session, deposit, bank=bank, policy=policy, actor=actor, now=now, update=_update)
+        return SubmitOutcome(deposit, created=True)
 
     _update(
         session,

@@ -20,6 +20,12 @@ value_date:                  # the value dates a deposit or payout settlement ma
 cdd:                         # customer due diligence and the Travel Rule (docs/design.md)
   threshold_usd: "1000.00"   # deposits and payouts at or above this carry the bank's CDD
                              # confirmation and IVMS101 data; null: never required
+four_eyes:                   # actions that wait for a second, different operator (optional)
+  deposit_above: "250000.00" # a larger deposit waits for an approver; null = none waits
+  deposit_approval_hours: 24 # not approved by then: rejected, its quota released
+  minting_resume: true       # resuming minting after a halt is a request another approves
+  bank_limit_raise: true     # so is raising a bank's limits (lowering applies at once)
+  request_expiry_hours: 24   # those requests expire after this
 """
 
 from __future__ import annotations
@@ -80,6 +86,15 @@ class _CddFile(BaseModel):
     threshold_usd: str | None = "1000.00"
 
 
+class _FourEyesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deposit_above: str | None = None
+    deposit_approval_hours: float = Field(24, gt=0, le=24 * 31)
+    minting_resume: bool = False
+    bank_limit_raise: bool = False
+    request_expiry_hours: float = Field(24, gt=0, le=24 * 31)
+
+
 class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     categories: dict[str, _CategoryFile]
@@ -88,6 +103,7 @@ class _PolicyFile(BaseModel):
     value_date: _ValueDateFile = _ValueDateFile()
     custody: _CustodyFile = _CustodyFile()
     cdd: _CddFile = _CddFile()
+    four_eyes: _FourEyesFile = _FourEyesFile()
 
     @field_validator("categories")
     @classmethod
@@ -172,6 +188,25 @@ class CddPolicy:
 
 
 @dataclass(frozen=True)
+class FourEyesPolicy:
+    """Which actions wait for a second, different operator (service/banks/approvals.py).
+    `deposit_above_cents`: a deposit of more is accepted as `awaiting_approval` and minted
+    only once approved, rejected (its quota released) when not approved within
+    `deposit_approval`; None: no deposit waits. `minting_resume` / `bank_limit_raise`: resuming
+    minting after a halt / raising a bank's limits is a request another operator approves
+    within `request_expiry`."""
+
+    deposit_above_cents: int | None = None
+    deposit_approval: dt.timedelta = dt.timedelta(hours=24)
+    minting_resume: bool = False
+    bank_limit_raise: bool = False
+    request_expiry: dt.timedelta = dt.timedelta(hours=24)
+
+    def deposit_waits(self, amount_cents: int) -> bool:
+        return self.deposit_above_cents is not None and amount_cents > self.deposit_above_cents
+
+
+@dataclass(frozen=True)
 class Policy:
     categories: dict[str, CategoryPolicy]
     splitting: SplittingPolicy
@@ -179,6 +214,7 @@ class Policy:
     value_dates: ValueDateWindow = ValueDateWindow(ZoneInfo("Asia/Hong_Kong"), 30, 1)
     custody: CustodyPolicy = CustodyPolicy()
     cdd: CddPolicy = CddPolicy()
+    four_eyes: FourEyesPolicy = FourEyesPolicy()
     source: str = "<dict>"
 
     def category(self, name: str) -> CategoryPolicy | None:
@@ -213,6 +249,11 @@ class Policy:
             threshold_cents = None if threshold is None else parse_amount(threshold)
         except InvalidAmount as exc:
             raise PolicyError(f"{source}: cdd.threshold_usd: {exc.message}") from None
+        four_eyes = parsed.four_eyes
+        try:
+            deposit_above = None if four_eyes.deposit_above is None else parse_amount(four_eyes.deposit_above)
+        except InvalidAmount as exc:
+            raise PolicyError(f"{source}: four_eyes.deposit_above: {exc.message}") from None
         return cls(
             categories=categories,
             splitting=SplittingPolicy(
@@ -231,6 +272,13 @@ class Policy:
                 statement_max_age=dt.timedelta(hours=parsed.custody.statement_max_age_hours),
             ),
             cdd=CddPolicy(threshold_cents=threshold_cents),
+            four_eyes=FourEyesPolicy(
+                deposit_above_cents=deposit_above,
+                deposit_approval=dt.timedelta(hours=four_eyes.deposit_approval_hours),
+                minting_resume=four_eyes.minting_resume,
+                bank_limit_raise=four_eyes.bank_limit_raise,
+                request_expiry=dt.timedelta(hours=four_eyes.request_expiry_hours),
+            ),
             source=source,
         )
 

@@ -60,10 +60,14 @@ def bank_row(env, name="dbs") -> dict:
 
 def test_operator_list_shows_active_and_revoked(env):
     ok(env, "operator", "add", "alice")
-    ok(env, "operator", "add", "bob")
+    ok(env, "operator", "add", "bob", "--role", "supervisor")
     assert "operator bob revoked" in ok(env, "operator", "revoke", "bob")
     lines = [line.split("\t") for line in ok(env, "operator", "list").splitlines()]
-    assert [(name, state) for name, state, _ in lines] == [("alice", "active"), ("bob", "revoked")]
+    assert [(name, role, state) for name, role, state, _ in lines] == [
+        ("alice", "operator", "active"),
+        ("bob", "supervisor", "revoked"),
+    ]
+    assert fails(env, "operator", "add", "carol", "--role", "root", code=2)
     assert "key_not_found" in fails(env, "operator", "revoke", "bob")  # revoked already
     assert "key_not_found" in fails(env, "operator", "revoke", "nobody")
 

@@ -102,7 +102,14 @@ def _body_operations(url) -> list[tuple[str, str]]:
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if "requestBody" in operation:
-                found.append((method.upper(), path.replace("{payout_id}", "1").replace("{name}", "hsbc")))
+                found.append(
+                    (
+                        method.upper(),
+                        path.replace("{payout_id}", "1")
+                        .replace("{name}", "hsbc")
+                        .replace("{approval_id}", "1"),
+                    )
+                )
     return found
 
 
@@ -137,6 +144,8 @@ def test_every_body_endpoint_is_known(live):
         ("POST", "/v1/operator/banks"),
         ("POST", "/v1/operator/banks/{name}/signing-keys"),
         ("POST", "/v1/operator/minting/resume"),
+        ("POST", "/v1/operator/banks/{name}/limits"),
+        ("POST", "/v1/operator/approvals/{approval_id}/reject"),
     }
 
 
