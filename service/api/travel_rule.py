@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from service.api.deps import MAX_ID, CurrentOperator, SessionDep, StateDep
+from service.api.deps import MAX_ID, CurrentOperatorRead, SessionDep, StateDep
 from service.banks.models import Operator
 from service.banks.service import OperatorRequired, OperatorRoleRequired, require_role
 from service.deposits.ids import deposit_id_hex, seq_for_deposit_id
@@ -57,7 +57,7 @@ def _read(state: Any, session: Any, operator: Operator, subject: str, subject_id
 )
 def deposit_travel_rule(
     deposit: Annotated[str, Path(max_length=66, description="The deposit id (0x + 64 hex) or its seq.")],
-    operator: CurrentOperator,
+    operator: CurrentOperatorRead,
     session: SessionDep,
     state: StateDep,
 ) -> TravelRuleOut:
@@ -90,7 +90,7 @@ def deposit_travel_rule(
 )
 def payout_travel_rule(
     payout_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    operator: CurrentOperator,
+    operator: CurrentOperatorRead,
     session: SessionDep,
     state: StateDep,
 ) -> TravelRuleOut:

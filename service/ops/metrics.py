@@ -43,7 +43,12 @@ __all__ = [
     "render",
 ]
 
-IN_FLIGHT = (DepositStatus.RECEIVED.value, DepositStatus.ACCEPTED.value, DepositStatus.MINTING.value)
+IN_FLIGHT = (
+    DepositStatus.RECEIVED.value,
+    DepositStatus.AWAITING_APPROVAL.value,
+    DepositStatus.ACCEPTED.value,
+    DepositStatus.MINTING.value,
+)
 FINAL = (DepositStatus.MINTED.value, DepositStatus.REJECTED.value)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

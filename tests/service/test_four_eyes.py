@@ -335,7 +335,7 @@ def test_the_workers_expire_waiting_deposits(env):
     from service.deposits.service import submit
     from wait_support import join, wait_for
 
-    assert "four-eyes-expiry" in [name for name, _, _ in workers._planned(env.settings, env.db)]
+    assert "four-eyes-expiry" in [name for name, _, _ in workers._planned(env.settings, env.db, {})]
     env.policy = dataclasses.replace(env.policy, four_eyes=FOUR_EYES)
     bank = env.add_bank("hsbc")
     body = signed_request(confirmation("BIG-1", amount="20000.00"), bank.key_id, bank.seed)

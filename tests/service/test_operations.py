@@ -62,18 +62,13 @@ def test_metrics_name_every_figure_and_label_requests_by_route_template(live):
         assert client.submit(confirmation("MET-2", amount="60000.00", id_number=id_number)).status_code == 422
         assert client.http.get("/v1/deposits/MET-1").status_code == 200
         assert client.http.get("/v1/deposits/NO-SUCH-REF").status_code == 404
-        assert (
-            client.http.get(
-                "/v1/quota", params={"id_type": "prc_id", "id_number": id_number, "category": "mainland"}
-            ).status_code
-            == 200
-        )
+        assert client.quota(id_type="prc_id", id_number=id_number, category="mainland")["period"]
     assert httpx.get(f"{url}/no/such/path/12345").status_code == 404
     families = scrape(url)
     assert set(families) >= API_METRICS, sorted(API_METRICS - set(families))
     requests = families["ushk_http_request_duration_seconds"]
     routes = {s.labels["route"] for s in requests}
-    assert {"/v1/deposits", "/v1/deposits/{reference}", "/v1/quota", "(unmatched)"} <= routes
+    assert {"/v1/deposits", "/v1/deposits/{reference}", "/v1/quota/lookup", "(unmatched)"} <= routes
     assert (
         value(requests, "ushk_http_request_duration_seconds_count", route="/v1/deposits", status="201") == 1
     )
@@ -165,6 +160,9 @@ def test_ready_with_every_part_ok_and_no_chain_configured(live):
     _env, url = live
     status, body = ready(url)
     assert status == 200, body
+    # the one worker on by default: the four-eyes requests' expiry (USHK_APPROVAL_EXPIRY_SECONDS)
+    expiry = body["checks"]["workers"]["workers"].pop("four-eyes-expiry")
+    assert expiry["status"] == "ok" and expiry["age_seconds"] >= 0
     assert body == {
         "status": "ready",
         "failing": [],
@@ -303,7 +301,14 @@ def test_final_statuses_are_recounted_at_most_every_minute(env):
         (family,) = [m for m in collector.collect() if m.name == "ushk_deposits"]
         return {s.labels["status"]: s.value for s in family.samples}
 
-    assert counts() == {"received": 0, "accepted": 3, "minting": 0, "minted": 0, "rejected": 0}
+    assert counts() == {
+        "received": 0,
+        "awaiting_approval": 0,
+        "accepted": 3,
+        "minting": 0,
+        "minted": 0,
+        "rejected": 0,
+    }
     with env.db.transaction() as session:
         session.execute(update(Deposit).where(Deposit.reference == "FIN-0").values(status="rejected"))
     assert counts()["accepted"] == 2 and counts()["rejected"] == 0  # in flight: every scrape
@@ -326,6 +331,7 @@ def test_heartbeats_metrics_and_readiness_on_postgres(pg_env):
     assert {s.labels["worker"] for s in families["ushk_worker_heartbeat_age_seconds"]} == {
         "minter",
         "reconciler",
+        "four-eyes-expiry",  # the app's own, on by default
     }
     with pg_env.db.transaction() as session:
         hb.forget(session, ["minter", "reconciler"], "host:2")

@@ -76,13 +76,9 @@ def operator_headers(env) -> dict[str, str]:
 
 
 def make_supervisors(env, monkeypatch) -> None:
-    """Every operator a supervisor: through operators.role once that column exists (the operator
-    roles of the parallel branch), through the stand-in's `getattr(operator, "role", ...)` until."""
-    if "role" in Operator.__table__.c:
-        with env.db.transaction() as session:
-            session.execute(update(Operator).values(role="supervisor"))
-    else:
-        monkeypatch.setattr(Operator, "role", "supervisor", raising=False)
+    """Every operator a supervisor (operators.role)."""
+    with env.db.transaction() as session:
+        session.execute(update(Operator).values(role="supervisor"))
 
 
 def everything_stored(env) -> str:
@@ -266,7 +262,7 @@ def test_a_record_opens_only_for_its_subject_and_after_a_key_rotation(tr_env):
         assert travel_rule.find(session, travel_rule.DEPOSIT, 43).key_id == "tr2"
         assert session.execute(text("SELECT count(*) FROM travel_rule_records")).scalar() == 2
     without_old = env.settings.model_copy(update={"travel_rule_key_id": "tr2"})
-    with pytest.raises(RuntimeError, match="not configured"):
+    with pytest.raises(travel_rule.TravelRuleKeyMissing, match="not configured"):
         travel_rule.open_record(without_old, record)
 
 

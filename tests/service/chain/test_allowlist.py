@@ -161,7 +161,7 @@ def test_the_worker_runs_where_the_compliance_key_is(sqlite_url, deployed):
     )
     db = Database.from_settings(plain)
     try:
-        assert "allowlist" not in [name for name, _, _ in workers._planned(plain, db)]
-        assert "allowlist" in [name for name, _, _ in workers._planned(keyed, db)]
+        assert "allowlist" not in [name for name, _, _ in workers._planned(plain, db, {})]
+        assert "allowlist" in [name for name, _, _ in workers._planned(keyed, db, {})]
     finally:
         db.dispose()
