@@ -14,7 +14,8 @@ from scripts._ushk.cli import ADDRESS, BYTES32, USD_OR_ZERO, ConnectedCommand, j
 from scripts._ushk.contracts import implementation_of, project_contract, token_from_deployment
 from scripts._ushk.deployments import save_deployment, utc_now
 from scripts._ushk.network import resolve_sender
-from scripts._ushk.roles import ROLE_NAMES, known_addresses, require_role, role_table, short_role
+from scripts._ushk.roles import ROLE_IDS, ROLE_NAMES, known_addresses, require_role, role_table, short_role
+from scripts._ushk.timelock import check_storage_layout
 from scripts._ushk.transactions import transact
 from scripts._ushk.values import ZERO32, hex32
 
@@ -225,9 +226,10 @@ def set_max_age(account, seconds):
 @click.argument("contract_name")
 @click.option("--call-data", default="0x", help="Call to make on the new implementation (hex), default none.")
 def upgrade(account, contract_name, call_data):
-    """Deploy CONTRACT_NAME (a project contract) and upgrade the token to it (as the upgrader).
+    """Deploy CONTRACT_NAME and upgrade the token to it at once (as an upgrader that is an account).
 
-    The new implementation must keep USHK's storage layout (docs/token-design.md, Upgrades).
+    For a deployment without a timelock (`deploy token --upgrader`). With one, upgrades go through
+    `ape run upgrade schedule|execute`. The storage-layout check runs first, as there.
 
     \b
     Example: ape run ops upgrade USHKV2Example
@@ -247,8 +249,14 @@ def upgrade(account, contract_name, call_data):
             f"'{contract_name}' is not a UUPS implementation (no proxiableUUID/upgradeToAndCall)",
             param_hint="CONTRACT_NAME",
         )
+    check_storage_layout(container, contract_name)
     token, info = token_from_deployment()
     sender = resolve_sender(account, what="the upgrade")
+    if info.get("timelock") and token.hasRole(ROLE_IDS["UPGRADER_ROLE"], info["timelock"]["address"]):
+        raise click.ClickException(
+            f"upgrades go through the timelock {info['timelock']['address']}, which holds UPGRADER_ROLE: "
+            "`ape run upgrade schedule CONTRACT_NAME`, then `ape run upgrade execute` after its delay"
+        )
     require_role(token, "UPGRADER_ROLE", sender, doing="upgrading")
     old = implementation_of(token.address)
     impl = sender.deploy(container)

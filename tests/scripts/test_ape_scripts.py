@@ -324,14 +324,14 @@ def test_every_command_has_help(ape_run):
                 yield [*path, name], command
 
     seen = 0
-    for script in ("deploy", "roles", "mint", "redeem", "ops"):
+    for script in ("deploy", "roles", "mint", "redeem", "ops", "upgrade"):
         group = importlib.import_module(f"scripts.{script}").cli
         for path, command in walk(group, []):
             result = CliRunner().invoke(group, [*path, "--help"])
             assert result.exit_code == 0, result.output
             assert "--network" in result.output and len(command.get_short_help_str()) > 10, path
             seen += 1
-    assert seen >= 25
+    assert seen >= 32
 
 
 def test_deploy_hands_over_to_another_admin(ape_run, dev_accounts, w3, compiled_abi, tmp_path):
