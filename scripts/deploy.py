@@ -42,7 +42,7 @@ def cli():
     "--admin-delay",
     type=click.IntRange(min=0, max=MAX_UINT48),
     help="Seconds a transfer of DEFAULT_ADMIN_ROLE waits before the new admin may accept it. "
-    f"Default: {DEFAULT_ADMIN_DELAY} (3 days); 0 on a local network, where only 0 is the default.",
+    f"Default: {DEFAULT_ADMIN_DELAY} (3 days) off a local network, where 0 is refused; 0 on a local network.",
 )
 @click.option(
     "--upgrade-delay",
