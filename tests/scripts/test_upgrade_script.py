@@ -245,3 +245,55 @@ def test_admin_role_moves_in_two_steps(deployed, run, directory, dev_accounts, w
     assert not token.functions.hasRole(ROLE_IDS["DEFAULT_ADMIN_ROLE"], a[0]).call()
     info = info_of(directory)
     assert info["roles"]["DEFAULT_ADMIN_ROLE"] == [a[8]] and info["pending_admin"] is None
+
+
+def _deploy_raw(w3, name: str, sender: str, *args):
+    """Deploys the compiled project contract `name` with web3 (anvil's unlocked accounts)."""
+    from pathlib import Path
+
+    build = json.loads((Path(__file__).resolve().parents[2] / ".build" / "__local__.json").read_text())
+    contract_type = build["contractTypes"][name]
+    factory = w3.eth.contract(
+        abi=contract_type["abi"], bytecode=contract_type["deploymentBytecode"]["bytecode"]
+    )
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(*args).transact({"from": sender}))
+    return w3.eth.contract(address=receipt["contractAddress"], abi=contract_type["abi"]), receipt
+
+
+def test_ops_upgrade_of_an_earlier_version_takes_the_admin_rules_step(
+    ape_run, dev_accounts, w3, compiled_abi, tmp_path
+):
+    """A token deployed before version 3 (here version 1, with an account as upgrader) goes to the
+    current USHK with `ops upgrade USHK --admin-rules-delay S`: its one admin becomes the default
+    admin; with a second admin holder it is refused."""
+    a = dev_accounts
+    impl, _ = _deploy_raw(w3, "USHKV1", a[0])
+    init = impl.encode_abi("initialize", [a[0], 86_400])
+    proxy, receipt = _deploy_raw(w3, "USHKProxy", a[0], impl.address, init)
+    v1 = w3.eth.contract(address=proxy.address, abi=compiled_abi["USHKV1"])
+    v1.functions.grantRole(ROLE_IDS["UPGRADER_ROLE"], a[5]).transact({"from": a[0]})
+    v1.functions.grantRole(ROLE_IDS["DEFAULT_ADMIN_ROLE"], a[9]).transact({"from": a[0]})
+    block = w3.eth.get_block(receipt["blockNumber"])
+    info = {
+        "chain_id": w3.eth.chain_id,
+        "network": "local",
+        "token": proxy.address,
+        "implementation": impl.address,
+        "deployment_block": receipt["blockNumber"],
+        "deployment_block_hash": "0x" + bytes(block["hash"]).hex(),
+        "roles": {"DEFAULT_ADMIN_ROLE": [a[0]], "UPGRADER_ROLE": [a[5]]},
+        "minters": {},
+        "upgrades": [],
+    }
+    (tmp_path / "local.json").write_text(json.dumps(info))
+    args = ("ops", "upgrade", "USHK", "--admin-rules-delay", str(ADMIN_DELAY), "--account", "TEST::5")
+    two = ape_run.fails(*args, deployments=tmp_path, code=1)
+    assert "the one holder of DEFAULT_ADMIN_ROLE" in two.output and a[9] in two.output
+    v1.functions.revokeRole(ROLE_IDS["DEFAULT_ADMIN_ROLE"], a[9]).transact({"from": a[0]})
+    out = ape_run.ok(*args, deployments=tmp_path).output
+    assert f"default admin {a[0]}" in out
+    token = w3.eth.contract(address=proxy.address, abi=compiled_abi["USHK"])
+    assert token.functions.defaultAdmin().call() == a[0]
+    assert token.functions.defaultAdminDelay().call() == ADMIN_DELAY
+    assert implementation(w3, token) == json.loads((tmp_path / "local.json").read_text())["implementation"]
+    assert json.loads((tmp_path / "local.json").read_text())["admin_delay"] == ADMIN_DELAY
