@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
+import {AccessControlDefaultAdminRulesUpgradeable} from
+    "@openzeppelin/contracts-upgradeable/access/extensions/AccessControlDefaultAdminRulesUpgradeable.sol";
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -39,7 +40,7 @@ import {IUSHKCore} from "./interfaces/IUSHK.sol";
 // Not `is IUSHK`: IUSHK redeclares errors of Initializable and UUPSUpgradeable, which solc refuses
 // in a contract that inherits both (contracts/interfaces/IUSHK.sol).
 // slither-disable-next-line missing-inheritance
-contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgradeable {
+contract USHK is IUSHKCore, Initializable, AccessControlDefaultAdminRulesUpgradeable, UUPSUpgradeable {
     using SafeERC20 for IERC20;
 
     /*//////////////////////////////////////////////////////////////
@@ -166,15 +167,29 @@ contract USHK is IUSHKCore, Initializable, AccessControlUpgradeable, UUPSUpgrade
     }
 
     /// @notice Initialises the proxy's state.
-    /// @param admin The holder of DEFAULT_ADMIN_ROLE; it grants the other roles.
+    /// @param admin The holder of DEFAULT_ADMIN_ROLE (the one default admin); it grants the other roles.
     /// @param maxAge The maximum age of a reserve attestation for mints, in seconds.
-    function initialize(address admin, uint64 maxAge) external initializer {
+    /// @param adminDelay Seconds between the start of a default admin transfer and its acceptance.
+    function initialize(address admin, uint64 maxAge, uint48 adminDelay) external initializer {
         if (admin == address(0)) revert ZeroAddress();
         if (maxAge == 0) revert InvalidMaxAge();
-        __AccessControl_init();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        __AccessControlDefaultAdminRules_init(adminDelay, admin);
         _storage().ceiling.maxAge = maxAge;
         emit MaxAttestationAgeSet(0, maxAge);
+    }
+
+    /// @notice Version 3's step for a token initialised by an earlier version (`upgradeToAndCall`'s
+    /// call, by the upgrader): makes `admin`, which holds DEFAULT_ADMIN_ROLE already, the one
+    /// default admin, with transfers delayed by `adminDelay` seconds. Once only.
+    /// @param admin The current holder of DEFAULT_ADMIN_ROLE.
+    /// @param adminDelay Seconds between the start of a default admin transfer and its acceptance.
+    function initializeAdminRules(address admin, uint48 adminDelay)
+        external
+        reinitializer(2)
+        onlyRole(UPGRADER_ROLE)
+    {
+        _checkRole(DEFAULT_ADMIN_ROLE, admin);
+        __AccessControlDefaultAdminRules_init(adminDelay, admin);
     }
 
     /*//////////////////////////////////////////////////////////////

@@ -1,15 +1,22 @@
 """Deploys the USHK token: `ape run deploy token [--network ...] [--account ...]`.
 
 Implementation + ERC-1967 proxy, role holders, the minter, the maximum attestation age and a first
-reserve attestation; writes deployments/<network>.json. On a local network every role defaults to
-anvil's account 0, which also signs when no --account is given.
+reserve attestation; unless --upgrader is given, an OpenZeppelin TimelockController that holds
+UPGRADER_ROLE (upgrades: `ape run upgrade`); writes deployments/<network>.json. On a local network
+every role defaults to anvil's account 0, which also signs when no --account is given.
 """
 
 import click
 
 from scripts._ushk.amounts import format_usd
 from scripts._ushk.cli import ADDRESS, BYTES32, USD, USD_OR_ZERO, ConnectedCommand, signer_option
-from scripts._ushk.deploy import DEFAULT_MAX_ATTESTATION_AGE, deploy_ushk
+from scripts._ushk.deploy import (
+    DEFAULT_ADMIN_DELAY,
+    DEFAULT_MAX_ATTESTATION_AGE,
+    DEFAULT_UPGRADE_DELAY,
+    MAX_UINT48,
+    deploy_ushk,
+)
 from scripts._ushk.deployments import relative_path, save_deployment
 from scripts._ushk.network import is_local_network, is_throwaway_node, network_choice, resolve_sender
 from scripts._ushk.values import ZERO32
@@ -26,7 +33,45 @@ def cli():
 @click.option("--pauser", type=ADDRESS, help="PAUSER_ROLE holder. Default: the admin.")
 @click.option("--compliance", type=ADDRESS, help="COMPLIANCE_ROLE holder. Default: the admin.")
 @click.option("--attestor", type=ADDRESS, help="ATTESTOR_ROLE holder. Default: the admin.")
-@click.option("--upgrader", type=ADDRESS, help="UPGRADER_ROLE holder. Default: the admin.")
+@click.option(
+    "--upgrader",
+    type=ADDRESS,
+    help="UPGRADER_ROLE holder, with no timelock. Default: a TimelockController deployed here.",
+)
+@click.option(
+    "--admin-delay",
+    type=click.IntRange(min=0, max=MAX_UINT48),
+    help="Seconds a transfer of DEFAULT_ADMIN_ROLE waits before the new admin may accept it. "
+    f"Default: {DEFAULT_ADMIN_DELAY} (3 days) off a local network, where 0 is refused; 0 on a local network.",
+)
+@click.option(
+    "--upgrade-delay",
+    type=click.IntRange(min=0),
+    default=DEFAULT_UPGRADE_DELAY,
+    show_default=True,
+    help="The timelock's minimum delay for an upgrade, in seconds (0 only on a local network).",
+)
+@click.option(
+    "--timelock-proposer",
+    "proposers",
+    type=ADDRESS,
+    multiple=True,
+    help="Who may schedule upgrades in the timelock (repeatable). Default: the admin.",
+)
+@click.option(
+    "--timelock-executor",
+    "executors",
+    type=ADDRESS,
+    multiple=True,
+    help="Who may execute ready upgrades (repeatable). Default: the admin.",
+)
+@click.option(
+    "--timelock-canceller",
+    "cancellers",
+    type=ADDRESS,
+    multiple=True,
+    help="Who may cancel scheduled upgrades (repeatable). Default: the proposers.",
+)
 @click.option(
     "--anchorer", type=ADDRESS, help="ANCHOR_ROLE holder (anchors the audit log's heads). Default: the admin."
 )
@@ -82,6 +127,11 @@ def token(
     compliance,
     attestor,
     upgrader,
+    admin_delay,
+    upgrade_delay,
+    proposers,
+    executors,
+    cancellers,
     anchorer,
     minter,
     minter_allowance,
@@ -99,10 +149,24 @@ def token(
       ape run deploy token --network ethereum:local:node
       ape run deploy token --network ethereum:local:node --minter TEST::1 --attest 1000000.00
       ape run deploy token --network ethereum:sepolia:node --account deployer \\
-          --admin 0x... --pauser 0x... --compliance 0x... --attestor 0x... --upgrader 0x... \\
+          --admin 0x... --pauser 0x... --compliance 0x... --attestor 0x... --timelock-proposer 0x... \\
           --minter 0x...
     """
     deployer = resolve_sender(account, what="the deployment")
+    local = is_local_network()
+    if admin_delay is None:
+        admin_delay = 0 if local else DEFAULT_ADMIN_DELAY
+    if not local and admin_delay == 0:
+        raise click.BadParameter("a zero admin delay is for local networks only", param_hint="--admin-delay")
+    if upgrader is not None and (proposers or executors or cancellers):
+        raise click.BadParameter(
+            "the timelock's proposers, executors and cancellers need no --upgrader (the timelock is it)",
+            param_hint="--upgrader",
+        )
+    if upgrader is None and not local and upgrade_delay == 0:
+        raise click.BadParameter(
+            "a zero upgrade delay is for local networks only", param_hint="--upgrade-delay"
+        )
     if minter is None and is_local_network():
         minter = admin or deployer.address
         if (attestor or minter).lower() == minter.lower():
@@ -145,6 +209,11 @@ def token(
         attest_amount=None if no_attest else attest_amount,
         report_hash=report_hash or ZERO32,
         audit_head=audit_head or ZERO32,
+        admin_delay=admin_delay,
+        upgrade_delay=None if upgrader is not None else upgrade_delay,
+        timelock_proposers=list(proposers) or None,
+        timelock_executors=list(executors) or None,
+        timelock_cancellers=list(cancellers) or None,
         log=lambda msg: click.echo(f"  {msg}"),
     )
     path = save_deployment(info)
@@ -152,6 +221,17 @@ def token(
     click.echo("")
     click.echo(f"USHK token (proxy): {token_.address}")
     click.echo(f"implementation:     {info['implementation']}")
+    if info["timelock"]:
+        click.echo(
+            f"upgrade timelock:   {info['timelock']['address']} (minimum delay {info['timelock']['min_delay']} s)"
+        )
+    click.echo(f"admin delay:        {info['admin_delay']} s")
+    if info["pending_admin"]:
+        click.echo(
+            f"pending admin:      {info['pending_admin']['address']}: it accepts with "
+            f"`ape run roles accept-admin --network {network_choice()} --account ...` after "
+            f"{info['pending_admin']['schedule']} (unix time); until then the deployer is the admin"
+        )
     click.echo(f"chain {info['chain_id']}, block {info['deployment_block']}; wrote {relative_path(path)}")
     click.echo("")
     click.echo("Next steps:")

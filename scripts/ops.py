@@ -13,8 +13,9 @@ from scripts._ushk.amounts import format_usd
 from scripts._ushk.cli import ADDRESS, BYTES32, USD_OR_ZERO, ConnectedCommand, json_option, signer_option
 from scripts._ushk.contracts import implementation_of, project_contract, token_from_deployment
 from scripts._ushk.deployments import save_deployment, utc_now
-from scripts._ushk.network import resolve_sender
-from scripts._ushk.roles import ROLE_NAMES, known_addresses, require_role, role_table, short_role
+from scripts._ushk.network import is_local_network, resolve_sender
+from scripts._ushk.roles import ROLE_IDS, ROLE_NAMES, known_addresses, require_role, role_table, short_role
+from scripts._ushk.timelock import check_storage_layout
 from scripts._ushk.transactions import transact
 from scripts._ushk.values import ZERO32, hex32
 
@@ -224,10 +225,17 @@ def set_max_age(account, seconds):
 @signer_option("the upgrader")
 @click.argument("contract_name")
 @click.option("--call-data", default="0x", help="Call to make on the new implementation (hex), default none.")
-def upgrade(account, contract_name, call_data):
-    """Deploy CONTRACT_NAME (a project contract) and upgrade the token to it (as the upgrader).
+@click.option(
+    "--admin-rules-delay",
+    type=click.IntRange(min=0, max=2**48 - 1),
+    help="For a token deployed before version 3: make its one DEFAULT_ADMIN_ROLE holder the default "
+    "admin, its transfers delayed by this many seconds (initializeAdminRules as the upgrade's call).",
+)
+def upgrade(account, contract_name, call_data, admin_rules_delay):
+    """Deploy CONTRACT_NAME and upgrade the token to it at once (as an upgrader that is an account).
 
-    The new implementation must keep USHK's storage layout (docs/token-design.md, Upgrades).
+    For a deployment without a timelock (`deploy token --upgrader`). With one, upgrades go through
+    `ape run upgrade schedule|execute`. The storage-layout check runs first, as there.
 
     \b
     Example: ape run ops upgrade USHKV2Example
@@ -247,22 +255,58 @@ def upgrade(account, contract_name, call_data):
             f"'{contract_name}' is not a UUPS implementation (no proxiableUUID/upgradeToAndCall)",
             param_hint="CONTRACT_NAME",
         )
+    check_storage_layout(container, contract_name)
+    if admin_rules_delay is not None:
+        if data:
+            raise click.BadParameter(
+                "give either --call-data or --admin-rules-delay", param_hint="--call-data"
+            )
+        if "initializeAdminRules" not in abi_names:
+            raise click.BadParameter(
+                f"'{contract_name}' has no initializeAdminRules", param_hint="--admin-rules-delay"
+            )
+        if admin_rules_delay == 0 and not is_local_network():
+            raise click.BadParameter(
+                "a zero admin delay is for local networks only", param_hint="--admin-rules-delay"
+            )
     token, info = token_from_deployment()
     sender = resolve_sender(account, what="the upgrade")
+    if info.get("timelock") and token.hasRole(ROLE_IDS["UPGRADER_ROLE"], info["timelock"]["address"]):
+        raise click.ClickException(
+            f"upgrades go through the timelock {info['timelock']['address']}, which holds UPGRADER_ROLE: "
+            "`ape run upgrade schedule CONTRACT_NAME`, then `ape run upgrade execute` after its delay"
+        )
     require_role(token, "UPGRADER_ROLE", sender, doing="upgrading")
+    admin = None
+    if admin_rules_delay is not None:
+        admins = [a for a in known_addresses(token, info) if token.hasRole(ROLE_IDS["DEFAULT_ADMIN_ROLE"], a)]
+        if len(admins) != 1:
+            raise click.ClickException(
+                f"the default admin must be the one holder of DEFAULT_ADMIN_ROLE; known holders: "
+                f"{', '.join(admins) or 'none'} (revoke the others first)"
+            )
+        (admin,) = admins
     old = implementation_of(token.address)
     impl = sender.deploy(container)
+    if admin is not None:
+        data = impl.initializeAdminRules.encode_input(admin, admin_rules_delay)
     transact(token.upgradeToAndCall, impl.address, data, sender=sender, what="upgradeToAndCall")
     new = implementation_of(token.address)
     if new != impl.address:
         raise click.ClickException(f"the proxy points at {new}, not the new implementation {impl.address}")
     info["implementation"] = new
     info["implementation_contract"] = contract_name
+    if admin is not None:
+        info["admin_delay"] = admin_rules_delay
+        info["pending_admin"] = None
+        info.setdefault("roles", {})["DEFAULT_ADMIN_ROLE"] = [admin]
     info.setdefault("upgrades", []).append(
         {"from": old, "to": new, "contract": contract_name, "at": utc_now()}
     )
     save_deployment(info)
     click.echo(f"upgraded {token.address}: implementation {old} -> {new} ({contract_name})")
+    if admin is not None:
+        click.echo(f"default admin {admin}; admin transfers wait {admin_rules_delay} s")
 
 
 def collect_status(token, info) -> dict:

@@ -123,6 +123,93 @@ def compile_layout(token_source: str | None = None) -> dict:
     }
 
 
+def _solc(request: dict) -> dict:
+    result = subprocess.run(
+        [str(SOLC), "--standard-json", "--base-path", str(ROOT)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"tools/solc failed ({result.returncode}): {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def implementation_problems(source: str, contract: str) -> list[str]:
+    """Why the project contract `contract` (in `source`, a path from the project root such as
+    contracts/USHK.sol) cannot be the token's next implementation as far as storage goes: its
+    USHKStorage (declared in it or inherited) must keep every member the recorded layout has,
+    in the same ERC-7201 namespace, and it must declare no state variable outside a namespace
+    (slot 0 onwards belongs to no one in a namespaced token). [] when it may."""
+    helper = f'''// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {{{contract}}} from "{source}";
+
+contract {HELPER} {{
+    {contract}.USHKStorage internal layout;
+}}
+'''
+    request = {
+        "language": "Solidity",
+        "sources": {f"{HELPER}.sol": {"content": helper}},
+        "settings": {
+            "remappings": REMAPPINGS,
+            "evmVersion": "prague",
+            "outputSelection": {
+                f"{HELPER}.sol": {HELPER: ["storageLayout"]},
+                source: {contract: ["storageLayout"]},
+                "*": {"": ["ast"]},
+            },
+        },
+    }
+    output = _solc(request)
+    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+    if errors:
+        first = errors[0].strip().splitlines()[0]
+        return [f"{contract} ({source}) has no USHKStorage the layout check can read: {first}"]
+    problems = [
+        f"state variable {v['label']} at slot {v['slot']} outside any ERC-7201 namespace"
+        for v in output["contracts"][source][contract]["storageLayout"]["storage"]
+    ]
+    layout = output["contracts"][f"{HELPER}.sol"][HELPER]["storageLayout"]
+    (variable,) = layout["storage"]
+    struct = _describe(variable["type"], layout["types"])
+    owner = struct["type"].removeprefix("struct ").split(".")[0]
+    owner_source = next(
+        (
+            path
+            for path, unit in output["sources"].items()
+            for node in unit["ast"]["nodes"]
+            if node.get("nodeType") == "ContractDefinition" and node.get("name") == owner
+        ),
+        None,
+    )
+    text = (ROOT / owner_source).read_text() if owner_source and (ROOT / owner_source).exists() else ""
+    try:
+        namespace, constant = namespace_of(text)
+    except SystemExit as err:
+        return [*problems, f"{owner}: {err}"]
+    if owner != "USHK":
+        # a contract that declares the structs itself names them after itself: compare members
+        struct = json.loads(json.dumps(struct).replace(f"struct {owner}.", "struct USHK."))
+    compiled = {
+        "struct": struct["type"].removeprefix("struct "),
+        "namespace": f"erc7201:{namespace}",
+        "slot": constant,
+        "slots": struct["bytes"] // 32,
+        "members": struct["members"],
+    }
+    if erc7201_slot(namespace) != constant:
+        problems.append(f"{owner}: _STORAGE_SLOT {constant} is not the ERC-7201 slot of {namespace!r}")
+    recorded = load_recorded()
+    if recorded is None:
+        return [*problems, f"{LAYOUT_FILE.relative_to(ROOT)} is missing: {UPDATE_HINT}"]
+    return problems + incompatibilities(recorded, compiled)
+
+
 def _compare_type(old: dict, new: dict, path: str) -> list[str]:
     problems = []
     if "members" in old:

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IAccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
+import {IERC5313} from "@openzeppelin/contracts/interfaces/IERC5313.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
@@ -14,7 +15,8 @@ import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.so
 /// minted only for recorded bank deposits and only under a fresh on-chain reserve attestation,
 /// redeemable at par by any holder.
 /// @dev Amounts are in units of 10^-6 USHK (6 decimals); 1 USHK is backed by 1 US dollar.
-/// Roles (OpenZeppelin AccessControl ids): DEFAULT_ADMIN_ROLE administers every role, configures
+/// Roles (OpenZeppelin AccessControl ids): DEFAULT_ADMIN_ROLE (one holder, the default admin, moved
+/// only by OpenZeppelin's two-step delayed transfer: AccessControlDefaultAdminRules) administers every role, configures
 /// minters, sets the maximum attestation age and rescues tokens; MINTER_ROLE mints within a
 /// per-minter allowance and per-mint maximum; PAUSER_ROLE pauses and unpauses; COMPLIANCE_ROLE
 /// freezes, unfreezes, wipes frozen balances and keeps the allowlist; ATTESTOR_ROLE posts reserve
@@ -562,7 +564,9 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
 
 /// @title IUSHK
 /// @notice The interface of the USHK token for integrators: IUSHKCore, OpenZeppelin's
-/// IAccessControl (the role functions, events and errors), and the errors the token's other
+/// IAccessControlDefaultAdminRules (the role functions, the default admin's two-step delayed
+/// transfer, their events and errors) and IERC5313 (`owner()`: the default admin), the version-3
+/// initialisation step of a token upgraded from an earlier version, and the errors the token's other
 /// OpenZeppelin bases and libraries revert with, so that every refusal of the token decodes with
 /// this ABI alone.
 /// @dev These errors are redeclared here with the signatures OpenZeppelin 5.7 gives them (same
@@ -570,7 +574,21 @@ interface IUSHKCore is IERC20, IERC20Metadata, IERC20Permit, IERC3009, IERC3009C
 /// and UUPSUpgradeable, which declare four of them already, and solc refuses a second declaration
 /// of an error name in one contract ("Identifier already declared"). tests/contracts/
 /// test_token_interface.py checks that IUSHK's errors are exactly those of the compiled token.
-interface IUSHK is IUSHKCore, IAccessControl {
+interface IUSHK is IUSHKCore, IAccessControlDefaultAdminRules, IERC5313 {
+    /// @notice Version 3's step for a token initialised by an earlier version, run by the upgrader
+    /// as `upgradeToAndCall`'s call: makes `admin`, which holds DEFAULT_ADMIN_ROLE already, the one
+    /// default admin, with transfers delayed by `adminDelay` seconds. Once only.
+    /// @param admin The current holder of DEFAULT_ADMIN_ROLE.
+    /// @param adminDelay Seconds between the start of a default admin transfer and its acceptance.
+    function initializeAdminRules(address admin, uint48 adminDelay) external;
+
+    /// @notice SafeCast: a value does not fit the type it is cast to. The token casts only
+    /// `block.timestamp` (to 48 bits, for a default admin transfer's schedule), which fits for
+    /// millions of years, so it does not revert with it.
+    /// @param bits The size of the type.
+    /// @param value The value.
+    error SafeCastOverflowedUintDowncast(uint8 bits, uint256 value);
+
     /// @notice Initializable: `initialize` was called on a token that is already initialised, or
     /// on the implementation contract (its constructor disables initializers).
     error InvalidInitialization();

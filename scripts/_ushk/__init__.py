@@ -11,6 +11,8 @@ of scripts/ whose name starts with `_`). One concern a module:
 - deployments: the deployment records, deployments/<network>.json
 - contracts: the project's contracts, the token at its proxy, the implementation slot
 - transactions: `transact`, a revert as a one-line error naming the token's custom error
+- timelock: the upgrade timelock, its roles and recorded operations, and the checks an
+  implementation passes before it is scheduled (UUPS, the storage-layout gate)
 - deploy: `deploy_ushk`, the one way the token is deployed (`ape run deploy token`, `make run`,
   the tests, the gas benchmark); importable from here
 """

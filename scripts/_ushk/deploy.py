@@ -14,11 +14,15 @@ from scripts._ushk.deployments import utc_now
 from scripts._ushk.network import align_local_chain_id, network_key
 from scripts._ushk.roles import OPERATIONAL_ROLES, ROLE_IDS, role_name
 from scripts._ushk.transactions import transact
-from scripts._ushk.values import ZERO32, hex32
+from scripts._ushk.values import ZERO32, ZERO_ADDRESS, hex32
 
 DEFAULT_MAX_ATTESTATION_AGE = 86_400  # one day, in seconds
 DEFAULT_MINTER_ALLOWANCE = 10_000_000 * UNIT  # 10,000,000.00 USD
 DEFAULT_MAX_PER_MINT = 1_000_000 * UNIT  # 1,000,000.00 USD
+# `ape run deploy token`'s defaults off a local chain (on a local chain the admin delay is 0)
+DEFAULT_ADMIN_DELAY = 3 * 86_400  # a default admin transfer waits three days
+DEFAULT_UPGRADE_DELAY = 2 * 86_400  # an upgrade waits two days in the timelock
+MAX_UINT48 = 2**48 - 1
 
 
 def _address_of(value) -> str:
@@ -59,6 +63,11 @@ def deploy_ushk(
     report_hash: bytes = ZERO32,
     audit_head: bytes = ZERO32,
     implementation: str = "USHK",
+    admin_delay: int = 0,
+    upgrade_delay: int | None = None,
+    timelock_proposers=None,
+    timelock_executors=None,
+    timelock_cancellers=None,
     log=None,
 ):
     """Deploys USHK (implementation + ERC-1967 proxy) and sets it up; returns (token, info).
@@ -76,6 +85,15 @@ def deploy_ushk(
       the deployer holding ATTESTOR_ROLE for that one transaction.
     - `max_attestation_age`: seconds, positive.
     - `implementation`: the project contract to deploy as the implementation.
+    - `admin_delay`: seconds a default admin transfer waits between its start and its acceptance
+      (AccessControlDefaultAdminRules). When `admin` is someone else, the deployer starts the
+      transfer to it after the setup; `admin` accepts it then (a local test account, with a zero
+      delay, here at once), and until then the deployer stays the admin (`pending_admin`).
+    - `upgrade_delay`: unless `roles` names an upgrader, an OpenZeppelin TimelockController
+      (contracts/USHKTimelock.sol) with this minimum delay is deployed and holds UPGRADER_ROLE;
+      its proposers, executors and cancellers are `timelock_proposers`, `timelock_executors` and
+      `timelock_cancellers` (addresses; default: the admin; cancellers default to the proposers).
+      None (and no upgrader named): the admin holds UPGRADER_ROLE, as the tests' tokens do.
 
     `info` is what deployments/<network>.json holds: chain id, network, token (proxy) and
     implementation addresses, deployment block (and its hash), role holders, minters, the
@@ -89,6 +107,10 @@ def deploy_ushk(
         raise ValueError("max_attestation_age must be positive")
     if attest_amount is not None and not 0 <= attest_amount <= MAX_UINT128:
         raise ValueError("attest_amount out of range")
+    if not 0 <= admin_delay <= MAX_UINT48:
+        raise ValueError("admin_delay out of range (0 to 2^48 - 1 seconds)")
+    if upgrade_delay is not None and upgrade_delay < 0:
+        raise ValueError("upgrade_delay must not be negative")
     if minter is not None and not (0 <= minter_allowance <= MAX_UINT128 and 0 <= max_per_mint <= MAX_UINT120):
         raise ValueError("minter allowance or per-mint maximum out of range")
 
@@ -107,11 +129,23 @@ def deploy_ushk(
     impl = deployer.deploy(contract)
     impl_receipt = _receipt_of(impl)
     say(f"implementation {implementation} at {impl.address} (block {impl_receipt.block_number})")
-    init_data = impl.initialize.encode_input(deployer_addr, max_attestation_age)
+    init_data = impl.initialize.encode_input(deployer_addr, max_attestation_age, admin_delay)
     proxy = deployer.deploy(project_contract("USHKProxy"), impl.address, init_data)
     proxy_receipt = _receipt_of(proxy)
     token = token_at(proxy.address)
     say(f"proxy (the token) at {proxy.address} (block {proxy_receipt.block_number})")
+
+    timelock_info = None
+    if upgrade_delay is not None and "UPGRADER_ROLE" not in {role_name(k) for k in roles or {}}:
+        timelock_info = _deploy_timelock(
+            deployer,
+            upgrade_delay,
+            proposers=[_address_of(a) for a in timelock_proposers or [admin_addr]],
+            executors=[_address_of(a) for a in timelock_executors or [admin_addr]],
+            cancellers=[_address_of(a) for a in timelock_cancellers] if timelock_cancellers else None,
+            say=say,
+        )
+        holders["UPGRADER_ROLE"] = holder_addrs["UPGRADER_ROLE"] = timelock_info["address"]
 
     def grant(role: str, address: str):
         if not token.hasRole(ROLE_IDS[role], address):
@@ -175,21 +209,33 @@ def deploy_ushk(
             f"max per mint {format_usd(max_per_mint)} USD"
         )
 
+    pending_admin = None
+    current_admin = deployer_addr
     if admin_addr != deployer_addr:
-        grant("DEFAULT_ADMIN_ROLE", admin_addr)
         for name in OPERATIONAL_ROLES:
             if holder_addrs[name] != deployer_addr and token.hasRole(ROLE_IDS[name], deployer_addr):
                 transact(token.revokeRole, ROLE_IDS[name], deployer_addr, sender=deployer)
+        # DEFAULT_ADMIN_ROLE moves in two steps: the deployer starts the transfer, the admin
+        # accepts it once the admin delay has passed
         transact(
-            token.renounceRole,
-            ROLE_IDS["DEFAULT_ADMIN_ROLE"],
-            deployer_addr,
-            sender=deployer,
-            what="renounce the deployer's admin role",
+            token.beginDefaultAdminTransfer, admin_addr, sender=deployer, what="beginDefaultAdminTransfer"
         )
-        say(f"DEFAULT_ADMIN_ROLE -> {admin_addr} (the deployer renounced it)")
+        _new_admin, schedule = token.pendingDefaultAdmin()
+        signer = _local_signer(admin)
+        if signer is not None and admin_delay == 0:
+            _wait_past(int(schedule))
+            transact(token.acceptDefaultAdminTransfer, sender=signer, what="acceptDefaultAdminTransfer")
+            current_admin = admin_addr
+            say(f"DEFAULT_ADMIN_ROLE -> {admin_addr} (transferred from the deployer and accepted)")
+        else:
+            pending_admin = {"address": admin_addr, "schedule": int(schedule)}
+            say(
+                f"DEFAULT_ADMIN_ROLE: transfer to {admin_addr} started; it accepts it after "
+                f"{int(schedule)} (unix time; `ape run roles accept-admin --account ...`), until "
+                f"then the deployer is the admin"
+            )
 
-    role_holders: dict[str, list[str]] = {"DEFAULT_ADMIN_ROLE": [admin_addr]}
+    role_holders: dict[str, list[str]] = {"DEFAULT_ADMIN_ROLE": [current_admin]}
     role_holders["MINTER_ROLE"] = [minter_addr] if minter_addr else []
     for name in OPERATIONAL_ROLES:
         role_holders[name] = [holder_addrs[name]]
@@ -206,6 +252,9 @@ def deploy_ushk(
         "deployer": deployer_addr,
         "deployed_at": utc_now(),
         "max_attestation_age": int(max_attestation_age),
+        "admin_delay": int(admin_delay),
+        "pending_admin": pending_admin,
+        "timelock": timelock_info,
         "roles": role_holders,
         "minters": (
             {
@@ -223,3 +272,73 @@ def deploy_ushk(
         "upgrades": [],
     }
     return token, info
+
+
+def _local_signer(account):
+    """`account` as a signing ape account when it is one (or a local test account's address)."""
+    if account is None:
+        return None
+    if hasattr(account, "sign_message") and hasattr(account, "address"):
+        return account
+    from scripts._ushk.network import is_local_network
+
+    if not is_local_network():
+        return None
+    from ape import accounts
+
+    by_address = {a.address: a for a in accounts.test_accounts}
+    return by_address.get(_address_of(account))
+
+
+def _wait_past(timestamp: int) -> None:
+    """Lets the local chain's clock pass `timestamp` (a schedule accepted from the next second)."""
+    from ape import chain
+
+    if chain.blocks.head.timestamp <= timestamp:
+        chain.provider.make_request("evm_mine", [timestamp + 1])
+
+
+def _deploy_timelock(deployer, min_delay: int, *, proposers, executors, cancellers, say) -> dict[str, Any]:
+    """Deploys USHKTimelock (OpenZeppelin's TimelockController) administering itself: proposers
+    schedule, executors execute, cancellers (default: the proposers) cancel."""
+    setup = cancellers is not None and set(cancellers) != set(proposers)
+    timelock = deployer.deploy(
+        project_contract("USHKTimelock"),
+        min_delay,
+        proposers,
+        executors,
+        deployer.address if setup else ZERO_ADDRESS,
+    )
+    if setup:
+        canceller_role = timelock.CANCELLER_ROLE()
+        for address in cancellers:
+            if not timelock.hasRole(canceller_role, address):
+                transact(
+                    timelock.grantRole, canceller_role, address, sender=deployer, what="grant CANCELLER_ROLE"
+                )
+        for address in proposers:
+            if address not in cancellers:
+                transact(
+                    timelock.revokeRole,
+                    canceller_role,
+                    address,
+                    sender=deployer,
+                    what="revoke CANCELLER_ROLE",
+                )
+        transact(
+            timelock.renounceRole,
+            timelock.DEFAULT_ADMIN_ROLE(),
+            deployer.address,
+            sender=deployer,
+            what="renounce the deployer's timelock admin role",
+        )
+    say(f"timelock (UPGRADER_ROLE) at {timelock.address}: minimum delay {min_delay} s")
+    return {
+        "address": timelock.address,
+        "contract": "USHKTimelock",
+        "min_delay": int(min_delay),
+        "proposers": list(proposers),
+        "executors": list(executors),
+        "cancellers": list(cancellers if cancellers is not None else proposers),
+        "operations": [],
+    }

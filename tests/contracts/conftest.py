@@ -117,10 +117,10 @@ def deploy_token(project, deploy_implementation):
     `admin` and `max_age`. `roles` maps role constant names (e.g. "PAUSER_ROLE") to accounts;
     `minters` maps accounts to (allowance, maxPerMint)."""
 
-    def build(admin, max_age=DAY, roles=None, minters=None):
+    def build(admin, max_age=DAY, roles=None, minters=None, admin_delay=0):
         impl = deploy_implementation(admin)
         proxy = project.USHKProxy.deploy(
-            impl.address, impl.initialize.encode_input(admin.address, max_age), sender=admin
+            impl.address, impl.initialize.encode_input(admin.address, max_age, admin_delay), sender=admin
         )
         token = ape.Contract(proxy.address, contract_type=project.USHK.contract_type)
         for role_name, account in (roles or {}).items():

@@ -129,16 +129,6 @@ def test_renounceRole_onlyForOneself(token, pauser, stranger, reverts):
     assert not token.hasRole(role, pauser)
 
 
-def test_adminRole_canBeHandedOver(token, admin, stranger, reverts):
-    admin_role = token.DEFAULT_ADMIN_ROLE()
-    token.grantRole(admin_role, stranger, sender=admin)
-    token.renounceRole(admin_role, admin, sender=admin)
-    with reverts(token.AccessControlUnauthorizedAccount, account=admin, neededRole=admin_role):
-        token.setMaxAttestationAge(60, sender=admin)
-    token.setMaxAttestationAge(60, sender=stranger)
-    assert token.maxAttestationAge() == 60
-
-
 # --------------------------------------------------------------------------------------------
 # initialisation
 # --------------------------------------------------------------------------------------------
@@ -147,7 +137,7 @@ def test_adminRole_canBeHandedOver(token, admin, stranger, reverts):
 def test_initialize_setsAdminAndMaxAgeAndEmits(project, chain, admin, stranger, deploy_implementation):
     impl = deploy_implementation(admin)
     proxy = project.USHKProxy.deploy(
-        impl.address, impl.initialize.encode_input(stranger.address, 3600), sender=admin
+        impl.address, impl.initialize.encode_input(stranger.address, 3600, 600), sender=admin
     )
     receipt = chain.get_receipt(proxy.txn_hash)
     token = project.USHK.at(proxy.address)
@@ -161,30 +151,37 @@ def test_initialize_setsAdminAndMaxAgeAndEmits(project, chain, admin, stranger, 
     assert not token.hasRole(ZERO32, admin)
     assert token.maxAttestationAge() == 3600
     assert token.reserveAttestation().timestamp == 0
+    # the one default admin, with the delay of its transfers
+    assert token.defaultAdmin() == token.owner() == stranger.address
+    assert token.defaultAdminDelay() == 600
 
 
 def test_initialize_cannotBeCalledTwice(token, admin, stranger, reverts):
     with reverts(token.InvalidInitialization):
-        token.initialize(stranger, DAY, sender=stranger)
+        token.initialize(stranger, DAY, 0, sender=stranger)
     with reverts(token.InvalidInitialization):
-        token.initialize(admin, DAY, sender=admin)
+        token.initialize(admin, DAY, 0, sender=admin)
     assert not token.hasRole(ZERO32, stranger)
 
 
 def test_initialize_cannotBeCalledOnImplementation(token, stranger, reverts):
     implementation = token._test_implementation
     with reverts(token.InvalidInitialization):
-        implementation.initialize(stranger, DAY, sender=stranger)
+        implementation.initialize(stranger, DAY, 0, sender=stranger)
     assert not implementation.hasRole(ZERO32, stranger)
 
 
 def test_initialize_revertsOnZeroAdmin(project, admin, deploy_implementation, reverts):
     impl = deploy_implementation(admin)
     with reverts("ZeroAddress"):
-        project.USHKProxy.deploy(impl.address, impl.initialize.encode_input(ZERO_ADDRESS, DAY), sender=admin)
+        project.USHKProxy.deploy(
+            impl.address, impl.initialize.encode_input(ZERO_ADDRESS, DAY, 0), sender=admin
+        )
 
 
 def test_initialize_revertsOnZeroMaxAge(project, admin, deploy_implementation, reverts):
     impl = deploy_implementation(admin)
     with reverts("InvalidMaxAge"):
-        project.USHKProxy.deploy(impl.address, impl.initialize.encode_input(admin.address, 0), sender=admin)
+        project.USHKProxy.deploy(
+            impl.address, impl.initialize.encode_input(admin.address, 0, 0), sender=admin
+        )

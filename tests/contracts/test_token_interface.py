@@ -27,8 +27,12 @@ GAS = 3_000_000
 #: Errors in the token's ABI that no call to the token can raise, and why. They are declared in
 #: IUSHK all the same (the ABI is what the compiler says the code may revert with).
 UNREACHABLE = {
-    # __AccessControl_init is the token's only onlyInitializing step and runs inside initialize
+    # __AccessControlDefaultAdminRules_init is the token's only onlyInitializing step and runs
+    # inside initialize and initializeAdminRules
     "NotInitializing",
+    # SafeCast.toUint48(block.timestamp) (a default admin transfer's schedule) fits until the year
+    # 8.9 million
+    "SafeCastOverflowedUintDowncast",
     # upgradeToAndCall's delegatecall goes to an implementation whose code proxiableUUID() has
     # just shown to exist
     "AddressEmptyCode",
@@ -94,6 +98,27 @@ def test_IUSHK_declaresTheAccessControlInterface(iushk_abi):
     assert {"hasRole", "getRoleAdmin", "grantRole", "revokeRole", "renounceRole"} <= functions
     events = {item["name"] for item in iushk_abi if item["type"] == "event"}
     assert {"RoleGranted", "RoleRevoked", "RoleAdminChanged"} <= events
+    # AccessControlDefaultAdminRules: the default admin's two-step, delayed transfer; ERC-5313
+    assert {
+        "defaultAdmin",
+        "pendingDefaultAdmin",
+        "defaultAdminDelay",
+        "pendingDefaultAdminDelay",
+        "beginDefaultAdminTransfer",
+        "acceptDefaultAdminTransfer",
+        "cancelDefaultAdminTransfer",
+        "changeDefaultAdminDelay",
+        "rollbackDefaultAdminDelay",
+        "defaultAdminDelayIncreaseWait",
+        "owner",
+        "initializeAdminRules",
+    } <= functions
+    assert {
+        "DefaultAdminTransferScheduled",
+        "DefaultAdminTransferCanceled",
+        "DefaultAdminDelayChangeScheduled",
+        "DefaultAdminDelayChangeCanceled",
+    } <= events
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,8 +212,47 @@ OZ_REVERTS = [
         id="AccessControlBadConfirmation-renounce-for-another",
     ),
     pytest.param(
+        "AccessControlEnforcedDefaultAdminRules",
+        lambda s: (
+            "admin",
+            "token",
+            call("grantRole(bytes32,address)", s["role"]("DEFAULT_ADMIN_ROLE"), addr(s["stranger"])),
+            0,
+            {},
+        ),
+        id="AccessControlEnforcedDefaultAdminRules-grant-the-admin-role",
+    ),
+    pytest.param(
+        "AccessControlInvalidDefaultAdmin",
+        lambda s: (
+            "stranger",
+            "token",
+            call("acceptDefaultAdminTransfer()"),
+            0,
+            {"defaultAdmin": addr(s["stranger"])},
+        ),
+        id="AccessControlInvalidDefaultAdmin-accept-without-a-transfer",
+    ),
+    pytest.param(
+        "AccessControlEnforcedDefaultAdminDelay",
+        lambda s: (
+            "admin",
+            "token",
+            call("renounceRole(bytes32,address)", s["role"]("DEFAULT_ADMIN_ROLE"), addr(s["admin"])),
+            0,
+            {"schedule": 0},
+        ),
+        id="AccessControlEnforcedDefaultAdminDelay-renounce-the-admin-role-unscheduled",
+    ),
+    pytest.param(
         "InvalidInitialization",
-        lambda s: ("stranger", "token", call("initialize(address,uint64)", addr(s["stranger"]), 60), 0, {}),
+        lambda s: (
+            "stranger",
+            "token",
+            call("initialize(address,uint64,uint48)", addr(s["stranger"]), 60, 0),
+            0,
+            {},
+        ),
         id="InvalidInitialization-second-initialize",
     ),
     pytest.param(
@@ -196,7 +260,7 @@ OZ_REVERTS = [
         lambda s: (
             "stranger",
             "implementation",
-            call("initialize(address,uint64)", addr(s["stranger"]), 60),
+            call("initialize(address,uint64,uint48)", addr(s["stranger"]), 60, 0),
             0,
             {},
         ),

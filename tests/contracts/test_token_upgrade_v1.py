@@ -28,12 +28,14 @@ from token_helpers import (
     RESERVES,
     USHK,
     ZERO32,
+    ZERO_ADDRESS,
     dep_id,
     ev,
     token_events,
 )
 
 ANCHOR_ROOT = keccak(text="anchored root")
+ADMIN_DELAY = 3_600
 
 
 @pytest.fixture(scope="session")
@@ -92,10 +94,16 @@ def upgraded(v1_token, project, chain, admin, upgrader, accounts):
     nonces = [NONCE_USED, NONCE_CANCELED, ZERO32]
     before = state_of(v1_token, everyone, deposits, nonces), tuple(v1_token.auditLogAnchor())
     new_impl = project.USHK.deploy(sender=admin)
-    receipt = v1_token.upgradeToAndCall(new_impl, b"", sender=upgrader)
+    # version 3's step: the admin of version 1 becomes the one default admin (two-step transfers
+    # delayed by ADMIN_DELAY)
+    data = new_impl.initializeAdminRules.encode_input(admin.address, ADMIN_DELAY)
+    receipt = v1_token.upgradeToAndCall(new_impl, data, sender=upgrader)
     assert implementation_of(chain, v1_token) == new_impl.address
     token = ape.Contract(v1_token.address, contract_type=project.USHK.contract_type)
-    assert token_events(receipt, token) == [ev("Upgraded", implementation=new_impl)]
+    assert token_events(receipt, token) == [
+        ev("Upgraded", implementation=new_impl),
+        ev("Initialized", version=2),
+    ]
     after = state_of(token, everyone, deposits, nonces), tuple(token.auditLogAnchor())
     return before, after, token
 
@@ -129,3 +137,31 @@ def test_upgradeFromV1_newControlsWorkAtOnce(upgraded, admin, minter, attestor, 
         token.transfer(alice, balance + 1, sender=bob)
     receipt = token.setMaxAttestationAge(DAY, sender=admin)
     assert token_events(receipt, token) == [ev("MaxAttestationAgeSet", oldMaxAge=7200, newMaxAge=DAY)]
+
+
+def test_upgradeFromV1_adminRulesApply(upgraded, admin, upgrader, stranger, reverts):
+    _before, _after, token = upgraded
+    assert token.defaultAdmin() == token.owner() == admin.address
+    assert token.defaultAdminDelay() == ADMIN_DELAY
+    with reverts(token.AccessControlEnforcedDefaultAdminRules):
+        token.grantRole(ZERO32, stranger, sender=admin)
+    # the step runs once
+    with reverts(token.InvalidInitialization):
+        token.initializeAdminRules(admin, 0, sender=upgrader)
+
+
+def test_upgradeFromV1_adminRulesStepIsTheUpgradersOnly(
+    v1_token, project, admin, upgrader, stranger, reverts
+):
+    """After an upgrade without the step, only the upgrader may take it, naming the admin."""
+    new_impl = project.USHK.deploy(sender=admin)
+    v1_token.upgradeToAndCall(new_impl, b"", sender=upgrader)
+    token = ape.Contract(v1_token.address, contract_type=project.USHK.contract_type)
+    assert token.defaultAdmin() == ZERO_ADDRESS  # no default admin until the step
+    upgrader_role = token.UPGRADER_ROLE()
+    with reverts(token.AccessControlUnauthorizedAccount, account=stranger, neededRole=upgrader_role):
+        token.initializeAdminRules(stranger, 0, sender=stranger)
+    with reverts(token.AccessControlUnauthorizedAccount, account=stranger, neededRole=ZERO32):
+        token.initializeAdminRules(stranger, 0, sender=upgrader)
+    token.initializeAdminRules(admin, ADMIN_DELAY, sender=upgrader)
+    assert token.defaultAdmin() == admin.address

@@ -24,7 +24,7 @@ contract USHKInvariants is InvariantTargets {
         vm.warp(1_750_000_000);
         address admin = vm.addr(0xAD);
         firstImplementation = address(new USHK());
-        token = USHK(address(new USHKProxy(firstImplementation, abi.encodeCall(USHK.initialize, (admin, 1 days)))));
+        token = USHK(address(new USHKProxy(firstImplementation, abi.encodeCall(USHK.initialize, (admin, 1 days, 0)))));
         handler = new USHKHandler(token, admin, 1 days);
         handler.bootstrap();
 

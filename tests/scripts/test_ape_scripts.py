@@ -324,14 +324,14 @@ def test_every_command_has_help(ape_run):
                 yield [*path, name], command
 
     seen = 0
-    for script in ("deploy", "roles", "mint", "redeem", "ops"):
+    for script in ("deploy", "roles", "mint", "redeem", "ops", "upgrade"):
         group = importlib.import_module(f"scripts.{script}").cli
         for path, command in walk(group, []):
             result = CliRunner().invoke(group, [*path, "--help"])
             assert result.exit_code == 0, result.output
             assert "--network" in result.output and len(command.get_short_help_str()) > 10, path
             seen += 1
-    assert seen >= 25
+    assert seen >= 32
 
 
 def test_deploy_hands_over_to_another_admin(ape_run, dev_accounts, w3, compiled_abi, tmp_path):
@@ -360,8 +360,17 @@ def test_deploy_hands_over_to_another_admin(ape_run, dev_accounts, w3, compiled_
         assert not token.functions.hasRole(role_id, a[0]).call(), role
     assert token.functions.hasRole(ROLE_IDS["DEFAULT_ADMIN_ROLE"], a[7]).call()
     assert token.functions.hasRole(ROLE_IDS["ATTESTOR_ROLE"], outside_attestor).call()
-    for role in ("PAUSER_ROLE", "COMPLIANCE_ROLE", "UPGRADER_ROLE"):
+    for role in ("PAUSER_ROLE", "COMPLIANCE_ROLE"):
         assert token.functions.hasRole(ROLE_IDS[role], a[7]).call(), role
+    # without --upgrader a timelock holds UPGRADER_ROLE, the admin its proposer, executor and canceller
+    timelock = info["timelock"]
+    assert token.functions.hasRole(ROLE_IDS["UPGRADER_ROLE"], timelock["address"]).call()
+    assert not token.functions.hasRole(ROLE_IDS["UPGRADER_ROLE"], a[7]).call()
+    assert timelock["proposers"] == timelock["executors"] == timelock["cancellers"] == [a[7]]
+    assert timelock["min_delay"] == 2 * 86_400  # the default
+    # the admin role went over in two steps, accepted at once (a local account, delay 0)
+    assert token.functions.defaultAdmin().call() == a[7]
+    assert info["admin_delay"] == 0 and info["pending_admin"] is None
     assert token.functions.isMinter(a[7]).call()  # on a local network the minter defaults to the admin
     assert token.functions.reserveAttestation().call()[0] == 10 * UNIT
     assert info["attestation"]["attestor"] == a[0]

@@ -197,3 +197,33 @@ def test_tool_writeRefusesToMoveRecordedMembers(layout_file, recorded, monkeypat
     assert storage_layout.main([]) == 1
     assert storage_layout.main(["--write", "--force"]) == 0
     assert json.loads(layout_file.read_text()) == inserted
+
+
+# (source, contract, what the gate of `ape run upgrade schedule` reports: [] when it may be the
+# next implementation)
+IMPLEMENTATIONS = [
+    pytest.param("contracts/USHK.sol", "USHK", [], id="the-current-token"),
+    pytest.param("contracts/test/USHKV2Example.sol", "USHKV2Example", [], id="a-token-that-inherits-it"),
+    pytest.param(
+        "contracts/test/USHKBadLayout.sol",
+        "USHKBadLayout",
+        ["state variable extra at slot 0 outside any ERC-7201 namespace"],
+        id="a-state-variable-outside-the-namespace",
+    ),
+    pytest.param(
+        "contracts/test/v1/USHKV1.sol",
+        "USHKV1",
+        ["rateLimits: removed (slot 11, offset 0, mapping(address => struct USHK.MintRateLimit))"],
+        id="version-1-its-own-structs-without-the-rate-limits",
+    ),
+]
+
+
+@pytest.mark.parametrize("source, contract, expected", IMPLEMENTATIONS)
+def test_implementationProblems_ofAProjectContract(source, contract, expected):
+    assert storage_layout.implementation_problems(source, contract) == expected
+
+
+def test_implementationProblems_ofAContractWithoutTheStorage():
+    (problem,) = storage_layout.implementation_problems("contracts/USHKProxy.sol", "USHKProxy")
+    assert problem.startswith("USHKProxy (contracts/USHKProxy.sol) has no USHKStorage")
