@@ -1,14 +1,16 @@
 """The service's background workers, as threads: webhook delivery, the minter, the redemption
-watcher, the reserve reconciler, the audit log's publisher, the snapshotter and the periodic
-attestor, each when its setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
+watcher, the reserve reconciler, the audit log's publisher and the snapshotter, each when its
+setting enables it (USHK_WEBHOOKS_IN_PROCESS, USHK_MINTER_ENABLED,
 USHK_REDEMPTION_WATCHER_ENABLED, USHK_RECONCILER_ENABLED, USHK_LOG_SIGNING_KEY and
-USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter), USHK_ATTEST_INTERVAL_SECONDS > 0).
+USHK_LOG_PUBLISHER_ENABLED (with a token for the snapshotter)). No attestor: that is `ushk
+attestor run`, a process of its own with the only ATTESTOR_ROLE key, and the workers refuse to
+start with that key beside the minter's (docs/architecture.md, "Processes and keys").
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
 their own, so that their chain client and log decoding do not share the API process's
 interpreter lock with the deposit writer. `make run` does the latter (see docs/performance.md,
 "The workers run in their own process"). Each worker is safe to run in several processes (the minter and watcher
-hold leases; the reconciler and attestor are idempotent).
+hold leases; the reconciler is idempotent).
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ CHECKPOINTER = "sqlite-checkpointer"
 
 
 def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., Any], tuple]]:
-    """(name, target, extra args after `stop`) of every enabled worker."""
+    """(name, target, extra args after `stop`) of every enabled worker. Refuses the attestor's
+    key beside the minter's (`runtime.refuse_attestor_key`): attestations come from `ushk
+    attestor run`, never from the workers."""
+    from service.runtime import refuse_attestor_key
+
+    refuse_attestor_key(settings)
     plan: list[tuple[str, Callable[..., Any], tuple]] = []
     if settings.webhooks_in_process:
         from service.webhooks.service import run_delivery_loop
@@ -52,10 +59,6 @@ def _planned(settings: Settings, db: Database) -> list[tuple[str, Callable[..., 
             from service.runtime import Snapshotter
 
             plan.append(("snapshotter", Snapshotter(settings, db).run, ()))
-    if settings.attest_interval_seconds > 0:
-        from service.runtime import build_attestor
-
-        plan.append(("attestor", build_attestor(settings, db).run, (settings.attest_interval_seconds,)))
     return plan
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from service.cli import (
+    attestor,
     audit,
     banks,
     deposits,
@@ -36,6 +37,7 @@ for command in (
     server.serve,
     server.db,
     server.workers,
+    attestor.attestor,
     banks.operator,
     banks.bank,
     quota.quota,
