@@ -261,7 +261,7 @@ class Stack:
         if self.monitor_port is not None:
             self.start_monitor(self.monitor_port)
 
-    def start_attestor(self) -> None:
+    def start_attestor(self, *, append: bool = False) -> None:
         """`ushk attestor pin-keys` (the demo bank's key, var/attestor-bank-keys.json), then
         `python -m service attestor run` as its own process (var/attestor.log): the only holder
         of the attestor's key; it attests what the demo bank's signed statement proves."""
@@ -274,7 +274,7 @@ class Stack:
             stdout=subprocess.DEVNULL,
         )
         say(f"starting the attestor, its own key and pinned bank keys (log: {self.var / 'attestor.log'})")
-        log = open(self.var / "attestor.log", "w")  # noqa: SIM115 - open for the process's lifetime
+        log = open(self.var / "attestor.log", "a" if append else "w")  # noqa: SIM115 - for its lifetime
         self.attestor = subprocess.Popen(
             [sys.executable, "-m", "service", "attestor", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
         )
@@ -437,24 +437,37 @@ class Stack:
     def _post_demo_statement(self) -> None:
         """The demo bank signs and posts a custody statement of its reserve account (through
         the API, as a bank does): what the attestor counts at most."""
+        demo = self.demo_bank
+        self.post_statement(demo["api_key"], demo["key_id"], demo["private_key_seed"])
+
+    def post_statement(self, api_key: str, key_id: str, seed: str, balance: str = DEMO_CUSTODY_USD) -> None:
+        """A bank's signed custody statement of `balance`, as of a minute ago, through the API."""
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
         from service.client import BankClient
 
-        demo = self.demo_bank
         as_of = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-        with BankClient(
-            self.service_url,
-            api_key=demo["api_key"],
-            key_id=demo["key_id"],
-            private_key=demo["private_key_seed"],
-        ) as client:
+        with BankClient(self.service_url, api_key=api_key, key_id=key_id, private_key=seed) as client:
             client.custody_statement(
-                statement_id=f"DEMO-CUST-{int(time.time())}",
-                balance=DEMO_CUSTODY_USD,
+                statement_id=f"CUST-{secrets.token_hex(6)}",
+                balance=balance,
                 as_of=as_of,
-                account="DEMO-USHK-RESERVE-001",
+                account="USHK-RESERVE-001",
             )
+
+    def restart_attestor(self) -> None:
+        """Stops the attestor (SIGTERM), pins the banks' keys again and starts it: after banks
+        were added (the attestor reads its pinned keys at start)."""
+        if self.attestor is not None:
+            attestor, self.attestor = self.attestor, None
+            attestor.terminate()
+            try:
+                attestor.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                attestor.kill()
+                attestor.wait()
+            self.processes.remove(attestor)
+        self.start_attestor(append=True)
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes)

@@ -18,8 +18,13 @@ attestation, which it asks for when they do not fit (`attest_due`: at most once 
 `min_interval` seconds, USHK_ATTEST_MIN_INTERVAL_SECONDS, unless the attestation is getting
 old). Under a steady stream of deposits that is one attestation per `min_interval`, not one
 per batch (docs/performance.md, "One attestation per interval, not per batch"). `ensure_covers` checks a batch just before it is signed, attesting if it must; the
-contract refuses a mint above the attestation in any case. Periodic attestations: `run`
-(every USHK_ATTEST_INTERVAL_SECONDS).
+contract refuses a mint above the attestation in any case. Periodic attestations: `run`.
+
+In a deployment the service's processes hold no attestor key: the workers' minter and watcher
+use an `Attestor` without a signer, which only reads the attestation (and waits for it), and the
+attestations come from `ushk attestor run` (service/reserves/independent.py), which bounds them
+by the banks' verified statements. With a signer this class attests the ledger's view: `ushk
+reserves attest` on the attestor's host, `ushk redemptions watch` there, and the tests.
 """
 
 from __future__ import annotations
