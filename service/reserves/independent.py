@@ -155,9 +155,14 @@ def verified_statements(
     for bank, keys in sorted(pinned.banks.items()):
         if not keys:
             continue
+        # The stored `as_of` only narrows the rows to read (a row dated wrongly there can only be
+        # left out); what counts is the signed body's.
         rows = session.scalars(
             select(CustodyStatement)
-            .where(CustodyStatement.key_id.in_(sorted(keys)))
+            .where(
+                CustodyStatement.key_id.in_(sorted(keys)),
+                CustodyStatement.as_of >= now - max_age - FUTURE_SLACK,
+            )
             .order_by(CustodyStatement.id)
         )
         for row in rows:
