@@ -23,7 +23,7 @@ from service.db import Database, utcnow
 from service.minting.minter import Minter
 from service.quota.policy import CustodyPolicy, Policy
 from service.redemptions.watcher import RedemptionWatcher
-from service.reserves.anchor import LogPublisher, request_anchor
+from service.reserves.anchor import LogPublisher
 from service.reserves.attestor import Attestor
 from service.reserves.chain_cache import ChainViewCache
 
@@ -120,20 +120,6 @@ def build_independent_attestor(settings: Settings, db: Database) -> IndependentA
         max_age=custody_policy(settings).statement_max_age,
         min_interval=settings.attest_min_interval_seconds,
         interval=settings.attest_interval_seconds,
-    )
-
-
-def build_attestor(settings: Settings, db: Database) -> Attestor:
-    """The periodic attestor; after each attestation it asks the log publisher to anchor."""
-    signer = _account(settings.attestor_private_key)
-    if signer is None:
-        raise ChainNotConfigured("USHK_ATTESTOR_PRIVATE_KEY is not set (the ATTESTOR_ROLE account's key)")
-    return Attestor(
-        db,
-        build_token(settings),
-        signer,
-        after_attest=request_anchor,
-        custody_policy=custody_policy(settings),
     )
 
 

@@ -5,6 +5,7 @@ attestation (mints refused on chain, nothing lost), and the public summary."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from attestor_support import pin_keys
 from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
 from reserve_support import (
     assert_invariant,
@@ -338,17 +340,21 @@ def test_publicSummaryAndReports_needNoLogin(bank, deployed, workers):
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "report_not_found"
 
 
-def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
+def test_cli_reconcileSummaryAndResume(bank, deployed, workers, tmp_path):
     env, client = bank
     minter, attestor = workers
     deposit(client, deployed.holders[0].address, "20.00")
     minter.drain()
+    # `ushk reserves attest` attests by the attestor's rule: the bank's signed statement, its key pinned
+    as_of = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client.custody_statement(statement_id="S1", balance="1000.00", as_of=as_of, account="A")
     variables = server_env(env.settings)
     variables.update(
         USHK_RPC_URL=deployed.rpc_url,
         USHK_TOKEN_ADDRESS=deployed.token_address,
         USHK_PAUSER_PRIVATE_KEY=str(deployed.pauser.private_key),
         USHK_ATTESTOR_PRIVATE_KEY=str(deployed.attestor.private_key),
+        USHK_ATTESTOR_BANK_KEYS_FILE=str(pin_keys(env, tmp_path / "bank-keys.json")),
         USHK_DEPLOYMENT_FILE="/nonexistent.json",
     )
 
