@@ -164,6 +164,7 @@ def test_a_stale_statement_counts_nothing(db_env, deployed):
     assert attestor.tick() is not None
     assert deployed.token().reserve_attestation().amount == 200 * USD
     assert attestor.tick() is None  # idempotent: nothing changed
+    assert attestor_for(env, deployed).tick() is None  # restarted: the chain says nothing is due
 
 
 def test_reserves_below_supply_are_attested_lower_and_alerted(db_env, deployed):
