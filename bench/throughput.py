@@ -206,6 +206,10 @@ class BenchStack:
                 out.append(BankCreds(name, created.api_key, created.signing_key.key_id, seed.hex()))
         finally:
             db.dispose()
+        # each bank's signed custody statement, and its key pinned by the attestor (restarted)
+        for bank in out:
+            self.stack.post_statement(bank.api_key, bank.key_id, bank.seed)
+        self.stack.restart_attestor()
         return out
 
     def stop(self) -> None:

@@ -127,7 +127,10 @@ class Settings(BaseSettings):
     # page shows the monitor's latest findings, read by a background thread of the API process
     # every USHK_PUBLIC_CACHE_SECONDS (never by a visitor's request).
     monitor_url: str | None = None
-    # Keys of the accounts holding MINTER_ROLE and ATTESTOR_ROLE (hex private keys).
+    # Keys of the accounts holding MINTER_ROLE and ATTESTOR_ROLE (hex private keys). They belong to
+    # different processes: the minter's to the workers (`ushk workers run`, or `ushk serve` with
+    # workers), the attestor's to `ushk attestor run` only; a process given both refuses to start
+    # (docs/architecture.md, "Processes and keys").
     minter_private_key: SecretStr | None = None
     attestor_private_key: SecretStr | None = None
     # Run the minter inside `ushk serve` (a background thread; one instance at a time mints,
@@ -169,9 +172,15 @@ class Settings(BaseSettings):
     approval_expiry_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
 
     # ---- reserves (service/reserves/) ----
-    # Attest the ledger's reserves on chain every this many seconds inside `ushk serve` (needs
-    # USHK_ATTESTOR_PRIVATE_KEY; 0: only before a batch the current attestation does not cover).
+    # `ushk attestor run` attests again at least every this many seconds (0: only when the
+    # reserves change or the attestation gets old).
     attest_interval_seconds: float = Field(default=0.0, ge=0.0)
+    # `ushk attestor run` (service/reserves/independent.py): the JSON file of the bank keys it
+    # pinned (`ushk attestor pin-keys`): {"banks": {bank name: {key id: Ed25519 public key}}}.
+    # Only statements signed by these keys count; it reads it at start.
+    attestor_bank_keys_file: Path | None = None
+    # ...and looks at the reserves and the chain every this many seconds.
+    attestor_poll_seconds: float = Field(default=1.0, gt=0.0, le=3600.0)
     # The minter mints what the current attestation covers; deposits beyond it wait until the
     # attestation is renewed, at most once per this many seconds (0: before any batch it does
     # not cover). Fewer attestations (each is a transaction) for at most this much more latency.

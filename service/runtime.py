@@ -23,11 +23,12 @@ from service.db import Database, utcnow
 from service.minting.minter import Minter
 from service.quota.policy import CustodyPolicy, Policy
 from service.redemptions.watcher import RedemptionWatcher
-from service.reserves.anchor import LogPublisher, request_anchor
+from service.reserves.anchor import LogPublisher
 from service.reserves.attestor import Attestor
 from service.reserves.chain_cache import ChainViewCache
 
 if TYPE_CHECKING:
+    from service.reserves.independent import IndependentAttestor
     from service.reserves.reconciler import Reconciler
 
 
@@ -36,6 +37,20 @@ log = logging.getLogger("ushk.runtime")
 
 class ChainNotConfigured(RuntimeError):
     """The settings lack what the minter needs; the message says what to set."""
+
+
+class KeysNotSeparated(ChainNotConfigured):
+    """A process was given a key that belongs to another one (the minter's and the attestor's)."""
+
+
+def refuse_attestor_key(settings: Settings) -> None:
+    """The workers (and `ushk serve` with workers) never hold the attestor's key beside the
+    minter's: a host holding both could attest and mint whatever it liked."""
+    if _account(settings.minter_private_key) and _account(settings.attestor_private_key):
+        raise KeysNotSeparated(
+            "USHK_ATTESTOR_PRIVATE_KEY is set beside USHK_MINTER_PRIVATE_KEY: the attestor's key "
+            "belongs to `ushk attestor run` alone (its own process and host); unset it here"
+        )
 
 
 def build_token(settings: Settings) -> Token:
@@ -58,21 +73,15 @@ def custody_policy(settings: Settings) -> CustodyPolicy:
 
 
 def build_minter(settings: Settings, db: Database) -> Minter:
-    """The minter (and, when an attestor key is set, its attestor) for these settings."""
+    """The minter for these settings: it mints what the current attestation covers, and waits
+    for `ushk attestor run` to attest the rest (it reads the attestation, never makes one;
+    refuses the attestor's key beside its own, `refuse_attestor_key`)."""
+    refuse_attestor_key(settings)
     signer = _account(settings.minter_private_key)
     if signer is None:
         raise ChainNotConfigured("USHK_MINTER_PRIVATE_KEY is not set (the MINTER_ROLE account's key)")
     token = build_token(settings)
-    attestor = None
-    if (attestor_signer := _account(settings.attestor_private_key)) is not None:
-        attestor = Attestor(
-            db,
-            token,
-            attestor_signer,
-            min_interval=settings.attest_min_interval_seconds,
-            after_attest=request_anchor,
-            custody_policy=custody_policy(settings),
-        )
+    attestor = Attestor(db, token, None, recheck_seconds=0.5)
     return Minter(
         db,
         token,
@@ -86,17 +95,31 @@ def build_minter(settings: Settings, db: Database) -> Minter:
     )
 
 
-def build_attestor(settings: Settings, db: Database) -> Attestor:
-    """The periodic attestor; after each attestation it asks the log publisher to anchor."""
+def build_independent_attestor(settings: Settings, db: Database) -> IndependentAttestor:
+    """`ushk attestor run`: the attestor's key, the bank keys it pinned, the policy's statement
+    age; refuses the minter's key beside its own."""
+    from service.reserves.independent import IndependentAttestor, PinnedKeys
+
+    if _account(settings.minter_private_key) is not None:
+        raise KeysNotSeparated(
+            "USHK_MINTER_PRIVATE_KEY is set: the attestor runs without the minter's key (unset it here)"
+        )
     signer = _account(settings.attestor_private_key)
     if signer is None:
         raise ChainNotConfigured("USHK_ATTESTOR_PRIVATE_KEY is not set (the ATTESTOR_ROLE account's key)")
-    return Attestor(
+    if settings.attestor_bank_keys_file is None:
+        raise ChainNotConfigured(
+            "USHK_ATTESTOR_BANK_KEYS_FILE is not set (the bank keys the attestor checks statements "
+            "with; `ushk attestor pin-keys` writes it)"
+        )
+    return IndependentAttestor(
         db,
         build_token(settings),
         signer,
-        after_attest=request_anchor,
-        custody_policy=custody_policy(settings),
+        PinnedKeys.load(settings.attestor_bank_keys_file),
+        max_age=custody_policy(settings).statement_max_age,
+        min_interval=settings.attest_min_interval_seconds,
+        interval=settings.attest_interval_seconds,
     )
 
 
@@ -204,9 +227,11 @@ def deployment_block(settings: Settings, address: str) -> int:
 def build_watcher(settings: Settings, db: Database) -> RedemptionWatcher:
     """The redemption watcher for these settings (`ushk serve`, `ushk redemptions watch`)."""
     token = build_token(settings)
-    attestor = None
-    if (attestor_signer := _account(settings.attestor_private_key)) is not None:
-        attestor = Attestor(db, token, attestor_signer, custody_policy=custody_policy(settings))
+    # Without the attestor's key (the workers never have it) it waits for `ushk attestor run` to
+    # lower the attestation before it creates payouts a bank could settle.
+    attestor_signer = _account(settings.attestor_private_key)
+    policy = custody_policy(settings) if attestor_signer is not None else None
+    attestor = Attestor(db, token, attestor_signer, custody_policy=policy, recheck_seconds=0.2)
     return RedemptionWatcher(
         db, token, settings, from_block=deployment_block(settings, token.address), attestor=attestor
     )

@@ -2,15 +2,16 @@
 delivery (USHK_WEBHOOKS_IN_PROCESS), the minter (USHK_MINTER_ENABLED), the redemption watcher
 (USHK_REDEMPTION_WATCHER_ENABLED), the reserve reconciler (USHK_RECONCILER_ENABLED), the audit
 log's publisher and, with a token, the snapshotter (USHK_LOG_SIGNING_KEY and
-USHK_LOG_PUBLISHER_ENABLED), the periodic attestor (USHK_ATTEST_INTERVAL_SECONDS > 0), the KYC
-allowlist worker (USHK_COMPLIANCE_PRIVATE_KEY, with a token) and the four-eyes requests' expiry
-(USHK_APPROVAL_EXPIRY_SECONDS > 0).
+USHK_LOG_PUBLISHER_ENABLED), the KYC allowlist worker (USHK_COMPLIANCE_PRIVATE_KEY, with a
+token) and the four-eyes requests' expiry (USHK_APPROVAL_EXPIRY_SECONDS > 0). No attestor: that
+is `ushk attestor run`, a process of its own with the only ATTESTOR_ROLE key, and the workers
+refuse to start with that key beside the minter's (docs/architecture.md, "Processes and keys").
 
 `ushk serve` starts them inside the API process; `ushk workers run` runs them in a process of
 their own, so that their chain client and log decoding do not share the API process's
 interpreter lock with the deposit writer. `make run` does the latter (see docs/performance.md,
 "The workers run in their own process"). Each worker is safe to run in several processes (the minter and watcher
-hold leases; the reconciler and attestor are idempotent).
+hold leases; the reconciler is idempotent).
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ def _planned(
     settings: Settings, db: Database, built: dict[str, Any]
 ) -> list[tuple[str, Callable[..., Any], tuple]]:
     """(name, target, extra args after `stop`) of every enabled worker; the minter and the
-    reconciler objects go into `built` too (for the workers' metrics)."""
+    reconciler objects go into `built` too (for the workers' metrics). Refuses the attestor's
+    key beside the minter's (`runtime.refuse_attestor_key`): attestations come from `ushk
+    attestor run`, never from the workers."""
+    from service.runtime import refuse_attestor_key
+
+    refuse_attestor_key(settings)
     plan: list[tuple[str, Callable[..., Any], tuple]] = []
     if settings.webhooks_in_process:
         from service.webhooks.service import run_delivery_loop
@@ -83,10 +89,6 @@ def _planned(
 
         interval = settings.approval_expiry_seconds
         plan.append(("four-eyes-expiry", lambda stop: run_expiry_loop(db, stop, _now, interval), ()))
-    if settings.attest_interval_seconds > 0:
-        from service.runtime import build_attestor
-
-        plan.append(("attestor", build_attestor(settings, db).run, (settings.attest_interval_seconds,)))
     return plan
 
 

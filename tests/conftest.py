@@ -45,6 +45,8 @@ BLOCK_TIME_MODULES = (
     "tests/service/reserves/test_reconciler_bulk.py",
     "tests/service/reserves/test_full_cycle.py",
     "tests/service/reserves/test_reconciler_consistency.py",
+    "tests/service/reserves/test_independent_attestor.py",
+    "tests/service/reserves/test_attestor_process.py",
 )
 
 

@@ -7,11 +7,13 @@ payout account the demo bank registered: the service's watcher turns the redempt
 payout, and the bank settles it with a signed confirmation. Then it prints the public page's URL
 and runs `ushk verify`.
 
-Last, what the controls are for: an unbacked mint made directly with the minter's key, outside
-the service, as a compromised host holding this stack's minter and attestor keys could make it
-(it attests a little more than the supply, then mints that much against a deposit id nobody
-confirmed). The supervisors' monitor reports it from public data alone, and the service's
-reconciler halts minting; the demo prints both.
+Last, what the controls are for. First a stolen service host: with the minter's key alone
+(the service holds no attestor key) it tries to mint more than the attestation covers, and the
+contract refuses. Then an unbacked mint made with the minter's key AND the attestor's (which
+lives in the attestor's own process: two hosts compromised), outside the service: it attests a
+little more than the supply, then mints that much against a deposit id nobody confirmed. The
+supervisors' monitor reports it from public data alone, and the service's reconciler halts
+minting; the demo prints both.
 """
 
 from __future__ import annotations
@@ -146,14 +148,33 @@ def main() -> None:
 ROGUE_UNITS = 5_000 * 10**6
 
 
+def stolen_host_mint(token: Token) -> None:
+    """The minter's key alone (all a stolen service host has): no mint above the attestation."""
+    from service.chain.token import ChainRevert
+
+    minter = load_account(DEV_ACCOUNTS[1][1])
+    room = max(0, token.reserve_attestation().amount - token.total_supply())
+    print("A stolen service host mints with the minter's key alone, above the attested reserve:")
+    try:
+        token.transact(minter, "mint", HOLDERS[2], room + ROGUE_UNITS, os.urandom(32))
+    except ChainRevert as err:
+        print(
+            f"  refused by the contract: {err.name} (the attestor's own process attests what the bank signed)"
+        )
+    else:
+        print("  it went through: the attestation covered it (see var/attestor.log)")
+
+
 def unbacked_mint(token: Token, client: BankClient) -> None:
-    """The minter's key used outside the service: the monitor's findings and the service's halt."""
-    print("An unbacked mint, made with this stack's minter and attestor keys outside the service:")
+    """The minter's and the attestor's keys used outside the service: the monitor's findings
+    and the service's halt."""
     if token.paused_flags(token.block_number())[1]:
         print(
             "  minting is paused on chain already (an earlier `make demo`?): restart `make run` for a fresh chain"
         )
         return
+    stolen_host_mint(token)
+    print("An unbacked mint, with the minter's key and the attestor's (two hosts compromised):")
     attestor, minter = load_account(DEV_ACCOUNTS[2][1]), load_account(DEV_ACCOUNTS[1][1])
     seen = _monitor("/v1/monitor/status", {}).get("findings", 0)
     supply = token.total_supply()

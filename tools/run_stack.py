@@ -1,12 +1,17 @@
 """`make run`: anvil on 127.0.0.1:8545, USHK deployed, the reserve service's API on 127.0.0.1:8000
-and its background workers (minter, redemption watcher, reconciler, attestor) as a second process,
-and the supervisors' monitor (`ushk monitor run`, its own key and database, reading only the chain
-and the service's public endpoints) on 127.0.0.1:8700 as a third.
+and its background workers (minter, redemption watcher, reconciler) as a second process, the
+supervisors' monitor (`ushk monitor run`, its own key and database, reading only the chain and
+the service's public endpoints) on 127.0.0.1:8700 as a third, and the attestor (`ushk attestor
+run`, the only ATTESTOR_ROLE key, checking the banks' signed custody statements against the
+keys it pinned) as a fourth.
 
 Each run starts from a fresh chain, so the service's SQLite database (var/ushk.db) starts fresh
-too. The service holds anvil's dev accounts 1 (minter), 2 (attestor) and 3 (anchors the audit
-log's heads); account 0 is admin, pauser, compliance and upgrader. A demo bank is registered and its credentials and signing key
-are written to var/demo-bank.json for `make demo`. Ctrl-C stops everything.
+too. Keys (anvil's dev accounts): 0 is admin and compliance, and proposes, executes and cancels
+upgrades through the TimelockController that holds UPGRADER_ROLE (a 60-second delay here), held
+by no process (the deploy and the Ape scripts use it); 1 the minter (the workers process); 2 the attestor (the
+attestor process alone); 3 anchors the audit log's heads and 4 pauses (the workers process). A
+demo bank is registered, signs a custody statement of its reserve account, and its credentials
+and signing key are written to var/demo-bank.json for `make demo`. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -51,7 +56,14 @@ DEV_ACCOUNTS = [
         "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
         "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
     ),
+    (
+        "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+        "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    ),
 ]
+ADMIN, MINTER, ATTESTOR, ANCHORER, PAUSER = range(5)  # indexes into DEV_ACCOUNTS
+# What the demo bank's signed custody statement shows: room for every demo deposit.
+DEMO_CUSTODY_USD = "100000000.00"
 
 
 # The API process runs none of the background workers (see Stack.start_workers).
@@ -94,7 +106,8 @@ def wait_for(check, what: str, process: subprocess.Popen, timeout: float = 60) -
 
 
 def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
-    """The service's USHK_* settings: SQLite in `var`, the dev minter and attestor keys."""
+    """The service's USHK_* settings: SQLite in `var`, the dev minter, anchor and pauser keys
+    (never the admin's or the attestor's)."""
     secrets_file = var / "secrets.json"
     if not secrets_file.exists():
         secrets_file.write_text(
@@ -120,11 +133,10 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
         USHK_RPC_URL=rpc_url,
         USHK_TOKEN_ADDRESS=token,
         USHK_DEPLOYMENT_FILE=str(var / "deployments" / "local.json"),
-        USHK_MINTER_PRIVATE_KEY=DEV_ACCOUNTS[1][1],
-        USHK_ATTESTOR_PRIVATE_KEY=DEV_ACCOUNTS[2][1],
+        USHK_MINTER_PRIVATE_KEY=DEV_ACCOUNTS[MINTER][1],
         # the transparency log: heads signed with the log key, anchored on chain by account 3
         USHK_LOG_SIGNING_KEY=kept["log_signing_key"],
-        USHK_ANCHOR_PRIVATE_KEY=DEV_ACCOUNTS[3][1],
+        USHK_ANCHOR_PRIVATE_KEY=DEV_ACCOUNTS[ANCHORER][1],
         USHK_LOG_ANCHOR_SECONDS="60",
         USHK_MINTER_ENABLED="true",
         USHK_WEBHOOKS_IN_PROCESS="true",
@@ -133,10 +145,30 @@ def service_env(var: Path, rpc_url: str, token: str) -> dict[str, str]:
         USHK_REDEMPTION_WATCHER_ENABLED="true",
         USHK_REDEMPTION_CONFIRMATIONS="0",
         # the reserve reconciler runs in the service; a discrepancy halts minting and, with the
-        # pauser key (the deploy makes the admin, account 0, the pauser), pauses it on chain
+        # pauser key (account 4, PAUSER_ROLE only), pauses it on chain
         USHK_RECONCILER_ENABLED="true",
-        USHK_PAUSER_PRIVATE_KEY=DEV_ACCOUNTS[0][1],
-        # reserves are attested every 10 minutes, besides before mints and after redemptions
+        USHK_PAUSER_PRIVATE_KEY=DEV_ACCOUNTS[PAUSER][1],
+    )
+    return env
+
+
+def attestor_env(var: Path, rpc_url: str, token: str, database_url: str) -> dict[str, str]:
+    """The attestor's own settings: its key, its pinned bank keys (var/attestor-bank-keys.json),
+    the service's database to read and the chain; none of the service's keys or secrets (the
+    two secrets every process's settings ask for are its own random values, used for nothing)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("USHK_")}
+    env.update(
+        USHK_DATABASE_URL=database_url,
+        USHK_ID_HMAC_SECRET=secrets.token_urlsafe(48),
+        USHK_WEBHOOK_SIGNING_KEY=secrets.token_urlsafe(48),
+        USHK_POLICY_FILE=str(ROOT / "config" / "policy.demo.yaml"),
+        USHK_RPC_URL=rpc_url,
+        USHK_TOKEN_ADDRESS=token,
+        USHK_ATTESTOR_PRIVATE_KEY=DEV_ACCOUNTS[ATTESTOR][1],
+        USHK_ATTESTOR_BANK_KEYS_FILE=str(var / "attestor-bank-keys.json"),
+        # it looks every second; attests when the reserves change (at most every 2 s when they
+        # rise), and at least every 10 minutes
+        USHK_ATTESTOR_POLL_SECONDS="1",
         USHK_ATTEST_INTERVAL_SECONDS="600",
     )
     return env
@@ -170,9 +202,11 @@ class Stack:
         self.monitor_url = None if monitor_port is None else f"http://127.0.0.1:{monitor_port}"
         self.processes: list[subprocess.Popen] = []
         self.workers: subprocess.Popen | None = None
+        self.attestor: subprocess.Popen | None = None
         self.monitor: subprocess.Popen | None = None
         self.deployment: dict = {}
         self.env: dict[str, str] = {}
+        self.demo_bank: dict = {}
 
     def start(self) -> None:
         ports = (self.anvil_port, self.service_port)
@@ -222,19 +256,40 @@ class Stack:
         )
         health = f"{self.service_url}/healthz"
         wait_for(lambda: httpx.get(health, timeout=1).status_code == 200, "the service", self.processes[1])
+        self._post_demo_statement()
+        self.start_attestor()
         self.start_workers()
         if self.monitor_port is not None:
             self.start_monitor(self.monitor_port)
 
+    def start_attestor(self, *, append: bool = False) -> None:
+        """`ushk attestor pin-keys` (the demo bank's key, var/attestor-bank-keys.json), then
+        `python -m service attestor run` as its own process (var/attestor.log): the only holder
+        of the attestor's key; it attests what the demo bank's signed statement proves."""
+        env = attestor_env(self.var, self.rpc_url, self.deployment["token"], self.env["USHK_DATABASE_URL"])
+        subprocess.run(
+            [sys.executable, "-m", "service", "attestor", "pin-keys"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        say(f"starting the attestor, its own key and pinned bank keys (log: {self.var / 'attestor.log'})")
+        log = open(self.var / "attestor.log", "a" if append else "w")  # noqa: SIM115 - for its lifetime
+        self.attestor = subprocess.Popen(
+            [sys.executable, "-m", "service", "attestor", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        self.processes.append(self.attestor)
+
     def start_workers(self, **overrides: str) -> None:
         """`python -m service workers run` as its own process (var/workers.log), with these
-        USHK_* settings changed: the minter, the redemption watcher, the reconciler, the
-        periodic attestor and webhook delivery, outside the API process (see docs/performance.md,
-        "The workers run in their own process")."""
+        USHK_* settings changed: the minter, the redemption watcher, the reconciler and webhook
+        delivery, outside the API process (see docs/performance.md, "The workers run in their own
+        process"). Not the attestor: it is a process of its own (`start_attestor`)."""
         if self.workers is not None and self.workers.poll() is None:
             return
         say(
-            f"starting the workers: minter, redemption watcher, reconciler, attestor, webhooks, "
+            f"starting the workers: minter, redemption watcher, reconciler, webhooks, "
             f"the audit log's publisher, the snapshotter "
             f"(log: {self.var / 'workers.log'})"
         )
@@ -340,13 +395,21 @@ class Stack:
                 "--network",
                 f"ethereum:local:{self.rpc_url}",
                 "--minter",
-                DEV_ACCOUNTS[1][0],
+                DEV_ACCOUNTS[MINTER][0],
                 "--minter-allowance",
                 MINTER_ALLOWANCE_USD,
                 "--attestor",
-                DEV_ACCOUNTS[2][0],
+                DEV_ACCOUNTS[ATTESTOR][0],
                 "--anchorer",
-                DEV_ACCOUNTS[3][0],
+                DEV_ACCOUNTS[ANCHORER][0],
+                "--pauser",
+                DEV_ACCOUNTS[PAUSER][0],
+                # upgrades go through the deployed TimelockController (UPGRADER_ROLE); a minute's
+                # delay locally, so `ape run upgrade schedule/execute` can be tried in a session
+                "--upgrade-delay",
+                "60",
+                "--admin-delay",
+                "0",
                 "--no-attest",
             ],
             cwd=ROOT,
@@ -376,6 +439,42 @@ class Stack:
         path = self.var / "demo-bank.json"
         path.write_text(json.dumps(demo, indent=2) + "\n")
         path.chmod(0o600)
+        self.demo_bank = demo
+
+    def _post_demo_statement(self) -> None:
+        """The demo bank signs and posts a custody statement of its reserve account (through
+        the API, as a bank does): what the attestor counts at most."""
+        demo = self.demo_bank
+        self.post_statement(demo["api_key"], demo["key_id"], demo["private_key_seed"])
+
+    def post_statement(self, api_key: str, key_id: str, seed: str, balance: str = DEMO_CUSTODY_USD) -> None:
+        """A bank's signed custody statement of `balance`, as of a minute ago, through the API."""
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from service.client import BankClient
+
+        as_of = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+        with BankClient(self.service_url, api_key=api_key, key_id=key_id, private_key=seed) as client:
+            client.custody_statement(
+                statement_id=f"CUST-{secrets.token_hex(6)}",
+                balance=balance,
+                as_of=as_of,
+                account="USHK-RESERVE-001",
+            )
+
+    def restart_attestor(self) -> None:
+        """Stops the attestor (SIGTERM), pins the banks' keys again and starts it: after banks
+        were added (the attestor reads its pinned keys at start)."""
+        if self.attestor is not None:
+            attestor, self.attestor = self.attestor, None
+            attestor.terminate()
+            try:
+                attestor.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                attestor.kill()
+                attestor.wait()
+            self.processes.remove(attestor)
+        self.start_attestor(append=True)
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes)
@@ -419,13 +518,19 @@ USHK is running.
   public page  {SERVICE_URL}/ (reserves against supply, live; no login)
   public log   {SERVICE_URL}/v1/transparency/sth (the signed head; `ushk verify` checks it)
   monitor      {MONITOR_URL}/v1/monitor/findings (the supervisors' monitor: its own signed log)
-  demo bank    var/demo-bank.json (API key and Ed25519 signing key)
-  logs         var/anvil.log, var/service.log, var/workers.log, var/monitor.log
+  demo bank    var/demo-bank.json (API key and Ed25519 signing key; its custody statement
+               shows US$ {DEMO_CUSTODY_USD})
+  keys         admin {DEV_ACCOUNTS[ADMIN][0]} (account 0): no process holds it (deploy, ape scripts);
+               upgrades: the timelock {(stack.deployment.get("timelock") or {}).get("address", "-")} (60 s delay)
+               minter {DEV_ACCOUNTS[MINTER][0]} (1), anchor (3), pauser (4): the workers process
+               attestor {DEV_ACCOUNTS[ATTESTOR][0]} (2): the attestor process alone
+               (pinned bank keys: var/attestor-bank-keys.json)
+  logs         var/anvil.log, var/service.log, var/workers.log, var/attestor.log, var/monitor.log
 
 Next: `make demo` in another terminal sends signed deposits as the demo bank;
       `. var/run.env && .venv/bin/ushk --help` is the operator CLI (same database and keys);
       `.venv/bin/ape run ops status --network ethereum:local:{RPC_URL}` shows the token's state.
-Ctrl-C stops anvil, the service and its workers.
+Ctrl-C stops anvil, the service, its workers, the attestor and the monitor.
 """,
         flush=True,
     )

@@ -13,6 +13,7 @@ import click
 
 from service.cli import (
     approvals,
+    attestor,
     audit,
     banks,
     deposits,
@@ -38,6 +39,7 @@ for command in (
     server.serve,
     server.db,
     server.workers,
+    attestor.attestor,
     banks.operator,
     banks.bank,
     approvals.approvals,

@@ -18,13 +18,16 @@ def reserves() -> None:
 @reserves.command("attest")
 @pass_ctx
 def reserves_attest(ctx: Context) -> None:
-    """Attest the recorded reserves on chain now."""
+    """Attest the reserves on chain now, by the attestor's own rule (what the banks' signed
+    statements prove, checked against the keys in USHK_ATTESTOR_BANK_KEYS_FILE), as `ushk
+    attestor run` would; where the attestor's key is, never beside the minter's."""
     from service.chain.token import ChainError
-    from service.runtime import ChainNotConfigured, build_attestor
+    from service.reserves.independent import PinnedKeysError
+    from service.runtime import ChainNotConfigured, build_independent_attestor
 
     try:
-        receipt = build_attestor(ctx.settings, ctx.db).attest(reason="operator")
-    except (ChainNotConfigured, ChainError) as exc:
+        receipt = build_independent_attestor(ctx.settings, ctx.db).attest(reason="operator")
+    except (ChainNotConfigured, ChainError, PinnedKeysError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"attested in {receipt.tx_hash} (block {receipt.block_number})")
 

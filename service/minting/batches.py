@@ -138,7 +138,8 @@ def take_covered(
     if short and not items and not halted and attestor is not None and attestor.attest_due():
         # the chain as it is now first: another attestor may have covered them already
         halted, batch_id, items, short = take(attestor.headroom(unmined=unmined, fresh_read=True))
-    if short and not items and not halted and attestor is not None and attestor.attest_due():
+    mine = attestor is not None and attestor.can_attest  # without a key: wait for the attestor process
+    if short and not items and not halted and mine and attestor is not None and attestor.attest_due():
         attestor.attest(reason="deposits not covered")
         halted, batch_id, items, short = take(attestor.headroom(unmined=unmined))
         if short and not items and not halted:

@@ -283,7 +283,8 @@ class Minter:
         try:
             signed = self.token.build_mint_batch(self.signer, payload, self._next_nonce())
         except ChainRevert as err:
-            if err.name in ("ReserveCeilingExceeded", "AttestationStale") and self.attestor and not retried:
+            covering = err.name in ("ReserveCeilingExceeded", "AttestationStale") and not retried
+            if covering and self.attestor and self.attestor.can_attest:
                 self.attestor.attest(reason=err.name)
                 return self._mint(batch_id, items, retried=True)
             return self._diagnose(items, err)

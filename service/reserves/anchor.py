@@ -2,7 +2,9 @@
 
 Every USHK_LOG_HEAD_SECONDS it signs a head of the audit log if the log has grown
 (service/audit/heads.py); at least every USHK_LOG_ANCHOR_SECONDS, and after every attestation
-(the attestor calls `request_anchor`, and the publisher's thread anchors at once), it puts the latest head's size and root on chain with
+(an attestor in this process calls `request_anchor`, and the publisher's thread anchors at once;
+one made by `ushk attestor run`, a process of its own, is seen in the stored reports at the
+publisher's next head, `attested_since`), it puts the latest head's size and root on chain with
 `anchorAuditLog` (ANCHOR_ROLE) and records the transaction beside the head. An idle log's head
 is anchored again (same size and root): the anchor's time says the log was live then. Anchors
 are not audit entries (they would grow the log they anchor); they are the token's
@@ -59,6 +61,8 @@ class LogPublisher:
         self.anchor_seconds = anchor_seconds
         self.anchors = 0
         self._anchored_at = float("-inf")  # monotonic
+        self._attestation_seen: str | None = None  # the last attested report's hash at the last look
+        self._looked = False
 
     def sign_head(self) -> heads.SignedTreeHead | None:
         """Signs and stores a head if the log has grown since the last; the new head or None."""
@@ -91,12 +95,25 @@ class LogPublisher:
     def anchor_due(self) -> bool:
         return self.anchor_seconds > 0 and time.monotonic() - self._anchored_at >= self.anchor_seconds
 
+    def attested_since(self) -> bool:
+        """Whether an attestation was recorded since the last look, by any process (the first
+        look only notes the latest)."""
+        from service.reserves.service import last_attested_report
+
+        with self.db.reading() as session:
+            row = last_attested_report(session)
+            latest = None if row is None else row.hash
+        seen, looked = self._attestation_seen, self._looked
+        self._attestation_seen, self._looked = latest, True
+        return looked and latest is not None and latest != seen
+
     def run(self, stop: threading.Event) -> None:
         """Signs heads every `head_seconds` and anchors when due or requested, until `stop` is
         set (errors are logged and retried at the next tick)."""
         while True:
             try:
-                if _ANCHOR_REQUESTED.is_set() or self.anchor_due():
+                attested = self.token is not None and self.attested_since()
+                if _ANCHOR_REQUESTED.is_set() or self.anchor_due() or attested:
                     _ANCHOR_REQUESTED.clear()
                     self.anchor()
                 else:

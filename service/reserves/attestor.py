@@ -18,8 +18,13 @@ attestation, which it asks for when they do not fit (`attest_due`: at most once 
 `min_interval` seconds, USHK_ATTEST_MIN_INTERVAL_SECONDS, unless the attestation is getting
 old). Under a steady stream of deposits that is one attestation per `min_interval`, not one
 per batch (docs/performance.md, "One attestation per interval, not per batch"). `ensure_covers` checks a batch just before it is signed, attesting if it must; the
-contract refuses a mint above the attestation in any case. Periodic attestations: `run`
-(every USHK_ATTEST_INTERVAL_SECONDS).
+contract refuses a mint above the attestation in any case. Periodic attestations: `run`.
+
+In a deployment the service's processes hold no attestor key: the workers' minter and watcher
+use an `Attestor` without a signer, which only reads the attestation (and waits for it), and the
+attestations come from `ushk attestor run` (service/reserves/independent.py), which bounds them
+by the banks' verified statements. With a signer this class attests the ledger's view: `ushk
+reserves attest` on the attestor's host, `ushk redemptions watch` there, and the tests.
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ def reserve_report(session: Session, custody_policy: CustodyPolicy | None = None
     return reserves.build_report(session, custody_policy=custody_policy)
 
 
+class AttestationNotLowered(RuntimeError):
+    """The attestation stayed above the ledger's attestable reserve (no attestor lowered it)."""
+
+
 @dataclass
 class _Coverage:
     """What the last chain read showed: the attested amount, until when (monotonic) the
@@ -80,6 +89,11 @@ class Attestor:
     """Attests with `signer` (ATTESTOR_ROLE). An attestation older than `refresh_fraction` of the
     token's maximum age is renewed before the next mint, so mints never meet a stale one.
 
+    Without a signer (`signer=None`: the workers process, whose attestations come from `ushk
+    attestor run`, service/reserves/independent.py) it only reads: the minter mints what the
+    current attestation covers and otherwise waits for the next one, reading the chain again
+    at most every `recheck_seconds` (`attest_due`); `can_attest` is False and `attest` refuses.
+
     `ensure_covers` reads the chain (attestation, supply, block time) at most every
     `recheck_seconds`; in between it counts the units it covered against the amount read. A
     mint by someone else or a lowered attestation can make that count wrong: the mint's
@@ -91,7 +105,7 @@ class Attestor:
         self,
         db: Database,
         token: Token,
-        signer: LocalAccount,
+        signer: LocalAccount | None,
         *,
         refresh_fraction: float = 0.5,
         recheck_seconds: float = 2.0,
@@ -146,12 +160,19 @@ class Attestor:
         if the last read is recent (someone else may have attested, or minted)."""
         return self._read(unmined, fresh_read=fresh_read).headroom(time.monotonic())
 
+    @property
+    def can_attest(self) -> bool:
+        return self.signer is not None
+
     def attest_due(self) -> bool:
         """Whether deposits that the current attestation does not cover may have a new one now:
         `min_interval` has passed since this attestor's last attestation, or the current one
-        is older than the refresh age."""
+        is older than the refresh age. Without a signer: whether the chain may be read again
+        for one made elsewhere (`recheck_seconds` since the last read)."""
         known = self._coverage
         now = time.monotonic()
+        if self.signer is None:
+            return known is None or now - known.read_at >= self.recheck_seconds
         stale = known is None or now >= known.fresh_until
         return stale or now - self._attested_at >= self.min_interval
 
@@ -166,11 +187,15 @@ class Attestor:
         if known.headroom(now) >= units:
             known.covered += units
             return
+        if self.signer is None:
+            return  # not ours to attest: the mint's simulation refuses what is not covered
         self.attest(reason="stale" if now >= known.fresh_until else "below supply + batch")
 
-    def ensure_not_above_attestable(self) -> None:
+    def ensure_not_above_attestable(self, *, wait_seconds: float = 30.0) -> None:
         """Attests again when the on-chain attestation claims more than the ledger's attestable
-        reserve (after redemptions or wipes): it must come down before custody does."""
+        reserve (after redemptions or wipes): it must come down before custody does. Without a
+        signer, waits up to `wait_seconds` for `ushk attestor run` to lower it (it does at its
+        next tick), then raises AttestationNotLowered (the caller retries later)."""
         with self.db.reading() as session:
             if self.custody_policy is None:
                 attestable_units = cents_to_units(reserves_ledger.balances(session).attestable)
@@ -178,11 +203,24 @@ class Attestor:
                 attestable_units = cents_to_units(
                     reserves.attestable_reserves(session, self.custody_policy)[0]
                 )
-        if self.token.reserve_attestation().amount > attestable_units:
+        if self.token.reserve_attestation().amount <= attestable_units:
+            return
+        if self.signer is not None:
             self.attest(reason="reserves fell")
+            return
+        deadline = time.monotonic() + wait_seconds
+        while (attested := self.token.reserve_attestation().amount) > attestable_units:
+            if time.monotonic() >= deadline:
+                raise AttestationNotLowered(
+                    f"the attestation ({attested} units) is still above the attestable reserve "
+                    f"({attestable_units} units) after {wait_seconds:g}s: is `ushk attestor run` running?"
+                )
+            time.sleep(self.recheck_seconds)
 
     def attest(self, *, reason: str = "scheduled") -> Receipt:
         """Attests the ledger's attestable reserve now; stores the report, then audits it."""
+        if self.signer is None:
+            raise RuntimeError("this attestor has no key: attestations come from `ushk attestor run`")
         self._coverage = None
         self._attested_at = time.monotonic()
         self.attestations += 1

@@ -168,6 +168,7 @@ def submit(
             "account": statement["account"],
             "body": body,
             "key_id": request.key_id,
+            "signature": request.signature,
             "created_at": now,
         },
         ["bank_id", "statement_id"],

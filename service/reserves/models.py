@@ -78,4 +78,7 @@ class CustodyStatement(Base):
     account: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     key_id: Mapped[str] = mapped_column(String(64))
+    # The bank's Ed25519 signature over `body` (base64), for attestors that check it themselves
+    # (service/reserves/independent.py); None on statements stored before it was kept.
+    signature: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,6 +1,7 @@
 """Chaos on a block-time chain, as an operator runs the service: two API instances
-(`python -m service serve`) and a workers process (`python -m service workers run`: minter,
-reconciler, redemption watcher, periodic attestor) on one PostgreSQL database, anvil mining a
+(`python -m service serve`), a workers process (`python -m service workers run`: minter,
+reconciler, redemption watcher) and the attestor's own process (`python -m service attestor
+run`, the bank's signed custody statement and its pinned key) on one PostgreSQL database, anvil mining a
 block every N seconds (`pytest --block-time N`: this test runs in that pass only), and signed
 deposits sent by client threads round-robin to both instances.
 
@@ -36,6 +37,7 @@ import pytest
 from sqlalchemy import func, select
 
 import wait_support
+from attestor_support import pin_keys, post_statement
 from chain_support import assert_chain_matches, assert_died_mid_batch, deposits_of
 from service import audit
 from service.client import BankClient, build_confirmation
@@ -113,7 +115,6 @@ class Service:
         variables = self._variables(
             USHK_LOG_LEVEL="INFO",
             USHK_MINTER_PRIVATE_KEY=deployed.minter.private_key,
-            USHK_ATTESTOR_PRIVATE_KEY=deployed.attestor.private_key,
             USHK_PAUSER_PRIVATE_KEY=deployed.pauser.private_key,
             USHK_MINTER_ENABLED="true",
             USHK_MINTER_BATCH_SIZE=str(BATCH_SIZE),
@@ -123,12 +124,25 @@ class Service:
             USHK_RECONCILE_INTERVAL_SECONDS="0.25",
             USHK_REDEMPTION_WATCHER_ENABLED="true",
             USHK_REDEMPTION_POLL_SECONDS="0.5",
-            USHK_ATTEST_INTERVAL_SECONDS="5",
         )
         if crash_at is not None:
             variables["USHK_MINTER_CRASH_AT"] = crash_at
         self.workers = self._spawn(["workers", "run"], variables, f"workers-{crash_at or 'steady'}")
         return self.workers
+
+    def start_attestor(self, bank) -> subprocess.Popen:
+        """`ushk attestor run` with its own key and the bank's key pinned, after the bank's
+        signed statement of far more custody than the test's deposits: it attests the ledger."""
+        post_statement(self.env, bank, "CHAOS-1", "100000000.00")
+        keys = pin_keys(self.env, self.logs / "bank-keys.json")
+        variables = self._variables(
+            USHK_LOG_LEVEL="INFO",
+            USHK_ATTESTOR_PRIVATE_KEY=self.deployed.attestor.private_key,
+            USHK_ATTESTOR_BANK_KEYS_FILE=str(keys),
+            USHK_ATTESTOR_POLL_SECONDS="0.2",
+            USHK_ATTEST_INTERVAL_SECONDS="5",
+        )
+        return self._spawn(["attestor", "run"], variables, "attestor")
 
     def stop(self) -> None:
         for process in self._all:
@@ -346,6 +360,7 @@ def test_chaos_killsAtEveryMinterStepAndOfAnApiInstance_everyAcceptedDepositMint
     load = service.load = Load(service.urls, handle, [h.address for h in deployed.holders])
     kills = Counter()
     try:
+        service.start_attestor(handle)
         for n in (0, 1):
             service.start_api(n)
         load.start()

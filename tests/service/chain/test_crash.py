@@ -28,6 +28,7 @@ from chain_support import (
     last_batch_id,
     mid_batch_problem,
 )
+from service.chain.token import load_account
 from service.deposits.models import MintBatch
 from service.models import Deposit
 from svc_support import REPO, free_port, server_env, wait_healthy
@@ -43,13 +44,22 @@ def _chain_env(env, deployed, **extra) -> dict[str, str]:
         USHK_TOKEN_ADDRESS=deployed.token_address,
         USHK_DEPLOYMENT_FILE=str(REPO / "var" / "no-such-deployment.json"),
         USHK_MINTER_PRIVATE_KEY=deployed.minter.private_key,
-        USHK_ATTESTOR_PRIVATE_KEY=deployed.attestor.private_key,
         USHK_MINTER_ENABLED="true",
         USHK_MINTER_BATCH_SIZE="5",
         USHK_MINTER_POLL_SECONDS="0.05",
     )
     variables.update(extra)
     return variables
+
+
+def _attest_ahead(deployed) -> None:
+    """An attestation far above what the test mints, as the attestor's own process (`ushk
+    attestor run`, tested in tests/service/reserves/test_attestor_process.py) would make: the
+    service holds no attestor key, so its minter mints what the chain's attestation covers."""
+    token = deployed.token()
+    token.transact(
+        load_account(deployed.attestor.private_key), "attestReserves", 10**9 * 10**6, bytes(32), bytes(32)
+    )
 
 
 def _serve(variables: dict[str, str]) -> tuple[subprocess.Popen, str]:
@@ -88,6 +98,7 @@ def _accept(bank_fixture, deployed, count: int = DEPOSITS) -> None:
 @pytest.mark.parametrize("crash_at", ["claimed", "recorded", "sent", "mined"])
 def test_serviceKilledAtEachMinterStep_restartMintsEveryDepositExactlyOnce(crash_at, bank, deployed):
     env, _client = bank
+    _attest_ahead(deployed)
     _accept(bank, deployed)
     crashing, _url = _serve(_chain_env(env, deployed, USHK_MINTER_CRASH_AT=crash_at))
     try:
@@ -162,6 +173,7 @@ def _minted_count(env) -> int:
 def test_serviceKilledFromOutsideMidBatch_nothingLostNothingTwice(bank, deployed):
     env, _client = bank
     token = deployed.token()
+    _attest_ahead(deployed)
     kills = []
     for step in ("claimed", "sent", "mined"):
         _accept(bank, deployed, DEPOSITS // 3)  # fresh work for each run, beside what the last one left

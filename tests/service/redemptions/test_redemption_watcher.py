@@ -140,7 +140,7 @@ def test_restartMidStream_eachRedemptionExactlyOnePayout(bank, deployed, workers
 
 def test_serve_runsTheWatcherWhenEnabled(bank, deployed, workers):
     env, client = bank
-    minter, _ = workers
+    minter, attestor = workers
     holder = deployed.holders[2]
     _fund(client, minter, [holder])
     ref = _ref(client, holder)
@@ -156,7 +156,11 @@ def test_serve_runsTheWatcherWhenEnabled(bank, deployed, workers):
     app = create_app(settings, env.db, policy=env.policy, clock=env.clock)
     with LiveServer(app):
         _redeem(deployed, holder, 25, ref)
-        wait_for("the watcher's payout", client.payouts, 20)
+        # the service holds no attestor key: its watcher waits for the attestor (elsewhere) to
+        # lower the attestation before it creates the payout
+        wait_for(
+            "the watcher's payout", lambda: attestor.ensure_not_above_attestable() or client.payouts(), 20
+        )
     [payout] = client.payouts()
     assert payout["amount"] == "25.00" and payout["status"] == "pending"
 
@@ -180,6 +184,8 @@ def test_cli_watchOnceThenPayoutsOverdue(bank, deployed, workers):
         USHK_TOKEN_ADDRESS=deployed.token_address,
         USHK_DEPLOYMENT_FILE=str(REPO / "var" / "no-such-deployment.json"),
         USHK_REDEMPTION_CONFIRMATIONS="0",
+        # run where the attestor's key is (never beside the minter's), it lowers the attestation itself
+        USHK_ATTESTOR_PRIVATE_KEY=deployed.attestor.private_key,
     )
     runner = CliRunner()
     result = runner.invoke(cli, ["redemptions", "watch", "--once"], env=variables)

@@ -5,14 +5,17 @@ attestation (mints refused on chain, nothing lost), and the public summary."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
+import time
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
+from attestor_support import pin_keys
 from chain_support import UNITS_PER_USD, audit_kinds, deposit, deposits_of
 from reserve_support import (
     assert_invariant,
@@ -337,17 +340,21 @@ def test_publicSummaryAndReports_needNoLogin(bank, deployed, workers):
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "report_not_found"
 
 
-def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
+def test_cli_reconcileSummaryAndResume(bank, deployed, workers, tmp_path):
     env, client = bank
     minter, attestor = workers
     deposit(client, deployed.holders[0].address, "20.00")
     minter.drain()
+    # `ushk reserves attest` attests by the attestor's rule: the bank's signed statement, its key pinned
+    as_of = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client.custody_statement(statement_id="S1", balance="1000.00", as_of=as_of, account="A")
     variables = server_env(env.settings)
     variables.update(
         USHK_RPC_URL=deployed.rpc_url,
         USHK_TOKEN_ADDRESS=deployed.token_address,
         USHK_PAUSER_PRIVATE_KEY=str(deployed.pauser.private_key),
         USHK_ATTESTOR_PRIVATE_KEY=str(deployed.attestor.private_key),
+        USHK_ATTESTOR_BANK_KEYS_FILE=str(pin_keys(env, tmp_path / "bank-keys.json")),
         USHK_DEPLOYMENT_FILE="/nonexistent.json",
     )
 
@@ -389,9 +396,11 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers):
     assert run("reserves", "reconcile").exit_code == 0  # the acknowledged difference does not halt again
 
 
-def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
-
+def test_serve_runsTheReconciler_andNeverAttests(bank, deployed, workers):
+    """Attestations come from `ushk attestor run` (test_attestor_process.py), never from the
+    service's own processes: its periodic setting does nothing here."""
     env, client = bank
+    _, attestor = workers
     deposit(client, deployed.holders[0].address, "40.00")
     settings = make_settings(
         env.settings.database_url,
@@ -407,12 +416,13 @@ def test_serve_runsTheReconcilerAndPeriodicAttestor(bank, deployed, workers):
     token = deployed.token()
     app = create_app(settings, env.db, policy=env.policy)
     with LiveServer(app):
-        wait_for(
-            "a periodic attestation", lambda: token.reserve_attestation().amount == 40 * USD, 20, interval=0.1
-        )
+        time.sleep(0.6)  # two periods of the old periodic attestor
+        assert token.reserve_attestation().timestamp == 0
+        attestor.attest()  # the attestor, elsewhere
         rogue = deployed.holders[4]
         deployed.contract.configureMinter(rogue, 1_000 * USD, 1_000 * USD, sender=deployed.admin)
         deployed.contract.mint(deployed.holders[3], 1 * USD, os.urandom(32), sender=rogue)
+        block_on_top(token)  # the reconciler reads one block below the head
         wait_for(
             "the reconciler thread to halt and pause minting",
             lambda: halted(env) and token.minting_paused(),
