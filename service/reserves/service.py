@@ -40,6 +40,9 @@ class ReportNotFound(NotFound):
 
 # ---- minting halts -----------------------------------------------------------------------------
 
+# Findings that are not the reconciler's: a refreshed halt keeps them (see `halt`).
+STICKY_CODES = frozenset({"custody_shortfall", "custodian_failed"})
+
 
 def active_halt(session: Session, *, lock: bool = False) -> MintingHalt | None:
     query = select(MintingHalt).where(MintingHalt.active == 1)
@@ -89,7 +92,10 @@ def halt(
     current = active_halt(session, lock=True)
     assert current is not None  # just inserted, or the active halt the insert conflicted with
     if not created:
-        current.details = details
+        # the reconciler's and the follower's findings are refreshed; the attestor's custody
+        # findings and the operators' failure drills stay until the halt is resumed
+        kept = [f for f in json.loads(current.details) if f.get("code") in STICKY_CODES]
+        current.details = canonical_json(kept + findings).decode()
         current.difference_units = int(difference_units)
         session.flush()
         return current, False
@@ -337,13 +343,17 @@ def note_custody_shortfalls(session: Session, banks: list[dict], *, actor: str) 
     """For banks whose fresh statement shows less than the ledger's custody: an
     `alert.custody_shortfall` audit entry per bank and minting halted (a new halt, or the
     active one with the finding added). Returns whether minting is halted for a shortfall. A
-    shortfall already in the active halt is not alerted again."""
+    bank whose shortfall is already in the active halt is not alerted again; another bank's
+    shortfall is (its finding joins the halt)."""
     short = [c for c in banks if c["shortfall_cents"] > 0]
     if not short:
         return False
     current = active_halt(session, lock=True)
-    if current is not None and "custody_shortfall" in current.codes.split(","):
-        return True
+    if current is not None:
+        known = {f.get("bank") for f in json.loads(current.details) if f.get("code") == "custody_shortfall"}
+        short = [c for c in short if c["bank"] not in known]
+        if not short:
+            return True
     findings = [
         {
             "code": "custody_shortfall",
@@ -371,10 +381,15 @@ def note_custody_shortfalls(session: Session, banks: list[dict], *, actor: str) 
     if current is None:
         halt(session, findings, difference_units=0, actor=actor)
     else:
-        current.codes = ",".join(sorted(set(current.codes.split(",")) | {"custody_shortfall"}))[:500]
-        current.details = canonical_json(json.loads(current.details) + findings).decode()
-        session.flush()
+        join_halt(session, current, "custody_shortfall", findings)
     return True
+
+
+def join_halt(session: Session, current: MintingHalt, code: str, findings: list[dict]) -> None:
+    """Adds `findings` (of `code`) to the active halt."""
+    current.codes = ",".join(sorted(set(filter(None, current.codes.split(","))) | {code}))[:500]
+    current.details = canonical_json(json.loads(current.details) + findings).decode()
+    session.flush()
 
 
 def store_report(session: Session, report: dict, *, reason: str, now: dt.datetime | None = None) -> str:

@@ -111,3 +111,31 @@ def test_a_shortfall_joins_an_active_halt_without_changing_its_difference(env):
         halt = reserves.active_halt(session)
         assert halt is not None
         assert halt.codes == "custody_shortfall,supply_above_ledger" and halt.difference_units == 7
+
+
+def test_a_second_banks_shortfall_is_alerted_while_a_shortfall_halt_is_active(env):
+    hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
+    accept(env, hsbc, 2, prefix="H", amount="100.00")
+    accept(env, boc, 2, prefix="B", amount="100.00")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    post(env, hsbc, "H1", "150.00", now - dt.timedelta(minutes=2))  # short by 50
+    post(env, boc, "B1", "200.00", now - dt.timedelta(minutes=2))
+    with env.db.transaction() as session:
+        _, banks = reserves.attestable_reserves(session, REQUIRED)
+        assert reserves.note_custody_shortfalls(session, banks, actor="attestor")
+    post(env, boc, "B2", "120.00", now - dt.timedelta(minutes=1))  # now boc is short by 80 too
+    with env.db.transaction() as session:
+        # the reconciler refreshing the halt keeps the custody findings
+        reserves.halt(session, [{"code": "supply_above_ledger"}], difference_units=3, actor="reconciler")
+        _, banks = reserves.attestable_reserves(session, REQUIRED)
+        assert reserves.note_custody_shortfalls(session, banks, actor="attestor")
+        assert reserves.note_custody_shortfalls(session, banks, actor="attestor")  # once per bank
+        halt = reserves.active_halt(session)
+        assert halt is not None and halt.codes == "custody_shortfall"
+        assert sorted(f["bank"] for f in reserves.halt_out(halt)["findings"] if "bank" in f) == [
+            "boc",
+            "hsbc",
+        ]
+    with env.db.reading() as session:
+        alerts = session.scalars(select(AuditEntry).where(AuditEntry.kind == "alert.custody_shortfall")).all()
+        assert [audit.leaves.public_view(a.leaf)["public"]["bank"] for a in alerts] == ["hsbc", "boc"]
