@@ -143,6 +143,7 @@ class ChainUnavailable(ServiceError):
         OperatorRequired,
         reserves.NotHalted,
         reserves.CauseRequired,
+        reserves.CustodianStillFailed,
         PauserRequired,
         ChainRequired,
         DiscrepancyRemains,

@@ -191,6 +191,7 @@ SUBMIT_ERRORS: tuple[type[ServiceError], ...] = (
     InvalidSignature,
     ReferenceConflict,
     InvalidReference,
+    banks.CustodianFailed,
     AmountAboveMaximum,
     BankSingleLimitExceeded,
     UnsupportedCurrency,
@@ -314,6 +315,9 @@ def submit(
         replayed = repository.get(session, seq)
         assert replayed is not None  # found by its reference just above; deposits are never deleted
         return SubmitOutcome(replayed, created=False, error=replay_error(replayed))
+
+    # a custodian marked failed takes no new deposits (service/reserves/failures.py)
+    banks.check_not_failed(bank)
 
     # 4. formats
     amount = parse_amount(confirmation.amount)

@@ -33,9 +33,35 @@ class CauseRequired(ServiceError):
     message = "Resuming minting needs a cause (what was found and what was done about it)."
 
 
+class CustodianStillFailed(ServiceError):
+    """Resuming minting while a bank is still marked failed (service/reserves/failures.py)."""
+
+    status_code = 409
+    code = "custodian_still_failed"
+    message = "A bank is still marked failed: mark it recovered before resuming minting."
+
+
 class ReportNotFound(NotFound):
     code = "report_not_found"
     message = "No reserve report with this hash."
+
+
+# ---- failed custodians --------------------------------------------------------------------------
+
+
+def failed_banks(session: Session) -> dict[int, str]:
+    """The banks marked failed (service/reserves/failures.py): id -> name."""
+    return dict(session.execute(select(Bank.id, Bank.name).where(Bank.failed_at.is_not(None))).all())
+
+
+def check_none_failed(session: Session) -> None:
+    """Raises CustodianStillFailed while a bank is marked failed."""
+    names = sorted(failed_banks(session).values())
+    if names:
+        raise CustodianStillFailed(
+            f"Bank(s) {', '.join(names)} still marked failed: mark them recovered "
+            "(ushk bank mark-recovered BANK --cause ...) before resuming minting."
+        )
 
 
 # ---- minting halts -----------------------------------------------------------------------------
@@ -136,6 +162,7 @@ def resume(
     row = active_halt(session, lock=True)
     if row is None:
         raise NotHalted()
+    check_none_failed(session)
     row.active = None
     row.resumed_at = now
     row.resumed_by = actor[:64]
@@ -232,18 +259,22 @@ def custodians(
     as of), whether that statement is stale, the custody counted in the attestable reserve
     (`counted_cents`) and the shortfall (`shortfall_cents`: ledger custody above a fresh
     statement's balance). Without a policy, or with statements not required, the ledger's
-    custody counts whole (the shortfall is still measured on fresh statements)."""
+    custody counts whole (the shortfall is still measured on fresh statements). A bank marked
+    failed (`failed`, service/reserves/failures.py) counts nothing; it is listed even without
+    custody or statement."""
     names = dict(session.execute(select(Bank.id, Bank.name)).all())
     statements = latest_statements(session)
+    failed = failed_banks(session)
     required = policy is not None and policy.statements_required
     max_age = policy.statement_max_age if policy is not None else None
     out = []
-    for bank_id in sorted(set(b.custody) | set(statements), key=lambda i: names.get(i, "")):
+    for bank_id in sorted(set(b.custody) | set(statements) | set(failed), key=lambda i: names.get(i, "")):
         custody = b.custody.get(bank_id, 0)
         statement = statements.get(bank_id)
         stale = statement is None or (max_age is not None and statement.as_of < now - max_age)
         proven = 0 if statement is None or stale else statement.balance_cents
         shortfall = max(0, custody - statement.balance_cents) if statement is not None and not stale else 0
+        counted = min(custody, proven) if required else custody
         out.append(
             {
                 "bank_id": bank_id,
@@ -252,7 +283,8 @@ def custodians(
                 "statement_balance_cents": None if statement is None else statement.balance_cents,
                 "statement_as_of": None if statement is None else _iso(statement.as_of),
                 "stale": stale,
-                "counted_cents": min(custody, proven) if required else custody,
+                "failed": bank_id in failed,
+                "counted_cents": 0 if bank_id in failed else counted,
                 "shortfall_cents": shortfall,
             }
         )
@@ -329,6 +361,7 @@ def build_report(
                 else format_cents(c["statement_balance_cents"]),
                 "statement_as_of": c["statement_as_of"],
                 "stale": c["stale"],
+                "failed": c["failed"],
                 "counted": format_cents(c["counted_cents"]),
                 "shortfall": format_cents(c["shortfall_cents"]),
             }
