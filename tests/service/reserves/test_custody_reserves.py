@@ -4,6 +4,7 @@ statement below the ledger is a shortfall (alert, minting halted)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlalchemy import select
@@ -44,7 +45,9 @@ def attestable(env, policy=REQUIRED):
 
 
 def test_the_policy_files_and_default():
-    assert Policy.load(REPO / "config" / "policy.yaml").custody == REQUIRED
+    assert Policy.load(REPO / "config" / "policy.yaml").custody == dataclasses.replace(
+        REQUIRED, custodian_max_share_bp=6000, concentration_applies_above_cents=1_000_000
+    )
     assert Policy.load(DEMO_POLICY).custody.statements_required is False
     assert (
         Policy.from_dict({"categories": {"hk": {"eligible": True, "limit": None, "timezone": "UTC"}}}).custody
