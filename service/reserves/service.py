@@ -480,9 +480,11 @@ def last_attested_report(session: Session) -> ReserveReport | None:
 # ---- the public summary ------------------------------------------------------------------------
 
 
-def summary(session: Session, chain: dict | None) -> dict:
+def summary(session: Session, chain: dict | None, custody_policy: CustodyPolicy | None = None) -> dict:
     """The public reserve summary. `chain` holds what was read from the token (supply units,
-    attestation) or None when the chain could not be read."""
+    attestation) or None when the chain could not be read. Per bank, its latest statement's time
+    and balance, whether that statement is stale (older than `custody_policy`'s maximum age, the
+    default policy's without one; no statement: stale) and whether the bank is marked failed."""
     b = ledger.balances(session)
     names = dict(session.execute(select(Bank.id, Bank.name)).all())
     halted = active_halt(session)
@@ -517,6 +519,10 @@ def summary(session: Session, chain: dict | None) -> dict:
             "report_url": f"/v1/reserves/reports/{report.hash}",
         }
     statements = latest_statements(session)
+    failed = failed_banks(session)
+    max_age = (custody_policy or CustodyPolicy()).statement_max_age
+    now = utcnow()
+    custody = {**dict.fromkeys(failed, 0), **b.custody}
     return {
         "currency": "USD",
         "total_reserves": format_cents(b.reserves),
@@ -528,8 +534,10 @@ def summary(session: Session, chain: dict | None) -> dict:
                 "statement_balance": format_cents(statements[bank_id].balance_cents)
                 if bank_id in statements
                 else None,
+                "statement_stale": bank_id not in statements or statements[bank_id].as_of < now - max_age,
+                "failed": bank_id in failed,
             }
-            for bank_id, cents in sorted(b.custody.items(), key=lambda kv: names.get(kv[0], ""))
+            for bank_id, cents in sorted(custody.items(), key=lambda kv: names.get(kv[0], ""))
         ],
         "tokens_outstanding": format_cents(b.tokens_outstanding),
         "pending_mint": format_cents(b.pending_mint),

@@ -95,7 +95,9 @@ def test_mark_failed_excludes_custody_halts_refuses_deposits_and_resume(any_env)
         assert halt is not None and halt.codes == "custodian_failed"
         [finding] = reserves.halt_out(halt)["findings"]
         assert finding["bank"] == "hsbc" and finding["cause"] == "bank run drill"
-        assert reserves.summary(session, None)["minting_halted"]
+        summary = reserves.summary(session, None)
+        assert {c["bank"]: c["failed"] for c in summary["custody"]} == {"boc": False, "hsbc": True}
+        assert summary["minting_halted"]
     assert kinds(env)[-3:] == ["custodian.failed", "alert.reserves_discrepancy", "minting.halted"]
 
     # a new deposit from the failed bank: refused, nothing written, no quota held
