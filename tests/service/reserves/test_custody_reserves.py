@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from service import audit
@@ -17,6 +18,13 @@ from service.quota.policy import CustodyPolicy, Policy
 from service.reserves import custody
 from service.reserves import service as reserves
 from svc_support import DEMO_POLICY, REPO, accept
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_env(request):
+    """The test's database: SQLite, and PostgreSQL (conftest's `env` and `pg_env`)."""
+    return request.getfixturevalue("env" if request.param == "sqlite" else "pg_env")
+
 
 REQUIRED = CustodyPolicy(statements_required=True, statement_max_age=dt.timedelta(hours=36))
 
@@ -55,7 +63,8 @@ def test_the_policy_files_and_default():
     )
 
 
-def test_attestable_is_the_lesser_of_ledger_and_statement(env):
+def test_attestable_is_the_lesser_of_ledger_and_statement(db_env):
+    env = db_env
     hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
     accept(env, hsbc, 2, prefix="H", amount="150.00")  # 300.00 at hsbc
     accept(env, boc, 2, prefix="B", amount="100.00")  # 200.00 at boc
@@ -103,7 +112,8 @@ def test_attestable_is_the_lesser_of_ledger_and_statement(env):
         assert all(c["statement_as_of"] for c in summary["custody"])
 
 
-def test_a_shortfall_joins_an_active_halt_without_changing_its_difference(env):
+def test_a_shortfall_joins_an_active_halt_without_changing_its_difference(db_env):
+    env = db_env
     bank = env.add_bank("hsbc")
     accept(env, bank, 2)
     post(env, bank, "S1", "50.00", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
@@ -116,7 +126,8 @@ def test_a_shortfall_joins_an_active_halt_without_changing_its_difference(env):
         assert halt.codes == "custody_shortfall,supply_above_ledger" and halt.difference_units == 7
 
 
-def test_a_second_banks_shortfall_is_alerted_while_a_shortfall_halt_is_active(env):
+def test_a_second_banks_shortfall_is_alerted_while_a_shortfall_halt_is_active(db_env):
+    env = db_env
     hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
     accept(env, hsbc, 2, prefix="H", amount="100.00")
     accept(env, boc, 2, prefix="B", amount="100.00")
