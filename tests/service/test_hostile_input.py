@@ -134,6 +134,9 @@ def test_every_body_endpoint_is_known(live):
         ("POST", "/v1/payouts/{payout_id}/settle"),
         ("POST", "/v1/operator/banks"),
         ("POST", "/v1/operator/banks/{name}/signing-keys"),
+        ("POST", "/v1/operator/banks/{name}/mark-failed"),
+        ("POST", "/v1/operator/banks/{name}/mark-recovered"),
+        ("POST", "/v1/operator/payouts/reassign"),
         ("POST", "/v1/operator/minting/resume"),
     }
 

@@ -5,13 +5,15 @@ lowers the attestable reserve, halts minting and refuses the bank's deposits (no
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from service.banks import service as banks
 from service.banks.service import CustodianFailed, require_bank
 from service.cli import cli
-from service.client import signed_request
+from service.client import BankClient, signed_request
 from service.deposits.schemas import DepositRequest
 from service.deposits.service import submit
 from service.deposits.signing import sign_confirmation
@@ -188,3 +190,58 @@ def test_reassign_payouts_to_another_bank(any_env):
 
         custody = ledger.balances(session).custody
         assert custody[require_bank(session, "boc").id] == 100_000 - 25_000
+
+
+def test_the_operator_endpoints(live):
+    env, url = live
+    hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
+    accept(env, boc, 1, amount="500.00")
+    first, second = payout_for(env, hsbc, 1), payout_for(env, hsbc, 2)
+    with env.db.transaction() as session:
+        _, token = banks.create_operator(session, "ops", actor="test")
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as ops:
+        failed = ops.post("/v1/operator/banks/hsbc/mark-failed", json={"cause": "drill"})
+        assert failed.status_code == 200, failed.text
+        assert (
+            failed.json()["failed"]
+            and failed.json()["minting_halted"]
+            and failed.json()["failed_cause"] == "drill"
+        )
+        again = ops.post("/v1/operator/banks/hsbc/mark-failed", json={"cause": "drill"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "custodian_already_failed"
+        assert ops.post("/v1/operator/banks/nope/mark-failed", json={"cause": "x"}).status_code == 404
+        short = ops.post("/v1/operator/banks/boc/mark-failed", json={"cause": " "})
+        assert short.status_code == 422 and short.json()["error"]["code"] == "cause_required"
+        bad_ids = ops.post(
+            "/v1/operator/payouts/reassign", json={"from_bank": "hsbc", "to_bank": "boc", "payout_ids": ["0"]}
+        )
+        assert bad_ids.status_code == 422 and bad_ids.json()["error"]["code"] == "validation_error"
+        moved = ops.post(
+            "/v1/operator/payouts/reassign",
+            json={"from_bank": "hsbc", "to_bank": "boc", "payout_ids": [str(second)]},
+        )
+        assert moved.status_code == 200, moved.text
+        assert [p["id"] for p in moved.json()["items"]] == [second]
+        refused = ops.post(
+            "/v1/operator/payouts/reassign",
+            json={"from_bank": "hsbc", "to_bank": "boc", "payout_ids": [str(second)]},
+        )
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "payout_not_reassignable"
+        missing = ops.post(
+            "/v1/operator/payouts/reassign",
+            json={"from_bank": "hsbc", "to_bank": "boc", "payout_ids": ["99"]},
+        )
+        assert missing.status_code == 404
+        rest = ops.post("/v1/operator/payouts/reassign", json={"from_bank": "hsbc", "to_bank": "boc"})
+        assert [p["id"] for p in rest.json()["items"]] == [first]
+        recovered = ops.post("/v1/operator/banks/hsbc/mark-recovered", json={"cause": "over"})
+        assert (
+            recovered.status_code == 200
+            and not recovered.json()["failed"]
+            and recovered.json()["minting_halted"]
+        )
+        not_failed = ops.post("/v1/operator/banks/hsbc/mark-recovered", json={"cause": "over"})
+        assert not_failed.status_code == 409 and not_failed.json()["error"]["code"] == "custodian_not_failed"
+    with BankClient(url, api_key=boc.api_key) as client:
+        assert sorted(p["id"] for p in client.payouts("pending")) == [first, second]
+    assert kinds(env).count("payout.reassigned") == 2
