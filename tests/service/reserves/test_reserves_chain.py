@@ -323,6 +323,8 @@ def test_publicSummaryAndReports_needNoLogin(bank, deployed, workers):
                 "amount": "1250.00",
                 "statement_as_of": None,
                 "statement_balance": None,
+                "statement_stale": True,
+                "failed": False,
             }
         ]
         assert summary["ratio"] == "1.0000" and summary["minting_halted"] is False
