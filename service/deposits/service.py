@@ -7,9 +7,11 @@
 2. the key id names an active Ed25519 key of this bank, and the signature verifies over the
    canonical encoding of the confirmation;
 3. idempotency on (bank, reference): the same confirmation again returns the stored result,
-   different content under a used reference is a conflict (409);
+   different content under a used reference is a conflict (409); then a bank marked failed as
+   a custodian (service/reserves/failures.py) takes no new deposit (409 custodian_failed);
 4. field formats: reference, amount (positive, at most 2 decimals, <= the service maximum and
-   the bank's single-deposit maximum), currency USD, value date (and within the policy's
+   the bank's single-deposit maximum), currency USD, the custodian concentration limit
+   (`check_concentration`, 422 custodian_concentration), value date (and within the policy's
    window around today), beneficiary address, purpose code, resident (id type, category
    exists, id type allowed, id number).
 
