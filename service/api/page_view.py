@@ -30,6 +30,7 @@ from service.quota.policy import CustodyPolicy
 from service.reserves import service as reserves
 from service.reserves.chain_cache import CachedView
 from service.reserves.models import ReserveReport
+from service.reserves.summary import summary as public_summary
 from service.snapshots import service as snapshots
 
 # The entries of the log the page lists, and how it names them.
@@ -207,7 +208,7 @@ def page_view(
     now = now or utcnow()
     chain = cached.view
     summary_chain = None if chain is None else {k: chain[k] for k in ("supply_units", "attestation")}
-    summary = reserves.summary(session, summary_chain, custody_policy)
+    summary = public_summary(session, summary_chain, custody_policy)
     latest = heads.latest(session)
     supply = summary["supply"] or summary["tokens_outstanding"]
     return {

@@ -29,7 +29,7 @@ from service.banks import service as banks
 from service.banks.service import BankDisabled, OperatorRequired
 from service.errors import NotAuthenticated, NotFound, PayloadTooLarge, error_responses
 from service.money import InvalidAmount
-from service.redemptions import repository
+from service.redemptions import reassign, repository
 from service.redemptions import service as redemptions
 from service.redemptions.schemas import (
     PayoutAccountIn,
@@ -225,9 +225,7 @@ class ReassignIn(BaseModel):
     "/reassign",
     response_model=PayoutList,
     summary="Give a bank's pending payouts to another bank (operators)",
-    responses=error_responses(
-        OperatorRequired, banks.BankNotFound, redemptions.PayoutNotReassignable, NotFound
-    ),
+    responses=error_responses(OperatorRequired, banks.BankNotFound, reassign.PayoutNotReassignable, NotFound),
 )
 def reassign_payouts(
     body: OperatorBody[ReassignIn], operator: CurrentOperator, session: SessionDep, state: StateDep
@@ -237,7 +235,7 @@ def reassign_payouts(
     each. All or none: an id that is not a pending payout of `from_bank` is 409
     `payout_not_reassignable` and changes nothing. Answers the payouts moved."""
     now = state.clock()
-    moved = redemptions.reassign_payouts(
+    moved = reassign.reassign_payouts(
         session,
         state.settings,
         banks.require_bank(session, body.from_bank),

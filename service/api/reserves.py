@@ -18,6 +18,7 @@ from service.reserves.resume import (
     PauserRequired,
     resume_minting,
 )
+from service.reserves.summary import summary as public_summary
 
 router = APIRouter(prefix="/v1/reserves", tags=["reserves"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
@@ -108,7 +109,7 @@ def cached_chain(state: StateDep) -> tuple[dict | None, dict]:
 def get_reserves(state: StateDep, session: ReadSessionDep) -> ReservesOut:
     view, cache_fields = cached_chain(state)
     flags = {k: None if view is None else view[k] for k in ("paused", "minting_paused", "redemptions_paused")}
-    summary = reserves.summary(session, view, state.policy.custody)
+    summary = public_summary(session, view, state.policy.custody)
     return ReservesOut(**summary, **flags, **cache_fields)
 
 

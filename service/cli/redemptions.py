@@ -166,10 +166,10 @@ def payouts_reassign(ctx: Context, from_bank: str, to_bank: str, payout_ids: tup
     earliest; one audit entry each."""
     from service.banks import service as banks
     from service.db import utcnow
-    from service.redemptions import service as redemption_service
+    from service.redemptions import reassign
 
     with ctx.db.transaction() as session:
-        moved = redemption_service.reassign_payouts(
+        moved = reassign.reassign_payouts(
             session,
             ctx.settings,
             banks.require_bank(session, from_bank),

@@ -11,7 +11,7 @@
    a custodian (service/reserves/failures.py) takes no new deposit (409 custodian_failed);
 4. field formats: reference, amount (positive, at most 2 decimals, <= the service maximum and
    the bank's single-deposit maximum), currency USD, the custodian concentration limit
-   (`check_concentration`, 422 custodian_concentration), value date (and within the policy's
+   (service/deposits/concentration.py, 422 custodian_concentration), value date (and within the policy's
    window around today), beneficiary address, purpose code, resident (id type, category
    exists, id type allowed, id number).
 
@@ -47,7 +47,7 @@ from service.banks.models import Bank, BankRecord
 from service.banks.repository import signing_key_state
 from service.config import Settings
 from service.db import Prepared
-from service.deposits import repository
+from service.deposits import concentration, repository
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit, DepositRecord, DepositStatus
 from service.deposits.schemas import DepositRequest, deposit_json
@@ -164,39 +164,6 @@ def check_value_date_window(policy: Policy, value_date: dt.date, now: dt.datetim
     return value_date
 
 
-class CustodianConcentration(ServiceError):
-    """The deposit would bring its bank's custody above the policy's maximum share of the total
-    reserves (`custody.custodian_max_share_percent`, once the total is above
-    `custody.concentration_applies_above`). Nothing is recorded."""
-
-    status_code = 422
-    code = "custodian_concentration"
-
-
-def check_concentration(session: Session, policy: Policy, bank: Bank | BankRecord, amount_cents: int) -> None:
-    """Raises CustodianConcentration when, after this deposit, the bank would hold more than
-    `custody.custodian_max_share_percent` of the total reserves (the ledger's custody at every
-    bank) and that total is above `custody.concentration_applies_above`. Without a maximum
-    share nothing is read."""
-    max_bp = policy.custody.custodian_max_share_bp
-    if max_bp is None:
-        return
-    custody = ledger.custody_by_bank(session)
-    bank_after = custody.get(bank.id, 0) + amount_cents
-    total_after = sum(custody.values()) + amount_cents
-    floor = policy.custody.concentration_applies_above_cents
-    if total_after <= floor or bank_after * 10_000 <= max_bp * total_after:
-        return
-    share_bp = bank_after * 10_000 // total_after
-    raise CustodianConcentration(
-        f"This deposit of {format_cents(amount_cents)} would bring {bank.name}'s custody to "
-        f"{format_cents(bank_after)} of total reserves of {format_cents(total_after)} "
-        f"({share_bp // 100}.{share_bp % 100:02d}%), above the maximum share of "
-        f"{max_bp // 100}.{max_bp % 100:02d}% per custodian (applies above total reserves of "
-        f"{format_cents(floor)})."
-    )
-
-
 class InvalidAddress(ServiceError):
     """Not an address, a bad EIP-55 checksum, or the zero address."""
 
@@ -230,7 +197,7 @@ SUBMIT_ERRORS: tuple[type[ServiceError], ...] = (
     AmountAboveMaximum,
     BankSingleLimitExceeded,
     UnsupportedCurrency,
-    CustodianConcentration,
+    concentration.CustodianConcentration,
     InvalidValueDate,
     ValueDateOutOfRange,
     InvalidAddress,
@@ -367,7 +334,7 @@ def submit(
         )
     if confirmation.currency != "USD":
         raise UnsupportedCurrency()
-    check_concentration(session, policy, bank, amount)
+    concentration.check(session, policy, bank, amount)
     value_date = check_value_date_window(policy, _parse_date(confirmation.value_date), now)
     try:
         beneficiary = parse_address(confirmation.beneficiary)

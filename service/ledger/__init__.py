@@ -442,17 +442,6 @@ def balances(session: Session) -> Balances:
     )
 
 
-def custody_by_bank(session: Session) -> dict[int, int]:
-    """Each bank's custody (cents), from the custody accounts' lines only."""
-    rows = session.execute(
-        select(LedgerAccount.bank_id, func.coalesce(func.sum(LedgerLine.amount_cents), 0))
-        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code.startswith(CUSTODY_PREFIX))
-        .group_by(LedgerAccount.bank_id)
-    ).all()
-    return {int(cast(int, bank_id)): int(total) for bank_id, total in rows}
-
-
 def unbalanced_postings(session: Session) -> list[int]:
     """Ids of postings whose lines do not sum to zero (always empty unless rows were tampered)."""
     return list(

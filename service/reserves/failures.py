@@ -10,7 +10,7 @@ While a bank is marked failed:
 * its new deposit confirmations are refused with 409 `custodian_failed` (nothing is written, no
   quota is held); replays of deposits it confirmed before still answer as before;
 * redemptions go on: payouts due from it can be given to another bank
-  (`ushk payouts reassign --from BANK --to BANK`, service/redemptions/service.py).
+  (`ushk payouts reassign --from BANK --to BANK`, service/redemptions/reassign.py).
 
 Marking it recovered counts its custody again but does not lift the halt: minting resumes only
 through `ushk reserves resume` (service/reserves/resume.py), which is refused while any bank is

@@ -10,8 +10,9 @@ import pytest
 
 from service.banks.service import require_bank
 from service.client import signed_request
+from service.deposits.concentration import CustodianConcentration
 from service.deposits.schemas import DepositRequest
-from service.deposits.service import CustodianConcentration, submit
+from service.deposits.service import submit
 from service.quota.policy import Policy, PolicyError
 from svc_support import DEMO_POLICY, accept, confirmation
 

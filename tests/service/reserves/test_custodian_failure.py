@@ -22,6 +22,7 @@ from service.quota.policy import CustodyPolicy
 from service.redemptions import service as redemptions
 from service.redemptions.schemas import PayoutAccountIn
 from service.reserves import service as reserves
+from service.reserves.summary import summary as public_summary
 from svc_support import accept, confirmation, server_env, today
 
 LEDGER = CustodyPolicy(statements_required=False)
@@ -97,7 +98,7 @@ def test_mark_failed_excludes_custody_halts_refuses_deposits_and_resume(any_env)
         assert halt is not None and halt.codes == "custodian_failed"
         [finding] = reserves.halt_out(halt)["findings"]
         assert finding["bank"] == "hsbc" and finding["cause"] == "bank run drill"
-        summary = reserves.summary(session, None)
+        summary = public_summary(session, None)
         assert {c["bank"]: c["failed"] for c in summary["custody"]} == {"boc": False, "hsbc": True}
         assert summary["minting_halted"]
     assert kinds(env)[-3:] == ["custodian.failed", "alert.reserves_discrepancy", "minting.halted"]

@@ -17,6 +17,7 @@ from service.client import signed_statement
 from service.quota.policy import CustodyPolicy, Policy
 from service.reserves import custody
 from service.reserves import service as reserves
+from service.reserves.summary import summary as public_summary
 from svc_support import DEMO_POLICY, REPO, accept
 
 
@@ -104,7 +105,7 @@ def test_attestable_is_the_lesser_of_ledger_and_statement(db_env):
         assert len(alerts) == 1
         public = audit.leaves.public_view(alerts[0].leaf)["public"]
         assert public["bank"] == "boc" and public["balance"] == "150.00" and public["amount_cents"] == "5000"
-        summary = reserves.summary(session, None)
+        summary = public_summary(session, None)
         assert {c["bank"]: c["statement_balance"] for c in summary["custody"]} == {
             "boc": "150.00",
             "hsbc": "1000.00",
