@@ -18,6 +18,7 @@ from service.deposits.schemas import DepositRequest
 from service.deposits.service import submit
 from service.deposits.signing import sign_confirmation
 from service.models import AuditEntry, Payout
+from service.public import ledger as public_ledger
 from service.quota.policy import CustodyPolicy
 from service.redemptions import service as redemptions
 from service.redemptions.schemas import PayoutAccountIn
@@ -124,6 +125,14 @@ def test_mark_failed_excludes_custody_halts_refuses_deposits_and_resume(any_env)
         assert reserves.minting_halted(session)  # recovery does not lift the halt
         assert reserves.attestable_reserves(session, LEDGER)[0] == 51_000
     assert kinds(env)[-1] == "custodian.recovered"
+    with env.db.reading() as session:  # public: who failed and recovered, not the cause
+        page = public_ledger.events(session, after=0, limit=100, types=["bank"])
+        custodian = [e for e in page.items if e["kind"].startswith("custodian.")]
+        assert [(e["kind"], e["details"]["bank"]) for e in custodian] == [
+            ("custodian.failed", "hsbc"),
+            ("custodian.recovered", "hsbc"),
+        ]
+        assert all("cause" not in e["details"] for e in custodian)
 
     ok(env, "bank", "mark-failed", "boc", "--cause", "second drill")
     with env.db.transaction() as session:
