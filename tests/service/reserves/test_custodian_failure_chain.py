@@ -7,12 +7,15 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from chain_support import UNITS_PER_USD, audit_kinds, deposit
+from reserve_support import block_on_top
 from service.cli import cli
 from service.client import BankClient, USHKError
 from service.quota.policy import CustodyPolicy
 from service.redemptions.watcher import RedemptionWatcher
 from service.reserves import service as reserves
+from service.reserves.resume import resume_minting
 from svc_support import server_env, today
+from test_reserves_chain import reconciler_for
 
 USD = UNITS_PER_USD
 
@@ -85,9 +88,22 @@ def test_a_failed_custodian_lowers_the_attestation_halts_minting_and_its_payout_
         attestor.attest(reason="test")  # boc paid 100.00 out of its 450.00
         assert token.reserve_attestation().amount == 350 * USD
 
+        reconciler = reconciler_for(env, deployed, pauser=False)
+        try:  # the existing resume path refuses while the bank is still failed
+            resume_minting(env.db, cause="too early", actor="test", reconciler=reconciler)
+            raise AssertionError("resumed while a custodian is failed")
+        except reserves.CustodianStillFailed as exc:
+            assert "minter-test-bank" in exc.message
         ushk(env, "bank", "mark-recovered", "minter-test-bank", "--cause", "drill over")
         with env.db.reading() as session:
             assert reserves.minting_halted(session)  # resuming is the operators' separate step
+        attestor.attest(reason="test")  # the recovered custody counts again
+        assert token.reserve_attestation().amount == 950 * USD  # 600 + 450 - 100 paid out
+        block_on_top(token)  # the fresh reconciliation reads one block below the head
+        resumed = resume_minting(env.db, cause="custodian back", actor="test", reconciler=reconciler)
+        assert resumed.acknowledged_units == 0
+        minter.drain()  # boc's deposit accepted while halted is minted now
+        assert token.total_supply() == 950 * USD
     kinds = audit_kinds(env)
     for kind in (
         "custodian.failed",
