@@ -181,6 +181,7 @@ class Snapshotter:
         self.from_block = deployment_block(settings, self.token.address)
         self.confirmations = settings.reconcile_confirmations
         self.interval = settings.snapshot_seconds
+        self.custody_policy = custody_policy(settings)
 
     def take(self) -> dict:
         """Take, sign and store one; returns {"id", "block", "snapshot"}."""
@@ -188,7 +189,12 @@ class Snapshotter:
 
         with self.db.transaction() as session:
             row = snapshots.take(
-                session, self.token, self.key, from_block=self.from_block, confirmations=self.confirmations
+                session,
+                self.token,
+                self.key,
+                from_block=self.from_block,
+                confirmations=self.confirmations,
+                custody_policy=self.custody_policy,
             )
             return {"id": row.id, "block": row.block_number, "snapshot": snapshots.content_of(row)}
 

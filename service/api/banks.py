@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from service.api.deps import (
     BankBody,
@@ -19,6 +21,7 @@ from service.api.deps import (
 )
 from service.banks import repository
 from service.banks import service as banks
+from service.banks.models import Bank
 from service.banks.schemas import (
     ApiKeyCreated,
     ApiKeyOut,
@@ -32,7 +35,8 @@ from service.banks.schemas import (
 )
 from service.errors import NotAuthenticated, error_responses
 from service.money import InvalidAmount, parse_amount
-from service.reserves import custody
+from service.reserves import custody, failures
+from service.reserves import service as reserves
 
 router = APIRouter(prefix="/v1/bank", tags=["bank"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
@@ -240,3 +244,66 @@ def enable_bank(name: str, operator: CurrentOperator, session: SessionDep) -> Ba
     banks.set_disabled(session, bank, False, actor=f"operator:{operator.name}")
     session.commit()
     return BankOut.of(bank, repository.signing_keys(session, bank.id))
+
+
+class CustodianCauseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cause: str = Field(min_length=1, max_length=500, description="What happened (recorded in the audit log).")
+
+
+class CustodianStateOut(BaseModel):
+    bank: str
+    failed: bool
+    failed_at: str | None = Field(description="Since when the bank is marked failed (null: it is not).")
+    failed_cause: str | None
+    minting_halted: bool
+
+
+def _custodian_state(session: Session, bank: Bank) -> CustodianStateOut:
+    return CustodianStateOut(
+        bank=bank.name,
+        failed=bank.failed_at is not None,
+        failed_at=None if bank.failed_at is None else bank.failed_at.isoformat(timespec="seconds"),
+        failed_cause=bank.failed_cause,
+        minting_halted=reserves.minting_halted(session),
+    )
+
+
+@operator_router.post(
+    "/banks/{name}/mark-failed",
+    response_model=CustodianStateOut,
+    summary="Custodian failure drill: mark a bank failed (operators)",
+    responses=error_responses(
+        *_OPERATOR_AUTH, banks.BankNotFound, reserves.CauseRequired, failures.CustodianAlreadyFailed
+    ),
+)
+def mark_failed(
+    name: str, body: OperatorBody[CustodianCauseIn], operator: CurrentOperator, session: SessionDep
+) -> CustodianStateOut:
+    """Its custody stops counting in the attestable reserve, minting halts (`custodian_failed`)
+    and its new deposits are refused (`409 custodian_failed`); as `ushk bank mark-failed`."""
+    bank = banks.require_bank(session, name)
+    failures.mark_failed(session, bank, cause=body.cause, actor=f"operator:{operator.name}")
+    out = _custodian_state(session, bank)
+    session.commit()
+    return out
+
+
+@operator_router.post(
+    "/banks/{name}/mark-recovered",
+    response_model=CustodianStateOut,
+    summary="Mark a failed bank recovered; minting stays halted until resumed (operators)",
+    responses=error_responses(
+        *_OPERATOR_AUTH, banks.BankNotFound, reserves.CauseRequired, failures.CustodianNotFailed
+    ),
+)
+def mark_recovered(
+    name: str, body: OperatorBody[CustodianCauseIn], operator: CurrentOperator, session: SessionDep
+) -> CustodianStateOut:
+    """Its custody counts again and it takes deposits again; the halt stays (resume it with
+    `POST /v1/operator/minting/resume`); as `ushk bank mark-recovered`."""
+    bank = banks.require_bank(session, name)
+    failures.mark_recovered(session, bank, cause=body.cause, actor=f"operator:{operator.name}")
+    out = _custodian_state(session, bank)
+    session.commit()
+    return out

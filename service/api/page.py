@@ -50,7 +50,13 @@ def chart_available() -> bool:
 
 def _view(state: AppState, session: Session) -> dict:
     feed = state.monitor_feed.snapshot() if state.monitor_feed is not None else None
-    return page_view(session, state.settings, state.chain_cache.snapshot(), monitor=feed)
+    return page_view(
+        session,
+        state.settings,
+        state.chain_cache.snapshot(),
+        monitor=feed,
+        custody_policy=state.policy.custody,
+    )
 
 
 @router.get("/", response_class=HTMLResponse)

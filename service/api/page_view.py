@@ -26,9 +26,11 @@ from service.audit.models import AuditEntry, SignedTreeHead
 from service.config import Settings
 from service.db import utcnow
 from service.money import format_cents, format_units
+from service.quota.policy import CustodyPolicy
 from service.reserves import service as reserves
 from service.reserves.chain_cache import CachedView
 from service.reserves.models import ReserveReport
+from service.reserves.summary import summary as public_summary
 from service.snapshots import service as snapshots
 
 # The entries of the log the page lists, and how it names them.
@@ -199,13 +201,14 @@ def page_view(
     *,
     monitor: CachedView | None = None,
     now: dt.datetime | None = None,
+    custody_policy: CustodyPolicy | None = None,
 ) -> dict[str, Any]:
     """The page's figures; `cached` is the chain view (its `view` None: no chain configured, or
     never read), `monitor` the monitor's feed (None: no monitor configured)."""
     now = now or utcnow()
     chain = cached.view
     summary_chain = None if chain is None else {k: chain[k] for k in ("supply_units", "attestation")}
-    summary = reserves.summary(session, summary_chain)
+    summary = public_summary(session, summary_chain, custody_policy)
     latest = heads.latest(session)
     supply = summary["supply"] or summary["tokens_outstanding"]
     return {

@@ -6,6 +6,7 @@ import enum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,17 +16,20 @@ from service.api.deps import (
     BankBody,
     CurrentBank,
     CurrentBankRead,
+    CurrentOperator,
     CurrentOperatorRead,
     Cursor,
+    OperatorBody,
     PageSize,
     ReadSessionDep,
     SessionDep,
     StateDep,
 )
+from service.banks import service as banks
 from service.banks.service import BankDisabled, OperatorRequired
-from service.errors import NotAuthenticated, PayloadTooLarge, error_responses
+from service.errors import NotAuthenticated, NotFound, PayloadTooLarge, error_responses
 from service.money import InvalidAmount
-from service.redemptions import repository
+from service.redemptions import reassign, repository
 from service.redemptions import service as redemptions
 from service.redemptions.schemas import (
     PayoutAccountIn,
@@ -204,3 +208,42 @@ def operator_list_payouts(
     limit: PageSize = 100,
 ) -> PayoutList:
     return _list(session, state, bank_id=None, status=status, after=after, limit=limit)
+
+
+class ReassignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_bank: str = Field(max_length=64, description="The bank the pending payouts are taken from.")
+    to_bank: str = Field(max_length=64, description="The bank that will pay them.")
+    payout_ids: list[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$")]] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Only these payouts (decimal strings); all of `from_bank`'s pending ones when absent.",
+    )
+
+
+@operator_router.post(
+    "/reassign",
+    response_model=PayoutList,
+    summary="Give a bank's pending payouts to another bank (operators)",
+    responses=error_responses(OperatorRequired, banks.BankNotFound, reassign.PayoutNotReassignable, NotFound),
+)
+def reassign_payouts(
+    body: OperatorBody[ReassignIn], operator: CurrentOperator, session: SessionDep, state: StateDep
+) -> PayoutList:
+    """As `ushk payouts reassign`: each becomes pending for `to_bank` (its `GET /v1/payouts`
+    lists it), due one business day from now at the earliest, one `payout.reassigned` audit entry
+    each. All or none: an id that is not a pending payout of `from_bank` is 409
+    `payout_not_reassignable` and changes nothing. Answers the payouts moved."""
+    now = state.clock()
+    moved = reassign.reassign_payouts(
+        session,
+        state.settings,
+        banks.require_bank(session, body.from_bank),
+        banks.require_bank(session, body.to_bank),
+        payout_ids=None if body.payout_ids is None else [int(i) for i in body.payout_ids],
+        actor=f"operator:{operator.name}",
+        now=now,
+    )
+    out = PayoutList(items=[PayoutOut.of(p, now) for p in moved], next_after=None)
+    session.commit()
+    return out

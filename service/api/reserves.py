@@ -20,6 +20,7 @@ from service.reserves.resume import (
     PauserRequired,
     resume_minting,
 )
+from service.reserves.summary import summary as public_summary
 
 router = APIRouter(prefix="/v1/reserves", tags=["reserves"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
@@ -32,6 +33,20 @@ class CustodyOut(BaseModel):
         None, description="The time of the bank's latest custody statement (null: none yet)."
     )
     statement_balance: str | None = Field(None, description="That statement's balance (null: none yet).")
+    statement_stale: bool = Field(
+        True,
+        description=(
+            "No statement, or the latest is older than the policy's `custody.statement_max_age_hours`: "
+            "with statements required, this bank's custody counts for nothing in the attested reserve."
+        ),
+    )
+    failed: bool = Field(
+        False,
+        description=(
+            "The operators marked this bank failed as a custodian: its custody counts for nothing "
+            "in the attested reserve and it takes no deposits."
+        ),
+    )
 
 
 class AttestationOut(BaseModel):
@@ -96,7 +111,8 @@ def cached_chain(state: StateDep) -> tuple[dict | None, dict]:
 def get_reserves(state: StateDep, session: ReadSessionDep) -> ReservesOut:
     view, cache_fields = cached_chain(state)
     flags = {k: None if view is None else view[k] for k in ("paused", "minting_paused", "redemptions_paused")}
-    return ReservesOut(**reserves.summary(session, view), **flags, **cache_fields)
+    summary = public_summary(session, view, state.policy.custody)
+    return ReservesOut(**summary, **flags, **cache_fields)
 
 
 @router.get(
@@ -146,6 +162,7 @@ class ChainUnavailable(ServiceError):
         OperatorRoleRequired,
         reserves.NotHalted,
         reserves.CauseRequired,
+        reserves.CustodianStillFailed,
         PauserRequired,
         ChainRequired,
         DiscrepancyRemains,

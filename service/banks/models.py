@@ -25,6 +25,10 @@ class Bank(Base):
     # stored. Bumping the version rotates it.
     webhook_secret_version: Mapped[int] = mapped_column(Integer, default=0)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A custodian failure drill (service/reserves/failures.py): while set, the bank's custody
+    # counts for nothing in the attestable reserve and its deposits are refused.
+    failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failed_cause: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -46,6 +46,25 @@ class BankDisabled(ServiceError):
     message = "This bank is disabled."
 
 
+class CustodianFailed(ServiceError):
+    """The bank is marked failed as a custodian (`ushk bank mark-failed`): its new deposits are
+    refused, and nothing is recorded, until an operator marks it recovered."""
+
+    status_code = 409
+    code = "custodian_failed"
+    message = "This bank is marked failed as a custodian: deposits to it are refused."
+
+
+def check_not_failed(bank: Bank | BankRecord) -> None:
+    """Raises CustodianFailed for a bank marked failed (service/reserves/failures.py)."""
+    if bank.failed_at is not None:
+        at = bank.failed_at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        raise CustodianFailed(
+            f"Bank {bank.name} is marked failed as a custodian since {at}: deposits to it are "
+            "refused until an operator marks it recovered."
+        )
+
+
 class BankNotFound(NotFound):
     """No bank of that name."""
 

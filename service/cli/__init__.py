@@ -4,7 +4,8 @@ Every command reads the same settings as the server (USHK_* environment, .env). 
 change state run in one transaction each and are recorded in the audit log with the actor
 "cli:<os user>". Secrets (API keys, operator tokens, webhook secrets, generated private keys)
 are printed once and never stored. `ushk verify` is the exception: it reads no settings and
-opens no database (service/verifier/ checks the public transparency log from the outside).
+opens no database (service/verifier/ checks the public transparency log from the outside); so is
+`ushk statement`, the bank's tool (service/camt053.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.cli import (
     redemptions,
     reserves,
     server,
+    statement,
     transparency,
     verify,
     webhooks,
@@ -54,6 +56,7 @@ for command in (
     redemptions.payouts,
     transparency.transparency,
     verify.verify,
+    statement.statement,
     monitor.monitor,
     dev.dev,
 ):

@@ -324,3 +324,35 @@ def bank_enable(ctx: Context, name: str) -> None:
     with ctx.db.transaction() as session:
         banks.set_disabled(session, banks.require_bank(session, name), False, actor=actor())
     click.echo(f"bank {name} enabled")
+
+
+@bank.command("mark-failed")
+@click.argument("name")
+@click.option("--cause", required=True, help="What happened (recorded in the audit log).")
+@pass_ctx
+@fail_on_service_error
+def bank_mark_failed(ctx: Context, name: str, cause: str) -> None:
+    """Custodian failure drill: the bank's custody stops counting in the attestable reserve,
+    minting halts (custodian_failed) and its new deposits are refused."""
+    from service.banks import service as banks
+    from service.reserves import failures
+
+    with ctx.db.transaction() as session:
+        failures.mark_failed(session, banks.require_bank(session, name), cause=cause, actor=actor())
+    click.echo(f"bank {name} marked failed; minting halted (resume: ushk minting resume --cause ...)")
+
+
+@bank.command("mark-recovered")
+@click.argument("name")
+@click.option("--cause", required=True, help="What was found and done (recorded in the audit log).")
+@pass_ctx
+@fail_on_service_error
+def bank_mark_recovered(ctx: Context, name: str, cause: str) -> None:
+    """The bank's custody counts again and it takes deposits again; minting stays halted until
+    an operator resumes it (ushk minting resume)."""
+    from service.banks import service as banks
+    from service.reserves import failures
+
+    with ctx.db.transaction() as session:
+        failures.mark_recovered(session, banks.require_bank(session, name), cause=cause, actor=actor())
+    click.echo(f"bank {name} marked recovered; minting stays halted until resumed")

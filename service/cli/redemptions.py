@@ -152,3 +152,31 @@ def payouts_assign(ctx: Context, payout_id: int, bank_name: str) -> None:
         )
         due = payout.due_at
     click.echo(f"payout {payout_id} assigned to {bank_name}, due {due:%Y-%m-%dT%H:%M:%SZ}")
+
+
+@payouts.command("reassign")
+@click.option("--from", "from_bank", required=True, help="The bank the pending payouts are taken from.")
+@click.option("--to", "to_bank", required=True, help="The bank that will pay them.")
+@click.option("--id", "payout_ids", type=int, multiple=True, help="Only these payouts (repeatable).")
+@pass_ctx
+@fail_on_service_error
+def payouts_reassign(ctx: Context, from_bank: str, to_bank: str, payout_ids: tuple[int, ...]) -> None:
+    """Give a bank's pending payouts (all, or --id ones) to another bank, e.g. after
+    `ushk bank mark-failed`: they become pending for it, due one business day from now at the
+    earliest; one audit entry each."""
+    from service.banks import service as banks
+    from service.db import utcnow
+    from service.redemptions import reassign
+
+    with ctx.db.transaction() as session:
+        moved = reassign.reassign_payouts(
+            session,
+            ctx.settings,
+            banks.require_bank(session, from_bank),
+            banks.require_bank(session, to_bank),
+            payout_ids=list(payout_ids) or None,
+            actor=actor(),
+            now=utcnow(),
+        )
+        ids = [p.id for p in moved]
+    click.echo(f"{len(ids)} payout(s) reassigned from {from_bank} to {to_bank}: {ids}")

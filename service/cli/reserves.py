@@ -38,10 +38,11 @@ def reserves_attest(ctx: Context) -> None:
 def reserves_summary(ctx: Context, as_json: bool) -> None:
     """Reserves per bank, the ledger's other balances, the supply on chain and the ratio."""
     from service.reserves import service as reserve_service
+    from service.reserves.summary import summary as public_summary
     from service.runtime import chain_view
 
     with ctx.db.reading() as session:
-        data = reserve_service.summary(session, chain_view(ctx.settings))
+        data = public_summary(session, chain_view(ctx.settings))
         halt = reserve_service.halt_out(reserve_service.active_halt(session))
         acknowledged = [
             reserve_service.acknowledgement_out(r) for r in reserve_service.acknowledgements(session)

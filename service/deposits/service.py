@@ -7,9 +7,11 @@
 2. the key id names an active Ed25519 key of this bank, and the signature verifies over the
    canonical encoding of the confirmation;
 3. idempotency on (bank, reference): the same confirmation again returns the stored result,
-   different content under a used reference is a conflict (409);
+   different content under a used reference is a conflict (409); then a bank marked failed as
+   a custodian (service/reserves/failures.py) takes no new deposit (409 custodian_failed);
 4. field formats: reference, amount (positive, at most 2 decimals, <= the service maximum and
-   the bank's single-deposit maximum), currency USD, value date (and within the policy's
+   the bank's single-deposit maximum), currency USD, the custodian concentration limit
+   (service/deposits/concentration.py, 422 custodian_concentration), value date (and within the policy's
    window around today), beneficiary address, purpose code, resident (id type, category
    exists, id type allowed, id number); at or above the policy's CDD threshold the bank's CDD
    confirmation and the originator's IVMS101 data (service/travel_rule), sealed encrypted.
@@ -47,7 +49,7 @@ from service.banks.models import Bank, BankRecord
 from service.banks.repository import signing_key_state
 from service.config import Settings
 from service.db import Prepared
-from service.deposits import repository
+from service.deposits import concentration, repository
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit, DepositRecord, DepositStatus
 from service.deposits.schemas import DepositRequest, deposit_json
@@ -194,9 +196,11 @@ SUBMIT_ERRORS: tuple[type[ServiceError], ...] = (
     InvalidSignature,
     ReferenceConflict,
     InvalidReference,
+    banks.CustodianFailed,
     AmountAboveMaximum,
     BankSingleLimitExceeded,
     UnsupportedCurrency,
+    concentration.CustodianConcentration,
     InvalidValueDate,
     ValueDateOutOfRange,
     InvalidAddress,
@@ -319,6 +323,9 @@ def submit(
         assert replayed is not None  # found by its reference just above; deposits are never deleted
         return SubmitOutcome(replayed, created=False, error=replay_error(replayed))
 
+    # a custodian marked failed takes no new deposits (service/reserves/failures.py)
+    banks.check_not_failed(bank)
+
     # 4. formats
     amount = parse_amount(confirmation.amount)
     if amount > settings.max_single_deposit_cents:
@@ -331,6 +338,7 @@ def submit(
         )
     if confirmation.currency != "USD":
         raise UnsupportedCurrency()
+    concentration.check(session, policy, bank, amount)
     value_date = check_value_date_window(policy, _parse_date(confirmation.value_date), now)
     try:
         beneficiary = parse_address(confirmation.beneficiary)

@@ -68,12 +68,15 @@ EVENT_KINDS: dict[str, tuple[str, ...]] = {
         "bank.limits_set",
         "bank.signing_key_added",
         "bank.signing_key_retired",
+        "custodian.failed",
+        "custodian.recovered",
     ),
     "alert": (
         "alert.reserves_discrepancy",
         "alert.unbacked_mint",
         "alert.mint_mismatch",
         "alert.payout_unassigned",
+        "alert.custody_shortfall",
     ),
 }
 TYPE_OF_KIND = {kind: name for name, kinds in EVENT_KINDS.items() for kind in kinds}

@@ -17,6 +17,11 @@ value_date:                  # the value dates a deposit or payout settlement ma
   timezone: Asia/Hong_Kong   # "today" is the calendar day here
   max_days_past: 30          # at most this many days before today ...
   max_days_future: 1         # ... and after it
+custody:
+  statements_required: true  # each bank's custody counts at most as its latest statement shows
+  statement_max_age_hours: 36
+  custodian_max_share_percent: 40       # optional: no bank above 40% of the total reserves ...
+  concentration_applies_above: "5000000.00"  # ... once they are above this (USD; default 0)
 cdd:                         # customer due diligence and the Travel Rule (docs/design.md)
   threshold_usd: "1000.00"   # deposits and payouts at or above this carry the bank's CDD
                              # confirmation and IVMS101 data; null: never required
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -78,6 +84,10 @@ class _CustodyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     statements_required: bool = True
     statement_max_age_hours: float = Field(36, gt=0, le=24 * 31)
+    # at most this share of the total reserves at one bank (percent, up to 2 decimals); None: no limit
+    custodian_max_share_percent: Decimal | None = Field(None, gt=0, le=100, decimal_places=2)
+    # ... once the total reserves after the deposit are above this (US dollars, "0.00" if absent)
+    concentration_applies_above: str = "0.00"
 
 
 class _CddFile(BaseModel):
@@ -174,6 +184,12 @@ class CustodyPolicy:
 
     statements_required: bool = True
     statement_max_age: dt.timedelta = dt.timedelta(hours=36)
+    # Concentration (service/deposits/service.py): a deposit that would bring its bank's custody
+    # above this share of the total reserves (basis points; None: no limit) is refused, once the
+    # total reserves after it are above `concentration_applies_above_cents` (a new system's first
+    # deposits are necessarily all at one bank or two).
+    custodian_max_share_bp: int | None = None
+    concentration_applies_above_cents: int = 0
 
 
 @dataclass(frozen=True)
@@ -254,6 +270,10 @@ class Policy:
             deposit_above = None if four_eyes.deposit_above is None else parse_amount(four_eyes.deposit_above)
         except InvalidAmount as exc:
             raise PolicyError(f"{source}: four_eyes.deposit_above: {exc.message}") from None
+        try:
+            floor = parse_amount(parsed.custody.concentration_applies_above, allow_zero=True)
+        except InvalidAmount as exc:
+            raise PolicyError(f"{source}: custody.concentration_applies_above: {exc.message}") from None
         return cls(
             categories=categories,
             splitting=SplittingPolicy(
@@ -270,6 +290,10 @@ class Policy:
             custody=CustodyPolicy(
                 statements_required=parsed.custody.statements_required,
                 statement_max_age=dt.timedelta(hours=parsed.custody.statement_max_age_hours),
+                custodian_max_share_bp=None
+                if parsed.custody.custodian_max_share_percent is None
+                else int(parsed.custody.custodian_max_share_percent * 100),
+                concentration_applies_above_cents=floor,
             ),
             cdd=CddPolicy(threshold_cents=threshold_cents),
             four_eyes=FourEyesPolicy(

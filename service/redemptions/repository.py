@@ -74,6 +74,18 @@ def get_payout(session: Session, payout_id: int, *, lock: bool = False) -> Payou
     return session.scalars(query).one_or_none()
 
 
+def pending_for_bank(session: Session, bank_id: int, *, lock: bool = False) -> list[Payout]:
+    """A bank's pending payouts in id order (locked with `lock`)."""
+    query = (
+        select(Payout)
+        .where(Payout.bank_id == bank_id, Payout.status == PayoutStatus.PENDING)
+        .order_by(Payout.id)
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return list(session.scalars(query))
+
+
 def by_redemption_id(session: Session, redemption_id: int) -> Payout | None:
     return session.scalars(select(Payout).where(Payout.redemption_id == redemption_id)).one_or_none()
 

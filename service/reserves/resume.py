@@ -28,6 +28,7 @@ def resume_minting(
       (`acknowledge_units`, units; otherwise `AcknowledgementMismatch` says what it is); it is
       recorded with the cause and the reconciliation's figures, and later passes add it to
       what the ledger explains;
+    * a bank still marked failed (service/reserves/failures.py): `CustodianStillFailed`;
     * anything else (reserves below supply, an attestation above reserves or below supply, a
       new unbacked mint, an unbalanced posting): `DiscrepancyRemains`, the halt stays: a resume
       would only halt again at the next pass.
@@ -41,6 +42,7 @@ def resume_minting(
         row = reserves.active_halt(session)
         if row is None:
             raise reserves.NotHalted()
+        reserves.check_none_failed(session)  # again in `reserves.resume`, in its transaction
         paused_by_us = row.paused_on_chain
     if reconciler is None:
         raise ChainRequired()

@@ -15,7 +15,7 @@ from service.banks.models import Bank
 from service.canonical import canonical_json
 from service.db import insert_ignore, insert_returning, utcnow
 from service.errors import NotFound, ServiceError
-from service.money import format_cents, format_units
+from service.money import format_cents
 from service.quota.policy import CustodyPolicy
 from service.reserves.custody import latest_statements
 from service.reserves.models import MintingHalt, ReserveReport
@@ -33,12 +33,41 @@ class CauseRequired(ServiceError):
     message = "Resuming minting needs a cause (what was found and what was done about it)."
 
 
+class CustodianStillFailed(ServiceError):
+    """Resuming minting while a bank is still marked failed (service/reserves/failures.py)."""
+
+    status_code = 409
+    code = "custodian_still_failed"
+    message = "A bank is still marked failed: mark it recovered before resuming minting."
+
+
 class ReportNotFound(NotFound):
     code = "report_not_found"
     message = "No reserve report with this hash."
 
 
+# ---- failed custodians --------------------------------------------------------------------------
+
+
+def failed_banks(session: Session) -> dict[int, str]:
+    """The banks marked failed (service/reserves/failures.py): id -> name."""
+    return dict(session.execute(select(Bank.id, Bank.name).where(Bank.failed_at.is_not(None))).all())
+
+
+def check_none_failed(session: Session) -> None:
+    """Raises CustodianStillFailed while a bank is marked failed."""
+    names = sorted(failed_banks(session).values())
+    if names:
+        raise CustodianStillFailed(
+            f"Bank(s) {', '.join(names)} still marked failed: mark them recovered "
+            "(ushk bank mark-recovered BANK --cause ...) before resuming minting."
+        )
+
+
 # ---- minting halts -----------------------------------------------------------------------------
+
+# Findings that are not the reconciler's: a refreshed halt keeps them (see `halt`).
+STICKY_CODES = frozenset({"custody_shortfall", "custodian_failed"})
 
 
 def active_halt(session: Session, *, lock: bool = False) -> MintingHalt | None:
@@ -89,7 +118,10 @@ def halt(
     current = active_halt(session, lock=True)
     assert current is not None  # just inserted, or the active halt the insert conflicted with
     if not created:
-        current.details = details
+        # the reconciler's and the follower's findings are refreshed; the attestor's custody
+        # findings and the operators' failure drills stay until the halt is resumed
+        kept = [f for f in json.loads(current.details) if f.get("code") in STICKY_CODES]
+        current.details = canonical_json(kept + findings).decode()
         current.difference_units = int(difference_units)
         session.flush()
         return current, False
@@ -130,6 +162,7 @@ def resume(
     row = active_halt(session, lock=True)
     if row is None:
         raise NotHalted()
+    check_none_failed(session)
     row.active = None
     row.resumed_at = now
     row.resumed_by = actor[:64]
@@ -226,18 +259,22 @@ def custodians(
     as of), whether that statement is stale, the custody counted in the attestable reserve
     (`counted_cents`) and the shortfall (`shortfall_cents`: ledger custody above a fresh
     statement's balance). Without a policy, or with statements not required, the ledger's
-    custody counts whole (the shortfall is still measured on fresh statements)."""
+    custody counts whole (the shortfall is still measured on fresh statements). A bank marked
+    failed (`failed`, service/reserves/failures.py) counts nothing; it is listed even without
+    custody or statement."""
     names = dict(session.execute(select(Bank.id, Bank.name)).all())
     statements = latest_statements(session)
+    failed = failed_banks(session)
     required = policy is not None and policy.statements_required
     max_age = policy.statement_max_age if policy is not None else None
     out = []
-    for bank_id in sorted(set(b.custody) | set(statements), key=lambda i: names.get(i, "")):
+    for bank_id in sorted(set(b.custody) | set(statements) | set(failed), key=lambda i: names.get(i, "")):
         custody = b.custody.get(bank_id, 0)
         statement = statements.get(bank_id)
         stale = statement is None or (max_age is not None and statement.as_of < now - max_age)
         proven = 0 if statement is None or stale else statement.balance_cents
         shortfall = max(0, custody - statement.balance_cents) if statement is not None and not stale else 0
+        counted = min(custody, proven) if required else custody
         out.append(
             {
                 "bank_id": bank_id,
@@ -246,7 +283,8 @@ def custodians(
                 "statement_balance_cents": None if statement is None else statement.balance_cents,
                 "statement_as_of": None if statement is None else _iso(statement.as_of),
                 "stale": stale,
-                "counted_cents": min(custody, proven) if required else custody,
+                "failed": bank_id in failed,
+                "counted_cents": 0 if bank_id in failed else counted,
                 "shortfall_cents": shortfall,
             }
         )
@@ -323,6 +361,7 @@ def build_report(
                 else format_cents(c["statement_balance_cents"]),
                 "statement_as_of": c["statement_as_of"],
                 "stale": c["stale"],
+                "failed": c["failed"],
                 "counted": format_cents(c["counted_cents"]),
                 "shortfall": format_cents(c["shortfall_cents"]),
             }
@@ -337,13 +376,17 @@ def note_custody_shortfalls(session: Session, banks: list[dict], *, actor: str) 
     """For banks whose fresh statement shows less than the ledger's custody: an
     `alert.custody_shortfall` audit entry per bank and minting halted (a new halt, or the
     active one with the finding added). Returns whether minting is halted for a shortfall. A
-    shortfall already in the active halt is not alerted again."""
+    bank whose shortfall is already in the active halt is not alerted again; another bank's
+    shortfall is (its finding joins the halt)."""
     short = [c for c in banks if c["shortfall_cents"] > 0]
     if not short:
         return False
     current = active_halt(session, lock=True)
-    if current is not None and "custody_shortfall" in current.codes.split(","):
-        return True
+    if current is not None:
+        known = {f.get("bank") for f in json.loads(current.details) if f.get("code") == "custody_shortfall"}
+        short = [c for c in short if c["bank"] not in known]
+        if not short:
+            return True
     findings = [
         {
             "code": "custody_shortfall",
@@ -371,10 +414,15 @@ def note_custody_shortfalls(session: Session, banks: list[dict], *, actor: str) 
     if current is None:
         halt(session, findings, difference_units=0, actor=actor)
     else:
-        current.codes = ",".join(sorted(set(current.codes.split(",")) | {"custody_shortfall"}))[:500]
-        current.details = canonical_json(json.loads(current.details) + findings).decode()
-        session.flush()
+        join_halt(session, current, "custody_shortfall", findings)
     return True
+
+
+def join_halt(session: Session, current: MintingHalt, code: str, findings: list[dict]) -> None:
+    """Adds `findings` (of `code`) to the active halt."""
+    current.codes = ",".join(sorted(set(filter(None, current.codes.split(","))) | {code}))[:500]
+    current.details = canonical_json(json.loads(current.details) + findings).decode()
+    session.flush()
 
 
 def store_report(session: Session, report: dict, *, reason: str, now: dt.datetime | None = None) -> str:
@@ -427,71 +475,3 @@ def last_attested_report(session: Session) -> ReserveReport | None:
         .order_by(ReserveReport.attested_at.desc())
         .limit(1)
     )
-
-
-# ---- the public summary ------------------------------------------------------------------------
-
-
-def summary(session: Session, chain: dict | None) -> dict:
-    """The public reserve summary. `chain` holds what was read from the token (supply units,
-    attestation) or None when the chain could not be read."""
-    b = ledger.balances(session)
-    names = dict(session.execute(select(Bank.id, Bank.name)).all())
-    halted = active_halt(session)
-    supply_units = chain["supply_units"] if chain else None
-    ratio = None
-    if supply_units:
-        # reserves / supply with 4 decimals, integer arithmetic only
-        ratio_e4 = b.reserves * 10_000 * 10_000 // supply_units
-        ratio = f"{ratio_e4 // 10_000}.{ratio_e4 % 10_000:04d}"
-    attestation = None
-    report = last_attested_report(session)
-    if chain and chain.get("attestation"):
-        a = chain["attestation"]
-        attestation = {
-            "amount": format_units(a["amount"]),
-            "timestamp": a["timestamp"],
-            "time": dt.datetime.fromtimestamp(a["timestamp"], dt.UTC).isoformat(timespec="seconds")
-            if a["timestamp"]
-            else None,
-            "report_hash": a["report_hash"],
-            "audit_head": a["audit_head"],
-            "report_url": f"/v1/reserves/reports/{a['report_hash']}",
-        }
-    elif report is not None:
-        assert report.attested_at is not None  # set with tx_hash (mark_report_attested)
-        attestation = {
-            "amount": format_cents(report.amount_cents),
-            "timestamp": int(report.attested_at.timestamp()),
-            "time": report.attested_at.isoformat(timespec="seconds"),
-            "report_hash": report.hash,
-            "audit_head": report.audit_head,
-            "report_url": f"/v1/reserves/reports/{report.hash}",
-        }
-    statements = latest_statements(session)
-    return {
-        "currency": "USD",
-        "total_reserves": format_cents(b.reserves),
-        "custody": [
-            {
-                "bank": names.get(bank_id, str(bank_id)),
-                "amount": format_cents(cents),
-                "statement_as_of": _iso(statements[bank_id].as_of) if bank_id in statements else None,
-                "statement_balance": format_cents(statements[bank_id].balance_cents)
-                if bank_id in statements
-                else None,
-            }
-            for bank_id, cents in sorted(b.custody.items(), key=lambda kv: names.get(kv[0], ""))
-        ],
-        "tokens_outstanding": format_cents(b.tokens_outstanding),
-        "pending_mint": format_cents(b.pending_mint),
-        "pending_payouts": format_cents(b.pending_payouts),
-        "refunds_due": format_cents(b.refunds_due),
-        "wiped": format_cents(b.wiped),
-        "supply": None if supply_units is None else format_units(supply_units),
-        "supply_units": None if supply_units is None else str(supply_units),
-        "ratio": ratio,
-        "last_attestation": attestation,
-        "minting_halted": halted is not None,
-        "acknowledged_difference_units": str(acknowledged_difference(session)),
-    }

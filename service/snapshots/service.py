@@ -8,7 +8,9 @@ log key (Ed25519 over its canonical JSON). Its parts (docs/transparency.md, "Sna
 - `supply`: totalSupply at the block, split after the AICPA 2025 stablecoin reporting criteria
   into tokens outstanding and redeemable and tokens frozen (not redeemable now: the balances of
   the accounts frozen at the block, found from the token's Frozen and Unfrozen events);
-- `reserves`: custody per bank and in total (the reserve ledger), the attestable amount;
+- `reserves`: custody per bank and in total (the reserve ledger), the attestable amount, and
+  (version 2) `custodians`: per bank its latest custody statement's time and balance, whether
+  that statement is stale and whether the bank is marked failed;
 - `attestation`: the token's reserve attestation at the block;
 - `liabilities`: what is owed off chain, one leaf per claim: each redemption not yet paid out
   (`payout`, by redemption id) and each accepted deposit returned (`refund`, by deposit seq), as
@@ -36,11 +38,14 @@ from service.chain.token import Token
 from service.db import utcnow
 from service.ledger.models import LedgerAccount, LedgerLine, LedgerPosting
 from service.money import format_cents, format_units
+from service.quota.policy import CustodyPolicy
 from service.redemptions.models import Payout
 from service.reserves import service as reserves
 from service.snapshots.models import SnapshotLiability, TransparencySnapshot
 
 FROZEN, UNFROZEN = "Frozen", "Unfrozen"
+# 2: `reserves.custodians` (each custodian's latest statement time and balance, stale, failed).
+VERSION = 2
 
 
 class SnapshotRefused(RuntimeError):
@@ -105,15 +110,25 @@ def frozen_accounts(token: Token, from_block: int, block: int) -> list[str]:
 
 
 def body(
-    session: Session, token: Token, *, from_block: int, confirmations: int, now: dt.datetime
+    session: Session,
+    token: Token,
+    *,
+    from_block: int,
+    confirmations: int,
+    now: dt.datetime,
+    custody_policy: CustodyPolicy | None = None,
 ) -> tuple[dict, list[Claim]]:
-    """The snapshot's content (unsigned), and the claims of its liabilities tree."""
+    """The snapshot's content (unsigned), and the claims of its liabilities tree. A statement is
+    stale when older than `custody_policy`'s maximum age (the default policy's without one)."""
     block = max(token.block_number() - confirmations, from_block)
     state = token.state_at(block)
     frozen = frozen_accounts(token, from_block, block)
     balance_of = token.contract.functions.balanceOf
     frozen_units = sum(int(balance_of(a).call(block_identifier=block)) for a in frozen)
     report = reserves.build_report(session, now=now)
+    custodians = reserves.custodians(
+        session, ledger.balances(session), custody_policy or CustodyPolicy(), now=now
+    )
     owed = claims(session)
     top = merkle_sum.root([c.leaf() for c in owed])
     balances = ledger.balances(session)
@@ -126,7 +141,7 @@ def body(
     head = heads.latest(session)
     attestation = state.attestation
     content = {
-        "version": 1,
+        "version": VERSION,
         "taken_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
         "chain": {
             "chain_id": token.w3.eth.chain_id,
@@ -147,6 +162,18 @@ def body(
             "total": report["total"],
             "attestable": report["attested"],
             "custody": report["custody"],
+            "custodians": [
+                {
+                    "bank": c["bank"],
+                    "statement_as_of": c["statement_as_of"],
+                    "statement_balance": None
+                    if c["statement_balance_cents"] is None
+                    else format_cents(c["statement_balance_cents"]),
+                    "statement_stale": c["stale"],
+                    "failed": c["failed"],
+                }
+                for c in custodians
+            ],
         },
         "attestation": {
             "amount_units": str(attestation.amount),
@@ -183,10 +210,18 @@ def take(
     from_block: int = 0,
     confirmations: int = 1,
     now: dt.datetime | None = None,
+    custody_policy: CustodyPolicy | None = None,
 ) -> TransparencySnapshot:
     """Take, sign and store a snapshot (and its liability leaves) in `session`'s transaction."""
     now = now or utcnow()
-    content, owed = body(session, token, from_block=from_block, confirmations=confirmations, now=now)
+    content, owed = body(
+        session,
+        token,
+        from_block=from_block,
+        confirmations=confirmations,
+        now=now,
+        custody_policy=custody_policy,
+    )
     encoded = canonical_json(content)
     row = TransparencySnapshot(
         block_number=content["chain"]["block"],

@@ -57,7 +57,7 @@ def check_snapshot(
 ) -> str:
     snap = signed_snapshot(answer, pinned)
     figures = _chain_figures(token, snap)
-    reasons = [f"snapshot {answer.get('id')} signed by the log key; {figures}"]
+    reasons = [f"snapshot {answer.get('id')} signed by the log key; {figures}", custodians(snap)]
     log = snap.get("log")
     if isinstance(log, dict):
         size = as_int(log.get("tree_size"), "the snapshot's log tree_size")
@@ -118,6 +118,40 @@ def _chain_figures(token: Token, snap: dict[str, Any]) -> str:
         f"at block {block}: supply {total} units ({frozen} frozen in {len(frozen_accounts)} accounts), "
         f"attestation {amount} units, as the chain says"
     )
+
+
+def custodians(snap: dict[str, Any]) -> str:
+    """The custodians' statement times and states of a version 2 snapshot, checked for shape
+    (every bank holding custody listed, each time a string or null, each flag a boolean); a
+    summary, or Failed. A version 1 snapshot has none (it still verifies)."""
+    version = snap.get("version")
+    if version == 1:
+        return "version 1 snapshot: no custodian statements in it"
+    if not isinstance(version, int) or version < 1:
+        raise Failed(f"the snapshot's version {version!r} is not a version")
+    reserves = snap.get("reserves") or {}
+    rows = reserves.get("custodians")
+    if not isinstance(rows, list):
+        raise Failed("the snapshot lists no custodians (reserves.custodians)")
+    seen: dict[str, str] = {}
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("bank"), str):
+            raise Failed("a custodian of the snapshot has no bank name")
+        bank = row["bank"]
+        as_of = row.get("statement_as_of")
+        if not (as_of is None or isinstance(as_of, str)) or not isinstance(row.get("statement_stale"), bool):
+            raise Failed(f"custodian {bank}: the statement time or stale flag is malformed")
+        if not isinstance(row.get("failed"), bool):
+            raise Failed(f"custodian {bank}: the failed flag is malformed")
+        if as_of is None and not row["statement_stale"]:
+            raise Failed(f"custodian {bank}: no statement, yet not stale")
+        state = "FAILED" if row["failed"] else ("stale" if row["statement_stale"] else "fresh")
+        seen[bank] = f"{bank} ({state}, statement {as_of or 'none'})"
+    holding = [c.get("bank") for c in reserves.get("custody") or [] if isinstance(c, dict)]
+    missing = sorted(str(b) for b in holding if b not in seen)
+    if missing:
+        raise Failed(f"the snapshot's custodians leave out {', '.join(missing)}, which hold custody")
+    return "custodians: " + ("; ".join(seen.values()) if seen else "none")
 
 
 def _check_claim(service: Service, answer: dict[str, Any], snap: dict[str, Any], claim: str) -> str:

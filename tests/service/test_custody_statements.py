@@ -1,5 +1,5 @@
-"""Custody statements: POST/GET /v1/bank/custody-statements over real HTTP, and the worked
-example of docs/bank-api.md recomputed."""
+"""Custody statements: POST/GET /v1/bank/custody-statements over real HTTP (SQLite and PostgreSQL),
+and the worked example of docs/bank-api.md recomputed."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import datetime as dt
 import hashlib
 import json
 
+import pytest
 from sqlalchemy import select
 
 from service import audit
+from service.app import create_app
 from service.audit.models import AuditEntry
 from service.client import BankClient, signed_statement
 from service.deposits.signing import (
@@ -18,7 +20,16 @@ from service.deposits.signing import (
     sign_confirmation,
     verify_signature,
 )
+from svc_support import LiveServer
 from test_signing import DOC, doc_block
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live(request):
+    """(env, base_url) over real HTTP, on SQLite and on PostgreSQL."""
+    env = request.getfixturevalue("env" if request.param == "sqlite" else "pg_env")
+    with LiveServer(create_app(env.settings, env.db, policy=env.policy, clock=env.clock)) as server:
+        yield env, server.url
 
 
 def client_for(url, handle) -> BankClient:

@@ -85,7 +85,11 @@
     checks.replaceChildren.apply(checks, v.verification.checks.map(function (c) {
       return el("li", c.name + ": " + (c.ok ? "ok" : "MISMATCH") + " (" + c.detail + ")");
     }));
-    fillBody("custody", v.custody.map(function (c) { return row([c.bank, c.amount]); }), "No reserves held yet.", 2);
+    fillBody("custody", v.custody.map(function (c) {
+      var statement = c.statement_as_of ? timeEl(c.statement_as_of) : "none";
+      if (c.statement_as_of) statement.textContent = c.statement_as_of + " (" + c.statement_balance + ")";
+      return row([c.bank, c.amount, statement, c.failed ? "failed" : (c.statement_stale ? "stale" : "ok")]);
+    }), "No reserves held yet.", 4);
     fillBody("activity", v.activity.map(function (a) {
       var tr = row([a.seq, timeEl(a.time), a.kind, a.amount || "", a.resident || "", codeEl(a.account), txCell(a.tx_hash, a.tx_url, a.block)]);
       tr.dataset.seq = String(a.seq);

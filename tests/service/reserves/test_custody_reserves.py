@@ -4,8 +4,10 @@ statement below the ledger is a shortfall (alert, minting halted)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from service import audit
@@ -15,7 +17,15 @@ from service.client import signed_statement
 from service.quota.policy import CustodyPolicy, Policy
 from service.reserves import custody
 from service.reserves import service as reserves
+from service.reserves.summary import summary as public_summary
 from svc_support import DEMO_POLICY, REPO, accept
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_env(request):
+    """The test's database: SQLite, and PostgreSQL (conftest's `env` and `pg_env`)."""
+    return request.getfixturevalue("env" if request.param == "sqlite" else "pg_env")
+
 
 REQUIRED = CustodyPolicy(statements_required=True, statement_max_age=dt.timedelta(hours=36))
 
@@ -44,7 +54,9 @@ def attestable(env, policy=REQUIRED):
 
 
 def test_the_policy_files_and_default():
-    assert Policy.load(REPO / "config" / "policy.yaml").custody == REQUIRED
+    assert Policy.load(REPO / "config" / "policy.yaml").custody == dataclasses.replace(
+        REQUIRED, custodian_max_share_bp=6000, concentration_applies_above_cents=1_000_000
+    )
     assert Policy.load(DEMO_POLICY).custody.statements_required is False
     assert (
         Policy.from_dict({"categories": {"hk": {"eligible": True, "limit": None, "timezone": "UTC"}}}).custody
@@ -52,7 +64,8 @@ def test_the_policy_files_and_default():
     )
 
 
-def test_attestable_is_the_lesser_of_ledger_and_statement(env):
+def test_attestable_is_the_lesser_of_ledger_and_statement(db_env):
+    env = db_env
     hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
     accept(env, hsbc, 2, prefix="H", amount="150.00")  # 300.00 at hsbc
     accept(env, boc, 2, prefix="B", amount="100.00")  # 200.00 at boc
@@ -92,7 +105,7 @@ def test_attestable_is_the_lesser_of_ledger_and_statement(env):
         assert len(alerts) == 1
         public = audit.leaves.public_view(alerts[0].leaf)["public"]
         assert public["bank"] == "boc" and public["balance"] == "150.00" and public["amount_cents"] == "5000"
-        summary = reserves.summary(session, None)
+        summary = public_summary(session, None)
         assert {c["bank"]: c["statement_balance"] for c in summary["custody"]} == {
             "boc": "150.00",
             "hsbc": "1000.00",
@@ -100,7 +113,8 @@ def test_attestable_is_the_lesser_of_ledger_and_statement(env):
         assert all(c["statement_as_of"] for c in summary["custody"])
 
 
-def test_a_shortfall_joins_an_active_halt_without_changing_its_difference(env):
+def test_a_shortfall_joins_an_active_halt_without_changing_its_difference(db_env):
+    env = db_env
     bank = env.add_bank("hsbc")
     accept(env, bank, 2)
     post(env, bank, "S1", "50.00", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
@@ -111,3 +125,32 @@ def test_a_shortfall_joins_an_active_halt_without_changing_its_difference(env):
         halt = reserves.active_halt(session)
         assert halt is not None
         assert halt.codes == "custody_shortfall,supply_above_ledger" and halt.difference_units == 7
+
+
+def test_a_second_banks_shortfall_is_alerted_while_a_shortfall_halt_is_active(db_env):
+    env = db_env
+    hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
+    accept(env, hsbc, 2, prefix="H", amount="100.00")
+    accept(env, boc, 2, prefix="B", amount="100.00")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    post(env, hsbc, "H1", "150.00", now - dt.timedelta(minutes=2))  # short by 50
+    post(env, boc, "B1", "200.00", now - dt.timedelta(minutes=2))
+    with env.db.transaction() as session:
+        _, banks = reserves.attestable_reserves(session, REQUIRED)
+        assert reserves.note_custody_shortfalls(session, banks, actor="attestor")
+    post(env, boc, "B2", "120.00", now - dt.timedelta(minutes=1))  # now boc is short by 80 too
+    with env.db.transaction() as session:
+        # the reconciler refreshing the halt keeps the custody findings
+        reserves.halt(session, [{"code": "supply_above_ledger"}], difference_units=3, actor="reconciler")
+        _, banks = reserves.attestable_reserves(session, REQUIRED)
+        assert reserves.note_custody_shortfalls(session, banks, actor="attestor")
+        assert reserves.note_custody_shortfalls(session, banks, actor="attestor")  # once per bank
+        halt = reserves.active_halt(session)
+        assert halt is not None and halt.codes == "custody_shortfall"
+        assert sorted(f["bank"] for f in reserves.halt_out(halt)["findings"] if "bank" in f) == [
+            "boc",
+            "hsbc",
+        ]
+    with env.db.reading() as session:
+        alerts = session.scalars(select(AuditEntry).where(AuditEntry.kind == "alert.custody_shortfall")).all()
+        assert [audit.leaves.public_view(a.leaf)["public"]["bank"] for a in alerts] == ["hsbc", "boc"]

@@ -143,7 +143,11 @@ def test_the_page_shows_the_chains_figures_and_a_new_mint_without_a_reload(
         assert text_of(page, "#ratio") == summary["ratio"]
         assert text_of(page, "#pending-payouts") == summary["pending_payouts"] == "100.00"
         assert page.locator("#custody tbody tr").all_inner_texts() == [
-            f"{c['bank']}\t{c['amount']}" for c in summary["custody"]
+            f"{c['bank']}\t{c['amount']}\t"
+            + (f"{c['statement_as_of']} ({c['statement_balance']})" if c["statement_as_of"] else "none")
+            + "\t"
+            + ("failed" if c["failed"] else "stale" if c["statement_stale"] else "ok")
+            for c in summary["custody"]
         ]
         classes = text_of(page, "#classes")
         assert "Outstanding, redeemable" in classes and supply in classes

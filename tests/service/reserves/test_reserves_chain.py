@@ -38,6 +38,7 @@ from service.reserves.resume import (
     PauserRequired,
     resume_minting,
 )
+from service.reserves.summary import summary as public_summary
 from svc_support import LiveServer, make_settings, server_env
 from wait_support import wait_for
 
@@ -254,7 +255,7 @@ def test_mintBehindTheServicesBack_isDetectedHaltedPausedAndResumedOnlyWithACaus
     assert "minting.resumed" in audit_kinds(env)
     with env.db.reading() as session:
         entries = [e for e in audit.repository.entries(session, limit=10_000) if e.kind == "minting.resumed"]
-        summary = reserves.summary(session, None)
+        summary = public_summary(session, None)
     payload = json.loads(entries[0].payload)
     assert payload["cause"].startswith("rogue minter removed")
     assert (
@@ -326,6 +327,8 @@ def test_publicSummaryAndReports_needNoLogin(bank, deployed, workers):
                 "amount": "1250.00",
                 "statement_as_of": None,
                 "statement_balance": None,
+                "statement_stale": True,
+                "failed": False,
             }
         ]
         assert summary["ratio"] == "1.0000" and summary["minting_halted"] is False

@@ -85,6 +85,16 @@ def test_snapshot_figures_signature_and_claim_proofs(bank, deployed, workers):
     assert snap["reserves"]["total"] == ledger_format(b.reserves)
     assert snap["liabilities"]["total_cents"] == str(b.pending_payouts + b.refunds_due) == "1000"
     assert snap["liabilities"]["claims"] == 1
+    assert snap["version"] == 2  # each custodian's latest statement, stale, failed
+    assert snap["reserves"]["custodians"] == [
+        {
+            "bank": "minter-test-bank",
+            "statement_as_of": None,
+            "statement_balance": None,
+            "statement_stale": True,
+            "failed": False,
+        }
+    ]
 
     with httpx.Client(base_url=client.base_url) as http:
         latest = http.get("/v1/transparency/snapshots/latest").json()

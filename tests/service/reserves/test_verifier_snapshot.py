@@ -54,6 +54,15 @@ def test_snapshotCheck_holdsEveryFigureAgainstTheChain(bank, live, deployed, wor
     assert code == 0, body
     reason = checks(body)["snapshot"]["reason"]
     assert "as the chain says" in reason and "claim payout:1 (500 cents)" in reason
+    assert "custodians: minter-test-bank (stale, statement none)" in reason
+
+    def version_1(content: dict) -> None:  # a snapshot signed before the custodians were added
+        content["version"] = 1
+        del content["reserves"]["custodians"]
+
+    rewrite_snapshot(env, version_1)
+    code, body = run_verify(url, deployed, tmp_path / "s1.json", "--require-snapshot")
+    assert code == 0 and "version 1 snapshot" in checks(body)["snapshot"]["reason"], body
 
     code, body = run_verify(url, deployed, tmp_path / "s2.json", "--claim", "payout:9")
     assert code == 1 and not checks(body)["snapshot"]["ok"]
