@@ -202,12 +202,15 @@ def assess(
     for bank_id, cents in b.custody.items():
         custody[names.get(bank_id, f"#{bank_id}")] += cents
     verified, refused = verified_statements(session, pinned, now=now, max_age=max_age)
+    # a bank the operators marked failed (the custodian failure drill) counts nothing, whatever
+    # it signed: the mark can only lower what is attested, never raise it above the statements
+    failed = set(reserves.failed_banks(session).values())
     rows: list[dict] = []
     unproven = signed_cents = 0
-    for bank in sorted(set(custody) | set(pinned.banks)):
+    for bank in sorted(set(custody) | set(pinned.banks) | failed):
         held = custody.get(bank, 0)
         statement = verified.get(bank)
-        proven = 0 if statement is None else statement.balance_cents
+        proven = 0 if statement is None or bank in failed else statement.balance_cents
         unproven += held - min(held, proven)
         signed_cents += proven
         rows.append(
@@ -220,6 +223,7 @@ def assess(
                 else statement.as_of.isoformat(timespec="seconds"),
                 "statement_id": None if statement is None else statement.statement_id,
                 "stale": statement is None,
+                "failed": bank in failed,
                 "counted_cents": min(held, proven),
                 "shortfall_cents": 0 if statement is None else max(0, held - proven),
             }

@@ -196,3 +196,35 @@ def test_reserves_below_supply_are_attested_lower_and_alerted(db_env, deployed):
             load_account(deployed.minter.private_key), "mint", deployed.holders[1].address, USD, b"\x22" * 32
         )
     assert refused.value.name == "ReserveCeilingExceeded"
+
+
+def test_a_custodian_marked_failed_counts_nothing_whatever_it_signed(db_env, deployed):
+    """The failure drill, seen by the attestor process: the failed bank's signed statement no
+    longer counts, so the attestation comes down to the other banks' proven custody; once the
+    bank is marked recovered its statement counts again."""
+    from service.reserves import failures
+
+    env = db_env
+    hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
+    accept(env, hsbc, 3, amount="200.00")
+    accept(env, boc, 2, amount="200.00")
+    post(env, hsbc, "H-1", "600.00")
+    post(env, boc, "B-1", "400.00")
+    attestor = attestor_for(env, deployed)
+    assert attestor.tick() is not None
+    assert deployed.token().reserve_attestation().amount == 1000 * USD
+    with env.db.transaction() as session:
+        failures.mark_failed(session, require_bank(session, "hsbc"), cause="drill", actor="operator:test")
+    found = attestor.assess()
+    assert found.amount_cents == 400_00
+    assert [(row["bank"], row["failed"], row["counted_cents"]) for row in found.banks] == [
+        ("boc", False, 400_00),
+        ("hsbc", True, 0),
+    ]
+    assert attestor.tick() is not None
+    assert deployed.token().reserve_attestation().amount == 400 * USD
+    with env.db.transaction() as session:
+        failures.mark_recovered(
+            session, require_bank(session, "hsbc"), cause="drill over", actor="operator:test"
+        )
+    assert attestor.assess().amount_cents == 1000_00
