@@ -31,6 +31,7 @@ from service.canonical import canonical_json
 
 PUBLIC_FIELDS = frozenset(
     {
+        "accept_after",
         "acknowledged_difference_units",
         "address",
         "after",
@@ -56,6 +57,7 @@ PUBLIC_FIELDS = frozenset(
         "difference_cleared",
         "due_at",
         "dust_units",
+        "effective_after",
         "enabled",
         "event",
         "events",
@@ -69,8 +71,10 @@ PUBLIC_FIELDS = frozenset(
         "max_age_seconds",
         "max_per_mint_units",
         "minter",
+        "new_admin",
         "new_admin_role",
         "new_admin_role_name",
+        "new_delay_seconds",
         "payout_account_id",
         "payout_id",
         "payouts_created",

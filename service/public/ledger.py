@@ -49,7 +49,15 @@ EVENT_KINDS: dict[str, tuple[str, ...]] = {
         "token.redemptions_unpaused",
     ),
     "freeze": ("token.frozen", "token.unfrozen"),
-    "role": ("token.role_granted", "token.role_revoked", "token.role_admin_changed"),
+    "role": (
+        "token.role_granted",
+        "token.role_revoked",
+        "token.role_admin_changed",
+        "token.admin_transfer_scheduled",
+        "token.admin_transfer_canceled",
+        "token.admin_delay_change_scheduled",
+        "token.admin_delay_change_canceled",
+    ),
     "token": (
         "token.minter_configured",
         "token.minter_removed",

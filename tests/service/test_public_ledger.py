@@ -364,7 +364,9 @@ def test_reserves_servedFromTheCache_noNodeCallPerRequest_staleWhenTheNodeStops(
         rpc_url=proxy.url,
         token_address=deployed.token_address,
         public_cache_seconds=0.2,
-        public_cache_stale_seconds=1.0,
+        # stale 3 s after the last good read: a refresh every 0.2 s keeps the view fresh even on a
+        # busy machine, where one refresh can take over a second
+        public_cache_stale_seconds=3.0,
         public_answer_seconds=0,  # every request computes its answer: only the chain view is cached
     )
     with LiveServer(create_app(settings, env.db, policy=env.policy)) as server:
@@ -382,15 +384,17 @@ def test_reserves_servedFromTheCache_noNodeCallPerRequest_staleWhenTheNodeStops(
             answers = [http_client.get("/v1/reserves").json() for _ in range(300)]
         refreshes = (time.monotonic() - started) / 0.2 + 2
         per_refresh = 8  # eth_blockNumber, eth_getBlockByNumber, 6 eth_calls (at most)
-        assert proxy.calls - calls <= refreshes * per_refresh < 300, (proxy.calls - calls, refreshes)
+        node_calls = proxy.calls - calls
+        # fewer node calls than requests (one per request would be 300 or more), all the refresher's
+        assert node_calls < 300 and node_calls <= refreshes * per_refresh, (node_calls, refreshes)
         assert {a["supply"] for a in answers} == {"1250.00"}
 
-        # the node stops answering: the last view is still served, flagged stale after 1 s
+        # the node stops answering: the last view is still served, flagged stale after 3 s
         proxy.down = True
-        wait_for("the stale flag", lambda: httpx.get(f"{server.url}/v1/reserves").json()["stale"], timeout=10)
+        wait_for("the stale flag", lambda: httpx.get(f"{server.url}/v1/reserves").json()["stale"], timeout=15)
         stale = httpx.get(f"{server.url}/v1/reserves").json()
         assert stale["supply"] == "1250.00" and stale["as_of_block"] == first["as_of_block"]
-        assert stale["cache_age_ms"] >= 1000 and stale["as_of"] >= first["as_of"]
+        assert stale["cache_age_ms"] >= 3000 and stale["as_of"] >= first["as_of"]
         # the ledger part is read per answer: a new deposit shows at once, the supply does not
         deposit(client, deployed.holders[1].address, "10.00")
         answer = httpx.get(f"{server.url}/v1/reserves").json()

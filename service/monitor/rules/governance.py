@@ -17,6 +17,12 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
     "RoleGranted": Severity.high,
     "RoleRevoked": Severity.high,
     "RoleAdminChanged": Severity.critical,
+    # the two-step, delayed admin transfer (AccessControlDefaultAdminRules): a transfer or a
+    # change of its delay announced is the window in which to object; a cancel ends it
+    "DefaultAdminTransferScheduled": Severity.critical,
+    "DefaultAdminTransferCanceled": Severity.medium,
+    "DefaultAdminDelayChangeScheduled": Severity.critical,
+    "DefaultAdminDelayChangeCanceled": Severity.medium,
     "Upgraded": Severity.critical,
     "AdminChanged": Severity.critical,
     "OwnershipTransferred": Severity.critical,
@@ -59,6 +65,16 @@ def _describe(kind: str, f: dict[str, Any]) -> str:
         return f"{role} {verb} {f.get('account')} by {f.get('sender')}"
     if kind == "RoleAdminChanged":
         return f"admin role of {f.get('role_name') or f.get('role')} changed to {f.get('newAdminRole')}"
+    if kind == "DefaultAdminTransferScheduled":
+        return f"admin transfer to {f.get('newAdmin')} scheduled, acceptable from {f.get('acceptSchedule')}"
+    if kind == "DefaultAdminDelayChangeScheduled":
+        return (
+            f"admin delay change to {f.get('newDelay')} s scheduled, effective from {f.get('effectSchedule')}"
+        )
+    if kind in ("DefaultAdminTransferCanceled", "DefaultAdminDelayChangeCanceled"):
+        return (
+            "pending admin transfer canceled" if "Transfer" in kind else "pending admin delay change canceled"
+        )
     if kind == "Upgraded":
         return f"implementation upgraded to {f.get('implementation')}"
     if kind == "AdminChanged":

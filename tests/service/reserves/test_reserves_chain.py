@@ -488,6 +488,8 @@ def test_publicEvents_listTheTokensGovernanceEvents_whoeverMadeThem(bank, deploy
     c.grantRole(minter_role, deployed.holders[3], sender=deployed.admin)
     c.revokeRole(minter_role, deployed.holders[3], sender=deployed.admin)
     c.configureMinter(deployed.holders[4], 7 * UNITS_PER_USD, UNITS_PER_USD, sender=deployed.admin)
+    c.beginDefaultAdminTransfer(deployed.holders[1], sender=deployed.admin)  # the two-step transfer
+    c.cancelDefaultAdminTransfer(sender=deployed.admin)
     reconciler = Reconciler(env.db, deployed.token(), from_block=deployed.from_block)
     reconcile(reconciler)
     reconcile(reconciler)  # a second pass records nothing twice
@@ -509,8 +511,12 @@ def test_publicEvents_listTheTokensGovernanceEvents_whoeverMadeThem(bank, deploy
         "token.minter_removed",  # revoking MINTER_ROLE removes the minter's allowance
         "token.role_granted",  # configureMinter grants MINTER_ROLE, then sets the allowance
         "token.minter_configured",
+        "token.admin_transfer_scheduled",
+        "token.admin_transfer_canceled",
     ]
-    frozen, _, paused, _, granted, revoked, removed, _, configured = since_setup
+    frozen, _, paused, _, granted, revoked, removed, _, configured, scheduled, canceled = since_setup
+    assert scheduled["type"] == "role" and scheduled["details"]["new_admin"] == deployed.holders[1].address
+    assert int(scheduled["details"]["accept_after"]) > 0 and canceled["type"] == "role"
     assert frozen["type"] == "freeze" and frozen["details"]["address"] == holder.address
     assert paused["type"] == "pause" and paused["details"]["address"] == deployed.pauser.address
     assert granted["type"] == "role" and granted["details"]["role_name"] == "MINTER_ROLE"

@@ -190,6 +190,21 @@ def test_governance_role_admin_changed_names_the_roles() -> None:
     assert finding.details["role_name"] == finding.details["newAdminRole_name"] == "DEFAULT_ADMIN_ROLE"
 
 
+def test_governance_the_delayed_admin_transfer_is_critical_when_announced() -> None:
+    r = rule("{id: g, type: governance, severity: high}")
+    new_admin = "0x" + "ab" * 20
+    scheduled, canceled = run(
+        r,
+        [
+            chain(5, "DefaultAdminTransferScheduled", newAdmin=new_admin, acceptSchedule=1_800_000_000),
+            chain(6, "DefaultAdminTransferCanceled"),
+        ],
+    )
+    assert (str(scheduled.severity), str(canceled.severity)) == ("critical", "medium")
+    assert new_admin in scheduled.summary and "1800000000" in scheduled.summary
+    assert "canceled" in canceled.summary
+
+
 def test_anomaly_on_a_flat_history_judges_nothing() -> None:
     r = rule("{id: an, type: bank_anomaly, severity: medium, params: {min_days: 3, velocity: false}}")
     day = 86_400
