@@ -61,6 +61,9 @@ for command in (
     dev.dev,
 ):
     cli.add_command(command)
+# `ushk banks ...` is `ushk bank ...` (the custodian failure drill is often written
+# `ushk banks mark-failed BANK`), under both names
+cli.add_command(banks.bank, name="banks")
 
 
 def main() -> None:

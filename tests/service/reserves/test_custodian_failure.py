@@ -86,7 +86,7 @@ def test_mark_failed_excludes_custody_halts_refuses_deposits_and_resume(any_env)
         assert reserves.attestable_reserves(session, LEDGER)[0] == 50_000
 
     assert "needs a cause" in run(env, "bank", "mark-failed", "hsbc", "--cause", " ").output
-    ok(env, "bank", "mark-failed", "hsbc", "--cause", "bank run drill")
+    ok(env, "banks", "mark-failed", "hsbc", "--cause", "bank run drill")  # `banks`: the same group
     assert "already marked failed" in run(env, "bank", "mark-failed", "hsbc", "--cause", "again").output
     with env.db.reading() as session:
         amount, banks = reserves.attestable_reserves(session, LEDGER)
