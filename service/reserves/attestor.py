@@ -65,6 +65,44 @@ def reserve_report(session: Session, custody_policy: CustodyPolicy | None = None
     return reserves.build_report(session, custody_policy=custody_policy)
 
 
+def send_attestation(
+    db: Database,
+    token: Token,
+    signer: LocalAccount,
+    report: dict,
+    digest: str,
+    units: int,
+    reason: str,
+    *,
+    also: Callable[[Session, Receipt], None] | None = None,
+) -> Receipt:
+    """Posts `attestReserves(units, digest, the report's audit head)` with `signer` and, once it
+    is mined, marks the stored report attested and records `reserves.attested` (with `also`, in
+    the same transaction). Both attestors end their attestation here."""
+    head = bytes.fromhex(report["audit_head"]["hash"])
+    receipt = token.transact(signer, "attestReserves", units, bytes.fromhex(digest), head)
+    with db.transaction() as session:
+        reserves.mark_report_attested(
+            session, digest, tx_hash=receipt.tx_hash, block_number=receipt.block_number
+        )
+        audit.record(
+            session,
+            "reserves.attested",
+            "attestor",
+            {
+                "report": report,
+                "report_hash": digest,
+                "amount_units": str(units),
+                "reason": reason,
+                "tx_hash": receipt.tx_hash,
+                "block_number": receipt.block_number,
+            },
+        )
+        if also is not None:
+            also(session, receipt)
+    return receipt
+
+
 class AttestationNotLowered(RuntimeError):
     """The attestation stayed above the ledger's attestable reserve (no attestor lowered it)."""
 
@@ -233,26 +271,8 @@ class Attestor:
                 if self.custody_policy is not None:
                     reserves.note_custody_shortfalls(session, banks, actor="attestor")
                 digest = reserves.store_report(session, report, reason=reason)
-            head = bytes.fromhex(report["audit_head"]["hash"])
             units = cents_to_units(int(report["attested_cents"]))
-            receipt = self.token.transact(self.signer, "attestReserves", units, bytes.fromhex(digest), head)
-            with self.db.transaction() as session:
-                reserves.mark_report_attested(
-                    session, digest, tx_hash=receipt.tx_hash, block_number=receipt.block_number
-                )
-                audit.record(
-                    session,
-                    "reserves.attested",
-                    "attestor",
-                    {
-                        "report": report,
-                        "report_hash": digest,
-                        "amount_units": str(units),
-                        "reason": reason,
-                        "tx_hash": receipt.tx_hash,
-                        "block_number": receipt.block_number,
-                    },
-                )
+            receipt = send_attestation(self.db, self.token, self.signer, report, digest, units, reason)
         log.info("attested %s USD (%s) in %s", report["attested"], reason, receipt.tx_hash)
         if self.after_attest is not None:
             try:

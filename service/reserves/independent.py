@@ -52,7 +52,7 @@ from service.deposits.signing import canonical_confirmation, verify_signature
 from service.errors import ServiceError
 from service.money import cents_to_units, format_cents, parse_amount
 from service.reserves import service as reserves
-from service.reserves.attestor import signer_lock
+from service.reserves.attestor import send_attestation, signer_lock
 from service.reserves.custody import parse_time
 from service.reserves.models import CustodyStatement
 
@@ -318,27 +318,8 @@ class IndependentAttestor:
                 digest = reserves.store_report(session, report, reason=reason)
             units = cents_to_units(found.amount_cents)
             supply = self.token.total_supply()
-            head = bytes.fromhex(report["audit_head"]["hash"])
-            receipt = self.token.transact(self.signer, "attestReserves", units, bytes.fromhex(digest), head)
-            self._attested_at = time.monotonic()
-            self.attestations += 1
-            with self.db.transaction() as session:
-                reserves.mark_report_attested(
-                    session, digest, tx_hash=receipt.tx_hash, block_number=receipt.block_number
-                )
-                audit.record(
-                    session,
-                    "reserves.attested",
-                    "attestor",
-                    {
-                        "report": report,
-                        "report_hash": digest,
-                        "amount_units": str(units),
-                        "reason": reason,
-                        "tx_hash": receipt.tx_hash,
-                        "block_number": receipt.block_number,
-                    },
-                )
+
+            def alert_below_supply(session: Session, receipt: Receipt) -> None:
                 if units < supply:
                     audit.record(
                         session,
@@ -350,6 +331,12 @@ class IndependentAttestor:
                             "tx_hash": receipt.tx_hash,
                         },
                     )
+
+            receipt = send_attestation(
+                self.db, self.token, self.signer, report, digest, units, reason, also=alert_below_supply
+            )
+            self._attested_at = time.monotonic()
+            self.attestations += 1
         if units < supply:
             log.error(
                 "reserves below supply: attested %s USD against a supply of %s units (minting stops on chain)",
