@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -188,16 +189,16 @@ def progress(
     )
 
     total = length() if callable(length) else length
-    console = Console(file=sys.stderr if stream is None else stream, stderr=stream is None)
+    terminal = sys.stderr if stream is None else stream
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=Console(file=terminal),
         redirect_stdout=False,  # stdout is the command's output (and --json's), never the bar's
-        redirect_stderr=False,
+        redirect_stderr=stream is None,  # what goes to stderr meanwhile is printed above the bar
     )
     task = bar.add_task(label, total=None if total is None else max(total, 0))
 
@@ -205,4 +206,16 @@ def progress(
         bar.advance(task, n)
 
     with bar:
-        yield advance
+        # log handlers hold the stream they were made with: theirs too, above the bar
+        handlers = [
+            h
+            for h in logging.getLogger().handlers
+            if isinstance(h, logging.StreamHandler) and h.stream is terminal and sys.stderr is not terminal
+        ]
+        for handler in handlers:
+            handler.setStream(sys.stderr)
+        try:
+            yield advance
+        finally:
+            for handler in handlers:
+                handler.setStream(terminal)

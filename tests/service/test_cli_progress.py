@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import logging
 import os
 import pty
 import re
@@ -64,6 +65,25 @@ def test_the_helper_draws_nothing_off_a_terminal_and_on_one_draws():
             advance(3)
     drawn = _read_all(master)
     assert "work" in drawn and "5/5" in drawn and "hidden" not in drawn
+
+
+def test_log_lines_meanwhile_go_above_the_bar(monkeypatch):
+    master, slave = _pty()
+    terminal = os.fdopen(slave, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stderr", terminal)
+    handler = logging.StreamHandler(terminal)
+    logging.getLogger().addHandler(handler)
+    try:
+        with progress(2, "work") as advance:
+            assert handler.stream is not terminal  # rich's proxy of stderr, while the bar is live
+            logging.getLogger("ushk.test").warning("range done")
+            advance(2)
+        assert handler.stream is terminal
+    finally:
+        logging.getLogger().removeHandler(handler)
+        terminal.close()
+    drawn = _read_all(master)
+    assert "range done\n" in drawn.replace("\r", "") and "2/2" in drawn
 
 
 def test_no_progress_turns_it_off_on_a_terminal():
