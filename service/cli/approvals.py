@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from service.cli.common import Context, emit, fail_on_service_error, pass_ctx
+from service.cli.common import Context, emit, fail_on_service_error, json_option, pass_ctx
 
 if TYPE_CHECKING:
     from service.banks.models import Operator
@@ -50,7 +50,7 @@ def approvals() -> None:
 
 @approvals.command("list")
 @click.option("--status", type=click.Choice(["pending", "approved", "rejected", "expired"]), default=None)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def approvals_list(ctx: Context, status: str | None, as_json: bool) -> None:
     """The requests (past their time: expired first), oldest first."""
@@ -60,9 +60,10 @@ def approvals_list(ctx: Context, status: str | None, as_json: bool) -> None:
     four_eyes.sweep(ctx.db, _now())
     with ctx.db.reading() as session:
         items = [store.approval_out(r) for r in store.list_approvals(session, status=status, limit=10_000)]
-    if as_json:
-        emit(items, True)
-        return
+    emit(items, as_json, _print_lines)
+
+
+def _print_lines(items: list[dict]) -> None:
     for item in items:
         click.echo(_line(item))
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from service.cli.common import Context, pass_ctx, progress
+from service.cli.common import Context, emit, json_option, pass_ctx, progress, progress_option
 
 
 @click.group()
@@ -16,13 +16,14 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@json_option
 @click.option("--no-chain", is_flag=True, help="Skip the on-chain anchors (no RPC call).")
+@progress_option
 @pass_ctx
 def audit_verify(ctx: Context, as_json: bool, no_chain: bool) -> None:
     """Check the hash chain, the transparency log's tree (every leaf and node rebuilt from the
     entries) and every head anchored on chain (when a token is configured); exit 1 and name the
-    first thing that does not hold. Progress goes to stderr."""
+    first thing that does not hold. Progress bars on stderr when it is a terminal."""
     from service import audit as audit_log
     from service import runtime
     from service.audit import tree
@@ -32,8 +33,7 @@ def audit_verify(ctx: Context, as_json: bool, no_chain: bool) -> None:
     with ctx.db.reading() as session:
         chain = audit_log.verify(session)
         results["chain"] = dict(chain.__dict__)
-        size = tree.size(session)
-        with progress(size, "tree") as advance:
+        with progress(lambda: tree.size(session), "tree") as advance:
             done = [0]
 
             def leaves_done(n: int) -> None:
@@ -46,12 +46,12 @@ def audit_verify(ctx: Context, as_json: bool, no_chain: bool) -> None:
         if not no_chain and address is not None:
             token = runtime.build_token(ctx.settings)
             start = runtime.deployment_block(ctx.settings, address)
-            with progress(max(token.block_number() - start + 1, 0), "anchors") as advance:
+            with progress(lambda: token.block_number() - start + 1, "anchors") as advance:
                 anchors = check_anchors(session, token, start, progress=advance)
             results["anchors"] = dict(anchors.__dict__)
     ok = all(part["ok"] for part in results.values())
     if as_json:
-        click.echo(json.dumps({"ok": ok, **results}))
+        emit({"ok": ok, **results}, True)
     else:
         if chain.ok:
             click.echo(f"audit chain OK: {chain.checked} entries, head {chain.head_seq} {chain.head_hash}")
@@ -78,35 +78,41 @@ def audit_verify(ctx: Context, as_json: bool, no_chain: bool) -> None:
 
 
 @audit.command("head")
+@json_option
 @pass_ctx
-def audit_head(ctx: Context) -> None:
+def audit_head(ctx: Context, as_json: bool) -> None:
     """Print the seq and hash of the last entry."""
     from service import audit as audit_log
 
     with ctx.db.reading() as session:
         seq, digest = audit_log.head(session)
-    click.echo(f"{seq} {digest}")
+    emit({"seq": seq, "hash": digest}, as_json, lambda h: click.echo(f"{h['seq']} {h['hash']}"))
 
 
 @audit.command("show")
 @click.option("--after", default=0, type=int)
 @click.option("--limit", default=20, type=click.IntRange(1, 10_000))
+@json_option
 @pass_ctx
-def audit_show(ctx: Context, after: int, limit: int) -> None:
-    """Print entries as JSON lines."""
+def audit_show(ctx: Context, after: int, limit: int, as_json: bool) -> None:
+    """Print entries as JSON lines (with --json: one JSON array of them)."""
     from service.audit import repository
 
     with ctx.db.reading() as session:
-        for e in repository.entries(session, after=after, limit=limit):
-            click.echo(
-                json.dumps(
-                    {
-                        "seq": e.seq,
-                        "created_at": e.created_at,
-                        "kind": e.kind,
-                        "actor": e.actor,
-                        "payload": json.loads(e.payload),
-                        "hash": e.hash,
-                    }
-                )
-            )
+        entries = [
+            {
+                "seq": e.seq,
+                "created_at": e.created_at,
+                "kind": e.kind,
+                "actor": e.actor,
+                "payload": json.loads(e.payload),
+                "hash": e.hash,
+            }
+            for e in repository.entries(session, after=after, limit=limit)
+        ]
+    emit(entries, as_json, _print_lines)
+
+
+def _print_lines(entries: list[dict]) -> None:
+    for e in entries:
+        click.echo(json.dumps(e))

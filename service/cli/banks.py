@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from service.cli.common import Context, actor, emit, fail_on_service_error, parse_dollars, pass_ctx
+from service.cli.common import (
+    Context,
+    actor,
+    emit,
+    fail_on_service_error,
+    json_option,
+    parse_dollars,
+    pass_ctx,
+)
 from service.money import format_cents
 
 
@@ -39,14 +47,29 @@ def operator_add(ctx: Context, name: str, role: str) -> None:
 
 
 @operator.command("list")
+@json_option
 @pass_ctx
-def operator_list(ctx: Context) -> None:
+def operator_list(ctx: Context, as_json: bool) -> None:
+    """Operators: name, role, active or revoked, created."""
     from service.banks import repository
 
     with ctx.db.reading() as session:
-        for op in repository.list_operators(session):
-            state = "revoked" if op.revoked_at else "active"
-            click.echo(f"{op.name}\t{op.role}\t{state}\t{op.created_at:%Y-%m-%d}")
+        rows = [
+            {
+                "name": op.name,
+                "role": op.role,
+                "state": "revoked" if op.revoked_at else "active",
+                "created_at": op.created_at,
+                "revoked_at": op.revoked_at,
+            }
+            for op in repository.list_operators(session)
+        ]
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            click.echo(f"{row['name']}\t{row['role']}\t{row['state']}\t{row['created_at']:%Y-%m-%d}")
+
+    emit(rows, as_json, human)
 
 
 @operator.command("revoke")
@@ -78,7 +101,7 @@ def bank() -> None:
 @click.option("--single-max", default=None, help="Per-deposit maximum, dollars.")
 @click.option("--daily-limit", default=None, help="Daily total, dollars (Hong Kong day).")
 @click.option("--webhook-url", default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 @pass_ctx
 @fail_on_service_error
 def bank_add(
@@ -139,7 +162,7 @@ def bank_add(
 
 
 @bank.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def bank_list(ctx: Context, as_json: bool) -> None:
     """Banks with their limits and confirmation keys."""
@@ -163,17 +186,18 @@ def bank_list(ctx: Context, as_json: bool) -> None:
                     "api_keys": [{"prefix": k.prefix, "active": k.revoked_at is None} for k in api_keys],
                 }
             )
-    if as_json:
-        emit(rows, True)
-        return
-    for row in rows:
-        key_ids = ", ".join(
-            f"{k['key_id']}{'' if k['active'] else ' (retired)'}" for k in row["signing_keys"]
-        )
-        click.echo(
-            f"{row['name']}\t{'active' if row['active'] else 'DISABLED'}\t"
-            f"single_max={row['single_max']}\tdaily_limit={row['daily_limit']}\tkeys: {key_ids}"
-        )
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            key_ids = ", ".join(
+                f"{k['key_id']}{'' if k['active'] else ' (retired)'}" for k in row["signing_keys"]
+            )
+            click.echo(
+                f"{row['name']}\t{'active' if row['active'] else 'DISABLED'}\t"
+                f"single_max={row['single_max']}\tdaily_limit={row['daily_limit']}\tkeys: {key_ids}"
+            )
+
+    emit(rows, as_json, human)
 
 
 @bank.command("rotate-key")

@@ -1,23 +1,28 @@
 """What every `ushk` command module shares: the settings and database of the invocation, the
-actor name, dollar amounts, and turning service errors into click errors.
+actor name, dollar amounts, turning service errors into click errors, `--json` output
+(`json_option` and `emit`) and progress bars (`progress_option` and `progress`).
 
 (The command line itself: service/cli/__init__.py.)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO, TypeVar
 
 import click
 
 from service.config import Settings
 from service.db import Database
 from service.money import InvalidAmount, parse_amount
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def actor() -> str:
@@ -75,9 +80,31 @@ def fail_on_service_error(fn: Any) -> Any:
     return wrapper
 
 
-def emit(data: Any, as_json: bool) -> None:
+JSON_HELP = "Print the result as one JSON document on stdout (amounts as strings), nothing else there."
+
+
+def json_option(fn: F) -> F:
+    """`--json` (the command's `as_json` parameter): every read command takes it, and hands its
+    data to `emit`."""
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(fn)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)  # Decimal, Path, enums: as strings
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None] | None = None) -> None:
+    """Print `data` as one JSON document on stdout when `as_json`, else `human(data)` (the
+    command's own lines). The JSON carries what the human output shows; amounts are strings
+    already (format_cents, token units as str), datetimes ISO 8601."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(json.dumps(data, indent=2, default=_json_default))
+    elif human is not None:
+        human(data)
 
 
 def start_logging(ctx: Context, level: str | None = None, *, threads: bool = False) -> None:
@@ -99,12 +126,96 @@ def chain_configured() -> Iterator[None]:
         raise click.ClickException(str(exc)) from None
 
 
+_NO_PROGRESS = "ushk.no_progress"
+
+
+def _no_progress(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[_NO_PROGRESS] = True
+
+
+def progress_option(fn: F) -> F:
+    """`--no-progress`: every command that can run long takes it (it draws with `progress`)."""
+    return click.option(
+        "--no-progress",
+        is_flag=True,
+        expose_value=False,
+        callback=_no_progress,
+        help="Draw no progress bar (one is drawn on stderr only when stderr is a terminal).",
+    )(fn)
+
+
+def drawing(stream: TextIO | None = None) -> bool:
+    """Whether `progress` draws: `stream` (default stderr) is a terminal and the command was not
+    given --no-progress."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(_NO_PROGRESS):
+        return False
+    stream = sys.stderr if stream is None else stream
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or no file at all
+        return False
+
+
+def _nothing(_n: int = 1) -> None:
+    pass
+
+
 @contextmanager
-def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr when it is a terminal (nothing otherwise); yields `advance(n)`."""
-    if not sys.stderr.isatty():
-        yield lambda _n: None
+def progress(
+    length: int | Callable[[], int] | None,
+    label: str,
+    *,
+    stream: TextIO | None = None,
+    enabled: bool = True,
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar (rich) of `length` steps on stderr when it is a terminal, nothing otherwise
+    (pipes, tests, --no-progress); yields `advance(n)`. `length` may be a function, called only
+    when the bar is drawn (a count that costs a query or an RPC call), or None (unknown: the bar
+    pulses). `enabled=False` draws nothing either (the command's output goes to the terminal
+    too). Never writes to stdout, so --json output stays clean."""
+    if not enabled or not drawing(stream):
+        yield _nothing
         return
-    bar: Any
-    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        yield bar.update
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    total = length() if callable(length) else length
+    terminal = sys.stderr if stream is None else stream
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=terminal),
+        redirect_stdout=False,  # stdout is the command's output (and --json's), never the bar's
+        redirect_stderr=stream is None,  # what goes to stderr meanwhile is printed above the bar
+    )
+    task = bar.add_task(label, total=None if total is None else max(total, 0))
+
+    def advance(n: int = 1) -> None:
+        bar.advance(task, n)
+
+    with bar:
+        # log handlers hold the stream they were made with: theirs too, above the bar
+        handlers = [
+            h
+            for h in logging.getLogger().handlers
+            if isinstance(h, logging.StreamHandler) and h.stream is terminal and sys.stderr is not terminal
+        ]
+        for handler in handlers:
+            handler.setStream(sys.stderr)
+        try:
+            yield advance
+        finally:
+            for handler in handlers:
+                handler.setStream(terminal)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import Context, emit, fail_on_service_error, pass_ctx
+from service.cli.common import Context, emit, fail_on_service_error, json_option, pass_ctx
 
 
 def _deposit_row(d: Any, bank_name: str) -> dict:
@@ -30,7 +30,7 @@ def deposits() -> None:
 )
 @click.option("--after", default=0, type=int, help="Only deposits with seq greater than this.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @fail_on_service_error
 def deposits_list(
@@ -62,9 +62,11 @@ def deposits_list(
 @deposits.command("show")
 @click.argument("reference")
 @click.option("--bank", "bank_name", required=True)
+@json_option
 @pass_ctx
 @fail_on_service_error
-def deposits_show(ctx: Context, reference: str, bank_name: str) -> None:
+def deposits_show(ctx: Context, reference: str, bank_name: str, as_json: bool) -> None:
+    """The deposit as JSON (its human output too: --json is accepted for every read command)."""
     from service.banks import service as banks
     from service.deposits import service as deposit_service
 
@@ -72,4 +74,4 @@ def deposits_show(ctx: Context, reference: str, bank_name: str) -> None:
         b = banks.require_bank(session, bank_name)
         d = deposit_service.get_for_bank(session, b, reference)
         row = _deposit_row(d, b.name)
-    emit(row, True)
+    emit(row, True)  # with or without --json

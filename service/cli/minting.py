@@ -10,7 +10,9 @@ from service.cli.common import (
     Context,
     actor,
     chain_configured,
+    emit,
     fail_on_service_error,
+    json_option,
     pass_ctx,
     start_logging,
 )
@@ -45,17 +47,22 @@ def minting() -> None:
 
 
 @minting.command("status")
+@json_option
 @pass_ctx
-def minting_status(ctx: Context) -> None:
-    """Print the active halt, if any."""
+def minting_status(ctx: Context, as_json: bool) -> None:
+    """Print the active halt, if any (--json: {"halted": ..., "halt": the halt or null})."""
     from service.reserves import service as reserve_service
 
     with ctx.db.reading() as session:
         halt = reserve_service.halt_out(reserve_service.active_halt(session))
-    if halt is None:
+    emit({"halted": halt is not None, "halt": halt}, as_json, _print_status)
+
+
+def _print_status(status: dict) -> None:
+    if status["halt"] is None:
         click.echo("minting is not halted")
-        return
-    click.echo(json.dumps(halt, indent=2))
+    else:
+        click.echo(json.dumps(status["halt"], indent=2))
 
 
 @minting.command("resume")

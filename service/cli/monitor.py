@@ -6,12 +6,14 @@ USHK_MONITOR_* (or the flags below) and its store is its own.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+
+from service.cli.common import emit, json_option, progress, progress_option
 
 
 def _settings(**flags: Any) -> Any:
@@ -100,21 +102,25 @@ def keygen(key_file: Path, force: bool) -> None:
 @click.option("--after", type=int, default=-1, help="Only findings after this seq.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--severity", "severities", multiple=True, help="Only this severity (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 def findings(
     database: str | None, after: int, limit: int, severities: tuple[str, ...], as_json: bool
 ) -> None:
-    """List recorded findings."""
+    """List recorded findings (--json: one JSON array of them, each with its seq)."""
     store = _store(database)
     try:
-        for item in store.findings(after=after, limit=limit, severity=severities):
-            if as_json:
-                click.echo(json.dumps({"seq": item.seq, **item.finding}, sort_keys=True))
-            else:
-                f = item.finding
-                click.echo(f"{item.seq:>6}  {f['severity']:<8}  {f['rule']:<24}  {f['summary']}")
+        rows = [
+            {"seq": item.seq, **item.finding}
+            for item in store.findings(after=after, limit=limit, severity=severities)
+        ]
     finally:
         store.dispose()
+    emit(rows, as_json, _finding_lines)
+
+
+def _finding_lines(rows: list[dict]) -> None:
+    for f in rows:
+        click.echo(f"{f['seq']:>6}  {f['severity']:<8}  {f['rule']:<24}  {f['summary']}")
 
 
 @monitor.command("export")
@@ -123,19 +129,27 @@ def findings(
 @click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default stdout)."
 )
+@progress_option
 def export(database: str | None, fmt: str, output: Path | None) -> None:
-    """Export the whole findings log for supervisors."""
+    """Export the whole findings log for supervisors (a progress bar on stderr when it is a
+    terminal and the export does not go to the terminal)."""
     from service.monitor.api import export_lines
 
     store = _store(database)
     try:
-        if output is None:
+        chunks = store.size() + (fmt == "csv")  # a chunk per finding, and CSV's header
+        # to stdout: no bar when that is the terminal too (it would be drawn through the lines)
+        to_file = output is not None or not sys.stdout.isatty()
+        with (
+            output.open("w", newline="") if output is not None else contextlib.nullcontext(None) as out,
+            progress(chunks, "findings", enabled=to_file) as advance,
+        ):
             for chunk in export_lines(store, fmt):
-                click.echo(chunk, nl=False)
-        else:
-            with output.open("w", newline="") as out:
-                for chunk in export_lines(store, fmt):
+                if out is None:
+                    click.echo(chunk, nl=False)
+                else:
                     out.write(chunk)
+                advance(1)
     finally:
         store.dispose()
 
@@ -149,8 +163,11 @@ def export(database: str | None, fmt: str, output: Path | None) -> None:
     default=Path("var/monitor.key"),
     show_default=True,
 )
-def verify(database: str | None, key_file: Path) -> None:
-    """Re-check the monitor's own findings log: leaves, tree, signed heads, consistency."""
+@json_option
+@progress_option
+def verify(database: str | None, key_file: Path, as_json: bool) -> None:
+    """Re-check the monitor's own findings log: leaves, tree, signed heads, consistency; exit 1
+    naming each problem (a progress bar on stderr when it is a terminal)."""
     from service.monitor.log import FindingsLog, KeyError_, load_key
 
     try:
@@ -160,12 +177,18 @@ def verify(database: str | None, key_file: Path) -> None:
     store = _store(database)
     try:
         log = FindingsLog(store, key)
-        problems = log.verify()
         size, heads = store.size(), len(store.heads())
+        with progress(2 * size + heads, "findings log") as advance:
+            problems = log.verify(progress=advance)
     finally:
         store.dispose()
+    emit({"ok": not problems, "findings": size, "heads": heads, "problems": problems}, as_json, _verified)
     if problems:
-        for problem in problems:
-            click.echo(f"FAILED  {problem}", err=True)
         sys.exit(1)
-    click.echo(f"ok  {size} findings, {heads} signed heads")
+
+
+def _verified(result: dict) -> None:
+    for problem in result["problems"]:
+        click.echo(f"FAILED  {problem}", err=True)
+    if result["ok"]:
+        click.echo(f"ok  {result['findings']} findings, {result['heads']} signed heads")

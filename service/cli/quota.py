@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.cli.common import Context, actor, emit, fail_on_service_error, pass_ctx
+from service.cli.common import Context, actor, emit, fail_on_service_error, json_option, pass_ctx
 from service.money import format_cents
 
 
@@ -17,16 +17,17 @@ def quota() -> None:
 @click.option("--id-type", required=True)
 @click.option(
     "--id-number",
-    prompt=True,
-    hide_input=True,
-    help="Prompted (hidden) when omitted, to keep it out of shell history.",
+    default=None,
+    help="Prompted (hidden, on stderr) when omitted, to keep it out of shell history.",
 )
 @click.option("--category", required=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @fail_on_service_error
-def quota_show(ctx: Context, id_type: str, id_number: str, category: str, as_json: bool) -> None:
+def quota_show(ctx: Context, id_type: str, id_number: str | None, category: str, as_json: bool) -> None:
     """A resident's limit, used, held and remaining in the current period."""
+    if id_number is None:  # the prompt on stderr, so that stdout is only the answer (--json)
+        id_number = click.prompt("Id number", hide_input=True, err=True)
     from service.app import load_policy
     from service.db import utcnow
     from service.quota import service as quota_service
@@ -50,25 +51,35 @@ def quota_show(ctx: Context, id_type: str, id_number: str, category: str, as_jso
         "held": format_cents(view.held_cents),
         "remaining": None if view.remaining_cents is None else format_cents(view.remaining_cents),
     }
-    if as_json:
-        emit(data, True)
-    else:
-        for key, value in data.items():
-            click.echo(f"{key}: {value}")
+    emit(data, as_json, lambda data: click.echo("\n".join(f"{k}: {v}" for k, v in data.items())))
 
 
 @quota.command("watchlist")
 @click.option("--all", "include_cleared", is_flag=True, help="Include cleared entries.")
+@json_option
 @pass_ctx
-def quota_watchlist(ctx: Context, include_cleared: bool) -> None:
+def quota_watchlist(ctx: Context, include_cleared: bool, as_json: bool) -> None:
     """Flagged residents (pseudonyms)."""
     from service.quota import repository
     from service.quota.identity import pseudonym
 
     with ctx.db.reading() as session:
-        for e in repository.list_watch(session, include_cleared=include_cleared):
-            state = "cleared" if e.cleared_at else ("suspended" if e.suspended else "flagged")
-            click.echo(f"{e.id}\t{pseudonym(e.resident_hash)}\t{state}\t{e.source}\t{e.reason}")
+        rows = [
+            {
+                "id": e.id,
+                "resident": pseudonym(e.resident_hash),
+                "state": "cleared" if e.cleared_at else ("suspended" if e.suspended else "flagged"),
+                "source": e.source,
+                "reason": e.reason,
+            }
+            for e in repository.list_watch(session, include_cleared=include_cleared)
+        ]
+    emit(rows, as_json, _print_watchlist)
+
+
+def _print_watchlist(rows: list[dict]) -> None:
+    for r in rows:
+        click.echo(f"{r['id']}\t{r['resident']}\t{r['state']}\t{r['source']}\t{r['reason']}")
 
 
 @quota.command("clear")

@@ -13,7 +13,10 @@ from service.cli.common import (
     chain_configured,
     emit,
     fail_on_service_error,
+    json_option,
     pass_ctx,
+    progress,
+    progress_option,
     start_logging,
 )
 
@@ -31,9 +34,11 @@ def redemptions() -> None:
     type=click.IntRange(0, 1000),
     help="Defaults to USHK_REDEMPTION_CONFIRMATIONS.",
 )
+@progress_option
 @pass_ctx
 def redemptions_watch(ctx: Context, once: bool, confirmations: int | None) -> None:
-    """Turn RedemptionRequested events into payouts, resuming from the stored cursor."""
+    """Turn RedemptionRequested events into payouts, resuming from the stored cursor (--once: a
+    progress bar of the blocks on stderr when it is a terminal)."""
     import threading
 
     from service.runtime import build_watcher
@@ -44,7 +49,8 @@ def redemptions_watch(ctx: Context, once: bool, confirmations: int | None) -> No
     if confirmations is not None:
         watcher.confirmations = confirmations
     if once:
-        watcher.catch_up()
+        with progress(lambda: watcher.safe_head() - watcher.cursor(), "blocks") as advance:
+            watcher.catch_up(progress=advance)
         watcher.report_overdue()
         click.echo(
             f"up to block {watcher.cursor()}: {watcher.stats.events} redemptions, "
@@ -85,9 +91,10 @@ def _payout_rows(status: str | None, bank_name: str | None, limit: int) -> list[
 
 
 def _print_payouts(rows: list[dict], as_json: bool) -> None:
-    if as_json:
-        emit(rows, True)
-        return
+    emit(rows, as_json, _payout_lines)
+
+
+def _payout_lines(rows: list[dict]) -> None:
     for r in rows:
         state = "overdue" if r["overdue"] else r["status"]
         click.echo(
@@ -106,7 +113,7 @@ def payouts() -> None:
 @click.option("--status", default=None, type=click.Choice(["pending", "settled", "unassigned", "overdue"]))
 @click.option("--bank", "bank_name", default=None)
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @fail_on_service_error
 def payouts_list(ctx: Context, status: str | None, bank_name: str | None, limit: int, as_json: bool) -> None:
@@ -115,7 +122,7 @@ def payouts_list(ctx: Context, status: str | None, bank_name: str | None, limit:
 
 @payouts.command("overdue")
 @click.option("--bank", "bank_name", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @fail_on_service_error
 def payouts_overdue(ctx: Context, bank_name: str | None, as_json: bool) -> None:

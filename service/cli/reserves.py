@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from service.cli.common import Context, emit, pass_ctx
+from service.cli.common import Context, emit, json_option, pass_ctx, progress, progress_option
 from service.money import format_cents
 
 
@@ -33,7 +33,7 @@ def reserves_attest(ctx: Context) -> None:
 
 
 @reserves.command("summary")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def reserves_summary(ctx: Context, as_json: bool) -> None:
     """Reserves per bank, the ledger's other balances, the supply on chain and the ratio."""
@@ -49,9 +49,10 @@ def reserves_summary(ctx: Context, as_json: bool) -> None:
         ]
     data["halt"] = halt
     data["acknowledged_differences"] = acknowledged
-    if as_json:
-        emit(data, True)
-        return
+    emit(data, as_json, _print_summary)
+
+
+def _print_summary(data: dict) -> None:
     click.echo(f"reserves        {data['total_reserves']} USD")
     for row in data["custody"]:
         click.echo(f"  {row['bank']:<14}{row['amount']}")
@@ -65,22 +66,24 @@ def reserves_summary(ctx: Context, as_json: bool) -> None:
             f"attested        {attestation['amount']} at {attestation['time']} "
             f"report {attestation['report_hash']}"
         )
-    for a in acknowledged:
+    for a in data["acknowledged_differences"]:
         click.echo(
             f"ACKNOWLEDGED    {a['units']} units of supply difference (halt {a['halt_id']}, block "
             f"{a['block']}, by {a['by']} at {a['at']}): {a['cause']}"
         )
-    if halt:
+    if halt := data["halt"]:
         click.echo(f"MINTING HALTED since {halt['created_at']}: {', '.join(halt['codes'])}")
 
 
 @reserves.command("reconcile")
 @click.option("--loop", is_flag=True, help="Keep reconciling (every USHK_RECONCILE_INTERVAL_SECONDS).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
+@progress_option
 @pass_ctx
 def reserves_reconcile(ctx: Context, loop: bool, as_json: bool) -> None:
     """Compare chain supply, ledger, reserves and attestation; halt minting on a discrepancy.
-    Exits 1 when something was found."""
+    Exits 1 when something was found. Once (not --loop), a progress bar of the blocks followed
+    on stderr when it is a terminal (a first pass follows the chain from the deployment)."""
     import threading
 
     from service.chain.token import ChainError
@@ -95,12 +98,17 @@ def reserves_reconcile(ctx: Context, loop: bool, as_json: bool) -> None:
             except KeyboardInterrupt:
                 stop.set()
             return
-        result = reconciler.reconcile_once()
+
+        def blocks() -> int:  # to follow: counted only when the bar is drawn
+            return reconciler.pinned_block() - reconciler.follower.cursor()
+
+        with progress(blocks, "blocks") as advance:
+            result = reconciler.reconcile_once(progress=advance)
     except (ChainNotConfigured, ChainError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         emit(result.as_dict(), True)
-    else:
+    else:  # findings go to stderr
         click.echo(
             f"block {result.block}: supply {result.supply_units} units, ledger "
             f"{result.ledger_supply_units} (+{result.in_flight_units} in flight, "

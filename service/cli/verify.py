@@ -6,11 +6,12 @@ node and the verifier's own state file.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
+
+from service.cli.common import emit, json_option, progress, progress_option
 
 
 @click.command("verify")
@@ -47,7 +48,8 @@ import click
 @click.option(
     "--timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True, help="Seconds per request."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every check.")
+@json_option
+@progress_option
 def verify(
     service_url: str,
     rpc_url: str,
@@ -67,23 +69,26 @@ def verify(
     latest signed snapshot (its signature, its figures read again at its block, the claims asked
     for), and the inclusion of the entries asked for. Exit 0 when all hold, 1 naming what failed. Needs no
     database and no USHK_ settings."""
+    from service.verifier import check_count
     from service.verifier import verify as run_verify
 
-    report = run_verify(
-        service_url,
-        rpc_url,
-        token_address=token_address,
-        state_path=state_path,
-        seqs=seqs,
-        deposit_ids=deposit_ids,
-        log_key=log_key,
-        anchors_from=anchors_from,
-        claims=claims,
-        require_snapshot=require_snapshot,
-        timeout=timeout,
-    )
+    with progress(check_count(seqs, deposit_ids), "checks") as advance:
+        report = run_verify(
+            service_url,
+            rpc_url,
+            token_address=token_address,
+            state_path=state_path,
+            seqs=seqs,
+            deposit_ids=deposit_ids,
+            log_key=log_key,
+            anchors_from=anchors_from,
+            claims=claims,
+            require_snapshot=require_snapshot,
+            timeout=timeout,
+            progress=advance,
+        )
     if as_json:
-        click.echo(json.dumps(report.out(), indent=2))
+        emit(report.out(), True)
     else:
         width = max(len(c.name) for c in report.checks)
         for check in report.checks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,11 +110,13 @@ class FindingsLog:
         source = self.store.node_source(lambda src: merkle.consistency_proof(src, first, second))
         return merkle.consistency_proof(source, first, second)
 
-    def verify(self) -> list[str]:
+    def verify(self, progress: Callable[[int], None] | None = None) -> list[str]:
         """Re-check the whole log: the leaves rebuild the stored nodes, every leaf is the
         canonical encoding of its stored JSON, every signed head's root is the tree's root at
         its size and its signature holds, and each head is consistent with the one before.
-        The problems found (empty: the log holds)."""
+        The problems found (empty: the log holds). `progress(1)`, when given, is called per leaf
+        rebuilt, per finding checked and per head checked (2 x size + heads in all)."""
+        step = progress or (lambda _n: None)
         from service.monitor.model import finding_from_public, leaf_bytes
 
         problems: list[str] = []
@@ -126,12 +129,14 @@ class FindingsLog:
                 expected = seq
             rebuilt.update(frontier.append(merkle.leaf_hash(leaf)))
             expected += 1
+            step(1)
         for stored in self.store.findings(limit=10**9):
             if (
                 leaf_bytes(finding_from_public(stored.finding)) != stored.leaf
                 or json.loads(stored.leaf) != stored.finding
             ):
                 problems.append(f"finding {stored.seq}: its leaf is not the canonical JSON of its record")
+            step(1)
         on_disk = self.store.all_nodes()
         for node, value in rebuilt.items():
             if on_disk.get(node) != value:
@@ -142,6 +147,7 @@ class FindingsLog:
         source = merkle.from_mapping(rebuilt)
         previous: SignedHead | None = None
         for head in self.store.heads():
+            step(1)
             if head.tree_size > frontier.size:
                 problems.append(f"head of size {head.tree_size} is past the log's {frontier.size} findings")
                 continue

@@ -158,14 +158,17 @@ class RedemptionWatcher:
             )
         return end - start + 1
 
-    def catch_up(self, max_steps: int = 10_000) -> int:
-        """Step until caught up with the confirmed head; returns the blocks covered."""
+    def catch_up(self, max_steps: int = 10_000, *, progress: Callable[[int], None] | None = None) -> int:
+        """Step until caught up with the confirmed head; returns the blocks covered.
+        `progress(n)`, when given, is called with the blocks of each step."""
         total = 0
         for _ in range(max_steps):
             covered = self.step()
             if covered == 0:
                 break
             total += covered
+            if progress is not None:
+                progress(covered)
         return total
 
     def report_overdue(self) -> int:

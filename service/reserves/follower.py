@@ -17,7 +17,7 @@ ledger postings in write transactions that also move the cursor (`chain_cursors`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select
@@ -115,7 +115,9 @@ class ChainFollower:
             stored = cursors.cursor(session, CURSOR)
         return self.from_block - 1 if stored is None else stored
 
-    def follow(self, to_block: int) -> tuple[list[dict], bool]:
+    def follow(
+        self, to_block: int, *, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[dict], bool]:
         """Processes events up to `to_block`; returns the unbacked mints found (already alerted,
         minting halted) and whether that created the halt.
 
@@ -126,7 +128,8 @@ class ChainFollower:
         deposits in another status (or unknown) are read again inside the write transaction,
         so the findings are those of a check made in it. The write transactions then hold the
         ledger postings of redemptions and wipes (at most `MAX_EVENTS_PER_TRANSACTION` each,
-        split at block boundaries), the alerts and the cursor."""
+        split at block boundaries), the alerts and the cursor. `progress(n)`, when given, is
+        called with the n blocks of each range once it is done."""
         findings: list[dict] = []
         halted = False
         start = self.cursor() + 1
@@ -192,6 +195,8 @@ class ChainFollower:
                         for f in found:
                             audit.record(session, "alert.unbacked_mint", ACTOR, f, now=now)
                 findings.extend(found)
+            if progress is not None:
+                progress(end - start + 1)
             start = end + 1
         return findings, halted
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
@@ -163,12 +164,14 @@ class Reconciler:
         load), and real chains reorganise their newest blocks."""
         return self.token.block_number() - self.confirmations
 
-    def reconcile_once(self, *, act: bool = True) -> ReconcileResult:
+    def reconcile_once(
+        self, *, act: bool = True, progress: Callable[[int], None] | None = None
+    ) -> ReconcileResult:
         """Follows the chain up to block N (`pinned_block`), then compares at N (`check`). `act=False` only
         measures: the comparison halts nothing (an unbacked mint found while following is
-        still alerted and halts)."""
+        still alerted and halts). `progress(n)` is called with the blocks of each range followed."""
         head = self.pinned_block()
-        findings, follow_halted = self.follower.follow(head)
+        findings, follow_halted = self.follower.follow(head, progress=progress)
         result = self.check(findings, block=head, act=act)
         result.halt_created = result.halt_created or follow_halted
         self.last = result

@@ -110,9 +110,11 @@ def verify(
     claims: Sequence[str] = (),
     require_snapshot: bool = False,
     timeout: float = 15.0,
+    progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Runs every check against the service at `service_url` and the node at `rpc_url`; writes
-    the state file when all hold."""
+    the state file when all hold. `progress(1)`, when given, is called after each check (there
+    are `check_count(seqs, deposit_ids)`)."""
     path = state_path or default_state_path()
     service = Service(service_url, timeout=timeout)
     report = Report(service=service.base_url, state_path=str(path))
@@ -130,10 +132,17 @@ def verify(
             list(claims),
             require_snapshot,
             timeout,
+            progress or (lambda _n: None),
         )
     finally:
         service.close()
     return report
+
+
+def check_count(seqs: Sequence[int], deposit_ids: Sequence[str]) -> int:
+    """How many checks `verify` runs: signature, consistency, anchor, snapshot, and one per
+    entry and deposit asked for."""
+    return 4 + len(seqs) + len(deposit_ids)
 
 
 def _run(
@@ -149,6 +158,7 @@ def _run(
     claims: list[str],
     require_snapshot: bool,
     timeout: float,
+    progress: Callable[[int], None],
 ) -> None:
     def run(name: str, fn: Callable[[], str]) -> bool:
         try:
@@ -157,6 +167,8 @@ def _run(
         except Failed as exc:
             report.checks.append(Check(name, False, str(exc)))
             return False
+        finally:
+            progress(1)
 
     state_problem: str | None = None
     state: dict[str, Any] = {"version": STATE_VERSION, "logs": {}}

@@ -397,6 +397,12 @@ def test_cli_reconcileSummaryAndResume(bank, deployed, workers, tmp_path):
     assert summary["acknowledged_difference_units"] == "5000000"
     assert [a["units"] for a in summary["acknowledged_differences"]] == ["5000000"]
     assert run("reserves", "reconcile").exit_code == 0  # the acknowledged difference does not halt again
+    # --json: the pass as one object on stdout alone, the figures (token units) as strings
+    checked = CliRunner(mix_stderr=False).invoke(cli, ["reserves", "reconcile", "--json"], env=variables)
+    assert checked.exit_code == 0 and checked.stderr == ""
+    passed = json.loads(checked.stdout)
+    assert passed["ok"] is True and passed["findings"] == [] and passed["acknowledged_units"] == "5000000"
+    assert passed["supply_units"] == str(deployed.token().total_supply())
 
 
 def test_serve_runsTheReconciler_andNeverAttests(bank, deployed, workers):
