@@ -141,7 +141,7 @@ def main() -> None:
     redeem(client, token, run)
     print(f"The public page (supply, reserves, recent mints; no login): {demo['service_url'].rstrip('/')}/")
     verify(demo)
-    unbacked_mint(token, client)
+    unbacked_mint(token, client, demo.get("monitor_url") or MONITOR_URL)  # make run writes it
     client.close()
 
 
@@ -165,7 +165,7 @@ def stolen_host_mint(token: Token) -> None:
         print("  it went through: the attestation covered it (see var/attestor.log)")
 
 
-def unbacked_mint(token: Token, client: BankClient) -> None:
+def unbacked_mint(token: Token, client: BankClient, monitor_url: str) -> None:
     """The minter's and the attestor's keys used outside the service: the monitor's findings
     and the service's halt."""
     if token.paused_flags(token.block_number())[1]:
@@ -176,7 +176,7 @@ def unbacked_mint(token: Token, client: BankClient) -> None:
     stolen_host_mint(token)
     print("An unbacked mint, with the minter's key and the attestor's (two hosts compromised):")
     attestor, minter = load_account(DEV_ACCOUNTS[2][1]), load_account(DEV_ACCOUNTS[1][1])
-    seen = _monitor("/v1/monitor/status", {}).get("findings", 0)
+    seen = _monitor(monitor_url, "/v1/monitor/status", {}).get("findings", 0)
     supply = token.total_supply()
     report = hashlib.sha256(b"not a reserve report").digest()
     token.transact(attestor, "attestReserves", supply + ROGUE_UNITS, report, bytes(32))
@@ -189,7 +189,9 @@ def unbacked_mint(token: Token, client: BankClient) -> None:
     while time.monotonic() < deadline and not (
         halted and {"mint-without-deposit", "supply-unexplained"} <= rules
     ):
-        for f in _monitor("/v1/monitor/findings", {"after": seen - 1, "limit": 1000}).get("items", []):
+        for f in _monitor(monitor_url, "/v1/monitor/findings", {"after": seen - 1, "limit": 1000}).get(
+            "items", []
+        ):
             if f["seq"] not in shown:
                 shown.add(f["seq"])
                 rules.add(f["rule"])
@@ -199,15 +201,15 @@ def unbacked_mint(token: Token, client: BankClient) -> None:
             print("  the service: minting halted by its reconciler (and paused on chain with its pauser key)")
         time.sleep(1.0)
     if not shown:
-        print(f"  the monitor at {MONITOR_URL} reported nothing within 90 s (see var/monitor.log)")
+        print(f"  the monitor at {monitor_url} reported nothing within 90 s (see var/monitor.log)")
     if not halted:
         print("  the service: no halt within 90 s (see var/workers.log)")
-    print(f"The monitor's record: {MONITOR_URL}/v1/monitor/findings (and its section of the public page)")
+    print(f"The monitor's record: {monitor_url}/v1/monitor/findings (and its section of the public page)")
 
 
-def _monitor(path: str, params: dict) -> dict:
+def _monitor(monitor_url: str, path: str, params: dict) -> dict:
     try:
-        return httpx.get(f"{MONITOR_URL}{path}", params=params, timeout=5).json()
+        return httpx.get(f"{monitor_url}{path}", params=params, timeout=5).json()
     except (httpx.HTTPError, ValueError):
         return {}
 

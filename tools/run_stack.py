@@ -435,7 +435,12 @@ class Stack:
             text=True,
         )
         demo = json.loads(bank.stdout)
-        demo.update(service_url=self.service_url, rpc_url=self.rpc_url, token=self.deployment["token"])
+        demo.update(
+            service_url=self.service_url,
+            rpc_url=self.rpc_url,
+            token=self.deployment["token"],
+            monitor_url=self.monitor_url,
+        )
         path = self.var / "demo-bank.json"
         path.write_text(json.dumps(demo, indent=2) + "\n")
         path.chmod(0o600)
