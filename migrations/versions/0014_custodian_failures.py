@@ -26,6 +26,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("banks", schema=None) as batch_op:
-        batch_op.drop_column("failed_cause")
-        batch_op.drop_column("failed_at")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+ and PostgreSQL) rather than a batch rebuild: on
+    # SQLite that would drop and recreate `banks`, which deposits, keys and statements reference
+    for column in ("failed_cause", "failed_at"):
+        op.execute(f"ALTER TABLE banks DROP COLUMN {column}")
