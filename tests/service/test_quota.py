@@ -9,6 +9,7 @@ import logging
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from service.app import create_app
@@ -37,7 +38,9 @@ def test_mainland_switch_off_refuses_and_records(env):
     env.policy = Policy.load(PRODUCTION_POLICY)
     assert env.policy.categories["mainland"].eligible is False
     bank = env.add_bank()
-    app = create_app(env.settings, env.db, policy=env.policy)
+    # the production policy sets a CDD threshold: the service needs a Travel Rule key to start
+    settings = env.settings.model_copy(update={"travel_rule_key": SecretStr("00" * 32)})
+    app = create_app(settings, env.db, policy=env.policy)
     with LiveServer(app) as server, client_for(server.url, bank) as client:
         response = client.submit(confirmation("M-1", amount="500.00"))
         assert response.status_code == 422

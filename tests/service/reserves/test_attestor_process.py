@@ -120,3 +120,6 @@ def test_the_workers_refuse_the_attestor_key_beside_the_minter_key(env, deployed
     variables["USHK_RECONCILER_ENABLED"] = "true"
     result = CliRunner().invoke(cli, ["workers", "run"], env=variables)
     assert result.exit_code == 1 and "belongs to `ushk attestor run` alone" in result.output
+    # nor does the minter run alone with both
+    result = CliRunner().invoke(cli, ["minter", "run"], env=variables)
+    assert result.exit_code == 1 and "belongs to `ushk attestor run` alone" in result.output
