@@ -110,7 +110,7 @@ bench: compile
 	$(MAKE) --no-print-directory bench-invariants || status=1; exit $$status
 
 # The invariant suite (tests/invariant, foundry.toml, docs/testing.md): the default profile's
-# 10,000 runs of depth 30, and the deep profile's runs of depth 100.
+# 3,000 runs of depth 30, and the deep profile's 10,000 runs of depth 100.
 .PHONY: test-invariants bench-invariants
 test-invariants: install
 	forge test
