@@ -68,25 +68,30 @@ lint: install
 
 # The static checks (`make lint`), then every test on anvil's automine under branch coverage of
 # service/ and scripts/ (pyproject.toml [tool.coverage]: subprocesses included, the report printed,
-# failing under its floor), and beside it the tests marked blocktime again on an anvil that mines
-# a block a second (tests/conftest.py; output in var/blocktime.log, printed after) and forge's
-# invariant campaign (test-invariants, var/invariants.log): the block-time pass mostly waits for
-# blocks, so the three share the machine's cores, and the block-time pass also runs the CPU-heavy
-# tests that need no chain (marked `beside`, pytest.ini; USHK_TEST_BESIDE=1 moves them there). All run even when one fails; the block-time pass
-# selecting none of PYTEST_ARGS's tests (pytest's exit status 5) is no failure, and with
-# PYTEST_ARGS (a part of the suite) the coverage floor does not apply.
+# failing under its floor), and beside it three more processes: the tests marked blocktime again
+# on an anvil that mines a block a second (tests/conftest.py; var/blocktime.log, printed after),
+# the tests marked `beside` (pytest.ini: the token's own tests and CPU-heavy ones that need no
+# coverage; USHK_TEST_BESIDE=1 skips them in the coverage pass, USHK_TEST_BESIDE=only runs them
+# alone, on automine: var/beside.log) and forge's invariant campaign (test-invariants,
+# var/invariants.log). The block-time pass mostly waits for blocks, so the four share the
+# machine's cores. All run even when one fails; a pass selecting none of PYTEST_ARGS's tests
+# (pytest's exit status 5) is no failure, and with PYTEST_ARGS (a part of the suite) the
+# coverage floor does not apply.
 COV_FLOOR = $(if $(strip $(PYTEST_ARGS)),--cov-fail-under=0,)
 
 test: compile
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	mkdir -p var; rm -f .coverage .coverage.*; \
-	echo "python -m pytest --cov $(PYTEST_ARGS), and beside it python -m pytest --block-time 1 $(PYTEST_ARGS) (var/blocktime.log) and forge test (tests/invariant, var/invariants.log)"; \
-	{ USHK_TEST_BESIDE=1 python -m pytest -p no:cacheprovider --block-time 1 $(PYTEST_ARGS) > var/blocktime.log 2>&1 || [ $$? -eq 5 ]; } & blocktime=$$!; \
+	echo "python -m pytest --cov $(PYTEST_ARGS), and beside it python -m pytest --block-time 1 $(PYTEST_ARGS) (var/blocktime.log), python -m pytest -m beside $(PYTEST_ARGS) (var/beside.log) and forge test (tests/invariant, var/invariants.log)"; \
+	{ python -m pytest -p no:cacheprovider --block-time 1 $(PYTEST_ARGS) > var/blocktime.log 2>&1 || [ $$? -eq 5 ]; } & blocktime=$$!; \
+	{ USHK_TEST_BESIDE=only python -m pytest -p no:cacheprovider $(PYTEST_ARGS) > var/beside.log 2>&1 || [ $$? -eq 5 ]; } & beside=$$!; \
 	$(MAKE) --no-print-directory test-invariants > var/invariants.log 2>&1 & invariants=$$!; \
 	USHK_TEST_BESIDE=1 python -m pytest --cov --cov-report=term $(COV_FLOOR) $(PYTEST_ARGS) || status=1; \
 	wait $$blocktime || status=1; \
 	echo "python -m pytest --block-time 1 $(PYTEST_ARGS)"; cat var/blocktime.log; \
+	wait $$beside || status=1; \
+	echo "python -m pytest -m beside $(PYTEST_ARGS) (automine, no coverage)"; cat var/beside.log; \
 	wait $$invariants || status=1; \
 	echo "forge test (tests/invariant)"; cat var/invariants.log; \
 	exit $$status

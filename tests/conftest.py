@@ -76,13 +76,24 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[BLOCK_TIME_ENV] = str(seconds)
 
 
-# Set by `make test` for its coverage pass: the tests marked `beside` are left to its block-time
-# pass, which runs them (pytest.ini).
+# Set by `make test` for its passes (pytest.ini, `beside`): "1" in the coverage pass, which skips
+# the tests marked `beside`; "only" in the beside pass, which runs those alone, on automine and
+# without coverage. The token's own tests (tests/contracts) are `beside` too: they measure the
+# contract, not service/ or scripts/, so coverage would only slow them down.
 BESIDE_ENV = "USHK_TEST_BESIDE"
+BESIDE_DIRECTORIES = ("tests/contracts/",)
+
+
+def _deselect(config: pytest.Config, items: list[pytest.Item], kept) -> None:
+    keep = [item for item in items if kept(item)]
+    dropped = [item for item in items if not kept(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    split = os.environ.get(BESIDE_ENV) == "1"
+    split = os.environ.get(BESIDE_ENV)
     for item in items:
         relative = Path(os.path.relpath(Path(str(item.path)).resolve(), ROOT)).as_posix()
         if (
@@ -91,30 +102,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             and item.get_closest_marker("postgres") is None
         ):
             item.add_marker(pytest.mark.blocktime)
+        if relative.startswith(BESIDE_DIRECTORIES):
+            item.add_marker(pytest.mark.beside)
     seconds = block_time(config)
     if seconds is None:
         skip = pytest.mark.skip(reason="runs on a block-time chain only: pytest --block-time 1")
-        beside = pytest.mark.skip(reason=f"{BESIDE_ENV}=1: make test runs it in its block-time pass")
+        beside = pytest.mark.skip(reason=f"{BESIDE_ENV}=1: make test runs it in its beside pass")
         for item in items:
             marker = item.get_closest_marker("blocktime")
             if marker is not None and marker.kwargs.get("only"):
                 item.add_marker(skip)
-            if split and item.get_closest_marker("beside") is not None:
+            if split == "1" and item.get_closest_marker("beside") is not None:
                 item.add_marker(beside)
+        if split == "only":
+            _deselect(config, items, lambda item: item.get_closest_marker("beside") is not None)
         return
     if not config.pluginmanager.hasplugin("ape_test"):
         raise pytest.UsageError("--block-time needs ape's pytest plugin (it starts anvil)")
-
-    def kept(item: pytest.Item) -> bool:
-        return item.get_closest_marker("blocktime") is not None or (
-            split and item.get_closest_marker("beside") is not None
-        )
-
-    keep = [item for item in items if kept(item)]
-    dropped = [item for item in items if not kept(item)]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+    _deselect(config, items, lambda item: item.get_closest_marker("blocktime") is not None)
 
 
 def _rpc(provider, method: str, params: list | None = None):
