@@ -39,6 +39,28 @@ def canonical_message(signed: Mapping[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
+def canonical_batch(confirmations: list[Mapping[str, Any]]) -> bytes:
+    """The bytes a signed batch (`POST /v1/deposits/batch`) is signed over: the canonical JSON
+    of `{"confirmations": [...]}`, each confirmation an object whose leaves are all strings."""
+    for index, confirmation in enumerate(confirmations):
+        if not isinstance(confirmation, Mapping):
+            raise ValueError(f"confirmations[{index}] must be an object")
+        _only_strings(confirmation, f"confirmations[{index}]")
+    return json.dumps(
+        {"confirmations": [dict(c) for c in confirmations]},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    ).encode("utf-8")
+
+
+def sign_batch(key: PrivateKey, confirmations: list[Mapping[str, Any]]) -> str:
+    """Base64 Ed25519 signature over `canonical_batch(confirmations)`."""
+    signature = load_private_key(key).sign(canonical_batch(list(confirmations)))
+    return base64.b64encode(signature).decode("ascii")
+
+
 def load_private_key(key: PrivateKey) -> Ed25519PrivateKey:
     """An Ed25519 private key from a key object, a 32-byte seed, or the seed as hex/base64."""
     if isinstance(key, Ed25519PrivateKey):
