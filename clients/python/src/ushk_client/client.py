@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -78,7 +78,7 @@ BATCH_MAX = 1000  # confirmations in one POST /v1/deposits/batch
 
 
 def signed_batch(
-    confirmations: list[Mapping[str, Any]], key_id: str, private_key: PrivateKey, *, form: str = "batch"
+    confirmations: Sequence[Mapping[str, Any]], key_id: str, private_key: PrivateKey, *, form: str = "batch"
 ) -> dict[str, Any]:
     """The POST /v1/deposits/batch body: signed as one message (`form="batch"`: one signature
     over all the confirmations) or each item signed on its own (`form="items"`)."""
@@ -123,7 +123,7 @@ class _Base:
             raise ValueError("this client has no signing key")
         return signed_request(confirmation, self.key_id, self.private_key)
 
-    def sign_batch(self, confirmations: list[Mapping[str, Any]], form: str = "batch") -> dict[str, Any]:
+    def sign_batch(self, confirmations: Sequence[Mapping[str, Any]], form: str = "batch") -> dict[str, Any]:
         if self.private_key is None or self.key_id is None:
             raise ValueError("this client has no signing key")
         return signed_batch(confirmations, self.key_id, self.private_key, form=form)
@@ -160,7 +160,7 @@ class BankClient(_Base):
         return self.http.post("/v1/deposits/batch", json=body)
 
     def deposit_batch(
-        self, confirmations: list[Mapping[str, Any]], *, form: str = "batch"
+        self, confirmations: Sequence[Mapping[str, Any]], *, form: str = "batch"
     ) -> list[dict[str, Any]]:
         """Sign and post up to 1,000 confirmations in one request (`form`: "batch", one signature
         over the batch, or "items", each signed); the results, one per confirmation in order
@@ -318,7 +318,7 @@ class AsyncBankClient(_Base):
         return await self.http.post("/v1/deposits/batch", json=body)
 
     async def deposit_batch(
-        self, confirmations: list[Mapping[str, Any]], *, form: str = "batch"
+        self, confirmations: Sequence[Mapping[str, Any]], *, form: str = "batch"
     ) -> list[dict[str, Any]]:
         """As `BankClient.deposit_batch`."""
         return _raise_for_error(await self.post_deposit_batch(self.sign_batch(confirmations, form)))[

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -39,7 +39,7 @@ def canonical_message(signed: Mapping[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
-def canonical_batch(confirmations: list[Mapping[str, Any]]) -> bytes:
+def canonical_batch(confirmations: Sequence[Mapping[str, Any]]) -> bytes:
     """The bytes a signed batch (`POST /v1/deposits/batch`) is signed over: the canonical JSON
     of `{"confirmations": [...]}`, each confirmation an object whose leaves are all strings."""
     for index, confirmation in enumerate(confirmations):
@@ -55,7 +55,7 @@ def canonical_batch(confirmations: list[Mapping[str, Any]]) -> bytes:
     ).encode("utf-8")
 
 
-def sign_batch(key: PrivateKey, confirmations: list[Mapping[str, Any]]) -> str:
+def sign_batch(key: PrivateKey, confirmations: Sequence[Mapping[str, Any]]) -> str:
     """Base64 Ed25519 signature over `canonical_batch(confirmations)`."""
     signature = load_private_key(key).sign(canonical_batch(list(confirmations)))
     return base64.b64encode(signature).decode("ascii")
