@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -1741,6 +1742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--output", type=Path, default=OUTPUT, help="where to write the JSON (bench/throughput.json)"
     )
     parser.add_argument("--quick", action="store_true", help="tiny counts (a smoke run)")
+    parser.add_argument(
+        "--batch-count", type=int, default=None, help="deposits of the batch phase (default 100,000)"
+    )
     parser.add_argument("--minter-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=90.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1750,6 +1754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     use_project_tools()
     cfg = Config.quick() if args.quick else Config()
+    if args.batch_count is not None:
+        cfg = dataclasses.replace(cfg, batch_count=args.batch_count)
     with tempfile.TemporaryDirectory(prefix="ushk-throughput-") as tmp:
         result = measure(cfg, Path(tmp))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,8 @@ from service.jsonbody import parse_json_body
 
 logger = logging.getLogger(__name__)
 
+# A batch's items are committed in transactions of this many (see SubmissionWriter._process_batch).
+BATCH_CHUNK = 100
 _RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detected
 _ATTEMPTS = 3
 
@@ -230,28 +232,43 @@ class SubmissionWriter:
         return answers
 
     def _process_batch(self, job: _Job) -> None:
-        """A batch: authenticated and parsed as a whole (a refusal there is the request's answer
-        and changes nothing), then each item in its own savepoint of one transaction, answered
-        as it would be alone. A failure of the transaction as a whole runs the batch again, up
-        to three attempts (every item is idempotent by its reference)."""
-        answer = _with_retries(lambda: self._batch_transaction(job))
-        self.stats.submissions += len(answer.results or ()) or 1
-        _deliver(job, answer)
-
-    def _batch_transaction(self, job: _Job) -> Answer:
-        state = self.state
-        with state.db.session() as session:
-            try:
+        """A batch: authenticated and parsed as a whole, in a read transaction (a refusal there
+        is the request's answer and changes nothing); then its items in transactions of up to
+        `BATCH_CHUNK`, each item in its own savepoint, answered as it would be alone. Between
+        two of them another writer (the minter) may take SQLite's write lock: a batch of 1,000
+        never holds it for the whole batch. A failure of one transaction as a whole runs that
+        one again, up to three attempts; should it still fail, the request's answer is that
+        error, and the items committed before it stay (sending the batch again is safe: every
+        item is idempotent by its reference)."""
+        try:
+            with self.state.db.reading() as session:
                 bank = banks.authenticate_bank(session, job.authorization)
-                items = batch_items(session, state, bank, job.body)
-            except ServiceError as refusal:
-                return Answer(error=refusal)  # nothing was written; rolled back on close
-            self.stats.note_group(len(items))
-            results = []
-            for index, item in enumerate(items):
+                items = batch_items(session, self.state, bank, job.body)
+        except Exception as exc:  # noqa: BLE001 - a refusal (or failure) of the batch as a whole
+            self.stats.submissions += 1
+            _deliver(job, Answer(error=exc))
+            return
+        self.stats.note_group(len(items))
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), BATCH_CHUNK):
+            chunk = items[start : start + BATCH_CHUNK]
+            answer = _with_retries(functools.partial(self._batch_chunk, chunk, start))
+            if answer.error is not None:
+                self.stats.submissions += len(results) + 1
+                _deliver(job, answer)
+                return
+            results.extend(answer.results or ())
+        self.stats.submissions += len(results)
+        _deliver(job, Answer(results=results))
 
-                def work(item: Callable[[], deposits.SubmitOutcome] = item) -> Answer:
-                    return _answer(item())
+    def _batch_chunk(self, items: list[Callable[[Any], deposits.SubmitOutcome]], start: int) -> Answer:
+        """Items `start`... of a batch in one transaction; their results once it has committed."""
+        results = []
+        with self.state.db.session() as session:
+            for index, item in enumerate(items, start):
+
+                def work(item: Callable[[Any], deposits.SubmitOutcome] = item) -> Answer:
+                    return _answer(item(session))
 
                 results.append(item_result(index, self._in_savepoint(session, work)))
             session.commit()
@@ -319,15 +336,16 @@ def _submit_body(
 
 def batch_items(
     session: Any, state: Any, bank: Any, body: bytes
-) -> list[Callable[[], deposits.SubmitOutcome]]:
-    """The batch's items, each to be run as one submission (all at the same time, `now`); a
-    batch refused as a whole raises (malformed, too many items, the batch's signature)."""
+) -> list[Callable[[Any], deposits.SubmitOutcome]]:
+    """The batch's items, each to be run (given the transaction's session) as one submission,
+    all at the same time, `now`; a batch refused as a whole raises (malformed, too many items,
+    the batch's signature, checked here in `session`)."""
     batch = parse_json_body(DepositBatchRequest, body)
     now = state.clock()
     if batch.items is not None:
         # each item is checked exactly as the body of POST /v1/deposits (by the same parser)
         return [
-            functools.partial(_submit_body, session, state, bank, json.dumps(item).encode(), now)
+            functools.partial(_submit_body, state=state, bank=bank, body=json.dumps(item).encode(), now=now)
             for item in batch.items
         ]
     assert batch.key_id is not None and batch.signature is not None and batch.confirmations is not None
@@ -337,7 +355,6 @@ def batch_items(
     return [
         functools.partial(
             deposits.submit_verified,
-            session,
             bank=bank,
             confirmation=confirmation,
             key_id=batch.key_id,
