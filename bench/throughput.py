@@ -1690,8 +1690,8 @@ def table(result: dict) -> str:
         note=f"n={top['minted']}",
     )
     row(
-        "  batch path's share of that ceiling",
-        b["share_of_mint_ceiling"],
+        "  batch path's share of that ceiling (%)",
+        None if b["share_of_mint_ceiling"] is None else round(100 * b["share_of_mint_ceiling"], 1),
         note=f"target >= {TARGETS['batch_share_of_mint_ceiling']:g}: "
         f"{result['verdicts']['batch_share_of_mint_ceiling']}",
     )
