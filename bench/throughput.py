@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -49,6 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +64,15 @@ for _path in (ROOT, ROOT / "tools"):
 OUTPUT = ROOT / "bench" / "throughput.json"
 AMOUNT = "100.00"
 RESIDENTS_PER_BENEFICIARY = 4  # the splitting rule flags 5 distinct residents per beneficiary
-TARGETS = {"paced_accept_p99_ms": 50.0, "minted_per_s": 1000.0, "paced_attestations_per_1000_minted": 10.0}
+TARGETS = {
+    "paced_accept_p99_ms": 50.0,
+    "minted_per_s": 1000.0,
+    "paced_attestations_per_1000_minted": 10.0,
+    # signed batches of 500, first request sent -> last deposit minted, and that against
+    # anvil's own mintBatch rate in the same run
+    "batch_deposits_per_s": 2000.0,
+    "batch_share_of_mint_ceiling": 0.25,
+}
 
 
 @dataclass
@@ -85,6 +95,11 @@ class Config:
     redemptions: int = 1500
     profile_requests: int = 300
     mint_timeout: float = 90.0
+    batch_count: int = 100_000
+    batch_size: int = 500
+    batch_connections: int = 2  # batch requests in flight per bank
+    batch_timeout: float = 900.0
+    mint_ceiling_count: int = 20_000
 
     @classmethod
     def quick(cls) -> Config:
@@ -105,6 +120,11 @@ class Config:
             redemptions=6,
             profile_requests=5,
             mint_timeout=30.0,
+            batch_count=12,
+            batch_size=5,
+            batch_connections=1,
+            batch_timeout=60.0,
+            mint_ceiling_count=10,
         )
 
 
@@ -338,12 +358,18 @@ class Workload:
         return cls(banks, [Account.from_key(holder_key(i)).address for i in range(holders)])
 
     def body(self, phase: str, k: int, bank: BankCreds) -> bytes:
-        from service.client import build_confirmation, signed_request
+        from service.client import signed_request
+
+        confirmation = self.confirmation(phase, k)
+        return json.dumps(signed_request(confirmation, bank.key_id, bank.seed)).encode()
+
+    def confirmation(self, phase: str, k: int, amount: str = AMOUNT) -> dict[str, Any]:
+        from service.client import build_confirmation
 
         resident = k % (len(self.holders) * RESIDENTS_PER_BENEFICIARY)
-        confirmation = build_confirmation(
+        return build_confirmation(
             reference=f"tp-{self.run}-{phase}-{k}",
-            amount=AMOUNT,
+            amount=amount,
             value_date=self.value_date,
             beneficiary=self.holders[resident // RESIDENTS_PER_BENEFICIARY],
             id_type="hkid",
@@ -351,7 +377,6 @@ class Workload:
             category="hk",
             purpose_code="INVS",
         )
-        return json.dumps(signed_request(confirmation, bank.key_id, bank.seed)).encode()
 
     def bodies(self, phase: str, count: int, workers: int) -> list[list[bytes]]:
         """`count` bodies dealt to `workers` lists; worker w signs as bank w mod len(banks)."""
@@ -399,13 +424,13 @@ class LoadClient:
     on this machine, more than the service it would measure; this costs a few hundred µs, like a
     wrk-style load tool."""
 
-    def __init__(self, url: str, api_key: str, connections: int) -> None:
+    def __init__(self, url: str, api_key: str, connections: int, path: str = "/v1/deposits") -> None:
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.head = (
-            f"POST /v1/deposits HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
         ).encode()
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -553,6 +578,145 @@ def accept_phase(
     else:
         result = asyncio.run(paced(stack.service_url, work.banks, bodies, rate=rate))
     return result, before, outbox.max_seq()
+
+
+# ---- batches end to end: POST /v1/deposits/batch to minted on chain -----------------------------
+
+BATCH_AMOUNT = "1.00"  # 100,000 of them stay far inside the minter's allowance
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+async def _post_batches(
+    url: str, banks: list[BankCreds], bodies: list[tuple[int, bytes]], connections: int
+) -> list[int]:
+    """Posts each (bank index, batch body), at most `connections` at a time per bank; statuses."""
+    clients = [LoadClient(url, b.api_key, connections, path="/v1/deposits/batch") for b in banks]
+    try:
+        return list(await asyncio.gather(*(clients[b].post(body) for b, body in bodies)))
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+def batch_phase(
+    stack: BenchStack, work: Workload, count: int, *, batch: int, connections: int, timeout: float
+) -> dict[str, Any]:
+    """`count` deposits in signed batches of `batch` (one signature per batch, the banks in turn),
+    posted with `connections` requests in flight per bank, the minter running: from the first
+    request sent to the last deposit minted on chain."""
+    from service.client import signed_batch
+
+    bodies = []
+    for n, start in enumerate(range(0, count, batch)):
+        bank = n % len(work.banks)
+        confirmations = [
+            work.confirmation("batch", k, BATCH_AMOUNT) for k in range(start, min(count, start + batch))
+        ]
+        creds = work.banks[bank]
+        bodies.append((bank, json.dumps(signed_batch(confirmations, creds.key_id, creds.seed)).encode()))
+    outbox = Outbox(stack.db_path)
+    before = outbox.max_seq()
+    sent_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    statuses = asyncio.run(_post_batches(stack.service_url, work.banks, bodies, connections))
+    answered = time.perf_counter() - started
+    last = outbox.max_seq()
+    counts = outbox.wait_settled(before, last, timeout)
+    rows = outbox.times(before, last)
+    minted_at = max((_as_utc(r[3]) for r in rows), default=sent_at)
+    end_to_end = (minted_at - sent_at).total_seconds()
+    sizes = outbox.batches(before, last)
+    return {
+        "deposits": count,
+        "batch": batch,
+        "requests": len(bodies),
+        "request_statuses": {str(k): v for k, v in sorted(Counter(statuses).items())},
+        "statuses": counts,
+        "minted": len(rows),
+        "all_answered_s": round(answered, 3),
+        "accepted_per_s": _rate(counts.get("minted", 0) + counts.get("accepted", 0), answered),
+        "first_request_to_last_minted_s": round(end_to_end, 3),
+        "deposits_per_s": _rate(len(rows), end_to_end),
+        "mint_batches": len(sizes),
+        "mint_batch_size_mean": round(sum(sizes) / len(sizes), 1) if sizes else None,
+    }
+
+
+def mint_ceiling(
+    rpc_url: str,
+    token: str,
+    minter_key: str,
+    attestor_key: str,
+    holders: list[str],
+    count: int,
+    *,
+    batch: int,
+) -> dict:
+    """anvil's own rate of `mintBatch`: `count` mints of one unit in batches of `batch`, by the
+    minter's key, to the benchmark's holders, under fresh deposit ids: pre-signed (gas from one
+    estimate), sent a few at a time, timed from the first send to the last mined. Inside an
+    `evm_snapshot` reverted afterwards, so the chain is as before: first the attestor's key
+    attests reserves far above the supply (not timed), then the mints (no supply nobody
+    deposited is left; the workers process, which holds the minter's key, must be stopped)."""
+    import httpx
+    from eth_account import Account
+    from eth_utils import to_checksum_address
+
+    from service.chain.token import Token, encode_mint_batch
+
+    account = Account.from_key(minter_key)
+    token = to_checksum_address(token)
+    with httpx.Client(base_url=rpc_url, timeout=30) as http:
+        snapshot = _rpc(http, "evm_snapshot", [])
+        try:
+            attestor = Account.from_key(attestor_key)
+            Token(rpc_url, token).transact(attestor, "attestReserves", 2**100, bytes(32), bytes(32))
+            chain_id = int(_rpc(http, "eth_chainId", []), 16)
+            base_fee = int(_rpc(http, "eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16)
+            nonce = int(_rpc(http, "eth_getTransactionCount", [account.address, "pending"]), 16)
+            calls = []
+            for start in range(0, count, batch):
+                items = [
+                    (holders[k % len(holders)], 1, os.urandom(32))
+                    for k in range(start, min(count, start + batch))
+                ]
+                calls.append("0x" + encode_mint_batch(items).hex())
+            gas = int(
+                _rpc(http, "eth_estimateGas", [{"from": account.address, "to": token, "data": calls[0]}]), 16
+            )
+            raws = []
+            for data in calls:
+                tx = {
+                    "type": 2,
+                    "chainId": chain_id,
+                    "nonce": nonce,
+                    "to": token,
+                    "value": 0,
+                    "data": data,
+                    "gas": gas + gas // 5,
+                    "maxFeePerGas": 4 * base_fee + 10**9,
+                    "maxPriorityFeePerGas": 10**9,
+                }
+                nonce += 1
+                raws.append("0x" + bytes(account.sign_transaction(tx).raw_transaction).hex())
+            elapsed, stalls = _send_paced(http, raws, batch=1, max_pending=4, timeout=120)
+            final = int(_rpc(http, "eth_getTransactionCount", [account.address, "latest"]), 16)
+            if final != nonce:
+                raise RuntimeError("not every mintBatch was mined")
+        finally:
+            _rpc(http, "evm_revert", [snapshot])
+    return {
+        "minted": count,
+        "batch": batch,
+        "transactions": len(raws),
+        "gas_per_batch": gas,
+        "seconds": round(elapsed, 3),
+        "minted_per_s": _rate(count, elapsed),
+        "stalls_cleared_with_evm_mine": stalls,
+    }
 
 
 # ---- the minter on a backlog -------------------------------------------------------------------
@@ -1304,8 +1468,45 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
             )
         )
 
+        log(
+            f"batches end to end: {cfg.batch_count} deposits in signed batches of {cfg.batch_size}, "
+            "minter running"
+        )
+        batches = batch_phase(
+            stack,
+            work,
+            cfg.batch_count,
+            batch=cfg.batch_size,
+            connections=cfg.batch_connections,
+            timeout=cfg.batch_timeout,
+        )
+        log(
+            f"  {batches['deposits_per_s']}/s first request -> last minted "
+            f"({batches['first_request_to_last_minted_s']} s; all answered in {batches['all_answered_s']} s)"
+        )
+
         log("the stack's workers process (minter, watcher, reconciler, attestor) stopped")
         stack.stack.stop_workers()
+        from run_stack import ATTESTOR, DEV_ACCOUNTS, MINTER
+
+        log(
+            f"ceiling: {cfg.mint_ceiling_count} mints in mintBatch of {batch_size} straight to anvil (reverted)"
+        )
+        mint_top = mint_ceiling(
+            stack.rpc_url,
+            stack.token,
+            DEV_ACCOUNTS[MINTER][1],
+            DEV_ACCOUNTS[ATTESTOR][1],
+            work.holders,
+            cfg.mint_ceiling_count,
+            batch=batch_size,
+        )
+        share = (
+            round(batches["deposits_per_s"] / mint_top["minted_per_s"], 3)
+            if mint_top["minted_per_s"]
+            else None
+        )
+        log(f"  {mint_top['minted_per_s']}/s; the batch path reaches {share} of it")
         log(f"accept, closed loop without the minter: {cfg.backlog_count} deposits (the backlog)")
         backlog, first, last = accept_phase(
             stack, work, "backlog", cfg.backlog_count, clients=cfg.clients, max_seconds=cfg.backlog_seconds
@@ -1355,7 +1556,12 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         "end_to_end_paced": pace_mint,
         "minter_process_backlog": minter,
     }
-    out["ceiling"] = {"erc20_transfers": ceiling}
+    out["ceiling"] = {"erc20_transfers": ceiling, "mint_batch": mint_top}
+    out["batch_end_to_end"] = {
+        **batches,
+        "mint_ceiling_per_s": mint_top["minted_per_s"],
+        "share_of_mint_ceiling": share,
+    }
     out["redemptions"] = {"watcher_backlog": redemptions}
     out["where_time_goes"] = {"accept_in_process": profile, "minter": breakdown}
     out["targets"] = TARGETS
@@ -1366,6 +1572,10 @@ def measure(cfg: Config, var: Path, *, log: Callable[[str], None] = say) -> dict
         "minted_per_s": _verdict(
             minter.get("minted_per_s_from_first_claim"), TARGETS["minted_per_s"], lower=False
         ),
+        "batch_deposits_per_s": _verdict(
+            batches["deposits_per_s"], TARGETS["batch_deposits_per_s"], lower=False
+        ),
+        "batch_share_of_mint_ceiling": _verdict(share, TARGETS["batch_share_of_mint_ceiling"], lower=False),
         "paced_attestations_per_1000_minted": _verdict(
             pace_mint.get("attestations_per_1000_minted"),
             TARGETS["paced_attestations_per_1000_minted"],
@@ -1467,6 +1677,24 @@ def table(result: dict) -> str:
         c["transfers_per_s"],
         note=f"n={c['transfers']}",
     )
+    b, top = result["batch_end_to_end"], result["ceiling"]["mint_batch"]
+    row(
+        f"batches of {b['batch']}: deposits/s, first request -> last minted",
+        b["deposits_per_s"],
+        note=f"n={b['minted']}, target >= {TARGETS['batch_deposits_per_s']:g}/s: "
+        f"{result['verdicts']['batch_deposits_per_s']}",
+    )
+    row(
+        f"ceiling: anvil mintBatch of {top['batch']}, mints/s (reverted after)",
+        top["minted_per_s"],
+        note=f"n={top['minted']}",
+    )
+    row(
+        "  batch path's share of that ceiling (%)",
+        None if b["share_of_mint_ceiling"] is None else round(100 * b["share_of_mint_ceiling"], 1),
+        note=f"target >= {TARGETS['batch_share_of_mint_ceiling']:g}: "
+        f"{result['verdicts']['batch_share_of_mint_ceiling']}",
+    )
     r = result["redemptions"]["watcher_backlog"]
     row(
         "redemptions/s processed into payouts (events -> payout rows)",
@@ -1514,6 +1742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--output", type=Path, default=OUTPUT, help="where to write the JSON (bench/throughput.json)"
     )
     parser.add_argument("--quick", action="store_true", help="tiny counts (a smoke run)")
+    parser.add_argument(
+        "--batch-count", type=int, default=None, help="deposits of the batch phase (default 100,000)"
+    )
     parser.add_argument("--minter-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=90.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1523,6 +1754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     use_project_tools()
     cfg = Config.quick() if args.quick else Config()
+    if args.batch_count is not None:
+        cfg = dataclasses.replace(cfg, batch_count=args.batch_count)
     with tempfile.TemporaryDirectory(prefix="ushk-throughput-") as tmp:
         result = measure(cfg, Path(tmp))
     args.output.parent.mkdir(parents=True, exist_ok=True)

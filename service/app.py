@@ -66,18 +66,20 @@ def load_policy(settings: Settings) -> Policy:
 class BodyLimitMiddleware:
     """Refuse request bodies larger than `max_bytes` with 413 before they reach the app."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}  # a larger limit for these exact paths (deposit batches)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.per_path.get(scope.get("path", ""), self.max_bytes)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = True
                 if too_big:
@@ -90,7 +92,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise _BodyTooLarge()
             return message
 
@@ -255,7 +257,11 @@ def create_app(
     app.state.ushk = state
     install_error_handlers(app)
     app.add_middleware(AnswerCacheMiddleware, seconds=settings.public_answer_seconds)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        per_path={"/v1/deposits/batch": settings.max_batch_request_bytes},
+    )
     app.add_middleware(RequestMiddleware, metrics=request_metrics)
     if settings.test_route_log is not None:
         app.add_middleware(RouteLogMiddleware, path=settings.test_route_log)

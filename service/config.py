@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
 
     max_request_bytes: int = 64 * 1024
+    # POST /v1/deposits/batch: up to 1,000 confirmations (with CDD and IVMS101 data, ~2 KiB each).
+    max_batch_request_bytes: int = 4 * 1024 * 1024
     # Deposit submissions committed together by the writer thread (service/deposits/writer.py).
     accept_batch_max: int = Field(default=32, ge=1, le=1000)
     log_level: str = "INFO"

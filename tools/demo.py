@@ -1,9 +1,9 @@
 """`make demo`: the demo bank sends signed deposit confirmations to a running `make run`.
 
 It sends three ordinary deposits, a replay of one of them, a mainland resident's purchases up to
-and past the US$50,000 annual quota, and prints each answer, then waits for the mints and prints
-the beneficiaries' balances read from the chain. Then the first holder redeems US$100.00 to a
-payout account the demo bank registered: the service's watcher turns the redemption into a
+and past the US$50,000 annual quota, a signed batch of three (one request), and prints each
+answer, then waits for the mints and prints the beneficiaries' balances read from the chain.
+Then the first holder redeems US$100.00 to a payout account the demo bank registered: the service's watcher turns the redemption into a
 payout, and the bank settles it with a signed confirmation. Then it prints the public page's URL
 and runs `ushk verify`.
 
@@ -121,8 +121,26 @@ def main() -> None:
     quota = client.quota(id_type="prc_id", id_number=mainland["id_number"], category="mainland")
     print(f"  mainland resident's quota: {json.dumps(quota)}")
 
+    batch = [
+        build_confirmation(
+            reference=f"demo-{run}-b{i}",
+            amount=f"{100 + i}.00",
+            value_date=time.strftime("%Y-%m-%d"),
+            beneficiary=HOLDERS[0],
+            id_number=f"A{run}1",  # the first deposit's resident: no new funder of HOLDERS[0]
+            purpose_code="INVS",
+            **hk,
+        )
+        for i in range(3)
+    ]
+    results = client.deposit_batch(batch)  # one request, one signature over the three
+    shown = ", ".join(
+        f"{r['status']} {r.get('deposit', r.get('error', {})).get('status', '')}" for r in results
+    )
+    print(f"  {'a signed batch of 3 (POST /v1/deposits/batch)':<44} {shown}")
+
     print("Waiting for the mints...")
-    accepted = [f"demo-{run}-{i}" for i in (1, 2, 3, 4)]
+    accepted = [f"demo-{run}-{i}" for i in (1, 2, 3, 4)] + [c["reference"] for c in batch]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         states = {ref: client.get_deposit(ref) for ref in accepted}

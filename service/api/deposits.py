@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -21,13 +22,21 @@ from service.banks.service import BankDisabled
 from service.deposits import repository
 from service.deposits import service as deposits
 from service.deposits.models import DepositStatus
-from service.deposits.schemas import DepositList, DepositOut, DepositRequest
+from service.deposits.schemas import (
+    DepositBatchOut,
+    DepositBatchRequest,
+    DepositList,
+    DepositOut,
+    DepositRequest,
+)
 from service.errors import DatabaseBusy, NotAuthenticated, PayloadTooLarge, error_responses
 from service.jsonbody import request_body_openapi
 from service.money import InvalidAmount
 from service.quota.identity import InvalidResident
 
 router = APIRouter(prefix="/v1/deposits", tags=["deposits"])
+# What any submission (one confirmation or a batch) can be refused with before its content counts.
+_SUBMISSION_ERRORS = (NotAuthenticated, BankDisabled, PayloadTooLarge, DatabaseBusy)
 
 
 @router.post(
@@ -41,10 +50,7 @@ router = APIRouter(prefix="/v1/deposits", tags=["deposits"])
     responses={
         200: {"model": DepositOut, "description": "Identical replay: the stored deposit"},
         **error_responses(
-            NotAuthenticated,
-            BankDisabled,
-            PayloadTooLarge,
-            DatabaseBusy,
+            *_SUBMISSION_ERRORS,
             InvalidAmount,
             InvalidResident,
             *deposits.SUBMIT_ERRORS,
@@ -69,6 +75,32 @@ async def submit_deposit(request: Request, credentials: BankCredentials, state: 
         status_code=201 if answer.created else 200,
         media_type="application/json",
         headers=headers,
+    )
+
+
+@router.post(
+    "/batch",
+    status_code=200,
+    response_model=DepositBatchOut,
+    summary="Submit up to 1,000 deposit confirmations, each answered on its own",
+    openapi_extra={"requestBody": request_body_openapi(DepositBatchRequest)},
+    responses=error_responses(*_SUBMISSION_ERRORS, *deposits.BATCH_ERRORS),
+)
+async def submit_deposit_batch(request: Request, credentials: BankCredentials, state: StateDep) -> Response:
+    """Up to 1,000 confirmations, either each signed (`items`: each the body of `POST
+    /v1/deposits`) or signed as one message (`key_id`, `signature`, `confirmations`; see
+    docs/bank-api.md for the signed bytes). The answer is 200 with one result per item, in
+    order: `index`, `status` (what `POST /v1/deposits` answers for that item alone: 201, 200
+    for a replay, or its error's status) and the `deposit` or the `error`. A batch refused as a
+    whole (credentials, not JSON, wrong shape, no item or over 1,000, the batch signature) is a
+    4xx that changes nothing. Replaying a batch replays each item."""
+    answer = await state.writer.submit_batch(bearer_header(credentials), await request.body())
+    if answer.error is not None:
+        raise answer.error
+    return Response(
+        json.dumps({"results": answer.results}, separators=(",", ":")).encode(),
+        status_code=200,
+        media_type="application/json",
     )
 
 

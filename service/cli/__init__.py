@@ -19,6 +19,7 @@ from service.cli import (
     banks,
     deposits,
     dev,
+    imports,
     minting,
     monitor,
     quota,
@@ -30,6 +31,8 @@ from service.cli import (
     verify,
     webhooks,
 )
+
+deposits.deposits.add_command(imports.deposits_import)  # `ushk deposits import`, a bank's tool
 
 
 @click.group(name="ushk")

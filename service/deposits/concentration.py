@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.banks.models import Bank, BankRecord
+from service.db import transaction_cache
 from service.errors import ServiceError
 from service.ledger import CUSTODY_PREFIX
 from service.ledger.models import LedgerAccount, LedgerLine
@@ -19,14 +20,31 @@ from service.quota.policy import Policy
 
 
 def custody_by_bank(session: Session) -> dict[int, int]:
-    """Each bank's custody (cents), from the ledger's custody accounts only."""
-    rows = session.execute(
-        select(LedgerAccount.bank_id, func.coalesce(func.sum(LedgerLine.amount_cents), 0))
+    """Each bank's custody (cents), from the ledger's custody accounts only.
+
+    Summed once per transaction; later in the same transaction (the deposits of a writer group
+    or a batch, each checked in turn) only the ledger lines added since are summed and added,
+    so that checking n deposits does not read the whole ledger n times. Ledger lines are never
+    updated or deleted; a savepoint rolled back drops the cache with the others."""
+    cache = transaction_cache(session, "custody_by_bank")
+    last = cache.get("last_line", 0)
+    query = (
+        select(
+            LedgerAccount.bank_id,
+            func.coalesce(func.sum(LedgerLine.amount_cents), 0),
+            func.max(LedgerLine.id),
+        )
         .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code.startswith(CUSTODY_PREFIX))
+        .where(LedgerAccount.code.startswith(CUSTODY_PREFIX), LedgerLine.id > last)
         .group_by(LedgerAccount.bank_id)
-    ).all()
-    return {int(cast(int, bank_id)): int(total) for bank_id, total in rows}
+    )
+    totals: dict[int, int] = cache.setdefault("totals", {})
+    for bank_id, total, newest in session.execute(query).all():
+        key = int(cast(int, bank_id))
+        totals[key] = totals.get(key, 0) + int(total)
+        last = max(last, int(newest))
+    cache["last_line"] = last
+    return dict(totals)
 
 
 class CustodianConcentration(ServiceError):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit, DepositRecord
@@ -129,3 +136,68 @@ def deposit_json(deposit: Deposit) -> dict:
 class DepositList(BaseModel):
     items: list[DepositOut]
     next_after: int | None
+
+
+# ---- POST /v1/deposits/batch (docs/bank-api.md, "Batches") ----------------------------------
+
+BATCH_MAX = 1000  # confirmations in one batch
+
+
+_BATCH_ITEMS = Field(
+    default=None,
+    min_length=1,
+    max_length=BATCH_MAX,
+    description="Form 1: each item a signed deposit request, exactly the body of POST /v1/deposits.",
+)
+_BATCH_CONFIRMATIONS = Field(
+    default=None,
+    min_length=1,
+    max_length=BATCH_MAX,
+    description='Form 2: the confirmations, signed together by `signature` (over the canonical JSON of {"confirmations": [...]}).',
+)
+
+
+class DepositBatchRequest(BaseModel):
+    """Either form of a batch: `{"items": [...]}`, each item signed on its own (and checked on
+    its own, a malformed item included), or `{"key_id", "signature", "confirmations": [...]}`,
+    signed as one message: `signature` is the bank's key `key_id` over the canonical JSON of
+    `{"confirmations": [...]}` (the body without `key_id` and `signature`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    items: Annotated[list[dict[str, Any]] | None, _BATCH_ITEMS]
+    key_id: Text | None = None
+    signature: Annotated[str, StringConstraints(strict=True, max_length=128)] | None = None
+    confirmations: Annotated[list[ConfirmationIn] | None, _BATCH_CONFIRMATIONS]
+
+    @model_validator(mode="after")
+    def _one_form(self) -> DepositBatchRequest:
+        signed = (self.key_id, self.signature, self.confirmations)
+        if self.items is not None:
+            if any(value is not None for value in signed):
+                raise ValueError("either items, or key_id, signature and confirmations; not both")
+        elif any(value is None for value in signed):
+            raise ValueError("items, or key_id, signature and confirmations, are required")
+        return self
+
+    def signed_payload(self) -> dict[str, Any]:
+        """What the signature of a signed batch is over (encoded by `canonical_batch`)."""
+        assert self.confirmations is not None
+        return {"confirmations": [c.signed_payload() for c in self.confirmations]}
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class DepositBatchResult(BaseModel):
+    """One item's answer: the status and body `POST /v1/deposits` gives for it alone."""
+
+    index: int
+    status: int
+    deposit: DepositOut | None = None
+    error: ErrorOut | None = None
+
+
+class DepositBatchOut(BaseModel):
+    results: list[DepositBatchResult]

@@ -37,6 +37,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +51,27 @@ from service.banks.repository import signing_key_state
 from service.config import Settings
 from service.db import Prepared
 from service.deposits import concentration, repository
+from service.deposits.errors import (  # re-exported: deposits.UnknownKey, ...
+    AmountAboveMaximum,
+    BankSingleLimitExceeded,
+    DepositNotFound,
+    InvalidAddress,
+    InvalidPurposeCode,
+    InvalidReference,
+    InvalidSignature,
+    InvalidValueDate,
+    KeyRetired,
+    ReferenceConflict,
+    UnknownKey,
+    UnsupportedCurrency,
+    ValueDateOutOfRange,
+    check_value_date_window,
+)
 from service.deposits.ids import deposit_id_hex
 from service.deposits.models import Deposit, DepositRecord, DepositStatus
-from service.deposits.schemas import DepositRequest, deposit_json
+from service.deposits.schemas import ConfirmationIn, DepositRequest, deposit_json
 from service.deposits.signing import canonical_confirmation, verify_signature
-from service.errors import NotFound, ServiceError
+from service.errors import ServiceError
 from service.evm import parse_address
 from service.money import format_cents, parse_amount
 from service.quota import service as quota
@@ -71,122 +88,6 @@ from service.webhooks import service as webhooks
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _PURPOSE = re.compile(r"[A-Z0-9]{1,35}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-class UnknownKey(ServiceError):
-    """`key_id` is not a confirmation key of this bank."""
-
-    status_code = 403
-    code = "unknown_key"
-    message = "key_id is not a confirmation key of this bank."
-
-
-class KeyRetired(ServiceError):
-    """`key_id` names a retired confirmation key."""
-
-    status_code = 403
-    code = "key_retired"
-    message = "key_id names a retired confirmation key."
-
-
-class InvalidSignature(ServiceError):
-    """The signature does not verify over the canonical encoding (of the confirmation or the
-    settlement)."""
-
-    status_code = 403
-    code = "invalid_signature"
-    message = "The signature does not verify over the canonical encoding of the confirmation."
-
-
-class ReferenceConflict(ServiceError):
-    """The reference was used for a different confirmation."""
-
-    status_code = 409
-    code = "reference_conflict"
-    message = "This reference was already used for a different confirmation."
-
-
-class InvalidReference(ServiceError):
-    """Reference format."""
-
-    status_code = 422
-    code = "invalid_reference"
-    message = "reference must be 1-64 characters: letters, digits, '.', '_', ':' or '-'."
-
-
-class AmountAboveMaximum(ServiceError):
-    """Above the service's single-deposit maximum."""
-
-    status_code = 422
-    code = "amount_above_maximum"
-
-
-class BankSingleLimitExceeded(ServiceError):
-    """Above this bank's single-deposit maximum."""
-
-    status_code = 422
-    code = "bank_single_limit_exceeded"
-
-
-class UnsupportedCurrency(ServiceError):
-    """Currency is not `USD`."""
-
-    status_code = 422
-    code = "unsupported_currency"
-    message = "currency must be USD."
-
-
-class InvalidValueDate(ServiceError):
-    """Value date not `YYYY-MM-DD`, or no such day."""
-
-    status_code = 422
-    code = "invalid_value_date"
-    message = "value_date must be an ISO date, YYYY-MM-DD."
-
-
-class ValueDateOutOfRange(ServiceError):
-    """Value date outside the policy's window around today (default: more than 30 days before
-    or 1 day after today in Hong Kong)."""
-
-    status_code = 422
-    code = "value_date_out_of_range"
-    message = "value_date is outside the window the policy accepts around today."
-
-
-def check_value_date_window(policy: Policy, value_date: dt.date, now: dt.datetime) -> dt.date:
-    """`value_date` if it lies in the policy's window around the day of `now`
-    (`ValueDateOutOfRange` otherwise)."""
-    window = policy.value_dates
-    first, last = window.bounds(now)
-    if not first <= value_date <= last:
-        raise ValueDateOutOfRange(
-            f"value_date must be from {first.isoformat()} to {last.isoformat()}: at most "
-            f"{window.max_days_past} days before and {window.max_days_future} after today "
-            f"({window.timezone.key})"
-        )
-    return value_date
-
-
-class InvalidAddress(ServiceError):
-    """Not an address, a bad EIP-55 checksum, or the zero address."""
-
-    status_code = 422
-    code = "invalid_address"
-
-
-class InvalidPurposeCode(ServiceError):
-    """Purpose code format."""
-
-    status_code = 422
-    code = "invalid_purpose_code"
-    message = "purpose_code must be 1-35 uppercase letters or digits (e.g. ISO 20022 INVS)."
-
-
-class DepositNotFound(NotFound):
-    """No deposit with this reference for this bank."""
-
-    code = "deposit_not_found"
-    message = "No deposit with this reference for this bank."
 
 
 # Errors a submission can end with, for OpenAPI.
@@ -213,6 +114,9 @@ SUBMIT_ERRORS: tuple[type[ServiceError], ...] = (
     banks.BankDailyLimitExceeded,
     *travel_rule.ERRORS,
 )
+# Errors that refuse a batch as a whole, besides authentication and the body's shape: its
+# signature (POST /v1/deposits/batch, the signed form); each item's own are its result's.
+BATCH_ERRORS: tuple[type[ServiceError], ...] = (UnknownKey, KeyRetired, InvalidSignature)
 # Refusals that are recorded as a rejected deposit (the policy decisions, steps 5-8).
 RECORDED_REFUSALS: tuple[type[ServiceError], ...] = (
     quota.CategoryNotEligible,
@@ -274,16 +178,18 @@ def check_bank_signature(
     payload: dict,
     signature: str,
     invalid: type[ServiceError] = InvalidSignature,
+    encode: Callable[[Any], bytes] = canonical_confirmation,
 ) -> bytes:
     """Checks that `signature` is the bank's active key `key_id` over the canonical encoding of
-    `payload` (a deposit confirmation, a payout settlement); returns that encoding."""
+    `payload` (a deposit confirmation, a payout settlement, a signed batch of confirmations:
+    `encode`); returns that encoding."""
     key = signing_key_state(session, bank.id, key_id) if banks.is_key_id(key_id) else None
     if key is None:
         raise UnknownKey()
     public_key, retired_at = key
     if retired_at is not None:
         raise KeyRetired()
-    message = canonical_confirmation(payload)
+    message = encode(payload)
     if not verify_signature(public_key, message, signature):
         raise invalid()
     return message
@@ -302,13 +208,37 @@ def submit(
 
     Raises a ServiceError for refusals that change nothing. Returns the outcome otherwise; the
     caller commits, then raises `outcome.error` if there is one."""
-    confirmation = request.confirmation
-    actor = actor_for(bank)
-
     # 2. key and signature
     message = check_bank_signature(
-        session, bank, request.key_id, confirmation.signed_payload(), request.signature
+        session, bank, request.key_id, request.confirmation.signed_payload(), request.signature
     )
+    return submit_verified(
+        session,
+        bank=bank,
+        confirmation=request.confirmation,
+        key_id=request.key_id,
+        message=message,
+        settings=settings,
+        policy=policy,
+        now=now,
+    )
+
+
+def submit_verified(
+    session: Session,
+    *,
+    bank: Bank | BankRecord,
+    confirmation: ConfirmationIn,
+    key_id: str,
+    message: bytes,
+    settings: Settings,
+    policy: Policy,
+    now: dt.datetime,
+) -> SubmitOutcome:
+    """Steps 3-9 of `submit` for a confirmation whose signature was checked already: its own
+    (`submit`), or that of the signed batch holding it (`POST /v1/deposits/batch`).
+    `message` is the confirmation's canonical encoding (the idempotency digest's input)."""
+    actor = actor_for(bank)
 
     # 3. idempotency
     if not _REFERENCE.fullmatch(confirmation.reference):
@@ -370,7 +300,7 @@ def submit(
         resident_category=category.name,
         id_type=id_type,
         purpose_code=confirmation.purpose_code,
-        key_id=request.key_id,
+        key_id=key_id,
         created_at=now,
         updated_at=now,
     )  # unique (bank, reference): a concurrent duplicate fails here

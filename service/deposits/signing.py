@@ -39,6 +39,26 @@ def canonical_confirmation(confirmation: Mapping[str, Any]) -> bytes:
     return canonical_json(dict(confirmation))
 
 
+def canonical_batch(payload: Mapping[str, Any]) -> bytes:
+    """The bytes a signed batch's signature is over: canonical JSON of
+    `{"confirmations": [confirmation, ...]}`, each confirmation by the rules above (an object
+    whose leaves are strings), in the order sent. An array under a key no confirmation has, so
+    these bytes are never those of a single confirmation (nor a confirmation's those of a batch)."""
+    if set(payload) != {"confirmations"} or not isinstance(payload["confirmations"], list):
+        raise ValueError('a batch is {"confirmations": [...]}')
+    for index, confirmation in enumerate(payload["confirmations"]):
+        if not isinstance(confirmation, Mapping):
+            raise ValueError(f"confirmations[{index}] must be an object")
+        _only_strings(confirmation, f"confirmations[{index}]")
+    return canonical_json({"confirmations": [dict(c) for c in payload["confirmations"]]})
+
+
+def sign_batch(key: Ed25519PrivateKey | bytes | str, confirmations: list[Mapping[str, Any]]) -> str:
+    """Base64 Ed25519 signature over `canonical_batch({"confirmations": confirmations})`."""
+    signature = load_private_key(key).sign(canonical_batch({"confirmations": list(confirmations)}))
+    return base64.b64encode(signature).decode("ascii")
+
+
 def load_private_key(key: Ed25519PrivateKey | bytes | str) -> Ed25519PrivateKey:
     """An Ed25519 private key from a key object, a 32-byte seed, or the seed as hex/base64."""
     if isinstance(key, Ed25519PrivateKey):

@@ -23,9 +23,13 @@ import asyncio
 import bisect
 import contextlib
 import contextvars
+import datetime as dt
+import functools
+import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,12 +39,19 @@ from service.audit import repository as audit_log
 from service.banks import service as banks
 from service.db import drop_transaction_caches
 from service.deposits import service as deposits
-from service.deposits.schemas import DepositOut, DepositRequest
+from service.deposits.schemas import (
+    DepositBatchRequest,
+    DepositOut,
+    DepositRequest,
+)
+from service.deposits.signing import canonical_batch, canonical_confirmation
 from service.errors import ServiceError
 from service.jsonbody import parse_json_body
 
 logger = logging.getLogger(__name__)
 
+# A batch's items are committed in transactions of this many (see SubmissionWriter._process_batch).
+BATCH_CHUNK = 100
 _RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detected
 _ATTEMPTS = 3
 
@@ -52,6 +63,16 @@ class Answer:
     deposit: DepositOut | None = None
     created: bool = False
     error: BaseException | None = None
+    results: list[dict[str, Any]] | None = None  # a batch's answers, one per item
+
+
+def item_result(index: int, answer: Answer) -> dict[str, Any]:
+    """One batch item's answer: the status and body `POST /v1/deposits` would give it."""
+    if isinstance(answer.error, ServiceError):
+        return {"index": index, "status": answer.error.status_code, **answer.error.body()}
+    assert answer.error is None and answer.deposit is not None
+    status = 201 if answer.created else 200
+    return {"index": index, "status": status, "deposit": answer.deposit.model_dump(mode="json")}
 
 
 @dataclass
@@ -63,6 +84,7 @@ class _Job:
     # the caller's context variables (its request id, service/ops/logs.py): a submission run
     # alone runs in them, so what it logs carries the request's id
     context: contextvars.Context
+    batch: bool = False  # POST /v1/deposits/batch: run on its own, in one transaction
 
 
 _GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
@@ -115,6 +137,14 @@ class SubmissionWriter:
         self._queue.put(job)
         return await job.future
 
+    async def submit_batch(self, authorization: str | None, body: bytes) -> Answer:
+        """Queue one batch (`POST /v1/deposits/batch`) and wait for its answers."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        job = _Job(authorization, body, loop, loop.create_future(), contextvars.copy_context(), batch=True)
+        self._queue.put(job)
+        return await job.future
+
     def queue_depth(self) -> int:
         """Submissions waiting for the writer thread (approximate, for the metrics)."""
         return self._queue.qsize()
@@ -163,6 +193,11 @@ class SubmissionWriter:
                 return
 
     def _process(self, jobs: list[_Job]) -> None:
+        for job in [one for one in jobs if one.batch]:
+            job.context.run(self._process_batch, job)
+        jobs = [one for one in jobs if not one.batch]
+        if not jobs:
+            return
         if len(jobs) == 1:
             jobs[0].context.run(self._process_alone, jobs[0])
             return
@@ -177,16 +212,7 @@ class SubmissionWriter:
             self._deliver(job, answer)
 
     def _process_alone(self, job: _Job) -> None:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                answer = self._transaction([job])[0]
-                break
-            except Exception as exc:  # noqa: BLE001 - retried or answered
-                answer = Answer(error=exc)
-                if not _retryable(exc):
-                    break
-                logger.info("deposit writer: attempt %d failed (%s); retrying", attempt, exc)
-        self._deliver(job, answer)
+        self._deliver(job, _with_retries(lambda: self._transaction([job])[0]))
 
     def _transaction(self, jobs: list[_Job]) -> list[Answer]:
         """One transaction (a savepoint per submission when there are several); the answers once
@@ -200,12 +226,56 @@ class SubmissionWriter:
                     return [Answer(error=refusal)]  # nothing was written; rolled back on close
             else:
                 for job in jobs:
-                    answers.append(self._in_savepoint(session, job))
+                    answers.append(self._in_savepoint(session, functools.partial(self._one, session, job)))
             session.commit()
         self.stats.transactions += 1
         return answers
 
-    def _in_savepoint(self, session: Any, job: _Job) -> Answer:
+    def _process_batch(self, job: _Job) -> None:
+        """A batch: authenticated and parsed as a whole, in a read transaction (a refusal there
+        is the request's answer and changes nothing); then its items in transactions of up to
+        `BATCH_CHUNK`, each item in its own savepoint, answered as it would be alone. Between
+        two of them another writer (the minter) may take SQLite's write lock: a batch of 1,000
+        never holds it for the whole batch. A failure of one transaction as a whole runs that
+        one again, up to three attempts; should it still fail, the request's answer is that
+        error, and the items committed before it stay (sending the batch again is safe: every
+        item is idempotent by its reference)."""
+        try:
+            with self.state.db.reading() as session:
+                bank = banks.authenticate_bank(session, job.authorization)
+                items = batch_items(session, self.state, bank, job.body)
+        except Exception as exc:  # noqa: BLE001 - a refusal (or failure) of the batch as a whole
+            self.stats.submissions += 1
+            _deliver(job, Answer(error=exc))
+            return
+        self.stats.note_group(len(items))
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), BATCH_CHUNK):
+            chunk = items[start : start + BATCH_CHUNK]
+            answer = _with_retries(functools.partial(self._batch_chunk, chunk, start))
+            if answer.error is not None:
+                self.stats.submissions += len(results) + 1
+                _deliver(job, answer)
+                return
+            results.extend(answer.results or ())
+        self.stats.submissions += len(results)
+        _deliver(job, Answer(results=results))
+
+    def _batch_chunk(self, items: list[Callable[[Any], deposits.SubmitOutcome]], start: int) -> Answer:
+        """Items `start`... of a batch in one transaction; their results once it has committed."""
+        results = []
+        with self.state.db.session() as session:
+            for index, item in enumerate(items, start):
+
+                def work(item: Callable[[Any], deposits.SubmitOutcome] = item) -> Answer:
+                    return _answer(item(session))
+
+                results.append(item_result(index, self._in_savepoint(session, work)))
+            session.commit()
+        self.stats.transactions += 1
+        return Answer(results=results)
+
+    def _in_savepoint(self, session: Any, work: Callable[[], Answer]) -> Answer:
         """One submission of a group, in a savepoint that a refusal rolls back. The savepoint is
         the driver's own (SAVEPOINT statements on the transaction's connection), not SQLAlchemy's
         nested transaction (see docs/performance.md, "Group commit in the deposit writer"). That is safe because a refusal
@@ -215,7 +285,7 @@ class SubmissionWriter:
         audit_mark, known = audit_log.pending_count(session), len(session.identity_map)
         raw.execute("SAVEPOINT ushk_submission")
         try:
-            answer = self._one(session, job)
+            answer = work()
         except ServiceError as refusal:
             raw.execute("ROLLBACK TO SAVEPOINT ushk_submission")
             raw.execute("RELEASE SAVEPOINT ushk_submission")
@@ -232,18 +302,69 @@ class SubmissionWriter:
         _deliver(job, answer)
 
     def _one(self, session: Any, job: _Job) -> Answer:
-        state = self.state
         bank = banks.authenticate_bank(session, job.authorization)
-        request = parse_json_body(DepositRequest, job.body)
-        outcome = deposits.submit(
-            session,
+        return _answer(_submit_body(session, self.state, bank, job.body))
+
+
+def _with_retries(transaction: Callable[[], Answer]) -> Answer:
+    """The answer of `transaction()`, run again on a retryable failure (up to `_ATTEMPTS`), or
+    the last failure as the answer."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return transaction()
+        except Exception as exc:  # noqa: BLE001 - retried or answered
+            if not _retryable(exc) or attempt == _ATTEMPTS:
+                return Answer(error=exc)
+            logger.info("deposit writer: attempt %d failed (%s); retrying", attempt, exc)
+    raise AssertionError("unreachable")
+
+
+def _answer(outcome: deposits.SubmitOutcome) -> Answer:
+    return Answer(deposit=DepositOut.of(outcome.deposit), created=outcome.created, error=outcome.error)
+
+
+def _submit_body(
+    session: Any, state: Any, bank: Any, body: bytes, now: dt.datetime | None = None
+) -> deposits.SubmitOutcome:
+    """One signed deposit request (the body of `POST /v1/deposits`, or an item of a batch)."""
+    request = parse_json_body(DepositRequest, body)
+    now = state.clock() if now is None else now
+    return deposits.submit(
+        session, bank=bank, request=request, settings=state.settings, policy=state.policy, now=now
+    )
+
+
+def batch_items(
+    session: Any, state: Any, bank: Any, body: bytes
+) -> list[Callable[[Any], deposits.SubmitOutcome]]:
+    """The batch's items, each to be run (given the transaction's session) as one submission,
+    all at the same time, `now`; a batch refused as a whole raises (malformed, too many items,
+    the batch's signature, checked here in `session`)."""
+    batch = parse_json_body(DepositBatchRequest, body)
+    now = state.clock()
+    if batch.items is not None:
+        # each item is checked exactly as the body of POST /v1/deposits (by the same parser)
+        return [
+            functools.partial(_submit_body, state=state, bank=bank, body=json.dumps(item).encode(), now=now)
+            for item in batch.items
+        ]
+    assert batch.key_id is not None and batch.signature is not None and batch.confirmations is not None
+    deposits.check_bank_signature(
+        session, bank, batch.key_id, batch.signed_payload(), batch.signature, encode=canonical_batch
+    )
+    return [
+        functools.partial(
+            deposits.submit_verified,
             bank=bank,
-            request=request,
+            confirmation=confirmation,
+            key_id=batch.key_id,
+            message=canonical_confirmation(confirmation.signed_payload()),
             settings=state.settings,
             policy=state.policy,
-            now=state.clock(),
+            now=now,
         )
-        return Answer(deposit=DepositOut.of(outcome.deposit), created=outcome.created, error=outcome.error)
+        for confirmation in batch.confirmations
+    ]
 
 
 def _deliver(job: _Job, answer: Answer) -> None:

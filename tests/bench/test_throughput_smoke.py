@@ -60,6 +60,15 @@ def test_every_phase_with_a_few_deposits(tmp_path):
     assert profile["statuses"] == {"201": cfg.profile_requests}
     assert "submit: Ed25519 verify" in profile["parts_ms_per_request"]
 
+    batches = result["batch_end_to_end"]
+    # every deposit of the signed batches was accepted and minted, each batch answered 200
+    assert batches["minted"] == batches["deposits"] == cfg.batch_count
+    assert batches["statuses"] == {"minted": cfg.batch_count}
+    assert batches["request_statuses"] == {"200": -(-cfg.batch_count // cfg.batch_size)}
+    assert batches["deposits_per_s"] > 0 and batches["share_of_mint_ceiling"] > 0
+    top = result["ceiling"]["mint_batch"]
+    assert top["minted"] == cfg.mint_ceiling_count and top["minted_per_s"] > 0
+
     ceiling = result["ceiling"]["erc20_transfers"]
     assert ceiling["transfers"] == cfg.transfers and ceiling["failed"] == 0
 
@@ -81,3 +90,4 @@ def test_every_phase_with_a_few_deposits(tmp_path):
     text = bench.table(result)
     assert "accepted/s" in text and "where time goes" in text
     assert "redemptions/s processed into payouts" in text
+    assert "first request -> last minted" in text and "mintBatch" in text

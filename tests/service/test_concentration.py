@@ -81,3 +81,32 @@ def test_a_deposit_above_the_share_is_refused_once_the_floor_is_passed(env):
     with pytest.raises(CustodianConcentration):
         _submit(env, hsbc, "H-4", "600.00")  # 1700 of 2700: 62.96%
     assert _submit(env, hsbc, "H-5", "300.00").error is None  # 1400 of 2400: 58.33%
+
+
+def test_within_one_batch_each_deposit_counts_those_before_it(env):
+    """The custody is summed once per transaction and then kept up to date: the deposits of
+    one batch (one transaction of items) are each checked against those accepted before them."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.client import signed_batch
+
+    env.policy = dataclasses.replace(
+        env.policy,
+        custody=dataclasses.replace(
+            env.policy.custody, custodian_max_share_bp=6000, concentration_applies_above_cents=100_000
+        ),
+    )
+    hsbc, boc = env.add_bank("hsbc"), env.add_bank("boc")
+    accept(env, boc, 1, prefix="B", amount="1000.00")
+    batch = [confirmation(f"H-{i}", amount="400.00", id_number=f"H{i}") for i in range(5)]
+    app = create_app(env.settings, env.db, policy=env.policy, clock=env.clock)
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/deposits/batch",
+            json=signed_batch(batch, hsbc.key_id, hsbc.seed),
+            headers={"Authorization": f"Bearer {hsbc.api_key}"},
+        )
+    # hsbc 400 of 1400 (29%), 800 of 1800 (44%), 1200 of 2200 (55%), then 1600 of 2600 (62%)
+    codes = [r.get("error", {}).get("code", r["status"]) for r in response.json()["results"]]
+    assert codes == [201, 201, 201, "custodian_concentration", "custodian_concentration"]

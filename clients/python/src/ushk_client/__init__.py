@@ -6,11 +6,19 @@ from ushk_client.client import (
     USHKError,
     build_confirmation,
     build_settlement,
+    signed_batch,
     signed_request,
     signed_settlement,
     signed_statement,
 )
-from ushk_client.signing import canonical_message, load_private_key, public_key_b64, sign
+from ushk_client.signing import (
+    canonical_batch,
+    canonical_message,
+    load_private_key,
+    public_key_b64,
+    sign,
+    sign_batch,
+)
 
 __all__ = [
     "AsyncBankClient",
@@ -18,10 +26,13 @@ __all__ = [
     "USHKError",
     "build_confirmation",
     "build_settlement",
+    "canonical_batch",
     "canonical_message",
     "load_private_key",
     "public_key_b64",
     "sign",
+    "sign_batch",
+    "signed_batch",
     "signed_request",
     "signed_settlement",
     "signed_statement",

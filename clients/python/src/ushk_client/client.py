@@ -16,12 +16,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from ushk_client.signing import PrivateKey, load_private_key
+from ushk_client.signing import PrivateKey, load_private_key, sign_batch
 from ushk_client.signing import sign as sign_confirmation
 
 
@@ -74,6 +74,25 @@ def signed_request(confirmation: Mapping[str, Any], key_id: str, private_key: Pr
     }
 
 
+BATCH_MAX = 1000  # confirmations in one POST /v1/deposits/batch
+
+
+def signed_batch(
+    confirmations: Sequence[Mapping[str, Any]], key_id: str, private_key: PrivateKey, *, form: str = "batch"
+) -> dict[str, Any]:
+    """The POST /v1/deposits/batch body: signed as one message (`form="batch"`: one signature
+    over all the confirmations) or each item signed on its own (`form="items"`)."""
+    if form == "batch":
+        return {
+            "key_id": key_id,
+            "signature": sign_batch(private_key, confirmations),
+            "confirmations": [dict(c) for c in confirmations],
+        }
+    if form == "items":
+        return {"items": [signed_request(c, key_id, private_key) for c in confirmations]}
+    raise ValueError('form must be "batch" or "items"')
+
+
 def _raise_for_error(response: httpx.Response) -> Any:
     if response.status_code < 400:
         return response.json()
@@ -104,6 +123,11 @@ class _Base:
             raise ValueError("this client has no signing key")
         return signed_request(confirmation, self.key_id, self.private_key)
 
+    def sign_batch(self, confirmations: Sequence[Mapping[str, Any]], form: str = "batch") -> dict[str, Any]:
+        if self.private_key is None or self.key_id is None:
+            raise ValueError("this client has no signing key")
+        return signed_batch(confirmations, self.key_id, self.private_key, form=form)
+
 
 class BankClient(_Base):
     def __init__(self, base_url: str, *, timeout: float = 30.0, transport: Any = None, **kwargs: Any) -> None:
@@ -131,6 +155,18 @@ class BankClient(_Base):
     def deposit(self, **fields: Any) -> dict[str, Any]:
         """Build, sign and post a confirmation; the deposit, or USHKError."""
         return _raise_for_error(self.submit(build_confirmation(**fields)))
+
+    def post_deposit_batch(self, body: Mapping[str, Any]) -> httpx.Response:
+        return self.http.post("/v1/deposits/batch", json=body)
+
+    def deposit_batch(
+        self, confirmations: Sequence[Mapping[str, Any]], *, form: str = "batch"
+    ) -> list[dict[str, Any]]:
+        """Sign and post up to 1,000 confirmations in one request (`form`: "batch", one signature
+        over the batch, or "items", each signed); the results, one per confirmation in order
+        (`index`, `status`, and `deposit` or `error`), or USHKError when the batch is refused as a
+        whole."""
+        return _raise_for_error(self.post_deposit_batch(self.sign_batch(confirmations, form)))["results"]
 
     def get_deposit(self, reference: str) -> dict[str, Any]:
         return _raise_for_error(self.http.get(f"/v1/deposits/{reference}"))
@@ -277,6 +313,17 @@ class AsyncBankClient(_Base):
 
     async def deposit(self, **fields: Any) -> dict[str, Any]:
         return _raise_for_error(await self.submit(build_confirmation(**fields)))
+
+    async def post_deposit_batch(self, body: Mapping[str, Any]) -> httpx.Response:
+        return await self.http.post("/v1/deposits/batch", json=body)
+
+    async def deposit_batch(
+        self, confirmations: Sequence[Mapping[str, Any]], *, form: str = "batch"
+    ) -> list[dict[str, Any]]:
+        """As `BankClient.deposit_batch`."""
+        return _raise_for_error(await self.post_deposit_batch(self.sign_batch(confirmations, form)))[
+            "results"
+        ]
 
     async def get_deposit(self, reference: str) -> dict[str, Any]:
         return _raise_for_error(await self.http.get(f"/v1/deposits/{reference}"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -37,6 +37,28 @@ def canonical_message(signed: Mapping[str, Any]) -> bytes:
     return json.dumps(
         dict(signed), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def canonical_batch(confirmations: Sequence[Mapping[str, Any]]) -> bytes:
+    """The bytes a signed batch (`POST /v1/deposits/batch`) is signed over: the canonical JSON
+    of `{"confirmations": [...]}`, each confirmation an object whose leaves are all strings."""
+    for index, confirmation in enumerate(confirmations):
+        if not isinstance(confirmation, Mapping):
+            raise ValueError(f"confirmations[{index}] must be an object")
+        _only_strings(confirmation, f"confirmations[{index}]")
+    return json.dumps(
+        {"confirmations": [dict(c) for c in confirmations]},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    ).encode("utf-8")
+
+
+def sign_batch(key: PrivateKey, confirmations: Sequence[Mapping[str, Any]]) -> str:
+    """Base64 Ed25519 signature over `canonical_batch(confirmations)`."""
+    signature = load_private_key(key).sign(canonical_batch(list(confirmations)))
+    return base64.b64encode(signature).decode("ascii")
 
 
 def load_private_key(key: PrivateKey) -> Ed25519PrivateKey:
