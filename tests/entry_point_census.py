@@ -110,6 +110,8 @@ def command_roots() -> dict[str, click.Group]:
 def all_commands() -> set[str]:
     def walk(group: click.Group, path: list[str]):
         for name, command in group.commands.items():
+            if command.name != name:
+                continue  # an alias (`ushk banks` of `ushk bank`): its commands are counted once
             if isinstance(command, click.Group):
                 yield from walk(command, [*path, name])
             else:

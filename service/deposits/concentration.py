@@ -5,45 +5,98 @@ anything is stored."""
 
 from __future__ import annotations
 
-from typing import cast
+import math
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from service.banks.models import Bank, BankRecord
-from service.db import transaction_cache
+from service.db import READ_ONLY_OPTION, transaction_cache
 from service.errors import ServiceError
 from service.ledger import CUSTODY_PREFIX
 from service.ledger.models import LedgerAccount, LedgerLine
 from service.money import format_cents
 from service.quota.policy import Policy
 
+# Every this many seconds the committed totals are summed again from the whole ledger: line ids
+# come from a sequence, and with several instances on PostgreSQL a line may commit after one with
+# a higher id was read; the recount takes it in.
+FULL_RECOUNT_SECONDS = 60.0
 
-def custody_by_bank(session: Session) -> dict[int, int]:
-    """Each bank's custody (cents), from the ledger's custody accounts only.
 
-    Summed once per transaction; later in the same transaction (the deposits of a writer group
-    or a batch, each checked in turn) only the ledger lines added since are summed and added,
-    so that checking n deposits does not read the whole ledger n times. Ledger lines are never
-    updated or deleted; a savepoint rolled back drops the cache with the others."""
-    cache = transaction_cache(session, "custody_by_bank")
-    last = cache.get("last_line", 0)
-    query = (
+def _custody_query(after: int) -> Select:
+    return (
         select(
             LedgerAccount.bank_id,
             func.coalesce(func.sum(LedgerLine.amount_cents), 0),
             func.max(LedgerLine.id),
         )
         .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code.startswith(CUSTODY_PREFIX), LedgerLine.id > last)
+        .where(LedgerAccount.code.startswith(CUSTODY_PREFIX), LedgerLine.id > after)
         .group_by(LedgerAccount.bank_id)
     )
-    totals: dict[int, int] = cache.setdefault("totals", {})
-    for bank_id, total, newest in session.execute(query).all():
+
+
+def _add(rows: Iterable[Any], totals: dict[int, int], last: int) -> int:
+    for bank_id, total, newest in rows:
         key = int(cast(int, bank_id))
         totals[key] = totals.get(key, 0) + int(total)
         last = max(last, int(newest))
-    cache["last_line"] = last
+    return last
+
+
+@dataclass
+class _Committed:
+    last_line: int = 0
+    totals: dict[int, int] = field(default_factory=dict)
+    counted_at: float = -math.inf
+
+
+_COMMITTED: weakref.WeakKeyDictionary[Engine, _Committed] = weakref.WeakKeyDictionary()
+_COMMITTED_LOCK = threading.Lock()
+
+
+def _committed(engine: Engine) -> tuple[int, dict[int, int]]:
+    """The committed custody per bank and the newest ledger line counted, kept per engine for the
+    process: each call reads, on a connection of its own (what other transactions committed, not
+    the caller's own uncommitted lines), only the lines after the newest counted; the whole
+    ledger only every FULL_RECOUNT_SECONDS."""
+    with _COMMITTED_LOCK:
+        state = _COMMITTED.setdefault(engine, _Committed())
+        if time.monotonic() - state.counted_at >= FULL_RECOUNT_SECONDS:
+            state.last_line, state.totals, state.counted_at = 0, {}, time.monotonic()
+        # a reader's connection: never the writers' lock (on SQLite the caller's transaction
+        # holds it), and it sees only what is committed
+        with engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
+            rows = connection.execute(_custody_query(state.last_line)).all()
+        state.last_line = _add(rows, state.totals, state.last_line)
+        return state.last_line, dict(state.totals)
+
+
+def custody_by_bank(session: Session) -> dict[int, int]:
+    """Each bank's custody (cents), from the ledger's custody accounts only.
+
+    A transaction starts from the process's committed totals (`_committed`: only new lines read)
+    and adds the lines after them that it sees (its own, uncommitted); later in the same
+    transaction (the deposits of a writer group or a batch, each checked in turn) only the lines
+    added since are summed. So a check costs a read of the lines since the last one, not of the
+    whole ledger. Ledger lines are never updated or deleted; a savepoint rolled back drops the
+    transaction's cache with the others."""
+    cache = transaction_cache(session, "custody_by_bank")
+    if "totals" not in cache:
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        cache["last_line"], cache["totals"] = _committed(engine)
+    totals: dict[int, int] = cache["totals"]
+    cache["last_line"] = _add(
+        session.execute(_custody_query(cache["last_line"])).all(), totals, cache["last_line"]
+    )
     return dict(totals)
 
 
