@@ -78,10 +78,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Set by `make test` for its passes (pytest.ini, `beside`): "1" in the coverage pass, which skips
 # the tests marked `beside`; "only" in the beside pass, which runs those alone, on automine and
-# without coverage. The token's own tests (tests/contracts) are `beside` too: they measure the
-# contract, not service/ or scripts/, so coverage would only slow them down.
+# without coverage. These paths are `beside` too: the token's own tests (tests/contracts), which
+# measure the contract, not service/ or scripts/; the storage-layout tool's, which compile
+# variants of it; and the crash tests, whose killed processes' code the other chain tests cover
+# (coverage would make them the coverage pass's longest tests).
 BESIDE_ENV = "USHK_TEST_BESIDE"
-BESIDE_DIRECTORIES = ("tests/contracts/",)
+BESIDE_PATHS = (
+    "tests/contracts/",
+    "tests/tools/test_storage_layout.py",
+    "tests/service/chain/test_crash.py",
+)
 
 
 def _deselect(config: pytest.Config, items: list[pytest.Item], kept) -> None:
@@ -102,7 +108,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             and item.get_closest_marker("postgres") is None
         ):
             item.add_marker(pytest.mark.blocktime)
-        if relative.startswith(BESIDE_DIRECTORIES):
+        if relative.startswith(BESIDE_PATHS):
             item.add_marker(pytest.mark.beside)
     seconds = block_time(config)
     if seconds is None:
