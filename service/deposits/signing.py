@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from service.canonical import canonical_json
+from ushk_client.signing import load_private_key
 
 
 def _only_strings(value: Any, path: str = "confirmation") -> None:
@@ -57,21 +58,6 @@ def sign_batch(key: Ed25519PrivateKey | bytes | str, confirmations: list[Mapping
     """Base64 Ed25519 signature over `canonical_batch({"confirmations": confirmations})`."""
     signature = load_private_key(key).sign(canonical_batch({"confirmations": list(confirmations)}))
     return base64.b64encode(signature).decode("ascii")
-
-
-def load_private_key(key: Ed25519PrivateKey | bytes | str) -> Ed25519PrivateKey:
-    """An Ed25519 private key from a key object, a 32-byte seed, or the seed as hex/base64."""
-    if isinstance(key, Ed25519PrivateKey):
-        return key
-    if isinstance(key, str):
-        text = key.strip().removeprefix("0x")
-        try:
-            key = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
-        except (ValueError, binascii.Error):
-            raise ValueError("private key seed must be 32 bytes as hex or base64") from None
-    if len(key) != 32:
-        raise ValueError("private key seed must be 32 bytes")
-    return Ed25519PrivateKey.from_private_bytes(bytes(key))
 
 
 def public_key_b64(key: Ed25519PrivateKey | bytes | str) -> str:
